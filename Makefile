@@ -1,0 +1,45 @@
+# Neuronsite: `make run` (install, migrate, demo, serve on :3000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench lint migrate demo browser clean-db
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when the requirement files change. torch is pinned to the CPU
+# wheel through constraints.txt; eai-delphi goes in with --no-deps (see requirements-nodeps.txt).
+$(STAMP): requirements.txt constraints.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	@if $(BIN)/python manage.py help seed_demo >/dev/null 2>&1; then $(BIN)/python manage.py seed_demo; fi
+
+run: demo
+	@echo "Neuronsite on http://$(HOST):$(PORT)/"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
+
+# Chromium for the browser tests (Debian's package; Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+bench: install
+	@for b in bench/*/run.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .

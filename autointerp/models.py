@@ -1,0 +1,1 @@
+# Explanations and scores live in features.models; autointerp only generates them.

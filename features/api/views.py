@@ -1,0 +1,54 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from features import selectors, services
+from features.api.serializers import comment_json, feature_json
+
+
+@extend_schema(summary="A feature with its statistics, top activations, explanations, lists and comments")
+@api_view(["GET"])
+def feature_get(request, model_id: str, source: str, index: str):
+    feature = selectors.feature_get(model_name=model_id, source_name=source, index=index, user=request.user)
+    return Response(feature_json(feature))
+
+
+class FeatureRefInput(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    index = serializers.JSONField(help_text="feature index (integer)")
+
+
+class CommentNewInput(FeatureRefInput):
+    text = serializers.CharField(max_length=10_000, allow_blank=True, trim_whitespace=True)
+
+
+class CommentDeleteInput(serializers.Serializer):
+    commentId = serializers.IntegerField()
+
+
+@extend_schema(request=CommentNewInput, summary="Comment on a feature")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def comment_new(request):
+    data = CommentNewInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    feature = selectors.feature_ref_get(
+        model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
+    )
+    comment = services.comment_create(user=request.user, feature=feature, text=v["text"])
+    comment.user = request.user
+    return Response(comment_json(comment, feature))
+
+
+@extend_schema(request=CommentDeleteInput, summary="Delete one of your comments")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def comment_delete(request):
+    data = CommentDeleteInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    services.comment_delete(user=request.user, comment_id=data.validated_data["commentId"])
+    return Response({"message": "Comment deleted."})

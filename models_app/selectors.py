@@ -1,0 +1,67 @@
+"""Reads of models, source sets and sources, honouring visibility."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+from rest_framework.exceptions import NotFound
+
+from models_app.models import Model, Source, SourceSet
+from neuronsite.fields import Visibility
+
+
+def models_visible(*, user) -> QuerySet[Model]:
+    return Model.objects.visible_to(user)
+
+
+def models_with_source_sets(*, user, listed_only: bool = True) -> QuerySet[Model]:
+    """Models with their visible source sets and sources prefetched. ``listed_only`` leaves out
+    unlisted models (reachable by id, not shown in lists) unless the user owns them."""
+    models = Model.objects.visible_to(user)
+    if listed_only:
+        models = models.exclude(Q(visibility=Visibility.UNLISTED) & ~Q(owner_id=getattr(user, "pk", None)))
+    return models.prefetch_related(
+        Prefetch(
+            "source_sets",
+            queryset=SourceSet.objects.visible_to(user).select_related("release").order_by("name"),
+        ),
+        Prefetch("sources", queryset=Source.objects.visible_to(user).order_by("layer", "name")),
+    )
+
+
+def model_get(*, name: str, user, with_source_sets: bool = False) -> Model:
+    qs = (
+        models_with_source_sets(user=user, listed_only=False)
+        if with_source_sets
+        else Model.objects.visible_to(user)
+    )
+    model = qs.filter(name=name).first()
+    if model is None:
+        raise NotFound(f"Model '{name}' not found.")
+    return model
+
+
+def source_set_get(*, model_name: str, name: str, user) -> SourceSet:
+    source_set = (
+        SourceSet.objects.visible_to(user)
+        .select_related("model", "release")
+        .filter(model__name=model_name, name=name)
+        .filter(model__in=Model.objects.visible_to(user))
+        .prefetch_related(Prefetch("sources", queryset=Source.objects.visible_to(user).order_by("layer")))
+        .first()
+    )
+    if source_set is None:
+        raise NotFound(f"Source set '{model_name}/{name}' not found.")
+    return source_set
+
+
+def source_get(*, model_name: str, name: str, user) -> Source:
+    source = (
+        Source.objects.visible_to(user)
+        .select_related("model", "source_set", "source_set__release")
+        .filter(model__name=model_name, name=name)
+        .filter(model__in=Model.objects.visible_to(user), source_set__in=SourceSet.objects.visible_to(user))
+        .first()
+    )
+    if source is None:
+        raise NotFound(f"Source '{model_name}/{name}' not found.")
+    return source

@@ -1,0 +1,58 @@
+"""Shared API plumbing: the JSON error shape ``{"error": ...}`` for every failure."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for key, value in detail.items():
+            text = _flatten(value)
+            parts.append(text if key in ("non_field_errors", "detail", "__all__") else f"{key}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        message = _flatten(detail)
+    elif isinstance(detail, dict) and "detail" in detail:
+        message = str(detail["detail"])
+    else:
+        message = _flatten(detail)
+    if isinstance(exc, Http404) and message == "No  matches the given query.":
+        message = "Not found."
+    response.data = {"error": message}
+    return response
+
+
+class NotFound(exceptions.NotFound):
+    pass
+
+
+def error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response({"error": message}, status=status_code)
+
+
+def json_404(request, exception=None):
+    return JsonResponse({"error": "Not found."}, status=404)
+
+
+__all__ = ["exception_handler", "error", "NotFound", "PermissionDenied"]

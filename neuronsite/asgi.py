@@ -1,0 +1,25 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels (see routing.py)."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+# Static files are served by the app itself so that `make run` needs no web server in front;
+# behind a load balancer, run collectstatic and let it (or S3) serve /static/.
+django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from neuronsite.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,1 @@
+"""Database backend package: ``ENGINE = "neuronsite.db"`` (see base.py)."""

@@ -1,0 +1,42 @@
+"""PostgreSQL backend that starts the embedded server on first connection.
+
+Used as ``ENGINE`` when no DATABASE_URL is set. Starting the server lazily, at the first real
+connection, means every entry point (manage.py, the ASGI app, pytest) gets it without any of
+them having to remember, and commands that never touch the database never start it.
+"""
+
+from pathlib import Path
+
+from django.db.backends.postgresql import base
+from django.db.utils import OperationalError
+
+from neuronsite import embedded_db
+from neuronsite.db.client import DatabaseClient
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    client_class = DatabaseClient
+
+    def _embedded_params(self, *, force_check: bool = False) -> None:
+        info = embedded_db.ensure_running(
+            Path(self.settings_dict["EMBEDDED_DATA_DIR"]), force_check=force_check
+        )
+        self.settings_dict["HOST"] = info.socket_dir
+        self.settings_dict["PORT"] = str(info.port)
+        self.settings_dict["USER"] = info.user
+        name = self.settings_dict["NAME"]
+        if name and not name.startswith("test_"):  # test databases are created by the test runner
+            embedded_db.ensure_database(info, name)
+
+    def get_connection_params(self):
+        self._embedded_params()
+        return super().get_connection_params()
+
+    def get_new_connection(self, conn_params):
+        try:
+            return super().get_new_connection(conn_params)
+        except Exception as exc:  # psycopg.OperationalError: server gone (killed) -> restart it once
+            if not isinstance(exc, OperationalError | base.Database.OperationalError):
+                raise
+            self._embedded_params(force_check=True)
+            return super().get_new_connection(super().get_connection_params())

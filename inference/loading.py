@@ -1,0 +1,136 @@
+"""Loading models and SAEs: pure loaders (no caching) and the engine's cached accessors.
+
+``load_model(model_row)`` and ``load_sae(source_row)`` take a ``models_app`` Model / Source row (or
+anything with the same attributes, e.g. the engine's frozen specs) and return a fresh
+``HookedTransformer`` / sae_lens ``SAE`` on the inference device:
+
+- Model: a local folder (``Model.local_path``: ``config.json`` = ``HookedTransformerConfig`` as a
+  dict, ``model.safetensors``, tokenizer files from ``save_pretrained``), else
+  ``HookedTransformer.from_pretrained_no_processing(Model.tl_model_name)`` as Neuronpedia does.
+- SAE: a local sae_lens folder (``Source.local_path``) via ``SAE.load_from_disk``, else
+  ``SAE.from_pretrained(Source.sae_release, Source.sae_id)``. Decoder norms are folded into the
+  encoder where the architecture allows it (as Neuronpedia does); TopK SAEs without
+  ``rescale_acts_by_decoder_norm`` refuse, and are used unfolded.
+
+``cached_model`` / ``cached_sae`` go through the engine's caches (models kept, SAEs in an LRU of
+``INFERENCE_MAX_LOADED_SAES``) and must run on the engine thread (``engine.call`` / ``engine.run``).
+
+torch is imported inside the functions; importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+class LoadError(Exception):
+    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config)."""
+
+
+def inference_device() -> str:
+    if settings.INFERENCE_DEVICE:
+        return settings.INFERENCE_DEVICE
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_dtype(name: str):
+    import torch
+
+    dtype = getattr(torch, str(name).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype):
+        raise LoadError(f"unknown dtype {name!r} (e.g. float32, float16, bfloat16)")
+    return dtype
+
+
+def load_model(model_row: Any, *, device: str | None = None, dtype: str | None = None):
+    """A fresh ``HookedTransformer`` for a Model row (local folder first, then TL name)."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    device = device or inference_device()
+    dtype_name = dtype or settings.INFERENCE_DTYPE
+    local_path = getattr(model_row, "local_path", "") or ""
+    tl_name = getattr(model_row, "tl_model_name", "") or ""
+    name = getattr(model_row, "name", "?")
+    if local_path:
+        folder = Path(local_path)
+        if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
+            raise LoadError(
+                f"Model '{name}': {folder} must hold config.json and model.safetensors "
+                "(a TransformerLens config, its weights and a saved tokenizer)"
+            )
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer
+
+        raw = json.loads((folder / "config.json").read_text())
+        raw["dtype"] = torch_dtype(dtype_name)
+        raw["device"] = device
+        raw["tokenizer_name"] = str(folder)
+        raw.pop("n_devices", None)
+        try:
+            cfg = HookedTransformerConfig.from_dict(raw)
+        except (TypeError, ValueError, AssertionError) as exc:
+            raise LoadError(f"Model '{name}': bad config.json in {folder}: {exc}") from exc
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+        state = load_file(str(folder / "model.safetensors"))
+        model.load_state_dict(state, strict=False)
+        model.to(device, print_details=False)
+        model.to(torch_dtype(dtype_name), print_details=False)
+        model.eval()
+        return model
+    if tl_name:
+        model = HookedTransformer.from_pretrained_no_processing(
+            tl_name, device=device, dtype=torch_dtype(dtype_name)
+        )
+        model.eval()
+        return model
+    raise LoadError(f"Model '{name}' has neither a local_path nor a TransformerLens name")
+
+
+def load_sae(source_row: Any, *, device: str | None = None, dtype: str | None = None, fold: bool = True):
+    """A fresh sae_lens SAE for a Source row (local folder first, then release/id)."""
+    from sae_lens import SAE
+
+    device = device or inference_device()
+    dtype_name = dtype or settings.INFERENCE_SAE_DTYPE
+    local_path = getattr(source_row, "local_path", "") or ""
+    release = getattr(source_row, "sae_release", "") or ""
+    sae_id = getattr(source_row, "sae_id", "") or ""
+    name = getattr(source_row, "name", "?")
+    if local_path:
+        folder = Path(local_path)
+        if not (folder / "cfg.json").exists():
+            raise LoadError(f"Source '{name}': {folder} is not a sae_lens folder (no cfg.json)")
+        sae = SAE.load_from_disk(folder, device=device, dtype=dtype_name)
+    elif release and sae_id:
+        loaded = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype_name)
+        sae = loaded[0] if isinstance(loaded, tuple) else loaded
+    else:
+        raise LoadError(f"Source '{name}' has neither a local_path nor a sae_lens release and id")
+    if fold:
+        try:
+            sae.fold_W_dec_norm()
+        except NotImplementedError:
+            pass  # e.g. TopK without rescale_acts_by_decoder_norm: folding would change the top k
+    sae.eval()
+    return sae
+
+
+def cached_model(model_row: Any):
+    """The engine's cached model (load once). Call on the engine thread."""
+    from inference.engine import get_engine
+
+    return get_engine().model(model_row)
+
+
+def cached_sae(source_row: Any):
+    """The engine's cached SAE (LRU by count). Call on the engine thread."""
+    from inference.engine import get_engine
+
+    return get_engine().sae(source_row)

@@ -285,3 +285,26 @@ class Bookmark(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["user", "feature"], name="bookmark_uniq")]
+
+
+class ImportLedger(models.Model):
+    """One imported batch (a file, or an API upload): written in the same transaction as the
+    batch's rows, so a batch is either fully imported and recorded, or neither. Re-runs skip
+    keys already recorded with the same checksum; a new checksum re-imports (replacing)."""
+
+    key = models.CharField(max_length=1000, unique=True, help_text="kind:path or kind:natural key")
+    checksum = models.CharField(max_length=64, help_text="sha256 of the batch's bytes")
+    kind = models.CharField(max_length=40, blank=True)
+    source = models.ForeignKey(
+        "models_app.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    features = models.IntegerField(default=0)
+    activations = models.IntegerField(default=0)
+    explanations = models.IntegerField(default=0)
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-finished_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.checksum[:12]})"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+import re
 
-from models_app.models import Source
+from django.db import connection, transaction
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+
+from models_app.models import Model, Source, SourceRelease, SourceSet
+from neuronsite.fields import Visibility
 
 
 @transaction.atomic
@@ -30,3 +34,172 @@ def source_features_delete(*, source: Source) -> int:
         ):
             cur.execute(sql, [source.pk])
     return count
+
+
+# --- creation (imports, /api/model/new, /api/source-set/new) ---------------------------------
+
+MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+SET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,120}$")
+
+
+def source_name_for(*, layer: int, set_name: str) -> str:
+    """Neuronpedia's source id: ``"{layer}-{source set}"``."""
+    return f"{layer}-{set_name}"
+
+
+def _check_slug(value: str, *, field: str, pattern: re.Pattern) -> str:
+    value = (value or "").strip()
+    if not pattern.match(value):
+        raise ValidationError(
+            {
+                field: f"{value!r} is not valid: use letters, digits, '.', '_' or '-' (starting with a letter or digit)"
+            }
+        )
+    return value
+
+
+@transaction.atomic
+def model_create(
+    *,
+    name: str,
+    layers: int,
+    owner=None,
+    display_name: str = "",
+    website: str = "",
+    d_model: int | None = None,
+    visibility: str = Visibility.UNLISTED,
+    **fields,
+) -> Model:
+    name = _check_slug(name, field="id", pattern=MODEL_ID_RE)
+    if type(layers) is not int or layers < 0 or layers > 10_000:
+        raise ValidationError({"layers": f"must be an integer between 0 and 10000, got {layers!r}"})
+    if Model.objects.filter(name=name).exists():
+        raise ValidationError({"id": f"Model '{name}' already exists."})
+    return Model.objects.create(
+        name=name,
+        layers=layers,
+        owner=owner,
+        display_name=display_name or "",
+        website=website or "",
+        d_model=d_model,
+        visibility=visibility,
+        **fields,
+    )
+
+
+@transaction.atomic
+def source_set_create(
+    *,
+    model: Model,
+    name: str,
+    owner=None,
+    description: str = "",
+    urls: list[str] | None = None,
+    visibility: str = Visibility.UNLISTED,
+    type: str = "",
+    hook_template: str = "",
+    **fields,
+) -> SourceSet:
+    """A source set with one source per layer of its model (``"{layer}-{name}"``)."""
+    name = _check_slug(name, field="name", pattern=SET_NAME_RE)
+    if SourceSet.objects.filter(model=model, name=name).exists():
+        raise ValidationError({"name": f"Source set '{model.name}/{name}' already exists."})
+    source_set = SourceSet.objects.create(
+        model=model,
+        name=name,
+        owner=owner,
+        description=description or "",
+        urls=urls or [],
+        visibility=visibility,
+        type=type,
+        **fields,
+    )
+    Source.objects.bulk_create(
+        Source(
+            model=model,
+            source_set=source_set,
+            name=source_name_for(layer=layer, set_name=name),
+            layer=layer,
+            hook_name=hook_template.format(layer=layer) if hook_template else "",
+            owner=owner,
+            visibility=visibility,
+        )
+        for layer in range(model.layers)
+    )
+    return source_set
+
+
+@transaction.atomic
+def source_ensure(
+    *,
+    model_name: str,
+    set_name: str,
+    layer: int,
+    hook_name: str = "",
+    create_model: bool = True,
+    owner=None,
+    d_sae: int | None = None,
+    set_defaults: dict | None = None,
+    source_defaults: dict | None = None,
+) -> Source:
+    """The source ``model/{layer}-{set}``, creating the model, source set and source when
+    missing (imports). ``create_model=False`` makes an unknown model an error."""
+    model_name = _check_slug(model_name, field="model", pattern=MODEL_ID_RE)
+    set_name = _check_slug(set_name, field="source set", pattern=SET_NAME_RE)
+    if type(layer) is not int or layer < 0:
+        raise ValidationError({"layer": f"must be a non-negative integer, got {layer!r}"})
+    model = Model.objects.filter(name=model_name).first()
+    if model is None:
+        if not create_model:
+            raise NotFound(f"Model '{model_name}' not found.")
+        model = Model.objects.create(
+            name=model_name, layers=layer + 1, owner=owner, visibility=Visibility.PUBLIC
+        )
+    elif model.layers <= layer:
+        Model.objects.filter(pk=model.pk).update(layers=layer + 1)
+        model.layers = layer + 1
+    source_set, _ = SourceSet.objects.get_or_create(
+        model=model,
+        name=set_name,
+        defaults={"owner": owner, "type": "sae", "visibility": Visibility.PUBLIC, **(set_defaults or {})},
+    )
+    name = source_name_for(layer=layer, set_name=set_name)
+    source = Source.objects.filter(model=model, name=name).select_related("model", "source_set").first()
+    if source is None:
+        source = Source.objects.create(
+            model=model,
+            source_set=source_set,
+            name=name,
+            layer=layer,
+            hook_name=hook_name,
+            owner=owner,
+            d_sae=d_sae,
+            visibility=source_set.visibility,
+            **(source_defaults or {}),
+        )
+    else:
+        changed = {}
+        if hook_name and not source.hook_name:
+            changed["hook_name"] = hook_name
+        if d_sae and not source.d_sae:
+            changed["d_sae"] = d_sae
+        for key, value in (source_defaults or {}).items():
+            if value not in (None, "") and getattr(source, key) in (None, ""):
+                changed[key] = value
+        if changed:
+            Source.objects.filter(pk=source.pk).update(**changed)
+            for key, value in changed.items():
+                setattr(source, key, value)
+    return source
+
+
+def source_set_check_owner(*, source_set: SourceSet, user) -> None:
+    if not (user.is_staff or (source_set.owner_id is not None and source_set.owner_id == user.pk)):
+        raise PermissionDenied(
+            f"Source set '{source_set.model.name}/{source_set.name}' is not yours: only its owner can upload to it."
+        )
+
+
+def release_ensure(*, name: str, **defaults) -> SourceRelease:
+    release, _ = SourceRelease.objects.get_or_create(name=name, defaults=defaults)
+    return release

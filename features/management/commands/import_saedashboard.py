@@ -1,0 +1,74 @@
+"""manage.py import_saedashboard PATH... — SAEDashboard batch-N.json files into features."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import APIException
+
+from features.importers.progress import ImportProgress
+from features.importers.saedashboard import BatchFileError, discover_batch_files, saedashboard_batch_import
+from models_app.models import Model
+from neuronsite.api import _flatten
+
+
+class Command(BaseCommand):
+    help = (
+        "Import SAEDashboard batch-N.json files (files or folders). Creates the model, source set and "
+        'source ("{layer}-{set}") when missing. Each file is one transaction, recorded in the import '
+        "ledger: a re-run skips finished files, so an interrupted import can simply be run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", help="batch-N.json files or folders holding them")
+        parser.add_argument("--model", help="existing model id to import into (default: the file's model_id)")
+        parser.add_argument("--source-set", help="source set name (default: the file's sae_set)")
+        parser.add_argument("--hook", help="hook name for created sources (default: from the folder name)")
+        parser.add_argument(
+            "--d-sae", type=int, help="number of features of the SAE (bounds feature indices)"
+        )
+        parser.add_argument(
+            "--zero-bos", action="store_true", help="set the activation of a leading BOS token to 0"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="list the files that would be imported")
+
+    def handle(self, *args, **opts):
+        try:
+            files = discover_batch_files(opts["paths"])
+        except BatchFileError as exc:
+            raise CommandError(str(exc)) from None
+        if not files:
+            raise CommandError(f"No batch-N.json files found in {', '.join(opts['paths'])}.")
+        if opts["model"] and not Model.objects.filter(name=opts["model"]).exists():
+            raise CommandError(
+                f"Unknown model '{opts['model']}' (--model). Create it first (POST /api/model/new or the admin), "
+                "or leave out --model to use the model_id written in the files."
+            )
+        if opts["d_sae"] is not None and opts["d_sae"] <= 0:
+            raise CommandError(f"--d-sae must be positive, got {opts['d_sae']}.")
+        if opts["dry_run"]:
+            for path in files:
+                self.stdout.write(str(path))
+            self.stdout.write(f"{len(files)} file(s) would be imported.")
+            return
+        progress = ImportProgress(total=len(files), desc="import_saedashboard", enabled=opts["verbosity"] > 0)
+        try:
+            for path in files:
+                try:
+                    result = saedashboard_batch_import(
+                        path=path,
+                        model=opts["model"],
+                        source_set=opts["source_set"],
+                        hook=opts["hook"],
+                        d_sae=opts["d_sae"],
+                        zero_bos=opts["zero_bos"],
+                    )
+                except BatchFileError as exc:
+                    raise CommandError(str(exc)) from None
+                except APIException as exc:
+                    raise CommandError(f"{path}: {_flatten(exc.detail)}") from None
+                progress.update(
+                    skipped=result.skipped, features=result.features, activations=result.activations
+                )
+        finally:
+            progress.close()
+        self.stdout.write(progress.summary())

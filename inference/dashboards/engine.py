@@ -1,0 +1,361 @@
+"""The dashboard generator: feature statistics from a model + SAE over corpus tokens.
+
+Everything is computed for a whole group of features at once, as tensor operations over one
+prompt batch at a time, so memory depends on the number of features and the context length,
+never on the corpus size:
+
+- pass 1 (streaming): density, max / min activation, the top-k activating tokens of every
+  feature (a running ``topk`` merged batch by batch, carrying the snippet's activation row), and
+  the largest activations needed for the high quantiles;
+- pass 2 (streaming, now that each feature's max is known): the activation histogram, the
+  interval counts (``bin_contains``) and a uniform sample of snippets per interval (the entries
+  with the smallest random keys — reservoir sampling without replacement).
+
+The hook activations of pass 1 are kept in memory for pass 2 when they fit a budget, so the
+model usually runs once per group; the SAE encodes twice.
+
+Layout follows SAEDashboard's Neuronpedia runner (buffer=None): a snippet is the whole prompt
+without its first (BOS) position, ``qualifying_token_index`` indexes into it; the top group has
+``bin_min = bin_contains = -1`` and ``bin_max`` = the max activation; then ``n_intervals``
+equal-width intervals of ``[0, max]`` from high to low. Unlike SAEDashboard, the lowest interval
+holds only non-zero activations (SAEDashboard samples zeros there), and ignored positions
+(BOS/EOS/pad) are left out of every statistic instead of counting as zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    top_k: int = 20
+    n_intervals: int = 5
+    interval_size: int = 5
+    n_hist_bins: int = 50
+    n_logits: int = 10
+    n_neighbours: int = 10
+    quantiles: tuple[float, ...] = (0.9999, 0.99999)
+    max_quantile_k: int = 4096
+    prompt_batch_size: int = 32
+    seed: int = 0
+    drop_first_token: bool = True
+    cache_bytes: int = 1 << 30
+    ignore_token_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+def hook_layer(hook_name: str) -> int | None:
+    match = re.match(r"blocks\.(\d+)\.", hook_name)
+    return int(match.group(1)) if match else None
+
+
+class HookActivations:
+    """Iterates ``(row_offset, activations [B, L, d_in])`` at ``hook_name`` over the token rows,
+    running the model only up to the hook's block; remembers the batches for a second pass when
+    they fit ``cache_bytes``."""
+
+    def __init__(self, model, tokens: torch.Tensor, hook_name: str, batch_size: int, cache_bytes: int):
+        self.model, self.tokens, self.hook_name, self.batch_size = model, tokens, hook_name, batch_size
+        layer = hook_layer(hook_name)
+        self.stop_at_layer = layer + 1 if layer is not None and "ln_final" not in hook_name else None
+        d_in = model.cfg.d_model if "hook_z" not in hook_name else model.cfg.n_heads * model.cfg.d_head
+        self._cache: list[torch.Tensor] | None = [] if tokens.numel() * d_in * 4 <= cache_bytes else None
+        self._complete = False
+
+    @torch.inference_mode()
+    def __iter__(self) -> Iterator[tuple[int, torch.Tensor]]:
+        if self._complete and self._cache is not None:
+            for i, acts in enumerate(self._cache):
+                yield i * self.batch_size, acts
+            return
+        device = self.model.cfg.device
+        for start in range(0, self.tokens.shape[0], self.batch_size):
+            batch = self.tokens[start : start + self.batch_size].to(device)
+            _, cache = self.model.run_with_cache(
+                batch, names_filter=self.hook_name, stop_at_layer=self.stop_at_layer, return_type=None
+            )
+            acts = cache[self.hook_name]
+            if acts.ndim == 4:  # hook_z: [B, L, heads, d_head]
+                acts = acts.flatten(-2)
+            if self._cache is not None:
+                self._cache.append(acts)
+            yield start, acts
+        self._complete = True
+
+
+def feature_resid_directions(model, sae, hook_name: str, idx: torch.Tensor) -> torch.Tensor:
+    """The direction each feature writes into the residual stream ``[F, d_model]``."""
+    w_dec = sae.W_dec.detach()[idx].to(model.W_U.dtype).to(model.W_U.device)
+    if "hook_z" in hook_name:
+        layer = hook_layer(hook_name)
+        w_o = model.blocks[layer].attn.W_O.detach()  # [heads, d_head, d_model]
+        return torch.einsum("fhd,hdm->fm", w_dec.view(len(idx), *w_o.shape[:2]), w_o)
+    if "mlp.hook_post" in hook_name:
+        return w_dec @ model.blocks[hook_layer(hook_name)].mlp.W_out.detach()
+    if re.search(r"(resid_(pre|mid|post)|hook_(mlp|attn)_out|hook_embed|ln_final)", hook_name):
+        return w_dec
+    raise ValueError(f"cannot map hook {hook_name!r} into the residual stream for logits")
+
+
+def _merge_topk(
+    values: torch.Tensor, extras: Sequence[torch.Tensor], k: int, largest: bool = True
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Keep the ``k`` best of ``values [n, F]`` per column, taking ``extras [n, F, ...]`` along."""
+    k = min(k, values.shape[0])
+    # a stable sort, not topk: among equal values the earlier token wins, whatever the batching
+    kept, sel = torch.sort(values, dim=0, descending=largest, stable=True)
+    kept, sel = kept[:k], sel[:k]
+    cols = torch.arange(values.shape[1], device=values.device).unsqueeze(0)
+    return kept, [e[sel, cols] for e in extras]
+
+
+@dataclass
+class _Candidates:
+    """Running per-feature candidates: score [K, F], activation value, global token index, row."""
+
+    score: torch.Tensor
+    value: torch.Tensor
+    gidx: torch.Tensor
+    rows: torch.Tensor
+
+    @classmethod
+    def empty(cls, n_features: int, ctx_len: int, fill: float) -> _Candidates:
+        return cls(
+            torch.full((0, n_features), fill),
+            torch.zeros(0, n_features),
+            torch.zeros(0, n_features, dtype=torch.long),
+            torch.zeros(0, n_features, ctx_len),
+        )
+
+    def merge(self, score, flat, acts_fbl, sel, offset_tokens, k, largest):
+        ctx_len = acts_fbl.shape[-1]
+        cols = torch.arange(flat.shape[1]).unsqueeze(0)
+        value = flat[sel, cols]
+        rows = acts_fbl[cols, sel // ctx_len]  # [k, F, L]
+        self.score, (self.value, self.gidx, self.rows) = _merge_topk(
+            torch.cat([self.score, score]),
+            [
+                torch.cat([self.value, value]),
+                torch.cat([self.gidx, sel + offset_tokens]),
+                torch.cat([self.rows, rows]),
+            ],
+            k,
+            largest,
+        )
+
+
+@torch.inference_mode()
+def compute_dashboards(
+    *,
+    model,
+    sae,
+    hook_name: str,
+    tokens: torch.Tensor,
+    feature_indices: Sequence[int],
+    vocab: Sequence[str],
+    config: DashboardConfig = DashboardConfig(),
+    hook_acts: HookActivations | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras) for
+    ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``."""
+    cfg = config
+    idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
+    n_feat = len(idx)
+    n_rows, ctx_len = tokens.shape
+    hook_acts = hook_acts or HookActivations(model, tokens, hook_name, cfg.prompt_batch_size, cfg.cache_bytes)
+    ignore = torch.tensor(sorted(cfg.ignore_token_ids), dtype=torch.long)
+    valid_all = ~torch.isin(tokens, ignore)
+    n_valid = int(valid_all.sum())
+    steps_total = 2 * math.ceil(n_rows / cfg.prompt_batch_size)
+    steps = 0
+
+    def encode(start: int, acts: torch.Tensor) -> torch.Tensor:
+        feats = sae.encode(acts.to(sae.W_dec.dtype).to(sae.W_dec.device))[..., idx.to(sae.W_dec.device)]
+        feats = feats.float().cpu()
+        valid = valid_all[start : start + feats.shape[0]]
+        return feats * valid.unsqueeze(-1)
+
+    # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
+    q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
+    q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
+    nnz = torch.zeros(n_feat, dtype=torch.long)
+    act_max = torch.zeros(n_feat)
+    act_min = torch.full((n_feat,), math.inf)
+    top = _Candidates.empty(n_feat, ctx_len, -math.inf)
+    q_vals = torch.zeros(0, n_feat)
+    for start, acts in hook_acts:
+        feats = encode(start, acts)  # [B, L, F]
+        flat = feats.reshape(-1, n_feat)
+        pos = flat > 0
+        nnz += pos.sum(0)
+        act_max = torch.maximum(act_max, flat.max(0).values)
+        act_min = torch.minimum(act_min, torch.where(pos, flat, math.inf).min(0).values)
+        score, sel = torch.sort(flat, dim=0, descending=True, stable=True)
+        score, sel = score[: cfg.top_k], sel[: cfg.top_k]
+        top.merge(score, flat, feats.permute(2, 0, 1), sel, start * ctx_len, cfg.top_k, True)
+        q_vals = torch.cat([q_vals, flat.topk(min(q_k, flat.shape[0]), dim=0).values])
+        q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
+        steps += 1
+        if progress:
+            progress(steps, steps_total)
+
+    # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
+    nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
+    span = (act_max - act_min).clamp_min(1e-12)
+    width = (act_max / n_iv).clamp_min(1e-12)
+    hist = torch.zeros(n_feat * nb, dtype=torch.long)
+    iv_count = torch.zeros(n_feat * n_iv, dtype=torch.long)
+    samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    col_base = torch.arange(n_feat).unsqueeze(0)
+    for start, acts in hook_acts:
+        feats = encode(start, acts)
+        flat = feats.reshape(-1, n_feat)
+        pos = flat > 0
+        hbin = ((flat - act_min) * nb / span).long().clamp(0, nb - 1)
+        hist += torch.bincount((hbin + col_base * nb)[pos], minlength=n_feat * nb)
+        ivl = (flat / width).long().clamp(0, n_iv - 1)
+        iv_count += torch.bincount((ivl + col_base * n_iv)[pos], minlength=n_feat * n_iv)
+        keys = torch.where(pos, torch.rand(flat.shape, generator=gen), NO_KEY)
+        acts_fbl = feats.permute(2, 0, 1)
+        s = min(cfg.interval_size, flat.shape[0])
+        for i in range(n_iv):
+            score, sel = torch.where(ivl == i, keys, NO_KEY).topk(s, dim=0, largest=False)
+            samples[i].merge(score, flat, acts_fbl, sel, start * ctx_len, cfg.interval_size, False)
+        steps += 1
+        if progress:
+            progress(steps, steps_total)
+    hist = hist.view(n_feat, nb)
+    iv_count = iv_count.view(n_feat, n_iv)
+
+    # ---- logits of the decoder directions --------------------------------------------------------
+    directions = feature_resid_directions(model, sae, hook_name, idx)
+    logits = (directions @ model.W_U.detach()).float().cpu()  # [F, d_vocab]
+    n_logits = min(cfg.n_logits, logits.shape[1])
+    pos_v, pos_i = logits.topk(n_logits, dim=1)
+    neg_v, neg_i = logits.topk(n_logits, dim=1, largest=False)
+    l_min, l_max = logits.min(1).values, logits.max(1).values
+    l_span = (l_max - l_min).clamp_min(1e-12)
+    l_bin = ((logits - l_min[:, None]) * nb / l_span[:, None]).long().clamp(0, nb - 1)
+    l_hist = torch.zeros(n_feat, nb, dtype=torch.long).scatter_add_(1, l_bin, torch.ones_like(l_bin))
+
+    # ---- quantiles: linear interpolation on the descending tail (= torch.quantile) -------------
+    quantiles: list[dict] = [{} for _ in range(n_feat)]
+    for q, d in q_need.items():
+        lo, hi = math.floor(d), math.ceil(d)
+        if hi >= q_vals.shape[0]:
+            continue  # the tail kept is too short for this quantile on this corpus
+        val = q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)
+        for f in range(n_feat):
+            quantiles[f][repr(q)] = float(val[f])
+
+    # ---- assemble --------------------------------------------------------------------------------
+    vocab_size = len(vocab)
+    tokens_cpu = tokens.cpu()
+
+    def tok(i: int) -> str:
+        return vocab[i] if 0 <= i < vocab_size else "<|outofrange|>"
+
+    first = 1 if cfg.drop_first_token else 0
+    str_rows: dict[int, list[str]] = {}
+
+    def snippet(gidx: int, row: torch.Tensor, bin_min, bin_max, bin_contains) -> dict:
+        seq, position = divmod(int(gidx), ctx_len)
+        if seq not in str_rows:
+            str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
+        return {
+            "tokens": str_rows[seq],
+            "values": [float(v) for v in row[first:].tolist()],
+            "bin_min": bin_min,
+            "bin_max": bin_max,
+            "bin_contains": bin_contains,
+            "qualifying_token_index": position - first,
+            "data_index": seq,
+        }
+
+    out = []
+    for f in range(n_feat):
+        mx = float(act_max[f])
+        alive = int(nnz[f]) > 0
+        activations = []
+        if alive:
+            for j in range(top.value.shape[0]):
+                if top.value[j, f] > 0:
+                    activations.append(snippet(top.gidx[j, f], top.rows[j, f], -1, mx, -1))
+            for i in reversed(range(n_iv)):
+                lo, hi = i * mx / n_iv, (i + 1) * mx / n_iv
+                contains = float(iv_count[f, i]) / max(n_valid, 1)
+                for j in range(samples[i].score.shape[0]):
+                    if samples[i].score[j, f] < NO_KEY:
+                        activations.append(
+                            snippet(samples[i].gidx[j, f], samples[i].rows[j, f], lo, hi, contains)
+                        )
+        mn = float(act_min[f]) if alive else 0.0
+        bw = (mx - mn) / nb
+        lbw = float(l_span[f]) / nb
+        out.append(
+            {
+                "feature_index": int(idx[f]),
+                "max_act_approx": mx,
+                "frac_nonzero": float(nnz[f]) / max(n_valid, 1),
+                "freq_hist_data_bar_heights": hist[f].tolist() if alive else [],
+                "freq_hist_data_bar_values": [mn + (b + 0.5) * bw for b in range(nb)] if alive else [],
+                "pos_str": [tok(i) for i in pos_i[f].tolist()],
+                "pos_values": pos_v[f].tolist(),
+                "neg_str": [tok(i) for i in neg_i[f].tolist()],
+                "neg_values": neg_v[f].tolist(),
+                "logits_hist_data_bar_heights": l_hist[f].tolist(),
+                "logits_hist_data_bar_values": [float(l_min[f]) + (b + 0.5) * lbw for b in range(nb)],
+                "activation_quantiles": quantiles[f],
+                "activations": activations,
+                "n_prompts_total": n_rows,
+                "n_tokens_in_prompt": ctx_len,
+            }
+        )
+    return out
+
+
+@torch.inference_mode()
+def decoder_neighbours(w_dec: torch.Tensor, feature_indices: Sequence[int], k: int, chunk: int = 1024):
+    """Nearest features by decoder cosine similarity: ``(indices [F, k], values [F, k])``."""
+    unit = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1)
+    idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
+    k = min(k, unit.shape[0] - 1)
+    out_i, out_v = [], []
+    for start in range(0, len(idx), chunk):
+        rows = idx[start : start + chunk]
+        sims = unit[rows] @ unit.T
+        sims[torch.arange(len(rows)), rows] = -math.inf
+        v, i = sims.topk(k, dim=1)
+        out_i.append(i)
+        out_v.append(v)
+    if not out_i:
+        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
+    return torch.cat(out_i), torch.cat(out_v)
+
+
+def umap_layout(w_dec: torch.Tensor, *, seed: int = 0) -> tuple[list[float], list[float], list[int]]:
+    """2-D UMAP of the decoder directions (cosine metric) and k-means clusters on the layout."""
+    import numpy as np
+    import umap
+    from sklearn.cluster import KMeans
+
+    data = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1).numpy()
+    n = data.shape[0]
+    if n < 4:
+        return [0.0] * n, [0.0] * n, [0] * n
+    reducer = umap.UMAP(
+        n_neighbors=min(15, n - 1), n_components=2, metric="cosine", random_state=seed, init="random"
+    )
+    xy = reducer.fit_transform(data)
+    n_clusters = max(2, min(50, n // 20))
+    clusters = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(xy)
+    return xy[:, 0].astype(np.float64).tolist(), xy[:, 1].astype(np.float64).tolist(), clusters.tolist()

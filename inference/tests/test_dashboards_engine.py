@@ -1,0 +1,180 @@
+"""The dashboard engine against a brute-force computation over every token (real tiny
+TransformerLens model, real sae_lens SAE, everything computed directly in the test)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+HOOK = "blocks.1.hook_resid_pre"
+N_FEATURES = 24
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    from inference.dashboards.corpus import corpus_texts, tokenize_corpus
+    from inference.demo.build import ModelSpec, new_model, train_tokenizer
+
+    texts = list(corpus_texts("pydoc"))[:40]
+    tok = train_tokenizer(texts, tmp_path_factory.mktemp("tok"), vocab_size=300)
+    model = new_model(ModelSpec(n_layers=2, d_model=32, n_heads=4, d_mlp=64, n_ctx=16), tok, seed=1)
+    model.eval()
+    torch.manual_seed(2)
+    sae = StandardSAE(StandardSAEConfig(d_in=32, d_sae=N_FEATURES))
+    with torch.no_grad():
+        sae.b_enc.copy_(torch.linspace(-2.5, 0.0, N_FEATURES))  # densities from rare to common
+    tokens = tokenize_corpus(tok, "pydoc", n_prompts=40, ctx_len=16)
+    vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
+    ignore = frozenset({tok.bos_token_id, tok.eos_token_id, tok.pad_token_id})
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(tokens, names_filter=HOOK)
+        acts = sae.encode(cache[HOOK])  # [N, L, F], the whole model run, no early stop
+    valid = ~torch.isin(tokens, torch.tensor(sorted(ignore)))
+    acts = acts * valid.unsqueeze(-1)
+    return {
+        "model": model,
+        "sae": sae,
+        "tokens": tokens,
+        "vocab": vocab,
+        "ignore": ignore,
+        "acts": acts,
+        "valid": valid,
+        "tok": tok,
+    }
+
+
+def _run(tiny, **cfg):
+    from inference.dashboards.engine import DashboardConfig, compute_dashboards
+
+    config = DashboardConfig(ignore_token_ids=tiny["ignore"], **cfg)
+    return compute_dashboards(
+        model=tiny["model"],
+        sae=tiny["sae"],
+        hook_name=HOOK,
+        tokens=tiny["tokens"],
+        feature_indices=range(N_FEATURES),
+        vocab=tiny["vocab"],
+        config=config,
+    )
+
+
+def test_top_snippets_density_and_max_match_brute_force(tiny):
+    out = _run(tiny, prompt_batch_size=7, top_k=20)
+    acts, valid, tokens = tiny["acts"], tiny["valid"], tiny["tokens"]
+    n_valid = int(valid.sum())
+    assert [f["feature_index"] for f in out] == list(range(N_FEATURES))
+    checked = 0
+    for f in out:
+        col = acts[..., f["feature_index"]].flatten()
+        assert f["frac_nonzero"] == pytest.approx(int((col > 0).sum()) / n_valid)
+        assert f["max_act_approx"] == pytest.approx(float(col.max()), rel=1e-5)
+        top = [a for a in f["activations"] if a["bin_min"] == -1]
+        k = min(20, int((col > 0).sum()))
+        assert len(top) == k
+        expected = col.topk(k)
+        got_vals = [a["values"][a["qualifying_token_index"]] for a in top]
+        assert got_vals == pytest.approx(expected.values.tolist(), rel=1e-5)
+        # ties make the brute-force order ambiguous: check each snippet against its own prompt
+        for a in top:
+            seq, position = a["data_index"], a["qualifying_token_index"] + 1  # BOS position dropped
+            assert float(acts[seq, position, f["feature_index"]]) == pytest.approx(
+                a["values"][a["qualifying_token_index"]], rel=1e-5
+            )
+            assert a["tokens"] == [tiny["vocab"][t] for t in tokens[seq, 1:].tolist()]
+            assert a["values"] == pytest.approx(
+                acts[seq, 1:, f["feature_index"]].tolist(), rel=1e-5, abs=1e-6
+            )
+            assert a["bin_max"] == pytest.approx(f["max_act_approx"]) and a["bin_contains"] == -1
+            checked += 1
+    assert checked > 100
+
+
+def test_interval_groups_histograms_and_quantiles_match_brute_force(tiny):
+    out = _run(tiny, prompt_batch_size=5, quantiles=(0.99, 0.999))
+    acts, valid = tiny["acts"], tiny["valid"]
+    n_valid = int(valid.sum())
+    flat_valid = acts[valid]  # [n_valid, F]
+    for f in out:
+        i = f["feature_index"]
+        col = acts[..., i].flatten()
+        nz = col[col > 0]
+        mx = float(col.max())
+        groups = {}
+        for a in f["activations"]:
+            if a["bin_min"] != -1:
+                groups.setdefault((a["bin_min"], a["bin_max"]), []).append(a)
+        if len(nz) == 0:
+            assert f["activations"] == []
+            continue
+        edges = [j * mx / 5 for j in range(6)]
+        bounds = sorted(groups, reverse=True)
+        assert [lo for lo, _ in bounds] == pytest.approx(
+            [edges[j] for j in range(4, -1, -1) if j == 4 or ((nz >= edges[j]) & (nz < edges[j + 1])).any()]
+        )
+        for (lo, hi), snippets in groups.items():
+            j = round(lo / (mx / 5))
+            in_bin = ((nz >= lo) & (nz < hi)) if j < 4 else (nz >= lo)
+            assert snippets[0]["bin_contains"] == pytest.approx(int(in_bin.sum()) / n_valid)
+            assert len(snippets) == min(5, int(in_bin.sum()))
+            for a in snippets:
+                v = a["values"][a["qualifying_token_index"]]
+                assert lo - 1e-5 <= v <= hi + 1e-5 and v > 0
+            keys = {(a["data_index"], a["qualifying_token_index"]) for a in snippets}
+            assert len(keys) == len(snippets)  # sampled without replacement
+        # activation histogram == torch.histc over the non-zero activations
+        hist = torch.histc(nz, bins=50, min=float(nz.min()), max=float(nz.max()))
+        assert sum(f["freq_hist_data_bar_heights"]) == len(nz)
+        assert (
+            sum(abs(a - b) for a, b in zip(f["freq_hist_data_bar_heights"], hist.tolist(), strict=True)) <= 2
+        )
+        # quantiles == torch.quantile over every non-ignored token
+        for q in (0.99, 0.999):
+            assert f["activation_quantiles"][repr(q)] == pytest.approx(
+                float(torch.quantile(flat_valid[:, i], q)), rel=1e-5, abs=1e-6
+            )
+
+
+def test_logits_and_neighbours_match_direct_computation(tiny):
+    from inference.dashboards.engine import decoder_neighbours
+
+    out = _run(tiny)
+    model, sae, vocab = tiny["model"], tiny["sae"], tiny["vocab"]
+    logits = (sae.W_dec.detach() @ model.W_U.detach()).float()
+    for f in out:
+        row = logits[f["feature_index"]]
+        top = row.topk(10)
+        assert f["pos_str"] == [vocab[t] for t in top.indices.tolist()]
+        assert f["pos_values"] == pytest.approx(top.values.tolist(), rel=1e-5)
+        bottom = row.topk(10, largest=False)
+        assert f["neg_str"] == [vocab[t] for t in bottom.indices.tolist()]
+        hist = torch.histc(row, bins=50, min=float(row.min()), max=float(row.max()))
+        assert (
+            sum(abs(a - b) for a, b in zip(f["logits_hist_data_bar_heights"], hist.tolist(), strict=True))
+            <= 2
+        )
+    idx, vals = decoder_neighbours(sae.W_dec, range(N_FEATURES), 5)
+    unit = torch.nn.functional.normalize(sae.W_dec.detach(), dim=1)
+    cos = unit @ unit.T
+    cos.fill_diagonal_(-math.inf)
+    brute = cos.topk(5, dim=1)
+    assert torch.equal(idx, brute.indices)
+    assert torch.allclose(vals, brute.values)
+
+
+def test_results_do_not_depend_on_the_prompt_batch_size(tiny):
+    small, large = _run(tiny, prompt_batch_size=3), _run(tiny, prompt_batch_size=64)
+    for a, b in zip(small, large, strict=True):
+        top_a = [
+            (x["data_index"], x["qualifying_token_index"]) for x in a["activations"] if x["bin_min"] == -1
+        ]
+        top_b = [
+            (x["data_index"], x["qualifying_token_index"]) for x in b["activations"] if x["bin_min"] == -1
+        ]
+        assert top_a == top_b
+        assert a["freq_hist_data_bar_heights"] == b["freq_hist_data_bar_heights"]
+        assert a["frac_nonzero"] == b["frac_nonzero"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db import transaction
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from features.models import Comment, Feature
+from features.models import Bookmark, Comment, Explanation, Feature, List, ListComment, ListItem, Vote
+from neuronsite.fields import Visibility
 
 MAX_COMMENT_LENGTH = 10_000
 
@@ -23,5 +24,203 @@ def comment_create(*, user, feature: Feature, text: str) -> Comment:
 @transaction.atomic
 def comment_delete(*, user, comment_id: int) -> None:
     deleted, _ = Comment.objects.filter(pk=comment_id, user=user).delete()
+    if not deleted:
+        raise NotFound(f"Comment {comment_id} not found (or not yours).")
+
+
+# --- votes, explanations, bookmarks -------------------------------------------------------------
+
+MAX_LIST_NAME_LENGTH = 200
+MAX_LIST_TEXT_LENGTH = 10_000
+MAX_LIST_FEATURES_PER_CALL = 1_000
+
+
+def _explanation_for_write(*, explanation_id) -> Explanation:
+
+    try:
+        pk = int(str(explanation_id))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"id": f"must be an integer explanation id, got {explanation_id!r}"}) from exc
+    explanation = Explanation.objects.filter(pk=pk).exclude(status=Explanation.Status.HIDDEN).first()
+    if explanation is None:
+        raise NotFound(f"Explanation {explanation_id} not found.")
+    return explanation
+
+
+@transaction.atomic
+def explanation_vote(*, user, explanation_id) -> int:
+    """Up-vote an explanation (idempotent). Returns the explanation's vote count."""
+
+    explanation = _explanation_for_write(explanation_id=explanation_id)
+    Vote.objects.get_or_create(explanation=explanation, user=user)
+    return Vote.objects.filter(explanation=explanation).count()
+
+
+@transaction.atomic
+def explanation_unvote(*, user, explanation_id) -> int:
+
+    explanation = _explanation_for_write(explanation_id=explanation_id)
+    Vote.objects.filter(explanation=explanation, user=user).delete()
+    return Vote.objects.filter(explanation=explanation).count()
+
+
+@transaction.atomic
+def explanation_delete(*, user, explanation_id) -> None:
+    """Authors delete their own explanations; staff delete any."""
+    explanation = _explanation_for_write(explanation_id=explanation_id)
+    if explanation.author_id != user.pk and not user.is_staff:
+        raise PermissionDenied(f"Explanation {explanation_id} is not yours to delete.")
+    explanation.delete()
+
+
+@transaction.atomic
+def bookmark_add(*, user, feature: Feature) -> Bookmark:
+
+    bookmark, _ = Bookmark.objects.get_or_create(user=user, feature=feature)
+    return bookmark
+
+
+@transaction.atomic
+def bookmark_delete(*, user, feature: Feature) -> None:
+
+    deleted, _ = Bookmark.objects.filter(user=user, feature=feature).delete()
+    if not deleted:
+        raise NotFound("That feature is not bookmarked.")
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+def _clean_list_fields(*, name=None, description=None, test_text=None, visibility=None) -> dict:
+    fields: dict = {}
+    if name is not None:
+        name = str(name).strip()
+        if not name:
+            raise ValidationError({"name": "must not be empty"})
+        if len(name) > MAX_LIST_NAME_LENGTH:
+            raise ValidationError({"name": f"longer than {MAX_LIST_NAME_LENGTH} characters"})
+        fields["name"] = name
+    for key, value, column in (
+        ("description", description, "description"),
+        ("testText", test_text, "default_test_text"),
+    ):
+        if value is not None:
+            value = str(value)
+            if len(value) > MAX_LIST_TEXT_LENGTH:
+                raise ValidationError({key: f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
+            fields[column] = value
+    if visibility is not None:
+        visibility = str(visibility).upper()
+        if visibility not in Visibility.values:
+            raise ValidationError({"visibility": f"must be one of {', '.join(Visibility.values)}"})
+        fields["visibility"] = visibility
+    return fields
+
+
+def _list_owned(*, user, list_id) -> List:
+
+    try:
+        pk = int(str(list_id))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
+    lst = List.objects.select_for_update().filter(pk=pk, owner=user).first()
+    if lst is None:
+        raise NotFound(f"List {list_id} not found (or not yours).")
+    return lst
+
+
+@transaction.atomic
+def list_create(
+    *, user, name: str, description: str = "", test_text: str = "", visibility: str | None = None
+) -> List:
+
+    fields = _clean_list_fields(
+        name=name, description=description or "", test_text=test_text or "", visibility=visibility
+    )
+    return List.objects.create(owner=user, **fields)
+
+
+@transaction.atomic
+def list_update(*, user, list_id, name=None, description=None, test_text=None, visibility=None) -> List:
+    lst = _list_owned(user=user, list_id=list_id)
+    fields = _clean_list_fields(
+        name=name, description=description, test_text=test_text, visibility=visibility
+    )
+    for key, value in fields.items():
+        setattr(lst, key, value)
+    lst.save()
+    return lst
+
+
+@transaction.atomic
+def list_delete(*, user, list_id) -> None:
+    _list_owned(user=user, list_id=list_id).delete()
+
+
+@transaction.atomic
+def list_features_add(*, user, list_id, features: list[tuple[Feature, str]]) -> list[ListItem]:
+    """Add ``(feature, note)`` pairs; a feature already in the list keeps its item (its note is
+    updated when a new one is given). Returns the items for the given features, in order."""
+
+    if len(features) > MAX_LIST_FEATURES_PER_CALL:
+        raise ValidationError({"featuresToAdd": f"at most {MAX_LIST_FEATURES_PER_CALL} per call"})
+    lst = _list_owned(user=user, list_id=list_id)
+    existing = {item.feature_id: item for item in ListItem.objects.filter(list=lst)}
+    items = []
+    for feature, note in features:
+        note = (note or "")[:MAX_LIST_TEXT_LENGTH]
+        item = existing.get(feature.pk)
+        if item is None:
+            item = ListItem.objects.create(list=lst, feature=feature, note=note)
+            existing[feature.pk] = item
+        elif note and note != item.note:
+            item.note = note
+            item.save(update_fields=["note"])
+        item.feature = feature
+        items.append(item)
+    lst.save(update_fields=["updated_at"])
+    return items
+
+
+@transaction.atomic
+def list_feature_remove(*, user, list_id, feature: Feature) -> None:
+
+    lst = _list_owned(user=user, list_id=list_id)
+    deleted, _ = ListItem.objects.filter(list=lst, feature=feature).delete()
+    if not deleted:
+        raise NotFound("That feature is not in the list.")
+    lst.save(update_fields=["updated_at"])
+
+
+@transaction.atomic
+def list_item_note_update(*, user, list_id, item_id: int, note: str) -> ListItem:
+
+    lst = _list_owned(user=user, list_id=list_id)
+    item = ListItem.objects.filter(pk=item_id, list=lst).first()
+    if item is None:
+        raise NotFound(f"Item {item_id} is not in list {list_id}.")
+    note = note or ""
+    if len(note) > MAX_LIST_TEXT_LENGTH:
+        raise ValidationError({"note": f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
+    item.note = note
+    item.save(update_fields=["note"])
+    return item
+
+
+@transaction.atomic
+def list_comment_create(*, user, lst: List, text: str) -> ListComment:
+
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": "must not be empty"})
+    if len(text) > MAX_COMMENT_LENGTH:
+        raise ValidationError({"text": f"longer than {MAX_COMMENT_LENGTH} characters"})
+    return ListComment.objects.create(user=user, list=lst, text=text)
+
+
+@transaction.atomic
+def list_comment_delete(*, user, comment_id: int) -> None:
+
+    deleted, _ = ListComment.objects.filter(pk=comment_id, user=user).delete()
     if not deleted:
         raise NotFound(f"Comment {comment_id} not found (or not yours).")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/", include("models_app.api.urls")),
     path("api/", include("features.api.urls")),
+    path("api/", include("features.api.social_urls")),
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]

@@ -1,17 +1,39 @@
-"""Template helpers for token display: byte-level BPE markers to readable text, and the
-colour of an activation value scaled to the feature's maximum."""
+"""Template helpers for token display: byte-level BPE markers to readable text, and activation
+snippets with each token's colour scaled to the feature's maximum.
+
+Snippets are rendered here in plain Python rather than with one template tag per token: a
+dashboard holds thousands of tokens and must render in a few milliseconds.
+"""
+
+from functools import lru_cache
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
-from features.tokens import token_display
+from features.tokens import NEWLINE_MARK, token_display
 
 register = template.Library()
+
+NEAR_CONTEXT = 5
+FAR_CONTEXT = 16
 
 
 @register.filter
 def display_token(raw: str) -> str:
     return token_display(raw)
+
+
+@lru_cache(maxsize=65536)
+def _escaped_display(raw: str) -> tuple[str, bool]:
+    text = token_display(raw)
+    return str(escape(text)), NEWLINE_MARK in text
+
+
+def _strength(value: float, scale: float) -> float:
+    if not scale or scale <= 0:
+        return 0.0
+    return min(1.0, abs(value) / scale)
 
 
 @register.simple_tag
@@ -24,3 +46,40 @@ def token_span(token: str, value: float, max_value: float):
         f"{value:.3f}",
         text,
     )
+
+
+def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
+    """One snippet as HTML: a span per token, escaped; active tokens coloured by ``value /
+    scale`` (green positive, red negative) with the value as a tooltip and for screen readers
+    via ``title``; tokens further than 5 / 16 from ``center`` carry ``c5`` / ``c16`` so the
+    context presets are a CSS switch. Newline tokens show ``↵`` and carry ``nl``."""
+    n = len(tokens)
+    vals = list(values or [])
+    if len(vals) < n:
+        vals += [0.0] * (n - len(vals))
+    if center is None:
+        center = max(range(n), key=lambda i: vals[i]) if n else 0
+    if not scale:
+        scale = max((abs(v) for v in vals), default=0.0)
+    parts = []
+    append = parts.append
+    for i in range(n):
+        text, newline = _escaped_display(tokens[i])
+        v = vals[i]
+        d = i - center if i >= center else center - i
+        cls = "t c16" if d > FAR_CONTEXT else "t c5" if d > NEAR_CONTEXT else "t"
+        if newline:
+            cls += " nl"
+        if v:
+            a = _strength(v, scale)
+            colour = "a" if v > 0 else "n"
+            append(f'<span class="{cls} {colour}" style="--a:{a:.2f}" title="{v:.3f}">{text}</span>')
+        else:
+            append(f'<span class="{cls}">{text}</span>')
+    return "".join(parts)
+
+
+@register.simple_tag
+def activation_snippet(act, scale=None):
+    """An ``Activation`` row as a highlighted snippet (see :func:`snippet_html`)."""
+    return mark_safe(snippet_html(act.tokens, act.values, scale or act.max_value, act.max_value_token_index))

@@ -1,0 +1,346 @@
+"""Neuronpedia's list, vote, bookmark and explanation-search APIs.
+
+Request and response shapes follow Neuronpedia's webapp (``/api/list/*``,
+``/api/explanation/{id}/vote|unvote|delete``, ``/api/bookmark/add|delete``,
+``/api/explanation/search*``) so its clients, including the ``neuronpedia`` package, work as-is.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from features import selectors, services
+from features.api.serializers import _iso, explanation_json, list_json
+
+SEARCH_PAGE_SIZE = 20
+
+
+class FeatureRef(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    index = serializers.JSONField(help_text="feature index (integer)")
+
+
+class FeatureToAdd(FeatureRef):
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class ListNewInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    testText = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    visibility = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+
+
+class ListNewWithFeaturesInput(ListNewInput):
+    features = FeatureToAdd(many=True, required=False, default=list)
+
+
+class ListIdInput(serializers.Serializer):
+    listId = serializers.CharField(max_length=32)
+
+
+class ListAddInput(ListIdInput):
+    featuresToAdd = FeatureToAdd(many=True, allow_empty=False)
+
+
+class ListRemoveInput(ListIdInput, FeatureRef):
+    pass
+
+
+class ListUpdateInput(ListIdInput):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    testText = serializers.CharField(max_length=10_000, required=False, allow_blank=True, allow_null=True)
+    visibility = serializers.CharField(max_length=10, required=False)
+
+
+def _valid(serializer_class, request) -> dict:
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
+def _item_json(item, lst_id) -> dict:
+    feature = item.feature
+    return {
+        "modelId": feature.source.model.name,
+        "layer": feature.source.name,
+        "index": str(feature.index),
+        "description": item.note,
+        "listId": str(lst_id),
+        "addedAt": _iso(item.added_at),
+    }
+
+
+def _list_with_items_json(lst) -> dict:
+    body = list_json(lst)
+    body["neurons"] = [
+        {**_item_json(item, lst.pk), "topExplanation": getattr(item, "top_explanation", None)}
+        for item in lst.items.all()
+    ]
+    body["comments"] = [
+        {
+            "id": str(c.pk),
+            "text": c.text,
+            "userId": c.user_id,
+            "user": {"name": c.user.username},
+            "createdAt": _iso(c.created_at),
+        }
+        for c in lst.comments.all()
+    ]
+    return body
+
+
+def _features_to_add(items, user) -> list:
+    features = selectors.features_resolve(
+        refs=[(f["modelId"], f["layer"], f["index"]) for f in items], user=user
+    )
+    return [(feature, f.get("description", "")) for feature, f in zip(features, items, strict=True)]
+
+
+@extend_schema(request=ListNewInput, summary="Create a list")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_new(request):
+    v = _valid(ListNewInput, request)
+    lst = services.list_create(
+        user=request.user,
+        name=v["name"],
+        description=v["description"],
+        test_text=v["testText"] or "",
+        visibility=v["visibility"],
+    )
+    return Response(list_json(lst))
+
+
+@extend_schema(request=ListNewWithFeaturesInput, summary="Create a list with features")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_new_with_features(request):
+    from django.db import transaction
+
+    v = _valid(ListNewWithFeaturesInput, request)
+    to_add = _features_to_add(v["features"], request.user)  # 404 before anything is written
+    with transaction.atomic():
+        lst = services.list_create(
+            user=request.user,
+            name=v["name"],
+            description=v["description"],
+            test_text=v["testText"] or "",
+            visibility=v["visibility"],
+        )
+        if to_add:
+            services.list_features_add(user=request.user, list_id=lst.pk, features=to_add)
+    return Response(_list_with_items_json(selectors.list_get(list_id=lst.pk, user=request.user)))
+
+
+@extend_schema(request=ListAddInput, summary="Add features to one of your lists")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_add_features(request):
+    v = _valid(ListAddInput, request)
+    to_add = _features_to_add(v["featuresToAdd"], request.user)
+    items = services.list_features_add(user=request.user, list_id=v["listId"], features=to_add)
+    return Response([_item_json(item, v["listId"]) for item in items])
+
+
+@extend_schema(request=ListRemoveInput, summary="Remove a feature from one of your lists")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_remove(request):
+    v = _valid(ListRemoveInput, request)
+    feature = selectors.feature_ref_get(
+        model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
+    )
+    services.list_feature_remove(user=request.user, list_id=v["listId"], feature=feature)
+    return Response({"message": "Removed from the list."})
+
+
+@extend_schema(request=ListIdInput, summary="A list with its features and comments")
+@api_view(["GET", "POST"])
+def list_get(request):
+    raw = request.data if request.method == "POST" else request.query_params
+    data = ListIdInput(data={"listId": raw.get("listId")})
+    data.is_valid(raise_exception=True)
+    lst = selectors.list_get(list_id=data.validated_data["listId"], user=request.user)
+    return Response(_list_with_items_json(lst))
+
+
+@extend_schema(summary="Your lists")
+@api_view(["GET", "POST"])
+@permission_classes([IsAuthenticated])
+def list_list(request):
+    return Response(
+        [{**list_json(lst), "count": lst.n_items} for lst in selectors.lists_owned(user=request.user)]
+    )
+
+
+@extend_schema(request=ListUpdateInput, summary="Rename or edit one of your lists")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_update(request):
+    v = _valid(ListUpdateInput, request)
+    lst = services.list_update(
+        user=request.user,
+        list_id=v["listId"],
+        name=v.get("name"),
+        description=v.get("description"),
+        test_text=v.get("testText"),
+        visibility=v.get("visibility"),
+    )
+    return Response(list_json(lst))
+
+
+@extend_schema(request=ListIdInput, summary="Delete one of your lists")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_delete(request):
+    v = _valid(ListIdInput, request)
+    services.list_delete(user=request.user, list_id=v["listId"])
+    return Response({"message": "List deleted."})
+
+
+# --- explanations: votes, delete --------------------------------------------------------------
+
+
+@extend_schema(request=None, summary="Vote for an explanation")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_vote(request, explanation_id: str):
+    votes = services.explanation_vote(user=request.user, explanation_id=explanation_id)
+    return Response({"id": str(explanation_id), "voted": True, "votes": votes})
+
+
+@extend_schema(request=None, summary="Remove your vote from an explanation")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_unvote(request, explanation_id: str):
+    votes = services.explanation_unvote(user=request.user, explanation_id=explanation_id)
+    return Response({"id": str(explanation_id), "voted": False, "votes": votes})
+
+
+@extend_schema(request=None, summary="Delete your explanation")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_delete(request, explanation_id: str):
+    services.explanation_delete(user=request.user, explanation_id=explanation_id)
+    return Response({"message": "Explanation deleted."})
+
+
+# --- bookmarks --------------------------------------------------------------------------------
+
+
+@extend_schema(request=FeatureRef, summary="Bookmark a feature")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def bookmark_add(request):
+    v = _valid(FeatureRef, request)
+    feature = selectors.feature_ref_get(
+        model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
+    )
+    bookmark = services.bookmark_add(user=request.user, feature=feature)
+    return Response(
+        {
+            "modelId": feature.source.model.name,
+            "layer": feature.source.name,
+            "index": str(feature.index),
+            "userId": request.user.pk,
+            "createdAt": _iso(bookmark.created_at),
+        }
+    )
+
+
+@extend_schema(request=FeatureRef, summary="Remove a bookmark")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def bookmark_delete(request):
+    v = _valid(FeatureRef, request)
+    feature = selectors.feature_ref_get(
+        model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
+    )
+    services.bookmark_delete(user=request.user, feature=feature)
+    return Response({"message": "Bookmark deleted."})
+
+
+# --- explanation search (plain text) ----------------------------------------------------------
+
+
+class SearchInput(serializers.Serializer):
+    query = serializers.CharField(max_length=1000)
+    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class SearchModelInput(SearchInput):
+    modelId = serializers.CharField(max_length=128)
+
+
+class SearchLayersInput(SearchModelInput):
+    layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
+
+
+class SearchReleaseInput(SearchInput):
+    releaseName = serializers.CharField(max_length=200)
+
+
+def _search_response(request, v: dict, **scope) -> Response:
+    page, total = selectors.explanations_search_text(
+        query=v["query"], user=request.user, offset=v["offset"], limit=SEARCH_PAGE_SIZE, **scope
+    )
+    results = []
+    for exp in page:
+        feature = exp.feature
+        body = explanation_json(exp, feature)
+        body["neuron"] = {
+            "modelId": feature.source.model.name,
+            "layer": feature.source.name,
+            "index": str(feature.index),
+            "maxActApprox": feature.max_act_approx,
+            "frac_nonzero": feature.frac_nonzero,
+            "pos_str": feature.pos_str,
+            "pos_values": feature.pos_values,
+        }
+        results.append(body)
+    next_offset = v["offset"] + len(page)
+    return Response(
+        {
+            "request": dict(request.data),
+            "results": results,
+            "resultsCount": total,
+            "hasMore": next_offset < total,
+            "nextOffset": next_offset,
+        }
+    )
+
+
+@extend_schema(request=SearchLayersInput, summary="Search explanations in some sources of a model")
+@api_view(["POST"])
+def explanation_search(request):
+    v = _valid(SearchLayersInput, request)
+    return _search_response(request, v, model_name=v["modelId"], source_names=v["layers"])
+
+
+@extend_schema(request=SearchInput, summary="Search all explanations")
+@api_view(["POST"])
+def explanation_search_all(request):
+    return _search_response(request, _valid(SearchInput, request))
+
+
+@extend_schema(request=SearchModelInput, summary="Search explanations of one model")
+@api_view(["POST"])
+def explanation_search_model(request):
+    v = _valid(SearchModelInput, request)
+    return _search_response(request, v, model_name=v["modelId"])
+
+
+@extend_schema(request=SearchReleaseInput, summary="Search explanations of one release")
+@api_view(["POST"])
+def explanation_search_release(request):
+    v = _valid(SearchReleaseInput, request)
+    return _search_response(request, v, release_name=v["releaseName"])

@@ -1,0 +1,29 @@
+"""Server-rendered pages: browsing and dashboards (browse), the social layer (social: votes,
+comments, bookmarks, lists), search and the live pages (search: explanation search, search via
+inference, steering)."""
+
+from features.views.browse import (  # noqa: F401
+    activations_more,
+    feature_page,
+    home,
+    jump,
+    model_child_page,
+    model_page,
+    random_feature,
+)
+from features.views.search import search_inference_page, search_page, steer_page  # noqa: F401
+from features.views.social import (  # noqa: F401
+    bookmark_toggle,
+    comment_delete,
+    comment_post,
+    explanation_vote,
+    feature_list_add,
+    list_comment_delete,
+    list_comment_post,
+    list_delete,
+    list_edit,
+    list_item_note,
+    list_item_remove,
+    list_page,
+    lists_page,
+)

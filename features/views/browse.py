@@ -1,0 +1,207 @@
+"""Browsing pages: home, model, source set, source (feature browser), feature dashboard."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from rest_framework.exceptions import NotFound, ValidationError
+
+from features import selectors
+from models_app import selectors as model_selectors
+
+PAGE_SIZE = 50
+SNIPPETS_PER_GROUP = 25
+EMBED_TOGGLES = ("plots", "explanation", "test", "activations", "link", "steer")
+
+
+def _not_found(exc) -> Http404:
+    return Http404(str(exc.detail if hasattr(exc, "detail") else exc))
+
+
+def _slash_redirect(request):
+    """``/account`` and friends: the one- and two-segment model routes would shadow Django's
+    APPEND_SLASH redirect, so give it back when the slashed path exists."""
+    from django.urls import Resolver404, resolve
+
+    if request.path.endswith("/"):
+        return None
+    try:
+        resolve(request.path + "/")
+    except Resolver404:
+        return None
+    return redirect(request.path + "/")
+
+
+def _int_param(request, name: str, default: int, lo: int = 0, hi: int = 10**9) -> int:
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return max(lo, min(hi, value))
+
+
+def home(request):
+    models = model_selectors.models_with_source_sets(user=request.user)
+    return render(request, "features/home.html", {"models": models})
+
+
+def jump(request):
+    """``?feature=model/source/index`` (the home page's jump box) -> that dashboard."""
+    raw = (request.GET.get("feature") or "").strip().strip("/")
+    if not raw and request.GET.get("index"):
+        raw = f"{request.GET.get('model', '')}/{request.GET.get('source', '')}/{request.GET.get('index', '')}"
+    parts = [p.strip() for p in raw.replace("@", "/").replace(":", "/").split("/") if p.strip()]
+    if len(parts) != 3 or not parts[2].isdigit():
+        return render(
+            request,
+            "features/jump_error.html",
+            {
+                "value": raw,
+                "error": "Write a feature as model / source / index, e.g. gpt2-small/6-res-jb/1234.",
+            },
+            status=400,
+        )
+    return redirect("feature", parts[0], parts[1], parts[2])
+
+
+def random_feature(request):
+    feature = selectors.feature_random(user=request.user)
+    if feature is None:
+        raise Http404("No features yet.")
+    return redirect("feature", feature.source.model.name, feature.source.name, feature.index)
+
+
+def model_page(request, model_id: str):
+    try:
+        model = model_selectors.model_get(name=model_id, user=request.user, with_source_sets=True)
+    except NotFound as exc:
+        slashed = _slash_redirect(request)
+        if slashed is not None:
+            return slashed
+        raise _not_found(exc) from exc
+    return render(request, "features/model.html", {"model": model})
+
+
+def model_child_page(request, model_id: str, name: str):
+    """``/{model}/{name}``: a source (``6-res-jb``: the feature browser) or a source set."""
+    try:
+        source = model_selectors.source_get(model_name=model_id, name=name, user=request.user)
+    except NotFound:
+        source = None
+    if source is None:
+        try:
+            source_set = model_selectors.source_set_get(model_name=model_id, name=name, user=request.user)
+        except NotFound as exc:
+            slashed = _slash_redirect(request)
+            if slashed is not None:
+                return slashed
+            raise _not_found(exc) from exc
+        return render(
+            request, "features/source_set.html", {"source_set": source_set, "model": source_set.model}
+        )
+    offset = _int_param(request, "offset", 0)
+    limit = _int_param(request, "limit", PAGE_SIZE, lo=1, hi=500)
+    features, has_more = selectors.source_features_page(source=source, offset=offset, limit=limit)
+    return render(
+        request,
+        "features/source.html",
+        {
+            "source": source,
+            "model": source.model,
+            "features": features,
+            "offset": offset,
+            "limit": limit,
+            "prev_offset": max(0, offset - limit) if offset else None,
+            "next_offset": offset + limit if has_more else None,
+            "config_items": sorted((source.config or {}).items())[:40],
+        },
+    )
+
+
+def _embed_options(request) -> dict | None:
+    if request.GET.get("embed", "").lower() not in ("true", "1", "yes"):
+        return None
+    return {
+        name: request.GET.get(f"embed{name}", "true").lower() not in ("false", "0", "no")
+        for name in EMBED_TOGGLES
+    }
+
+
+def feature_page(request, model_id: str, source: str, index: str):
+    try:
+        feature = selectors.feature_dashboard_get(
+            model_name=model_id,
+            source_name=source,
+            index=index,
+            user=request.user,
+            per_group=SNIPPETS_PER_GROUP,
+        )
+    except (NotFound, ValidationError) as exc:
+        raise _not_found(exc) from exc
+    embed = _embed_options(request)
+    prev_index, next_index = selectors.feature_adjacent(feature=feature)
+    source_obj = feature.source
+    scale = feature.max_act_approx or max(
+        (a.max_value for g in feature.activation_groups for a in g["activations"]), default=0.0
+    )
+    context = {
+        "feature": feature,
+        "source": source_obj,
+        "model": source_obj.model,
+        "source_set": source_obj.source_set,
+        "groups": feature.activation_groups,
+        "scale": scale,
+        "explanations": list(feature.explanations.all()),
+        "lists": list(feature.lists.all()),
+        "comments": list(feature.comments.all()),
+        "pos_logits": list(zip(feature.pos_str, feature.pos_values, strict=False)),
+        "neg_logits": list(zip(feature.neg_str, feature.neg_values, strict=False)),
+        "neighbours": selectors.feature_neighbours_explained(feature=feature),
+        "prev_index": prev_index,
+        "next_index": next_index,
+        "embed": embed,
+        "bookmarked": selectors.bookmark_exists(user=request.user, feature=feature),
+        "my_lists": list(selectors.lists_owned(user=request.user)) if not embed else [],
+        "quantiles": sorted((feature.activation_quantiles or {}).items()),
+        "page_size": SNIPPETS_PER_GROUP,
+        "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,
+    }
+    response = render(request, "features/feature.html", context)
+    if embed is not None:
+        response.xframe_options_exempt = True  # embeds are meant for other sites' iframes
+    return response
+
+
+def activations_more(request, model_id: str, source: str, index: str):
+    """More snippets of one quantile group (htmx "show more")."""
+    try:
+        feature = selectors.feature_ref_get(
+            model_name=model_id, source_name=source, index=index, user=request.user
+        )
+    except (NotFound, ValidationError) as exc:
+        raise _not_found(exc) from exc
+    try:
+        bin_min = float(request.GET["bin_min"]) if request.GET.get("bin_min") else None
+        bin_max = float(request.GET["bin_max"]) if request.GET.get("bin_max") else None
+    except ValueError:
+        return HttpResponseBadRequest("bin_min and bin_max must be numbers")
+    offset = _int_param(request, "offset", 0)
+    limit = _int_param(request, "limit", 100, lo=1, hi=500)
+    rows, has_more = selectors.activations_group_page(
+        feature=feature, bin_min=bin_min, bin_max=bin_max, offset=offset, limit=limit
+    )
+    more_url = None
+    if has_more:
+        more_url = reverse("feature-activations", args=[model_id, source, feature.index]) + (
+            f"?offset={offset + limit}&limit={limit}"
+            + (f"&bin_min={bin_min!r}&bin_max={bin_max!r}" if bin_min is not None else "")
+        )
+    return render(
+        request,
+        "features/_snippets.html",
+        {"activations": rows, "scale": feature.max_act_approx, "more_url": more_url},
+    )

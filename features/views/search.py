@@ -1,0 +1,56 @@
+"""Search pages: explanation text search (plain text; semantic search arrives with autointerp),
+search via inference, and steering (the last two are driven by the inference engine)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from rest_framework.exceptions import ValidationError
+
+from features import selectors
+from models_app import selectors as model_selectors
+from neuronsite.api import _flatten
+
+SEARCH_PAGE_SIZE = 20
+
+
+def search_page(request):
+    query = (request.GET.get("q") or "").strip()
+    model_name = request.GET.get("model") or None
+    try:
+        offset = max(0, int(request.GET.get("offset", 0)))
+    except ValueError:
+        offset = 0
+    results, total, error = [], 0, None
+    if query:
+        try:
+            results, total = selectors.explanations_search_text(
+                query=query, user=request.user, model_name=model_name, offset=offset, limit=SEARCH_PAGE_SIZE
+            )
+        except ValidationError as exc:
+            error = _flatten(exc.detail)
+    return render(
+        request,
+        "features/search.html",
+        {
+            "q": query,
+            "model_name": model_name,
+            "models": model_selectors.models_visible(user=request.user).only("name", "display_name"),
+            "results": results,
+            "total": total,
+            "offset": offset,
+            "next_offset": offset + SEARCH_PAGE_SIZE if offset + SEARCH_PAGE_SIZE < total else None,
+            "prev_offset": max(0, offset - SEARCH_PAGE_SIZE) if offset else None,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
+def search_inference_page(request):
+    models = model_selectors.models_with_source_sets(user=request.user)
+    return render(request, "features/search_inference.html", {"models": models})
+
+
+def steer_page(request):
+    models = model_selectors.models_with_source_sets(user=request.user)
+    return render(request, "features/steer.html", {"models": models})

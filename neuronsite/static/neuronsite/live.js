@@ -1,0 +1,1 @@
+/* live parts: filled in once inference endpoints exist */

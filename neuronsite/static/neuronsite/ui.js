@@ -1,0 +1,25 @@
+/* Neuronsite UI: htmx settings and small helpers shared by pages. */
+(function () {
+  "use strict";
+  if (window.htmx) {
+    // Bad input answers 400/403/404 with a fragment that shows the error: swap it in.
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "4..", swap: true, error: false },
+      { code: "...", swap: false, error: true },
+    ];
+  }
+  window.Neuronsite = window.Neuronsite || {};
+  // Websocket URL on this host, ws:// or wss:// to match the page.
+  window.Neuronsite.wsUrl = function (path) {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  };
+  // Plain-text element (never innerHTML with server or user strings).
+  window.Neuronsite.el = function (tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  };
+})();

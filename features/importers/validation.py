@@ -273,7 +273,9 @@ def normalize_feature(
     for key in TEXT_ARRAYS:
         out[key] = check_str_list(raw.get(key), field=key, index=index)
     for key in FLOAT_ARRAYS:
-        out[key] = check_float_list(raw.get(key), field=key, index=index)
+        values = check_float_list(raw.get(key), field=key, index=index)
+        # -0.0 would print as "-0" and come back as the integer 0: store +0.0 (x + 0.0 does it).
+        out[key] = [v + 0.0 for v in values] if 0.0 in values else values
     for key in INT_ARRAYS:
         out[key] = check_int_list(raw.get(key), field=key, index=index)
     for left, right in PAIRED:

@@ -42,7 +42,7 @@ def test_import_every_sample_file_counts_and_values():
     assert Activation.objects.count() == expected_acts
     assert ImportLedger.objects.count() == len(docs)
 
-    for path, doc in docs:
+    for _path, doc in docs:
         source = Source.objects.get(model__name=doc["model_id"], name=f"{doc['layer']}-{doc['sae_set']}")
         assert source.source_set.name == doc["sae_set"] and source.layer == doc["layer"]
         assert source.hook_name == f"blocks.{doc['layer']}.hook_resid_pre"
@@ -64,10 +64,14 @@ def test_import_every_sample_file_counts_and_values():
                 assert _f32(act.max_value) == _f32(max(raw_act["values"]))
                 assert act.max_value_token_index == raw_act["values"].index(max(raw_act["values"]))
                 assert _f32(act.min_value) == _f32(min(raw_act["values"]))
-                assert _f32(act.bin_min) == _f32(raw_act["bin_min"]) and _f32(act.bin_max) == _f32(raw_act["bin_max"])
+                assert _f32(act.bin_min) == _f32(raw_act["bin_min"]) and _f32(act.bin_max) == _f32(
+                    raw_act["bin_max"]
+                )
                 assert act.qualifying_token_index == raw_act["qualifying_token_index"]
             if raw["activations"]:
-                assert feature.max_act_approx == pytest.approx(max(max(a["values"]) for a in raw["activations"]))
+                assert feature.max_act_approx == pytest.approx(
+                    max(max(a["values"]) for a in raw["activations"])
+                )
     model = Model.objects.get(name=docs[0][1]["model_id"])
     assert model.layers >= 1 + max(d["layer"] for _, d in docs)
 
@@ -77,10 +81,18 @@ def test_reimport_changes_nothing_and_summary_line(capsys):
     from io import StringIO
 
     call_command("import_saedashboard", str(SAMPLES), verbosity=0)
-    before = (Feature.objects.count(), Activation.objects.count(), sorted(Activation.objects.values_list("id", flat=True)))
+    before = (
+        Feature.objects.count(),
+        Activation.objects.count(),
+        sorted(Activation.objects.values_list("id", flat=True)),
+    )
     out = StringIO()
     call_command("import_saedashboard", str(SAMPLES), stdout=out, verbosity=0)
-    after = (Feature.objects.count(), Activation.objects.count(), sorted(Activation.objects.values_list("id", flat=True)))
+    after = (
+        Feature.objects.count(),
+        Activation.objects.count(),
+        sorted(Activation.objects.values_list("id", flat=True)),
+    )
     assert before == after
     assert "0 batch(es)" in out.getvalue() and "skipped" in out.getvalue()
 

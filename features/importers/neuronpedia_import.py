@@ -1,0 +1,468 @@
+"""Import Neuronpedia's export layout (see ``neuronpedia_layout``).
+
+Per source: the model / release / source set / source rows (created when missing), then the
+features, activations and explanations batch files in that order. Each batch file is one
+transaction recorded in the import ledger (path + sha256), so re-runs skip finished files and an
+interrupted import resumes. Batch files are streamed line by line: memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from features.importers.ledger import file_checksum, ledger_done, ledger_lock, ledger_record
+from features.importers.neuronpedia_layout import batch_files, open_lines, parse_iso
+from features.importers.validation import FeatureDataError, normalize_activation, normalize_feature
+from features.importers.writer import (
+    _pg,
+    activation_row,
+    activations_copy,
+    feature_row,
+    features_upsert,
+)
+from features.models import ExplainerModel, ExplanationType, Feature
+from models_app.models import Model, Source, SourceRelease, SourceSet
+from neuronsite.fields import Visibility
+
+_ACTIVATION_KEYS = {
+    "binMin": "bin_min",
+    "binMax": "bin_max",
+    "binContains": "bin_contains",
+    "qualifyingTokenIndex": "qualifying_token_index",
+}
+_FEATURE_KEYS = {
+    "maxActApprox": "max_act_approx",
+    "topkCosSimIndices": "topk_cos_sim_indices",
+    "topkCosSimValues": "topk_cos_sim_values",
+    "hasVector": "has_vector",
+    "vectorLabel": "vector_label",
+    "vectorDefaultSteerStrength": "vector_default_steer_strength",
+    "hookName": "hook_name",
+}
+
+
+class ExportImportError(ValueError):
+    """Bad input in an export folder; the message names the file (and line, feature, field)."""
+
+
+@dataclass
+class BatchResult:
+    skipped: bool = False
+    features: int = 0
+    activations: int = 0
+    explanations: int = 0
+
+
+class _Users:
+    """creatorId/authorId (usernames in our exports) -> user id; unknown names become inactive
+    placeholder accounts so that attribution survives a round trip."""
+
+    def __init__(self):
+        self.cache: dict[str, int] = {}
+
+    def id(self, name) -> int | None:
+        if name in (None, ""):
+            return None
+        name = str(name)[:150]
+        if name not in self.cache:
+            User = get_user_model()
+            user = User.objects.filter(username=name).first()
+            if user is None:
+                user = User(username=name, is_active=False)
+                user.set_unusable_password()
+                user.save()
+            self.cache[name] = user.pk
+        return self.cache[name]
+
+    def get(self, name):
+        pk = self.id(name)
+        return None if pk is None else get_user_model().objects.get(pk=pk)
+
+
+def _read_one(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ExportImportError(f"{path}: malformed JSON ({exc})") from None
+            if type(row) is not dict:
+                raise ExportImportError(f"{path}: expected a JSON object per line")
+            return row
+    return None
+
+
+def _meta(source_dir: Path, name: str) -> dict | None:
+    return _read_one(source_dir / name) or _read_one(source_dir.parent / name)
+
+
+def _vis(value, default=Visibility.PUBLIC) -> str:
+    return value if value in Visibility.values else default
+
+
+def _stamp(obj_model, pk, row, fields=("createdAt", "updatedAt")) -> None:
+    updates = {}
+    if "createdAt" in fields and row.get("createdAt"):
+        updates["created_at"] = parse_iso(row["createdAt"])
+    if "updatedAt" in fields and row.get("updatedAt"):
+        updates["updated_at"] = parse_iso(row["updatedAt"])
+    if updates:
+        obj_model.objects.filter(pk=pk).update(**updates)
+
+
+@transaction.atomic
+def source_meta_import(*, source_dir: Path, users: _Users) -> Source:
+    """Create the model, release, source set and source of one export folder when missing."""
+    model_row = _meta(source_dir, "model.jsonl") or {"id": source_dir.parent.name}
+    source_row = _meta(source_dir, "source.jsonl") or {"id": source_dir.name}
+    set_row = _meta(source_dir, "sourceset.jsonl")
+    release_row = _meta(source_dir, "release.jsonl")
+    model_id = model_row.get("id") or source_row.get("modelId")
+    source_id = source_row.get("id") or source_dir.name
+    set_name = source_row.get("setName") or (set_row or {}).get("name") or source_id.partition("-")[2]
+    if not model_id or not set_name:
+        raise ExportImportError(
+            f"{source_dir}: cannot tell the model and source set (model.jsonl / source.jsonl)"
+        )
+    try:
+        layer = int(source_row.get("layerNumber", source_id.partition("-")[0]))
+    except (TypeError, ValueError):
+        layer = 0
+
+    model = Model.objects.filter(name=model_id).first()
+    if model is None:
+        model = Model.objects.create(
+            name=model_id,
+            display_name=model_row.get("displayName") or "",
+            display_name_short=model_row.get("displayNameShort") or "",
+            owner_id=users.id(model_row.get("creatorId")),
+            tl_model_name=model_row.get("tlensId") or "",
+            hf_model_id=model_row.get("hfModelId") or "",
+            d_model=model_row.get("dimension"),
+            visibility=_vis(model_row.get("visibility")),
+            inference_enabled=bool(model_row.get("inferenceEnabled", True)),
+            instruct=bool(model_row.get("instruct", False)),
+            layers=max(int(model_row.get("layers") or 0), layer + 1),
+            creator_name=model_row.get("owner") or "",
+            website=model_row.get("website") or "",
+        )
+        _stamp(Model, model.pk, model_row)
+    release = None
+    if release_row and release_row.get("name"):
+        release = SourceRelease.objects.filter(name=release_row["name"]).first()
+        if release is None:
+            release = SourceRelease.objects.create(
+                name=release_row["name"],
+                visibility=_vis(release_row.get("visibility")),
+                featured=bool(release_row.get("featured", False)),
+                description=release_row.get("description") or "",
+                description_short=release_row.get("descriptionShort") or "",
+                urls=release_row.get("urls") or [],
+                creator_name=release_row.get("creatorName") or "",
+                owner_id=users.id(release_row.get("creatorId")),
+            )
+            _stamp(SourceRelease, release.pk, release_row, fields=("createdAt",))
+    set_row = set_row or {}
+    source_set = SourceSet.objects.filter(model=model, name=set_name).first()
+    if source_set is None:
+        source_set = SourceSet.objects.create(
+            model=model,
+            name=set_name,
+            release=release,
+            type=set_row.get("type") or "",
+            description=set_row.get("description") or "",
+            creator_name=set_row.get("creatorName") or "",
+            urls=set_row.get("urls") or [],
+            owner_id=users.id(set_row.get("creatorId")),
+            visibility=_vis(set_row.get("visibility")),
+            has_dashboards=bool(set_row.get("hasDashboards", True)),
+            allow_inference_search=bool(set_row.get("allowInferenceSearch", False)),
+            allow_steering=bool(set_row.get("allowSteering", True)),
+            allow_graphs=bool(set_row.get("hasGraphs", False) or set_row.get("graphEnabled", False)),
+            show_umap=bool(set_row.get("showUmap", False)),
+        )
+        _stamp(SourceSet, source_set.pk, set_row, fields=("createdAt",))
+    source = Source.objects.filter(model=model, name=source_id).first()
+    if source is None:
+        source = Source.objects.create(
+            model=model,
+            source_set=source_set,
+            name=source_id,
+            layer=layer,
+            hook_name=source_row.get("hookName") or "",
+            has_dashboards=bool(source_row.get("hasDashboards", True)),
+            inference_enabled=bool(source_row.get("inferenceEnabled", True)),
+            config=source_row.get("saelensConfig") or {},
+            sae_release=source_row.get("saelensRelease") or "",
+            sae_id=source_row.get("saelensSaeId") or "",
+            architecture=source_row.get("architecture") or "",
+            d_sae=source_row.get("dSae") or (model_row.get("neuronsPerLayer") or None),
+            visibility=_vis(source_row.get("visibility")),
+            owner_id=users.id(source_row.get("creatorId")),
+            num_prompts=source_row.get("num_prompts"),
+            num_tokens_in_prompt=source_row.get("num_tokens_in_prompt"),
+            dataset=source_row.get("dataset") or "",
+        )
+        _stamp(Source, source.pk, source_row, fields=("createdAt",))
+    # Defaults of the model, once what they name exists.
+    updates = {}
+    if not model.default_source_set_id and model_row.get("defaultSourceSetName"):
+        updates["default_source_set"] = SourceSet.objects.filter(
+            model=model, name=model_row["defaultSourceSetName"]
+        ).first()
+    if not model.default_source_id and model_row.get("defaultSourceId"):
+        updates["default_source"] = Source.objects.filter(
+            model=model, name=model_row["defaultSourceId"]
+        ).first()
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if updates:
+        Model.objects.filter(pk=model.pk).update(**updates)
+    return Source.objects.select_related("model", "source_set").get(pk=source.pk)
+
+
+def _rows(path: Path):
+    """(line number, row dict) of a batch file, streamed; bad JSON or gzip -> ExportImportError."""
+    try:
+        with open_lines(path) as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    try:
+                        import json
+
+                        row = json.loads(line)  # NaN / Infinity: let validation name the field
+                    except ValueError as exc:
+                        raise ExportImportError(f"{path}: line {n}: malformed JSON ({exc})") from None
+                if type(row) is not dict:
+                    raise ExportImportError(f"{path}: line {n}: expected a JSON object")
+                yield n, row
+    except (OSError, EOFError) as exc:
+        # gzip raises BadGzipFile (an OSError) or EOFError on a truncated file
+        raise ExportImportError(f"{path}: cannot read ({exc or type(exc).__name__})") from None
+
+
+def _check_row_source(row, *, source: Source, path: Path, n: int):
+    if row.get("layer") not in (None, source.name) or row.get("modelId") not in (None, source.model.name):
+        raise ExportImportError(
+            f"{path}: line {n}: row of {row.get('modelId')}/{row.get('layer')} in the folder of "
+            f"{source.model.name}/{source.name}"
+        )
+    if "index" not in row:
+        raise ExportImportError(f"{path}: line {n}: field 'index' is missing")
+
+
+def _feature_ids(source: Source) -> dict[int, int]:
+    return dict(Feature.objects.filter(source=source).values_list("index", "id"))
+
+
+def _features_file(path: Path, source: Source, users: _Users) -> BatchResult:
+    rows = []
+    now = timezone.now()
+    for n, row in _rows(path):
+        _check_row_source(row, source=source, path=path, n=n)
+        data = {_FEATURE_KEYS.get(k, k): v for k, v in row.items()}
+        data["feature_index"] = row["index"]
+        try:
+            f = normalize_feature(data, d_sae=source.d_sae, required=("feature_index",))
+            created = parse_iso(row.get("createdAt")) or now
+        except FeatureDataError as exc:
+            raise ExportImportError(f"{path}: line {n}: {exc}") from None
+        except ValueError as exc:
+            raise ExportImportError(f"{path}: line {n}: field 'createdAt': {exc}") from None
+        rows.append(
+            feature_row(
+                source_id=source.pk, f=f, creator_id=users.id(row.get("creatorId")), created_at=created
+            )
+        )
+    features_upsert(rows=rows)
+    return BatchResult(features=len(rows))
+
+
+def _activations_file(path: Path, source: Source, users: _Users, feature_ids: dict[int, int]) -> BatchResult:
+    """Streams the file into COPY; the previous activations of the features it names are
+    deleted afterwards (those with ids from before the COPY), so re-imports replace."""
+    now = timezone.now()
+    touched: set[int] = set()
+    with _pg().cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM features_activation")
+        (max_before,) = cur.fetchone()
+
+    def rows():
+        for n, row in _rows(path):
+            _check_row_source(row, source=source, path=path, n=n)
+            data = {_ACTIVATION_KEYS.get(k, k): v for k, v in row.items()}
+            try:
+                index = int(row["index"])
+            except (TypeError, ValueError):
+                raise ExportImportError(
+                    f"{path}: line {n}: field 'index': not an integer: {row['index']!r}"
+                ) from None
+            fid = feature_ids.get(index)
+            if fid is None:
+                raise ExportImportError(
+                    f"{path}: line {n}: feature {index} of {source.model.name}/{source.name} does not exist "
+                    "(import its features batch first)"
+                )
+            try:
+                a = normalize_activation(data, index=index, position=n - 1)
+                created = parse_iso(row.get("createdAt")) or now
+            except FeatureDataError as exc:
+                raise ExportImportError(f"{path}: line {n}: {exc}") from None
+            except ValueError as exc:
+                raise ExportImportError(f"{path}: line {n}: field 'createdAt': {exc}") from None
+            touched.add(fid)
+            yield activation_row(
+                feature_id=fid, a=a, creator_id=users.id(row.get("creatorId")), created_at=created
+            )
+
+    count = activations_copy(rows=rows())
+    if touched:
+        with _pg().cursor() as cur:
+            cur.execute(
+                "DELETE FROM features_activation WHERE feature_id = ANY(%s) AND id <= %s",
+                [list(touched), max_before],
+            )
+    return BatchResult(activations=count)
+
+
+def _explanations_file(path: Path, source: Source, users: _Users, feature_ids: dict[int, int]) -> BatchResult:
+    types: dict[str, int] = {}
+    models: dict[str, int] = {}
+    now = timezone.now()
+    rows = []
+    for n, row in _rows(path):
+        _check_row_source(row, source=source, path=path, n=n)
+        try:
+            index = int(row["index"])
+        except (TypeError, ValueError):
+            raise ExportImportError(
+                f"{path}: line {n}: field 'index': not an integer: {row['index']!r}"
+            ) from None
+        fid = feature_ids.get(index)
+        if fid is None:
+            raise ExportImportError(
+                f"{path}: line {n}: feature {index} of {source.model.name}/{source.name} does not exist"
+            )
+        description = row.get("description")
+        if type(description) is not str or not description.strip():
+            raise ExportImportError(
+                f"{path}: line {n}: feature {index}, field 'description': must be non-empty text"
+            )
+        type_name, model_name = row.get("typeName"), row.get("explanationModelName")
+        if type_name and type_name not in types:
+            types[type_name] = ExplanationType.objects.get_or_create(name=type_name)[0].pk
+        if model_name and model_name not in models:
+            models[model_name] = ExplainerModel.objects.get_or_create(name=model_name)[0].pk
+        try:
+            created = parse_iso(row.get("createdAt")) or now
+            updated = parse_iso(row.get("updatedAt")) or created
+        except ValueError as exc:
+            raise ExportImportError(f"{path}: line {n}: field 'createdAt': {exc}") from None
+        status = row.get("status") if row.get("status") in ("APPROVED", "PENDING", "HIDDEN") else "APPROVED"
+        rows.append(
+            (
+                fid,
+                description,
+                types.get(type_name),
+                models.get(model_name),
+                users.id(row.get("authorId")),
+                row.get("notes") or "",
+                status,
+                created,
+                updated,
+            )
+        )
+    with _pg().cursor() as cur:
+        # Same explanation (feature, text, method, explainer) already there: skip, do not duplicate.
+        cur.execute(
+            "SELECT feature_id, description, type_id, explainer_model_id FROM features_explanation "
+            "WHERE feature_id = ANY(%s)",
+            [list({r[0] for r in rows})],
+        )
+        existing = set(cur.fetchall())
+        new_rows = [r for r in rows if r[:4] not in existing]
+        with cur.copy(
+            "COPY features_explanation (feature_id, description, type_id, explainer_model_id, author_id, "
+            "notes, status, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for r in new_rows:
+                copy.write_row(r)
+    return BatchResult(explanations=len(new_rows))
+
+
+def batch_file_import(
+    *, path: Path, kind: str, source: Source, users: _Users, feature_ids=None
+) -> BatchResult:
+    checksum = file_checksum(path)
+    key = f"neuronpedia:{kind}:{path.resolve()}"
+    with transaction.atomic():
+        ledger_lock(key=key)
+        if ledger_done(key=key, checksum=checksum):
+            return BatchResult(skipped=True)
+        if kind == "features":
+            result = _features_file(path, source, users)
+        elif kind == "activations":
+            result = _activations_file(path, source, users, feature_ids or _feature_ids(source))
+        else:
+            result = _explanations_file(path, source, users, feature_ids or _feature_ids(source))
+        ledger_record(
+            key=key,
+            checksum=checksum,
+            kind=f"neuronpedia-{kind}",
+            source=source,
+            features=result.features,
+            activations=result.activations,
+            explanations=result.explanations,
+        )
+    return result
+
+
+def plan(
+    *, source_dirs: list[Path], explanations_only: bool, from_batch: int
+) -> list[tuple[Path, str, int, Path]]:
+    """(source folder, kind, batch number, file) in import order."""
+    kinds = ("explanations",) if explanations_only else ("features", "activations", "explanations")
+    out = []
+    for folder in source_dirs:
+        for kind in kinds:
+            out.extend((folder, kind, n, path) for n, path in batch_files(folder, kind) if n >= from_batch)
+    return out
+
+
+def export_folder_import(
+    *,
+    source_dirs: list[Path],
+    explanations_only: bool = False,
+    from_batch: int = 0,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> None:
+    users = _Users()
+    sources: dict[Path, Source] = {}
+    ids: dict[int, dict[int, int]] = {}
+    for folder, kind, _n, path in plan(
+        source_dirs=source_dirs, explanations_only=explanations_only, from_batch=from_batch
+    ):
+        if folder not in sources:
+            sources[folder] = source_meta_import(source_dir=folder, users=users)
+        source = sources[folder]
+        if kind != "features" and source.pk not in ids:
+            ids[source.pk] = _feature_ids(source)
+        if kind == "features":
+            ids.pop(source.pk, None)
+        result = batch_file_import(
+            path=path, kind=kind, source=source, users=users, feature_ids=ids.get(source.pk)
+        )
+        if on_batch:
+            on_batch(result)

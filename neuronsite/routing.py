@@ -1,3 +1,10 @@
 """Websocket routes. Each app that streams adds its consumers here."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from inference.consumers import ActivationConsumer, SteerConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/activation/", ActivationConsumer.as_asgi()),
+    path("ws/steer/", SteerConsumer.as_asgi()),
+]

@@ -1,0 +1,125 @@
+"""Input serializers for the inference API (Neuronpedia's request field names)."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+
+class TextOrList(serializers.Field):
+    """``customText``: one string or a non-empty list of strings."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return data
+        if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
+            if len(data) > 64:
+                raise serializers.ValidationError("at most 64 texts per request")
+            return data
+        raise serializers.ValidationError("must be a string or a non-empty list of strings")
+
+    def to_representation(self, value):
+        return value
+
+
+class FeatureRef(serializers.Serializer):
+    modelId = serializers.CharField()
+    source = serializers.CharField(required=False)
+    layer = serializers.CharField(required=False)
+    index = serializers.IntegerField(min_value=0)
+
+    def validate(self, attrs):
+        attrs["source"] = attrs.get("source") or attrs.get("layer")
+        if not attrs["source"]:
+            raise serializers.ValidationError("feature needs its source id in 'source' (or 'layer')")
+        return attrs
+
+
+class ActivationNewInput(serializers.Serializer):
+    feature = FeatureRef()
+    customText = TextOrList()
+
+
+class SearchAllInput(serializers.Serializer):
+    modelId = serializers.CharField()
+    sourceSet = serializers.CharField()
+    text = serializers.CharField(trim_whitespace=False)
+    selectedLayers = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    sortIndexes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), required=False, default=list
+    )
+    ignoreBos = serializers.BooleanField(required=False, default=True)
+    densityThreshold = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=1
+    )
+    numResults = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
+
+
+class TopkByTokenInput(serializers.Serializer):
+    modelId = serializers.CharField()
+    source = serializers.CharField()
+    text = serializers.CharField(trim_whitespace=False)
+    numResults = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
+    ignoreBos = serializers.BooleanField(required=False, default=True)
+    densityThreshold = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=1
+    )
+
+
+class CossimInput(serializers.Serializer):
+    modelId = serializers.CharField()
+    source = serializers.CharField()
+    index = serializers.IntegerField(min_value=0)
+    targetSource = serializers.CharField(required=False, allow_null=True, default=None)
+    numResults = serializers.IntegerField(required=False, default=10, min_value=1, max_value=1000)
+
+
+class TokenizeInput(serializers.Serializer):
+    modelId = serializers.CharField()
+    text = serializers.CharField(trim_whitespace=False)
+    prependBos = serializers.BooleanField(required=False, default=True)
+
+
+class SteerInput(serializers.Serializer):
+    """Numbers are checked (finite, in range) by the steering service; here only the shape."""
+
+    modelId = serializers.CharField()
+    features = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    vectors = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    temperature = serializers.JSONField(required=False, default=0.5)
+    n_tokens = serializers.JSONField(required=False, default=32)
+    freq_penalty = serializers.JSONField(required=False, default=0.0)
+    seed = serializers.JSONField(required=False, default=16)
+    strength_multiplier = serializers.JSONField(required=False, default=1.0)
+    steer_method = serializers.CharField(required=False, default="SIMPLE_ADDITIVE")
+    stream = serializers.BooleanField(required=False, default=False)
+
+
+class SteerCompletionInput(SteerInput):
+    prompt = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+
+class SteerChatInput(SteerInput):
+    defaultChatMessages = serializers.JSONField(required=False, default=None)
+    steeredChatMessages = serializers.JSONField(required=False, default=None)
+    steer_special_tokens = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if attrs.get("defaultChatMessages") is None and attrs.get("steeredChatMessages") is None:
+            raise serializers.ValidationError("give defaultChatMessages and/or steeredChatMessages")
+        return attrs
+
+
+def steer_kwargs(data: dict) -> dict:
+    return {
+        "model_id": data["modelId"],
+        "features": data["features"],
+        "vectors": data["vectors"],
+        "temperature": data["temperature"],
+        "n_tokens": data["n_tokens"],
+        "freq_penalty": data["freq_penalty"],
+        "seed": data["seed"],
+        "strength_multiplier": data["strength_multiplier"],
+        "steer_method": data["steer_method"],
+    }
+
+
+MAX_NEW_TOKENS = settings.INFERENCE_MAX_NEW_TOKENS

@@ -1,0 +1,148 @@
+"""Inference API: Neuronpedia's request/response shapes, computed by the in-process engine."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from inference import selectors, services
+from inference.api import serializers as s
+
+
+def _valid(serializer_class, request):
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
+@extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
+@api_view(["POST"])
+def activation_new(request):
+    data = _valid(s.ActivationNewInput, request)
+    texts = data["customText"]
+    results = services.activation_new(
+        user=request.user,
+        model_id=data["feature"]["modelId"],
+        source_name=data["feature"]["source"],
+        index=data["feature"]["index"],
+        texts=[texts] if isinstance(texts, str) else texts,
+    )
+    return Response(results[0] if isinstance(texts, str) else results)
+
+
+@extend_schema(
+    request=s.SearchAllInput, summary="Top features across a source set for a text (search via inference)"
+)
+@api_view(["POST"])
+def search_all(request):
+    data = _valid(s.SearchAllInput, request)
+    return Response(
+        services.search_all(
+            user=request.user,
+            model_id=data["modelId"],
+            source_set_name=data["sourceSet"],
+            text=data["text"],
+            selected_sources=data["selectedLayers"],
+            sort_indexes=data["sortIndexes"],
+            ignore_bos=data["ignoreBos"],
+            density_threshold=data["densityThreshold"],
+            num_results=data["numResults"],
+        )
+    )
+
+
+@extend_schema(summary="A saved search-all result (shareable by id)")
+@api_view(["GET"])
+def search_all_get(request, pk: int):
+    saved = selectors.saved_search_get(pk=pk)
+    return Response({**saved.result, "id": str(saved.pk), "text": saved.text, "cached": True})
+
+
+@extend_schema(request=s.TopkByTokenInput, summary="Top-k features of one source at each token")
+@api_view(["POST"])
+def search_topk_by_token(request):
+    data = _valid(s.TopkByTokenInput, request)
+    return Response(
+        services.search_topk_by_token(
+            user=request.user,
+            model_id=data["modelId"],
+            source_name=data["source"],
+            text=data["text"],
+            num_results=data["numResults"],
+            ignore_bos=data["ignoreBos"],
+            density_threshold=data["densityThreshold"],
+        )
+    )
+
+
+@extend_schema(request=s.CossimInput, summary="Nearest features by decoder cosine similarity")
+@api_view(["POST"])
+def cossim(request):
+    data = _valid(s.CossimInput, request)
+    return Response(
+        services.cossim(
+            user=request.user,
+            model_id=data["modelId"],
+            source_name=data["source"],
+            index=data["index"],
+            target_source_name=data["targetSource"],
+            num_results=data["numResults"],
+        )
+    )
+
+
+@extend_schema(request=s.TokenizeInput, summary="Tokenize text with a model's tokenizer")
+@api_view(["POST"])
+def tokenize(request):
+    data = _valid(s.TokenizeInput, request)
+    return Response(
+        services.tokenize(
+            user=request.user, model_id=data["modelId"], text=data["text"], prepend_bos=data["prependBos"]
+        )
+    )
+
+
+def _sse(plan):
+    for frame in services.steer_stream(plan):
+        yield f"data: {json.dumps(frame)}\n\n"
+
+
+def _steer(request, plan, stream: bool):
+    if stream:
+        response = StreamingHttpResponse(_sse(plan), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    return Response(services.steer_run(plan))
+
+
+@extend_schema(request=s.SteerCompletionInput, summary="Steered and default completions (stream=true: SSE)")
+@api_view(["POST"])
+def steer(request):
+    data = _valid(s.SteerCompletionInput, request)
+    plan = services.steer_prepare(user=request.user, prompt=data["prompt"], **s.steer_kwargs(data))
+    return _steer(request, plan, data["stream"])
+
+
+@extend_schema(request=s.SteerChatInput, summary="Steered and default chat replies (stream=true: SSE)")
+@api_view(["POST"])
+def steer_chat(request):
+    data = _valid(s.SteerChatInput, request)
+    plan = services.steer_prepare(
+        user=request.user,
+        default_chat=data["defaultChatMessages"],
+        steered_chat=data["steeredChatMessages"],
+        steer_special_tokens=data["steer_special_tokens"],
+        **s.steer_kwargs(data),
+    )
+    return _steer(request, plan, data["stream"])
+
+
+@extend_schema(summary="A stored steering result by its id (shareable)")
+@api_view(["GET"])
+def steer_get(request, pk: int):
+    return Response(services.steer_output_pair(pk=pk))

@@ -1,0 +1,287 @@
+"""Engine operations: activations, search over sources, top-k by token, cosine similarity,
+tokenisation. Each runs on the engine thread (via ``engine.call``/``engine.run``) and returns plain
+Python data. Inputs are frozen specs and plain values, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from inference.engine import ModelSpec, SourceSpec, get_engine
+from inference.errors import InferenceInputError
+
+_LAYER_RE = re.compile(r"^blocks\.(\d+)\.")
+
+
+def stop_layer_for(hook_names: Sequence[str]) -> int | None:
+    """Blocks to run so that every hook in ``hook_names`` fires; None = whole model."""
+    layers = []
+    for name in hook_names:
+        match = _LAYER_RE.match(name)
+        if not match:
+            return None
+        layers.append(int(match.group(1)) + 1)
+    return max(layers) if layers else None
+
+
+def _token_limit() -> int:
+    return settings.INFERENCE_TOKEN_LIMIT
+
+
+def to_tokens(model, text: str, *, prepend_bos: bool = True):
+    """Token ids ``[1, pos]`` of ``text`` with BOS, refusing empty text and the token limit."""
+    if not isinstance(text, str) or not text.strip():
+        raise InferenceInputError("Text must not be empty.")
+    tokens = model.to_tokens(text, prepend_bos=prepend_bos, truncate=False)
+    limit = _token_limit()
+    if tokens.shape[-1] > limit:
+        raise InferenceInputError(
+            f"Text is {tokens.shape[-1]} tokens long; the limit is {limit} tokens (INFERENCE_TOKEN_LIMIT)."
+        )
+    return tokens
+
+
+def raw_token_strings(model, ids) -> list[str]:
+    """Raw tokenizer strings (``Ġthe`` for byte-level BPE), as stored activations keep them."""
+    return model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+
+
+def _cache_hooks(model, tokens, hook_names: Sequence[str]):
+    import torch
+
+    names = sorted(set(hook_names))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=names, stop_at_layer=stop_layer_for(names))
+    return cache
+
+
+def tokenize(model_spec: ModelSpec, text: str, *, prepend_bos: bool = True) -> dict:
+    model = get_engine().model(model_spec)
+    tokens = to_tokens(model, text, prepend_bos=prepend_bos)[0]
+    ids = [int(i) for i in tokens]
+    return {"tokens": ids, "tokenStrings": raw_token_strings(model, ids), "prependedBos": prepend_bos}
+
+
+def feature_activations(
+    model_spec: ModelSpec,
+    source_spec: SourceSpec,
+    index: int,
+    texts: Sequence[str],
+    *,
+    vector: Sequence[float] | None = None,
+    hook_name: str | None = None,
+) -> list[dict]:
+    """Activations of one SAE latent (or the dot product with a user ``vector`` at ``hook_name``)
+    on each text. The BOS position is zeroed and dropped, as Neuronpedia does."""
+    import torch
+
+    engine = get_engine()
+    model = engine.model(model_spec)
+    hook = hook_name or source_spec.hook_name
+    sae = None
+    if vector is None:
+        sae = engine.sae(source_spec)
+        if not 0 <= index < sae.cfg.d_sae:
+            raise InferenceInputError(
+                f"Index {index} is out of range for {source_spec.name} (d_sae {sae.cfg.d_sae})."
+            )
+    else:
+        if len(vector) != model.cfg.d_model:
+            raise InferenceInputError(
+                f"Vector has dimension {len(vector)}; model {model_spec.name} has d_model {model.cfg.d_model}."
+            )
+        direction = torch.tensor(vector, dtype=model.cfg.dtype, device=model.cfg.device)
+    token_batches = [to_tokens(model, text) for text in texts]
+    results = []
+    with torch.no_grad():
+        for tokens in token_batches:
+            acts = _cache_hooks(model, tokens, [hook])[hook][0]
+            if sae is not None:
+                values = sae.encode(acts.to(sae.dtype))[:, index]
+            else:
+                values = acts @ direction
+            values = values.float().cpu()
+            values[0] = 0.0
+            values = values[1:].tolist()
+            ids = tokens[0, 1:].tolist()
+            max_value = max(values) if values else 0.0
+            results.append(
+                {
+                    "tokens": raw_token_strings(model, ids),
+                    "values": values,
+                    "maxValue": max_value,
+                    "maxValueTokenIndex": values.index(max_value) if values else 0,
+                    "minValue": min(values) if values else 0.0,
+                }
+            )
+    return results
+
+
+def _encode_sources(model, source_specs: Sequence[SourceSpec], tokens):
+    """``{source name: activations [pos, d_sae]}`` from one forward pass for all sources."""
+    engine = get_engine()
+    saes = {spec.name: engine.sae(spec) for spec in source_specs}
+    cache = _cache_hooks(model, tokens, [spec.hook_name for spec in source_specs])
+    out = {}
+    for spec in source_specs:
+        sae = saes[spec.name]
+        out[spec.name] = sae.encode(cache[spec.hook_name][0].to(sae.dtype)).float()
+    return out
+
+
+def search_all(
+    model_spec: ModelSpec,
+    source_specs: Sequence[SourceSpec],
+    text: str,
+    *,
+    sort_indexes: Sequence[int] = (),
+    ignore_bos: bool = True,
+    num_results: int = 50,
+    exclude: dict[str, Sequence[int]] | None = None,
+) -> dict:
+    """Top features across ``source_specs`` for ``text``: ranked by their max over positions, or by
+    the sum over ``sort_indexes`` (positions in the returned ``tokens``, BOS at 0). With
+    ``ignore_bos`` the BOS position counts as zero. ``exclude`` drops indexes per source (e.g. too
+    dense). ``counts[s][t]`` = active latents of source ``s`` at token ``t``."""
+    import torch
+
+    model = get_engine().model(model_spec)
+    tokens = to_tokens(model, text)
+    n_pos = tokens.shape[-1]
+    bad = [i for i in sort_indexes if not 0 <= int(i) < n_pos]
+    if bad:
+        raise InferenceInputError(f"sortIndexes {bad} are outside the text's {n_pos} tokens.")
+    with torch.no_grad():
+        per_source = _encode_sources(model, source_specs, tokens)
+        scores, owners, counts = [], [], []
+        for s_idx, spec in enumerate(source_specs):
+            acts = per_source[spec.name]
+            if ignore_bos:
+                acts[0] = 0.0
+            counts.append((acts > 0).sum(dim=1).tolist())
+            score = acts[list(sort_indexes)].sum(dim=0) if sort_indexes else acts.max(dim=0).values
+            if exclude and exclude.get(spec.name):
+                score[torch.tensor(list(exclude[spec.name]), dtype=torch.long)] = float("-inf")
+            scores.append(score)
+            owners.append(torch.full_like(score, s_idx, dtype=torch.long))
+        all_scores = torch.cat(scores)
+        all_owner = torch.cat(owners)
+        offsets = torch.cat([torch.arange(s.shape[0]) for s in scores])
+        k = min(num_results, all_scores.shape[0])
+        top = torch.topk(all_scores, k)
+        results = []
+        for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+            if not value > 0:
+                break
+            spec = source_specs[int(all_owner[flat])]
+            index = int(offsets[flat])
+            values = per_source[spec.name][:, index].tolist()
+            max_value = max(values)
+            results.append(
+                {
+                    "source": spec.name,
+                    "layer": spec.name,
+                    "index": index,
+                    "values": values,
+                    "maxValue": max_value,
+                    "maxValueIndex": values.index(max_value),
+                    "sumValues": float(sum(values[i] for i in sort_indexes)) if sort_indexes else None,
+                    "score": value,
+                }
+            )
+    ids = tokens[0].tolist()
+    return {"tokens": raw_token_strings(model, ids), "result": results, "counts": counts}
+
+
+def topk_by_token(
+    model_spec: ModelSpec,
+    source_spec: SourceSpec,
+    text: str,
+    *,
+    k: int = 5,
+    ignore_bos: bool = True,
+    exclude: Sequence[int] = (),
+) -> dict:
+    """For one source, the top ``k`` active latents at each token."""
+    import torch
+
+    model = get_engine().model(model_spec)
+    tokens = to_tokens(model, text)
+    with torch.no_grad():
+        acts = _encode_sources(model, [source_spec], tokens)[source_spec.name]
+        if exclude:
+            acts[:, torch.tensor(list(exclude), dtype=torch.long)] = 0.0
+        top = torch.topk(acts, min(k, acts.shape[1]), dim=1)
+    ids = tokens[0].tolist()
+    strs = raw_token_strings(model, ids)
+    results = []
+    for pos in range(len(ids)):
+        if ignore_bos and pos == 0:
+            continue
+        feats = [
+            {"featureIndex": int(i), "activationValue": float(v)}
+            for v, i in zip(top.values[pos].tolist(), top.indices[pos].tolist(), strict=True)
+            if v > 0
+        ]
+        results.append({"position": pos, "token": strs[pos], "topFeatures": feats})
+    return {"tokens": strs, "results": results}
+
+
+def _unit_decoder(sae):
+    W = sae.W_dec.detach().float()
+    return W / W.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def cossim(
+    source_spec: SourceSpec, index: int, *, target_spec: SourceSpec | None = None, k: int = 10
+) -> list[dict]:
+    """Decoder-direction cosine similarity of latent ``index`` against every latent of its own SAE
+    (itself left out) or of ``target_spec``; the top ``k``."""
+    import torch
+
+    engine = get_engine()
+    sae = engine.sae(source_spec)
+    if not 0 <= index < sae.cfg.d_sae:
+        raise InferenceInputError(
+            f"Index {index} is out of range for {source_spec.name} (d_sae {sae.cfg.d_sae})."
+        )
+    target = engine.sae(target_spec) if target_spec else sae
+    if target.cfg.d_in != sae.cfg.d_in:
+        raise InferenceInputError(
+            f"{target_spec.name} has d_in {target.cfg.d_in}, {source_spec.name} has {sae.cfg.d_in}: not comparable."
+        )
+    with torch.no_grad():
+        query = _unit_decoder(sae)[index]
+        sims = _unit_decoder(target) @ query.to(target.W_dec.device)
+        if target_spec is None or target_spec == source_spec:
+            sims[index] = float("-inf")
+        top = torch.topk(sims, min(k, sims.shape[0] - (1 if target is sae else 0)))
+    name = (target_spec or source_spec).name
+    return [
+        {"source": name, "index": int(i), "cosSim": float(v)}
+        for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+    ]
+
+
+def neighbours_all(source_spec: SourceSpec, *, k: int = 10, chunk: int = 4096):
+    """For every latent of the SAE, its ``k`` nearest other latents by decoder cosine similarity:
+    ``(indices [d_sae][k], values [d_sae][k])``, in chunks to bound memory."""
+    import torch
+
+    sae = get_engine().sae(source_spec)
+    unit = _unit_decoder(sae)
+    d_sae = unit.shape[0]
+    k = min(k, d_sae - 1)
+    indices, values = [], []
+    with torch.no_grad():
+        for start in range(0, d_sae, chunk):
+            sims = unit[start : start + chunk] @ unit.T
+            rows = torch.arange(sims.shape[0], device=sims.device)
+            sims[rows, rows + start] = float("-inf")
+            top = torch.topk(sims, k, dim=1)
+            indices.extend(top.indices.tolist())
+            values.extend(top.values.tolist())
+    return indices, values

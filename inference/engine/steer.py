@@ -1,0 +1,222 @@
+"""Steered generation, one token per engine call.
+
+A ``Generation`` is one completion (DEFAULT or STEERED) with its own KV cache and its own RNG state,
+so DEFAULT and STEERED can be advanced alternately (streamed side by side) and still produce
+exactly what two separate ``torch.manual_seed(seed); model.generate(...)`` runs would. Each
+``step()`` installs the steering hooks for that forward pass only, so several generations (other
+connections) interleave safely on the engine thread.
+
+Methods (coefficient ``c`` = strength × strength_multiplier, ``v`` the feature's decoder row or the
+user's vector, applied at the feature's hook on every position, prompt and generated):
+
+- ``SIMPLE_ADDITIVE``: ``x + c·v``;
+- ``ORTHOGONAL_DECOMP``: the component of ``x`` along ``v`` is replaced by ``c`` times itself:
+  with ``p = (x·v̂) v̂``, ``x - p + c·p``.
+
+With ``steer_special_tokens=False`` (chat), prompt positions holding special tokens (the chat
+template's markers) are left unsteered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from inference.engine import ModelSpec, SourceSpec, get_engine
+from inference.errors import InferenceInputError
+
+SIMPLE_ADDITIVE = "SIMPLE_ADDITIVE"
+ORTHOGONAL_DECOMP = "ORTHOGONAL_DECOMP"
+STEER_METHODS = (SIMPLE_ADDITIVE, ORTHOGONAL_DECOMP)
+
+
+@dataclass(frozen=True)
+class SteerDirection:
+    """One steering term: a SAE latent (``source`` + ``index``) or a raw ``vector``, at ``hook_name``."""
+
+    hook_name: str
+    coefficient: float
+    source: SourceSpec | None = None
+    index: int | None = None
+    vector: tuple[float, ...] | None = None
+
+
+def steering_hook(terms, method: str, mask=None):
+    """A TransformerLens forward hook applying ``terms`` = [(v, c)] with ``method``. ``mask``
+    ([pos] bool) limits steering to True positions of the first (prompt) pass."""
+    import torch
+
+    def hook(act, hook=None):
+        steered = act
+        for v, c in terms:
+            if method == SIMPLE_ADDITIVE:
+                steered = steered + c * v
+            else:
+                u = v / v.norm()
+                proj = (steered @ u)[..., None] * u
+                steered = steered - proj + c * proj
+        if mask is not None and mask.shape[0] == act.shape[1]:
+            steered = torch.where(mask[None, :, None], steered, act)
+        return steered
+
+    return hook
+
+
+def resolve_directions(model, directions: Sequence[SteerDirection]) -> dict[str, list]:
+    """``{hook_name: [(vector tensor, coefficient)]}`` on the model's device and dtype."""
+    import torch
+
+    engine = get_engine()
+    by_hook: dict[str, list] = {}
+    for d in directions:
+        if d.vector is not None:
+            if len(d.vector) != model.cfg.d_model:
+                raise InferenceInputError(
+                    f"Steering vector has dimension {len(d.vector)}; the model's d_model is {model.cfg.d_model}."
+                )
+            v = torch.tensor(d.vector, dtype=model.cfg.dtype, device=model.cfg.device)
+        else:
+            sae = engine.sae(d.source)
+            if not 0 <= d.index < sae.cfg.d_sae:
+                raise InferenceInputError(
+                    f"Index {d.index} is out of range for {d.source.name} (d_sae {sae.cfg.d_sae})."
+                )
+            v = sae.W_dec[d.index].detach().to(device=model.cfg.device, dtype=model.cfg.dtype)
+        if method_needs_norm(v):
+            raise InferenceInputError("A steering vector must not be all zeros.")
+        by_hook.setdefault(d.hook_name, []).append((v, float(d.coefficient)))
+    return by_hook
+
+
+def method_needs_norm(v) -> bool:
+    return not bool(v.abs().sum() > 0)
+
+
+class Generation:
+    """One completion advanced by ``step()`` on the engine thread."""
+
+    def __init__(
+        self,
+        model_spec: ModelSpec,
+        input_ids: Sequence[int],
+        *,
+        directions: Sequence[SteerDirection] = (),
+        method: str = SIMPLE_ADDITIVE,
+        temperature: float = 1.0,
+        n_tokens: int = 32,
+        freq_penalty: float = 0.0,
+        seed: int = 0,
+        steer_special_tokens: bool = True,
+        stop_at_eos: bool = True,
+    ) -> None:
+        import torch
+        from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+
+        self.model = model = get_engine().model(model_spec)
+        if method not in STEER_METHODS:
+            raise InferenceInputError(
+                f"steer_method must be one of {', '.join(STEER_METHODS)}, got {method!r}."
+            )
+        self.device = model.cfg.device
+        self.input_ids = [int(i) for i in input_ids]
+        if len(self.input_ids) + n_tokens > model.cfg.n_ctx:
+            raise InferenceInputError(
+                f"Prompt ({len(self.input_ids)} tokens) plus n_tokens ({n_tokens}) exceeds the model's "
+                f"context of {model.cfg.n_ctx} tokens."
+            )
+        self.tokens = torch.tensor([self.input_ids], dtype=torch.long, device=self.device)
+        by_hook = resolve_directions(model, directions)
+        mask = None
+        if not steer_special_tokens and by_hook:
+            special = set(model.tokenizer.all_special_ids)
+            mask = torch.tensor([i not in special for i in self.input_ids], device=self.device)
+        self.hooks = [(name, steering_hook(terms, method, mask)) for name, terms in by_hook.items()]
+        self.temperature = float(temperature)
+        self.freq_penalty = float(freq_penalty)
+        self.n_tokens = int(n_tokens)
+        self.eos = model.tokenizer.eos_token_id if stop_at_eos else None
+        self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, self.device, 1)
+        self.generated: list[int] = []
+        self.done = self.n_tokens <= 0
+        # Same RNG stream as ``torch.manual_seed(seed)`` followed by ``model.generate``.
+        torch.manual_seed(int(seed))
+        self._rng = self._rng_get()
+
+    def _rng_get(self):
+        import torch
+
+        cuda = torch.cuda.get_rng_state(self.device) if str(self.device).startswith("cuda") else None
+        return torch.get_rng_state(), cuda
+
+    def _rng_set(self, state) -> None:
+        import torch
+
+        cpu, cuda = state
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, self.device)
+
+    def step(self) -> int | None:
+        """Generate one token; returns it, or None when finished."""
+        import torch
+        from transformer_lens import utils
+
+        if self.done:
+            return None
+        model = self.model
+        inp = self.tokens if not self.generated else self.tokens[:, -1:]
+        with torch.no_grad():
+            if self.hooks:
+                with model.hooks(fwd_hooks=self.hooks):
+                    logits = model(inp, past_kv_cache=self.cache)
+            else:
+                logits = model(inp, past_kv_cache=self.cache)
+            self._rng_set(self._rng)
+            token = utils.sample_logits(
+                logits[:, -1, :],
+                temperature=self.temperature,
+                freq_penalty=self.freq_penalty,
+                tokens=self.tokens,
+            )
+            self._rng = self._rng_get()
+        tok = int(token[0])
+        self.generated.append(tok)
+        self.tokens = torch.cat([self.tokens, token.view(1, 1).to(self.tokens.device)], dim=1)
+        if len(self.generated) >= self.n_tokens or (self.eos is not None and tok == self.eos):
+            self.done = True
+        return tok
+
+    def run(self) -> list[int]:
+        while not self.done:
+            self.step()
+        return self.generated
+
+    def text(self) -> str:
+        """Prompt + completion, decoded as ``HookedTransformer.generate(return_type='str')`` does."""
+        return self.model.tokenizer.decode(self.input_ids + self.generated, skip_special_tokens=True)
+
+    def completion(self) -> str:
+        return self.model.tokenizer.decode(self.generated, skip_special_tokens=True)
+
+
+def prompt_ids(model_spec: ModelSpec, *, prompt: str | None = None, chat: list | None = None) -> list[int]:
+    """Token ids of a completion prompt (with BOS) or of a chat through the tokenizer's template."""
+    from django.conf import settings
+
+    from inference.engine.ops import to_tokens
+
+    model = get_engine().model(model_spec)
+    if chat is not None:
+        if not getattr(model.tokenizer, "chat_template", None):
+            raise InferenceInputError(f"Model {model_spec.name} has no chat template; use /api/steer.")
+        ids = model.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        ids = [int(i) for i in ids]
+        if len(ids) > settings.INFERENCE_TOKEN_LIMIT:
+            raise InferenceInputError(
+                f"Chat is {len(ids)} tokens long; the limit is {settings.INFERENCE_TOKEN_LIMIT} tokens "
+                "(INFERENCE_TOKEN_LIMIT)."
+            )
+        return ids
+    return [int(i) for i in to_tokens(model, prompt or "")[0]]

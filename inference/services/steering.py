@@ -1,0 +1,377 @@
+"""Steering: completion and chat, DEFAULT and STEERED generated separately with the same seed.
+
+``steer_prepare`` (database: resolve and validate, look up the cache) → the engine generates what
+the cache does not hold (``steer_generations`` + one ``Generation.step`` per engine call) →
+``steer_outputs_save`` (database). ``steer_run`` does all three for a plain request and
+``steer_stream`` yields cumulative frames for ``stream=true``; the websocket consumer drives the
+same pieces asynchronously.
+
+A repeated request is served from SteerOutput: the STEERED row's key covers everything that
+determines it; the DEFAULT row's key leaves the features out, so it is shared by every feature set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from inference import selectors
+from inference.engine import ModelSpec, SourceSpec, get_engine
+from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, prompt_ids
+from inference.errors import InferenceInputError
+from inference.models import SteerOutput
+
+KINDS = (SteerOutput.Kind.DEFAULT.value, SteerOutput.Kind.STEERED.value)
+MAX_STEER_TERMS = 32
+
+
+@dataclass
+class SteerPlan:
+    model: object
+    model_spec: ModelSpec
+    chat: bool
+    inputs: dict  # kind -> prompt str or chat messages
+    directions: list[SteerDirection]
+    features: list[dict]
+    settings: dict
+    keys: dict
+    cached: dict = field(default_factory=dict)  # kind -> SteerOutput
+    user: object = None
+
+    @property
+    def missing(self) -> list[str]:
+        return [k for k in KINDS if k not in self.cached]
+
+
+def _finite(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InferenceInputError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(value):
+        raise InferenceInputError(f"{name} must be a finite number, got {value!r}.")
+    return value
+
+
+def _key(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_chat(name: str, messages) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise InferenceInputError(f"{name} must be a non-empty list of {{role, content}} messages.")
+    out = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            raise InferenceInputError(f"{name}: each message needs a role of user, assistant or system.")
+        if not isinstance(m.get("content"), str):
+            raise InferenceInputError(f"{name}: each message needs a string content.")
+        out.append({"role": m["role"], "content": m["content"]})
+    if not any(m["content"].strip() for m in out):
+        raise InferenceInputError(f"{name} must not be empty.")
+    return out
+
+
+def steer_prepare(
+    *,
+    user,
+    model_id: str,
+    prompt: str | None = None,
+    default_chat: list | None = None,
+    steered_chat: list | None = None,
+    features: Sequence[dict] = (),
+    vectors: Sequence[dict] = (),
+    temperature=0.5,
+    n_tokens=32,
+    freq_penalty=0.0,
+    seed=16,
+    strength_multiplier=1.0,
+    steer_method: str = "SIMPLE_ADDITIVE",
+    steer_special_tokens: bool = False,
+) -> SteerPlan:
+    """Validate a steering request and resolve its features; look up cached outputs."""
+    model = selectors.model_for_inference(name=model_id, user=user)
+    chat = default_chat is not None or steered_chat is not None
+    if chat:
+        if not model.instruct:
+            raise InferenceInputError(f"Model '{model.name}' is not an instruct model; use /api/steer.")
+        default_chat = _check_chat(
+            "defaultChatMessages", default_chat if default_chat is not None else steered_chat
+        )
+        steered_chat = _check_chat(
+            "steeredChatMessages", steered_chat if steered_chat is not None else default_chat
+        )
+        inputs = {"DEFAULT": default_chat, "STEERED": steered_chat}
+    else:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InferenceInputError("prompt must not be empty.")
+        inputs = {"DEFAULT": prompt, "STEERED": prompt}
+    temperature = _finite("temperature", temperature)
+    if not 0 <= temperature <= 10:
+        raise InferenceInputError("temperature must be between 0 and 10.")
+    freq_penalty = _finite("freq_penalty", freq_penalty)
+    multiplier = _finite("strength_multiplier", strength_multiplier)
+    if isinstance(n_tokens, bool) or not isinstance(n_tokens, int):
+        raise InferenceInputError(f"n_tokens must be an integer, got {n_tokens!r}.")
+    if not 1 <= n_tokens <= settings.INFERENCE_MAX_NEW_TOKENS:
+        raise InferenceInputError(
+            f"n_tokens must be between 1 and {settings.INFERENCE_MAX_NEW_TOKENS} (INFERENCE_MAX_NEW_TOKENS), got {n_tokens}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InferenceInputError(f"seed must be an integer, got {seed!r}.")
+    if steer_method not in STEER_METHODS:
+        raise InferenceInputError(
+            f"steer_method must be one of {', '.join(STEER_METHODS)}, got {steer_method!r}."
+        )
+    if not features and not vectors:
+        raise InferenceInputError("Give at least one feature or vector to steer with.")
+    if len(features) + len(vectors) > MAX_STEER_TERMS:
+        raise InferenceInputError(f"At most {MAX_STEER_TERMS} features and vectors per request.")
+
+    directions: list[SteerDirection] = []
+    normalized: list[dict] = []
+    sources: dict[str, object] = {}
+    for f in features:
+        if not isinstance(f, dict):
+            raise InferenceInputError("Each feature must be an object {modelId, layer, index, strength}.")
+        if f.get("modelId", model.name) != model.name:
+            raise InferenceInputError(
+                f"Feature modelId {f.get('modelId')!r} differs from the request's {model.name!r}."
+            )
+        layer = f.get("layer") or f.get("source")
+        if not isinstance(layer, str):
+            raise InferenceInputError("Each feature needs its source id in 'layer' (e.g. '6-res-jb').")
+        strength = _finite("strength", f.get("strength"))
+        source = sources.get(layer) or selectors.source_for_inference(model=model, name=layer, user=user)
+        sources[layer] = source
+        stored = selectors.feature_for_inference(source=source, index=f.get("index"))
+        index = int(f.get("index"))
+        coefficient = strength * multiplier
+        if stored is not None and stored.has_vector and stored.vector:
+            vector = tuple(float(x) for x in stored.vector)
+            _check_dim(model, vector, f"{layer}/{index}")
+            directions.append(
+                SteerDirection(
+                    hook_name=stored.hook_name or source.hook_name, coefficient=coefficient, vector=vector
+                )
+            )
+        else:
+            directions.append(
+                SteerDirection(
+                    hook_name=source.hook_name,
+                    coefficient=coefficient,
+                    source=SourceSpec.of(source),
+                    index=index,
+                )
+            )
+        normalized.append({"modelId": model.name, "layer": layer, "index": index, "strength": strength})
+    for v in vectors:
+        if not isinstance(v, dict) or not isinstance(v.get("hook"), str) or not v["hook"]:
+            raise InferenceInputError("Each vector must be an object {hook, steering_vector, strength}.")
+        raw = v.get("steering_vector")
+        if not isinstance(raw, list) or not raw:
+            raise InferenceInputError("steering_vector must be a non-empty list of numbers.")
+        vector = tuple(_finite("steering_vector", x) for x in raw)
+        _check_dim(model, vector, v["hook"])
+        strength = _finite("strength", v.get("strength"))
+        directions.append(
+            SteerDirection(hook_name=v["hook"], coefficient=strength * multiplier, vector=vector)
+        )
+        normalized.append(
+            {
+                "hook": v["hook"],
+                "strength": strength,
+                "vectorHash": hashlib.sha256(repr(vector).encode()).hexdigest()[:16],
+            }
+        )
+    gen_settings = {
+        "temperature": temperature,
+        "n_tokens": n_tokens,
+        "freq_penalty": freq_penalty,
+        "seed": seed,
+    }
+    steer_settings = {
+        **gen_settings,
+        "strength_multiplier": multiplier,
+        "steer_method": steer_method,
+        "steer_special_tokens": bool(steer_special_tokens),
+    }
+    keys = {
+        "DEFAULT": _key(kind="DEFAULT", model=model.name, chat=chat, input=inputs["DEFAULT"], **gen_settings),
+        "STEERED": _key(
+            kind="STEERED",
+            model=model.name,
+            chat=chat,
+            input=inputs["STEERED"],
+            features=normalized,
+            **steer_settings,
+        ),
+    }
+    cached = {}
+    for output in selectors.steer_outputs_by_key(keys=keys.values()).values():
+        cached[output.kind] = output
+    return SteerPlan(
+        model=model,
+        model_spec=ModelSpec.of(model),
+        chat=chat,
+        inputs=inputs,
+        directions=directions,
+        features=normalized,
+        settings=steer_settings,
+        keys=keys,
+        cached=cached,
+        user=user,
+    )
+
+
+def _check_dim(model, vector, name: str) -> None:
+    if model.d_model and len(vector) != model.d_model:
+        raise InferenceInputError(
+            f"Vector {name} has dimension {len(vector)}; model '{model.name}' has d_model {model.d_model}."
+        )
+
+
+def steer_generations(plan: SteerPlan) -> dict[str, Generation]:
+    """Engine thread: a Generation for each kind the cache does not hold."""
+    s = plan.settings
+    gens = {}
+    for kind in plan.missing:
+        inp = plan.inputs[kind]
+        ids = prompt_ids(plan.model_spec, chat=inp) if plan.chat else prompt_ids(plan.model_spec, prompt=inp)
+        gens[kind] = Generation(
+            plan.model_spec,
+            ids,
+            directions=plan.directions if kind == "STEERED" else (),
+            method=s["steer_method"],
+            temperature=s["temperature"],
+            n_tokens=s["n_tokens"],
+            freq_penalty=s["freq_penalty"],
+            seed=s["seed"],
+            steer_special_tokens=s["steer_special_tokens"] or not plan.chat,
+        )
+    return gens
+
+
+def generation_output(plan: SteerPlan, kind: str, gen: Generation) -> dict:
+    """Engine thread: the text (completion) or chat (messages + reply) of a finished generation."""
+    if plan.chat:
+        reply = gen.completion()
+        return {"text": reply, "chat": [*plan.inputs[kind], {"role": "assistant", "content": reply}]}
+    return {"text": gen.text(), "chat": []}
+
+
+def cumulative(plan: SteerPlan, gen: Generation) -> str:
+    return gen.completion() if plan.chat else gen.text()
+
+
+@transaction.atomic
+def steer_outputs_save(*, plan: SteerPlan, outputs: dict[str, dict]) -> dict[str, SteerOutput]:
+    """Store new outputs (a concurrent identical request may have stored them first)."""
+    rows = dict(plan.cached)
+    creator = plan.user if getattr(plan.user, "is_authenticated", False) else None
+    for kind in KINDS:
+        if kind in rows:
+            continue
+        out = outputs[kind]
+        settings_json = dict(plan.settings)
+        if kind == "DEFAULT":
+            for k in ("strength_multiplier", "steer_method", "steer_special_tokens"):
+                settings_json.pop(k, None)
+        try:
+            with transaction.atomic():
+                rows[kind] = SteerOutput.objects.create(
+                    model=plan.model,
+                    kind=kind,
+                    cache_key=plan.keys[kind],
+                    chat=plan.chat,
+                    input_text="" if plan.chat else plan.inputs[kind],
+                    input_chat=plan.inputs[kind] if plan.chat else [],
+                    output_text=out["text"],
+                    output_chat=out["chat"],
+                    features=plan.features if kind == "STEERED" else [],
+                    settings=settings_json,
+                    creator=creator,
+                )
+        except IntegrityError:
+            rows[kind] = SteerOutput.objects.get(cache_key=plan.keys[kind])
+    steered = rows["STEERED"]
+    if steered.settings.get("default_output_id") != rows["DEFAULT"].pk:
+        steered.settings = {**steered.settings, "default_output_id": rows["DEFAULT"].pk}
+        steered.save(update_fields=["settings"])
+    return rows
+
+
+def steer_response(rows: dict[str, SteerOutput], *, cached: bool = False) -> dict:
+    steered, default = rows["STEERED"], rows["DEFAULT"]
+
+    def body(row):
+        return {"chatTemplate": row.output_chat, "raw": row.output_text} if row.chat else row.output_text
+
+    return {
+        "STEERED": body(steered),
+        "DEFAULT": body(default),
+        "id": str(steered.pk),
+        "defaultId": str(default.pk),
+        "modelId": steered.model.name,
+        "features": steered.features,
+        "settings": {k: v for k, v in steered.settings.items() if k != "default_output_id"},
+        "cached": cached,
+    }
+
+
+def steer_output_pair(*, pk: int) -> dict:
+    """A stored result by its STEERED id (shareable)."""
+    steered = selectors.steer_output_get(pk=pk)
+    if steered.kind != "STEERED":
+        raise InferenceInputError(f"Steer output {pk} is a DEFAULT output; share the STEERED id.")
+    default = selectors.steer_output_get(pk=steered.settings.get("default_output_id", -1))
+    return steer_response({"STEERED": steered, "DEFAULT": default}, cached=True)
+
+
+def _step_all(plan: SteerPlan, gens: dict[str, Generation]) -> Iterator[tuple[str, int]]:
+    engine = get_engine()
+    active = [k for k in KINDS if k in gens]
+    while active:
+        for kind in list(active):
+            tok = engine.call(gens[kind].step)
+            if tok is None:
+                active.remove(kind)
+            else:
+                yield kind, tok
+            if gens[kind].done and kind in active:
+                active.remove(kind)
+
+
+def steer_run(plan: SteerPlan) -> dict:
+    """Generate what is missing (DEFAULT and STEERED interleaved, one token per engine call),
+    store it, answer both."""
+    engine = get_engine()
+    if not plan.missing:
+        return steer_response(plan.cached, cached=True)
+    gens = engine.call(steer_generations, plan)
+    for _ in _step_all(plan, gens):
+        pass
+    outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
+    return steer_response(steer_outputs_save(plan=plan, outputs=outputs))
+
+
+def steer_stream(plan: SteerPlan) -> Iterator[dict]:
+    """Frames ``{"DEFAULT": text so far, "STEERED": text so far}`` as tokens arrive, then a last
+    frame with the stored result (``done: true``)."""
+    engine = get_engine()
+    if not plan.missing:
+        yield {**steer_response(plan.cached, cached=True), "done": True}
+        return
+    gens = engine.call(steer_generations, plan)
+    texts = {k: (row.output_text if not plan.chat else row.output_text) for k, row in plan.cached.items()}
+    for kind, _tok in _step_all(plan, gens):
+        texts[kind] = engine.call(cumulative, plan, gens[kind])
+        yield {"DEFAULT": texts.get("DEFAULT", ""), "STEERED": texts.get("STEERED", ""), "done": False}
+    outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
+    yield {**steer_response(steer_outputs_save(plan=plan, outputs=outputs)), "done": True}

@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/", include("models_app.api.urls")),
+    path("api/", include("models_app.api.write_urls")),
+    path("api/", include("features.api.upload_urls")),
     path("api/", include("inference.api.urls")),
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),

@@ -1,0 +1,69 @@
+"""POST /api/model/new and /api/source-set/new (Neuronpedia's request shapes)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from features.api.serializers import model_json
+from models_app import services
+from models_app.api.serializers import source_set_json
+from models_app.models import Model
+
+
+class ModelNewInput(serializers.Serializer):
+    id = serializers.CharField(max_length=128)
+    layers = serializers.IntegerField(min_value=0, max_value=10_000)
+    displayName = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
+    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
+    dimension = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class SourceSetNewInput(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    modelId = serializers.CharField(max_length=128)
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
+
+
+@extend_schema(request=ModelNewInput, summary="Create a model (unlisted)")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def model_new(request):
+    data = ModelNewInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    model = services.model_create(
+        name=v["id"],
+        layers=v["layers"],
+        owner=request.user,
+        display_name=v.get("displayName") or "",
+        website=v.get("url") or "",
+        d_model=v.get("dimension"),
+    )
+    return Response(model_json(model))
+
+
+@extend_schema(request=SourceSetNewInput, summary="Create a source set (one source per layer of its model)")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def source_set_new(request):
+    data = SourceSetNewInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    model = Model.objects.visible_to(request.user).filter(name=v["modelId"]).first()
+    if model is None:
+        raise NotFound(f"Model '{v['modelId']}' not found.")
+    source_set = services.source_set_create(
+        model=model,
+        name=v["name"],
+        owner=request.user,
+        description=v.get("description") or "",
+        urls=[v["url"]] if v.get("url") else [],
+    )
+    source_set.model = model
+    return Response(source_set_json(source_set, sources=list(source_set.sources.order_by("layer"))))

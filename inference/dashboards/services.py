@@ -1,0 +1,198 @@
+"""Generate a source's dashboards and write them through the importers' write path.
+
+``dashboards_generate`` loads the source's model and SAE with the real loaders
+(``inference.loading``), tokenises the corpus, and processes the features in ledger batches of
+``batch_size``: each batch is written by ``features_batch_write`` (COPY, one transaction, a
+ledger row in that transaction). The ledger key names the source and feature range; the checksum
+covers the corpus tokens, the settings and the SAE weights. A re-run with the same inputs skips
+every batch already written (resume after a kill), and a run with new inputs replaces them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from features.importers.ledger import ledger_done
+from features.importers.writer import features_batch_write
+
+KIND = "dashboards"
+
+
+class GenerationError(ValueError):
+    """Bad input for a generation (names the problem)."""
+
+
+@dataclass
+class GenerationResult:
+    batches_total: int = 0
+    batches_written: int = 0
+    batches_skipped: int = 0
+    features_written: int = 0
+    activations_written: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def parse_feature_range(spec: str | None, d_sae: int) -> tuple[int, int]:
+    """``"a:b"`` (either side optional) -> ``(a, b)`` within ``[0, d_sae]``."""
+    if not spec:
+        return 0, d_sae
+    start_s, sep, stop_s = spec.partition(":")
+    try:
+        start = int(start_s) if start_s else 0
+        stop = int(stop_s) if stop_s else d_sae
+        if not sep:
+            stop = start + 1
+    except ValueError as exc:
+        raise GenerationError(f"--features must look like 0:512, got {spec!r}") from exc
+    if not 0 <= start < stop <= d_sae:
+        raise GenerationError(f"--features {spec} is outside 0:{d_sae} (the SAE has {d_sae} latents)")
+    return start, stop
+
+
+def ledger_key(source, start: int, stop: int) -> str:
+    return f"{KIND}:{source.model.name}/{source.name}:{start}-{stop}"
+
+
+def dashboards_generate(
+    *,
+    source,
+    corpus: str = "pydoc",
+    n_prompts: int = 1024,
+    ctx_len: int | None = None,
+    features: str | None = None,
+    batch_size: int = 256,
+    features_per_pass: int = 4096,
+    prompt_batch_size: int = 32,
+    umap: bool = True,
+    neighbours: int = 10,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> GenerationResult:
+    """Compute and store the dashboards of ``source`` (see the module docstring)."""
+    import time
+
+    import torch
+
+    from inference.dashboards.corpus import CorpusError, tokenize_corpus, tokens_checksum
+    from inference.dashboards.engine import (
+        DashboardConfig,
+        HookActivations,
+        compute_dashboards,
+        decoder_neighbours,
+        umap_layout,
+    )
+    from inference.loading import LoadError, load_model, load_sae
+
+    if batch_size < 1 or prompt_batch_size < 1:
+        raise GenerationError("--batch-size and --prompt-batch-size must be at least 1")
+    report = progress or (lambda phase, done, total: None)
+    result = GenerationResult()
+    t0 = time.monotonic()
+    try:
+        model = load_model(source.model)
+        sae = load_sae(source)
+    except LoadError as exc:
+        raise GenerationError(str(exc)) from exc
+    hook_name = sae.cfg.metadata.hook_name or source.hook_name
+    if not hook_name:
+        raise GenerationError(f"Source '{source.name}' has no hook name")
+    ctx_len = ctx_len or min(64, model.cfg.n_ctx)
+    if ctx_len > model.cfg.n_ctx:
+        raise GenerationError(f"--ctx-len {ctx_len} exceeds the model's context of {model.cfg.n_ctx}")
+    d_sae = int(sae.cfg.d_sae)
+    start, stop = parse_feature_range(features, d_sae)
+    tokenizer = model.tokenizer
+    try:
+        tokens = tokenize_corpus(tokenizer, corpus, n_prompts=n_prompts, ctx_len=ctx_len)
+    except CorpusError as exc:
+        raise GenerationError(str(exc)) from exc
+    ignore = frozenset(
+        t for t in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None
+    )
+    config = DashboardConfig(prompt_batch_size=prompt_batch_size, seed=seed, ignore_token_ids=ignore)
+    digest = hashlib.sha256()
+    digest.update(tokens_checksum(tokens).encode())
+    digest.update(json.dumps([corpus, repr(config), umap, neighbours, hook_name]).encode())
+    for name in ("W_enc", "W_dec", "b_enc"):
+        digest.update(getattr(sae, name).detach().float().cpu().numpy().tobytes())
+    checksum = digest.hexdigest()
+    result.seconds["load"] = time.monotonic() - t0
+
+    batches = [(a, min(a + batch_size, stop)) for a in range(start, stop, batch_size)]
+    result.batches_total = len(batches)
+    pending = [b for b in batches if not ledger_done(key=ledger_key(source, *b), checksum=checksum)]
+    result.batches_skipped = len(batches) - len(pending)
+    report("batches", result.batches_skipped, result.batches_total)
+    if not pending:
+        return result
+
+    t1 = time.monotonic()
+    nb_idx, nb_val = decoder_neighbours(sae.W_dec, range(d_sae), neighbours) if neighbours else (None, None)
+    layout = umap_layout(sae.W_dec, seed=seed) if umap else None
+    result.seconds["neighbours_umap"] = time.monotonic() - t1
+
+    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    hook_acts = HookActivations(model, tokens, hook_name, prompt_batch_size, config.cache_bytes)
+    per_pass = max(1, features_per_pass // batch_size)
+    t2 = time.monotonic()
+    for g in range(0, len(pending), per_pass):
+        group = pending[g : g + per_pass]
+        indices = [i for a, b in group for i in range(a, b)]
+        with torch.inference_mode():
+            dicts = compute_dashboards(
+                model=model,
+                sae=sae,
+                hook_name=hook_name,
+                tokens=tokens,
+                feature_indices=indices,
+                vocab=vocab,
+                config=config,
+                hook_acts=hook_acts,
+            )
+        by_index = {d["feature_index"]: d for d in dicts}
+        for a, b in group:
+            batch = [_decorate(by_index[i], nb_idx, nb_val, layout, hook_name, corpus) for i in range(a, b)]
+            written = features_batch_write(
+                source=source,
+                features=batch,
+                ledger_key=ledger_key(source, a, b),
+                checksum=checksum,
+                kind=KIND,
+            )
+            if written.skipped:  # another process wrote it meanwhile
+                result.batches_skipped += 1
+            else:
+                result.batches_written += 1
+                result.features_written += written.features
+                result.activations_written += written.activations
+            report("batches", result.batches_written + result.batches_skipped, result.batches_total)
+    result.seconds["compute_write"] = time.monotonic() - t2
+    _source_mark(source=source, corpus=corpus, n_prompts=int(tokens.shape[0]), ctx_len=ctx_len)
+    return result
+
+
+def _decorate(d: dict, nb_idx, nb_val, layout, hook_name: str, corpus: str) -> dict:
+    i = d["feature_index"]
+    if nb_idx is not None:
+        d["topk_cos_sim_indices"] = nb_idx[i].tolist()
+        d["topk_cos_sim_values"] = nb_val[i].tolist()
+    if layout is not None:
+        d["umap_x"], d["umap_y"], d["umap_cluster"] = layout[0][i], layout[1][i], layout[2][i]
+    d["umap_log_feature_sparsity"] = math.log10(d["frac_nonzero"]) if d["frac_nonzero"] > 0 else None
+    d["hook_name"] = hook_name
+    for a in d["activations"]:
+        a["data_source"] = corpus
+    return d
+
+
+@transaction.atomic
+def _source_mark(*, source, corpus: str, n_prompts: int, ctx_len: int) -> None:
+    type(source).objects.filter(pk=source.pk).update(
+        dataset=corpus[:300], num_prompts=n_prompts, num_tokens_in_prompt=ctx_len, has_dashboards=True
+    )

@@ -192,11 +192,19 @@ class Generation:
         return self.generated
 
     def text(self) -> str:
-        """Prompt + completion, decoded as ``HookedTransformer.generate(return_type='str')`` does."""
-        return self.model.tokenizer.decode(self.input_ids + self.generated, skip_special_tokens=True)
+        """Prompt + completion, decoded as ``HookedTransformer.generate(return_type='str')`` does
+        (NUL made U+FFFD: PostgreSQL text cannot hold it)."""
+        return storable(
+            self.model.tokenizer.decode(self.input_ids + self.generated, skip_special_tokens=True)
+        )
 
     def completion(self) -> str:
-        return self.model.tokenizer.decode(self.generated, skip_special_tokens=True)
+        return storable(self.model.tokenizer.decode(self.generated, skip_special_tokens=True))
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can store: a generated NUL byte becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def prompt_ids(model_spec: ModelSpec, *, prompt: str | None = None, chat: list | None = None) -> list[int]:

@@ -46,12 +46,14 @@ def tiny(db, tiny_folders):
         model_folder=tiny_folders["model"],
         sae_folders={1: tiny_folders["topk1"]},
         set_name="topk-tiny",
+        instruct=True,
     )
     _, _, jr = register_tiny(
         model_name="tiny",
         model_folder=tiny_folders["model"],
         sae_folders={1: tiny_folders["jumprelu1"]},
         set_name="jr-tiny",
+        instruct=True,
     )
     return {"model": model, "set": source_set, "sources": sources, "topk": topk[0], "jumprelu": jr[0]}
 

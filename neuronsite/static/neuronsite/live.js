@@ -1,1 +1,438 @@
-/* live parts: filled in once inference endpoints exist */
+/* Neuronsite live parts over the inference websockets and API (protocols documented at the top
+ * of inference/consumers.py): "test your own text" on dashboards and lists, steering with
+ * DEFAULT and STEERED streaming side by side, search via inference. Every string from the
+ * server or the user goes into the page with textContent, never as HTML. */
+(function () {
+  "use strict";
+  var NS = window.Neuronsite || {};
+  var el = NS.el || function (tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  };
+  function wsUrl(path) { return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path; }
+  function csrf() { var m = document.querySelector('meta[name="csrf-token"]'); return m ? m.content : ""; }
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+
+  /* --- token display: GPT-2 byte-level BPE markers to text (same table as features/tokens.py) --- */
+  var byteDecoder = (function () {
+    var bs = [], i;
+    for (i = 33; i <= 126; i++) bs.push(i);
+    for (i = 161; i <= 172; i++) bs.push(i);
+    for (i = 174; i <= 255; i++) bs.push(i);
+    var cs = bs.slice(), n = 0;
+    for (i = 0; i < 256; i++) if (bs.indexOf(i) < 0) { bs.push(i); cs.push(256 + n); n++; }
+    var d = {};
+    for (i = 0; i < bs.length; i++) d[String.fromCharCode(cs[i])] = bs[i];
+    return d;
+  })();
+  function tokenDisplay(raw) {
+    if (raw === null || raw === undefined) return "";
+    raw = String(raw);
+    var all = raw.length > 0, high = false, i;
+    for (i = 0; i < raw.length; i++) {
+      if (!(raw[i] in byteDecoder)) { all = false; break; }
+      if (raw.charCodeAt(i) > 127) high = true;
+    }
+    var text;
+    if (all && high) {
+      var bytes = new Uint8Array(raw.length);
+      for (i = 0; i < raw.length; i++) bytes[i] = byteDecoder[raw[i]];
+      text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+    } else {
+      text = raw.split("\u2581").join(" ");
+    }
+    return text.replace(/\r\n|\n|\r/g, "\u21b5");
+  }
+  NS.tokenDisplay = tokenDisplay;
+
+  function renderTokens(target, tokens, values, scale) {
+    target.textContent = "";
+    if (!scale) scale = Math.max.apply(null, values.map(Math.abs).concat([0]));
+    for (var i = 0; i < tokens.length; i++) {
+      var v = values[i] || 0, text = tokenDisplay(tokens[i]);
+      var span = el("span", text, "t" + (text.indexOf("\u21b5") >= 0 ? " nl" : ""));
+      span.setAttribute("data-value", v.toFixed(3));
+      if (v) {
+        span.className += v > 0 ? " a" : " n";
+        span.style.setProperty("--a", Math.min(1, Math.abs(v) / (scale || 1)).toFixed(2));
+        span.title = v.toFixed(3);
+      }
+      target.appendChild(span);
+    }
+  }
+  NS.renderTokens = renderTokens;
+
+  /* --- a websocket with request ids, queued to respect the per-connection in-flight cap --- */
+  function Socket(path) {
+    this.path = path; this.ws = null; this.pending = {}; this.queue = []; this.inFlight = 0; this.max = 2; this.seq = 0;
+  }
+  Socket.prototype.open = function () {
+    var self = this;
+    if (this.ws && this.ws.readyState <= 1) return this.ready;
+    this.ws = new WebSocket(wsUrl(this.path));
+    this.ready = new Promise(function (resolve, reject) {
+      self.ws.onopen = resolve;
+      self.ws.onerror = function () { reject(new Error("websocket error")); };
+    });
+    this.ws.onmessage = function (ev) {
+      var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      var h = self.pending[msg.requestId];
+      if (!h) { if (msg.type === "error" && msg.requestId === null) console.warn(msg.error); return; }
+      var final = h.onFrame(msg);
+      if (final || msg.type === "error" || msg.type === "done" || msg.type === "activation" || msg.type === "cancelled") {
+        delete self.pending[msg.requestId]; self.inFlight--; self.pump();
+      }
+    };
+    this.ws.onclose = function () {
+      Object.keys(self.pending).forEach(function (k) { self.pending[k].onFrame({ type: "error", error: "connection closed" }); });
+      self.pending = {}; self.inFlight = 0;
+    };
+    return this.ready;
+  };
+  Socket.prototype.send = function (body, onFrame) {
+    var id = "r" + (++this.seq);
+    body.requestId = id;
+    this.queue.push({ body: body, onFrame: onFrame });
+    this.pump();
+    return id;
+  };
+  Socket.prototype.pump = function () {
+    var self = this;
+    this.open().then(function () {
+      while (self.inFlight < self.max && self.queue.length) {
+        var job = self.queue.shift();
+        self.pending[job.body.requestId] = job;
+        self.inFlight++;
+        self.ws.send(JSON.stringify(job.body));
+      }
+    }, function () {
+      while (self.queue.length) self.queue.shift().onFrame({ type: "error", error: "could not connect" });
+    });
+  };
+  Socket.prototype.cancel = function (id) {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify({ type: "cancel", requestId: id }));
+  };
+  NS.Socket = Socket;
+  var activationSocket = null;
+  function activations() { return activationSocket || (activationSocket = new Socket("/ws/activation/")); }
+
+  /* --- dashboard: test your own text --- */
+  function initTestText() {
+    var box = $("#test-text"), form = $("#test-form");
+    if (!box || !form) return;
+    var status = $("#test-status"), out = $("#test-output"), scale = parseFloat(box.dataset.scale) || 0;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = $("#test-input").value;
+      if (!text.trim()) { status.textContent = "Type some text first."; return; }
+      status.textContent = "Running…";
+      activations().send(
+        { feature: { modelId: box.dataset.model, source: box.dataset.source, index: parseInt(box.dataset.index, 10) }, customText: text },
+        function (msg) {
+          if (msg.type === "error") { status.textContent = "Error: " + msg.error; return true; }
+          if (msg.type !== "activation") return false;
+          var r = msg.result;
+          renderTokens(out, r.tokens, r.values, scale || r.maxValue);
+          status.textContent = "Max " + Number(r.maxValue).toFixed(3) + " at token " + r.maxValueTokenIndex + ".";
+          return true;
+        });
+    });
+  }
+
+  /* --- list page: the test text across every feature of the list --- */
+  function initListTest() {
+    var section = $("#list-test"), form = $("#list-test-form");
+    if (!section || !form) return;
+    var status = $("#list-test-status");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = $("#list-test-input").value, rows = $all("tr[data-feature]", section), done = 0;
+      if (!text.trim()) { status.textContent = "Type some text first."; return; }
+      status.textContent = "Running on " + rows.length + " features…";
+      rows.forEach(function (row) {
+        var parts = row.dataset.feature.split("/"), cell = $(".test-cell", row);
+        cell.textContent = "…";
+        activations().send(
+          { feature: { modelId: parts[0], source: parts[1], index: parseInt(parts[2], 10) }, customText: text },
+          function (msg) {
+            if (msg.type === "error") { cell.textContent = msg.error; }
+            else if (msg.type === "activation") { renderTokens(cell, msg.result.tokens, msg.result.values, msg.result.maxValue); }
+            else return false;
+            done++;
+            status.textContent = done + " / " + rows.length + " done.";
+            return true;
+          });
+      });
+    });
+  }
+
+  /* --- steering --- */
+  function initSteer() {
+    var page = $("#steer-page");
+    if (!page) return;
+    var featureRows = $("#steer-features"), form = $("#steer-form"), status = $("#steer-status");
+    var outDefault = $("#out-default"), outSteered = $("#out-steered"), share = $("#steer-share");
+    var socket = new Socket("/ws/steer/"), current = null;
+
+    function addFeature(layer, index, strength, label) {
+      var row = el("div", null, "row steer-feature");
+      row.dataset.layer = layer; row.dataset.index = index;
+      var id = "strength-" + layer + "-" + index;
+      var name = el("label", layer + " / " + index + (label ? " — " + label : ""));
+      name.setAttribute("for", id);
+      var slider = el("input"); slider.type = "range"; slider.min = "-200"; slider.max = "200"; slider.step = "1";
+      slider.value = String(strength); slider.id = id; slider.className = "strength";
+      var shown = el("output", String(strength)); shown.setAttribute("for", id);
+      slider.addEventListener("input", function () { shown.textContent = slider.value; });
+      var remove = el("button", "Remove", "small secondary"); remove.type = "button";
+      remove.setAttribute("aria-label", "Remove feature " + layer + " / " + index);
+      remove.addEventListener("click", function () { row.remove(); });
+      row.appendChild(name); row.appendChild(slider); row.appendChild(shown); row.appendChild(remove);
+      featureRows.appendChild(row);
+    }
+    NS.steerAddFeature = addFeature;
+
+    $("#steer-add").addEventListener("click", function () {
+      var raw = $("#steer-add-feature").value.trim(), m = raw.match(/^([^:/\s]+)\s*[:/]\s*(\d+)$/);
+      if (!m) { status.textContent = "Write a feature as source:index, e.g. 6-res-jb:1234."; return; }
+      addFeature(m[1], parseInt(m[2], 10), 40);
+      $("#steer-add-feature").value = "";
+    });
+    $("#steer-search-btn").addEventListener("click", function () {
+      var q = $("#steer-search").value.trim(), list = $("#steer-search-results");
+      list.textContent = "";
+      if (q.length < 3) { list.appendChild(el("li", "Type at least 3 characters.", "muted")); return; }
+      fetch("/api/explanation/search-model", {
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: $("#steer-model").value, query: q }), credentials: "same-origin",
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.error) { list.appendChild(el("li", body.error, "error")); return; }
+        if (!body.results.length) list.appendChild(el("li", "No matches.", "muted"));
+        body.results.forEach(function (res) {
+          var li = el("li"), b = el("button", "Add", "small"); b.type = "button";
+          b.setAttribute("aria-label", "Add " + res.layer + " / " + res.index + " to steering");
+          b.addEventListener("click", function () { addFeature(res.layer, parseInt(res.index, 10), 40, res.description); });
+          li.appendChild(b); li.appendChild(el("span", " " + res.layer + " / " + res.index + " — " + res.description));
+          list.appendChild(li);
+        });
+      });
+    });
+    function showMode() {
+      var chat = $("#steer-mode-chat").checked;
+      $("#steer-prompt-label").textContent = chat ? "Your message" : "Prompt";
+    }
+    $all("input[name=mode]").forEach(function (r) { r.addEventListener("change", showMode); });
+
+    function body() {
+      var features = $all(".steer-feature", featureRows).map(function (row) {
+        return { modelId: $("#steer-model").value, layer: row.dataset.layer, index: parseInt(row.dataset.index, 10), strength: parseFloat($(".strength", row).value) };
+      });
+      var b = {
+        modelId: $("#steer-model").value, features: features,
+        temperature: parseFloat($("#steer-temperature").value), n_tokens: parseInt($("#steer-tokens").value, 10),
+        seed: parseInt($("#steer-seed").value, 10), strength_multiplier: parseFloat($("#steer-multiplier").value),
+        freq_penalty: parseFloat($("#steer-freq").value), steer_method: $("#steer-method").value,
+      };
+      var text = $("#steer-prompt").value;
+      if ($("#steer-mode-chat").checked) {
+        b.type = "steer-chat";
+        b.defaultChatMessages = [{ role: "user", content: text }];
+        b.steeredChatMessages = [{ role: "user", content: text }];
+      } else { b.type = "steer"; b.prompt = text; }
+      return b;
+    }
+    function showDone(msg) {
+      var d = msg.DEFAULT, s = msg.STEERED;
+      outDefault.textContent = typeof d === "string" ? d : (d && d.raw) || "";
+      outSteered.textContent = typeof s === "string" ? s : (s && s.raw) || "";
+      if (msg.id) {
+        var url = location.origin + location.pathname + "?id=" + encodeURIComponent(msg.id);
+        share.value = url; share.hidden = false; $("#steer-share-label").hidden = false;
+        history.replaceState(null, "", "?id=" + encodeURIComponent(msg.id));
+      }
+    }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var b = body();
+      if (!b.features.length) { status.textContent = "Add at least one feature to steer with."; return; }
+      if (current) socket.cancel(current);
+      outDefault.textContent = ""; outSteered.textContent = "";
+      status.textContent = "Generating…";
+      current = socket.send(b, function (msg) {
+        if (msg.type === "token") {
+          (msg.kind === "DEFAULT" ? outDefault : outSteered).textContent = msg.text;
+          return false;
+        }
+        if (msg.type === "done") { showDone(msg); status.textContent = msg.cached ? "Done (from cache)." : "Done."; current = null; return true; }
+        if (msg.type === "error") { status.textContent = "Error: " + msg.error; current = null; return true; }
+        if (msg.type === "cancelled") { status.textContent = "Cancelled."; return true; }
+        return false;
+      });
+    });
+    $("#steer-stop").addEventListener("click", function () { if (current) socket.cancel(current); });
+
+    // Initial state from the URL: ?model=&feature=source:index (dashboard shortcut) or ?id= (share link).
+    var params = new URLSearchParams(location.search);
+    if (params.get("model")) $("#steer-model").value = params.get("model");
+    params.getAll("feature").forEach(function (f) {
+      var m = f.match(/^([^:/\s]+)[:/](\d+)$/); if (m) addFeature(m[1], parseInt(m[2], 10), 40);
+    });
+    if (params.get("id")) {
+      status.textContent = "Loading shared result…";
+      fetch("/api/steer/" + encodeURIComponent(params.get("id")), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); }).then(function (msg) {
+          if (msg.error) { status.textContent = "Error: " + msg.error; return; }
+          $("#steer-model").value = msg.modelId;
+          (msg.features || []).forEach(function (f) { addFeature(f.layer, f.index, f.strength); });
+          var st = msg.settings || {};
+          [["temperature", "#steer-temperature"], ["n_tokens", "#steer-tokens"], ["seed", "#steer-seed"],
+           ["strength_multiplier", "#steer-multiplier"], ["freq_penalty", "#steer-freq"], ["steer_method", "#steer-method"]]
+            .forEach(function (p) { if (st[p[0]] !== undefined && st[p[0]] !== null) $(p[1]).value = st[p[0]]; });
+          if (st.prompt !== undefined) $("#steer-prompt").value = st.prompt;
+          showDone(msg);
+          status.textContent = "Shared result loaded.";
+        });
+    }
+  }
+
+  /* --- search via inference --- */
+  function initSearchInference() {
+    var page = $("#search-inference-page");
+    if (!page) return;
+    var form = $("#si-form"), status = $("#si-status"), results = $("#si-results"), heat = $("#si-heatmap");
+    var sortIndexes = [];
+    function selectedLayers() { return $all("input[name=layer]:checked").map(function (c) { return c.value; }); }
+    function syncLayers() {
+      var set = $("#si-set").value;
+      $all(".si-layer").forEach(function (lab) {
+        var on = lab.dataset.set === set; lab.hidden = !on;
+        var box = $("input", lab); if (!on) box.checked = false;
+      });
+    }
+    $("#si-set").addEventListener("change", syncLayers);
+    $("#si-model").addEventListener("change", function () {
+      var model = $("#si-model").value, first = null;
+      $all("#si-set option").forEach(function (o) { o.hidden = o.dataset.model !== model; if (!o.hidden && !first) first = o; });
+      if (first) $("#si-set").value = first.value;
+      syncLayers();
+    });
+
+    function render(body) {
+      results.textContent = ""; heat.textContent = "";
+      var tokens = body.tokens || [];
+      // layers x tokens heatmap of how many features are active (sorting by token: click its header)
+      var table = el("table", null, "compact heat"), thead = el("thead"), hr = el("tr");
+      hr.appendChild(el("th", "Source", null));
+      tokens.forEach(function (t, i) {
+        var th = el("th"), b = el("button", tokenDisplay(t), "small " + (sortIndexes.indexOf(i) >= 0 ? "" : "secondary"));
+        b.type = "button"; b.setAttribute("aria-pressed", sortIndexes.indexOf(i) >= 0 ? "true" : "false");
+        b.setAttribute("aria-label", "Sort by token " + i + ": " + tokenDisplay(t));
+        b.addEventListener("click", function () {
+          var k = sortIndexes.indexOf(i); if (k >= 0) sortIndexes.splice(k, 1); else sortIndexes.push(i);
+          run();
+        });
+        th.appendChild(b); hr.appendChild(th);
+      });
+      thead.appendChild(hr); table.appendChild(thead);
+      var tbody = el("tbody"), counts = body.counts || [], maxCount = 1;
+      counts.forEach(function (row) { row.forEach(function (c) { if (c > maxCount) maxCount = c; }); });
+      (body.selectedSources || []).forEach(function (src, s) {
+        var tr = el("tr"); tr.appendChild(el("th", src));
+        (counts[s] || []).forEach(function (c) {
+          var td = el("td", c, "v"); td.style.background = "rgba(47,111,186," + (c / maxCount).toFixed(2) + ")"; tr.appendChild(td);
+        });
+        tbody.appendChild(tr);
+      });
+      table.appendChild(tbody); heat.appendChild(table);
+
+      var rt = el("table", null, "compact"), rh = el("thead"), r0 = el("tr");
+      ["Feature", "Explanation", "Max", "Activations per token"].forEach(function (h) { var th = el("th", h); th.scope = "col"; r0.appendChild(th); });
+      rh.appendChild(r0); rt.appendChild(rh);
+      var rb = el("tbody");
+      (body.result || []).forEach(function (r) {
+        var tr = el("tr"), a = el("a", r.layer + " / " + r.index);
+        a.href = "/" + encodeURIComponent(body.modelId) + "/" + encodeURIComponent(r.layer) + "/" + r.index;
+        var td = el("td"); td.appendChild(a); tr.appendChild(td);
+        var n = r.neuron || {}, expl = (n.explanations && n.explanations[0] && n.explanations[0].description) || n.explanation || "";
+        tr.appendChild(el("td", expl));
+        tr.appendChild(el("td", Number(r.maxValue).toFixed(3)));
+        var cell = el("td", null, "acts"), snip = el("div", null, "snip");
+        renderTokens(snip, tokens, r.values || [], r.maxValue);
+        cell.appendChild(snip); tr.appendChild(cell);
+        rb.appendChild(tr);
+      });
+      rt.appendChild(rb); results.appendChild(rt);
+      if (body.id) {
+        var url = location.pathname + "?id=" + encodeURIComponent(body.id);
+        history.replaceState(null, "", url);
+        var link = $("#si-share"); link.href = url; link.textContent = location.origin + url; link.parentNode.hidden = false;
+      }
+      status.textContent = (body.result || []).length + " features" + (body.cached ? " (saved result)" : "") + ".";
+    }
+    function run() {
+      var layers = selectedLayers();
+      status.textContent = "Running…";
+      fetch("/api/search-all", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: $("#si-model").value, sourceSet: $("#si-set").selectedOptions[0].dataset.name,
+          text: $("#si-text").value, selectedLayers: layers, sortIndexes: sortIndexes, numResults: parseInt($("#si-num").value, 10) || 20 }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.error) { status.textContent = "Error: " + body.error; return; }
+        render(body);
+      }, function () { status.textContent = "Error: request failed."; });
+    }
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); sortIndexes = []; run(); });
+
+    var tk = $("#topk-form");
+    tk.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var out = $("#topk-results"), st = $("#topk-status");
+      st.textContent = "Running…"; out.textContent = "";
+      fetch("/api/search-topk-by-token", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: $("#topk-source").selectedOptions[0].dataset.model, source: $("#topk-source").value, text: $("#topk-text").value, numResults: 5 }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.error) { st.textContent = "Error: " + body.error; return; }
+        var t = el("table", null, "compact"), tb = el("tbody");
+        body.results.forEach(function (r) {
+          var tr = el("tr"); tr.appendChild(el("th", tokenDisplay(r.token)));
+          var td = el("td");
+          r.topFeatures.forEach(function (f) {
+            var a = el("a", f.featureIndex + " (" + Number(f.activationValue).toFixed(2) + ")", "pill");
+            a.href = "/" + encodeURIComponent(body.modelId) + "/" + encodeURIComponent(body.source) + "/" + f.featureIndex;
+            td.appendChild(a);
+          });
+          tr.appendChild(td); tb.appendChild(tr);
+        });
+        t.appendChild(tb); out.appendChild(t);
+        st.textContent = body.results.length + " tokens.";
+      });
+    });
+
+    var params = new URLSearchParams(location.search);
+    if (params.get("model")) { $("#si-model").value = params.get("model"); $("#si-model").dispatchEvent(new Event("change")); }
+    else syncLayers();
+    if (params.get("id")) {
+      status.textContent = "Loading saved search…";
+      fetch("/api/search-all/" + encodeURIComponent(params.get("id")), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); }).then(function (body) {
+          if (body.error) { status.textContent = "Error: " + body.error; return; }
+          $("#si-text").value = body.text || "";
+          $("#si-model").value = body.modelId; $("#si-model").dispatchEvent(new Event("change"));
+          $all("#si-set option").forEach(function (o) { if (o.dataset.model === body.modelId && o.dataset.name === body.sourceSet) $("#si-set").value = o.value; });
+          syncLayers();
+          $all("input[name=layer]").forEach(function (c) { c.checked = (body.selectedSources || []).indexOf(c.value) >= 0; });
+          sortIndexes = body.sortIndexes || [];
+          render(body);
+        });
+    }
+  }
+
+  function init() { initTestText(); initListTest(); initSteer(); initSearchInference(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();

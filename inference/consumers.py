@@ -30,6 +30,7 @@ Closing the socket cancels its generations (they stop being scheduled on the eng
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -37,6 +38,7 @@ from django.conf import settings
 from rest_framework.exceptions import APIException, ValidationError
 
 from inference.engine import get_engine
+from inference.engine.steer import advance
 
 
 def _error_text(exc: Exception) -> str:
@@ -172,27 +174,17 @@ class SteerConsumer(_InferenceConsumer):
             return
         engine = get_engine()
         gens = await engine.run(steering.steer_generations, plan)
-        active = [k for k in steering.KINDS if k in gens]
-        while active:
-            for kind in list(active):
-                gen = gens[kind]
-                tok = await engine.run(gen.step)
-                if tok is not None:
-                    token, text = await engine.run(_token_and_text, plan, gen, tok)
-                    await self.send_json(
-                        {"type": "token", "requestId": request_id, "kind": kind, "token": token, "text": text}
-                    )
-                if gen.done:
-                    active.remove(kind)
+        with_text = partial(steering.cumulative, plan)
+        slice_s = settings.INFERENCE_STEP_SLICE_MS / 1000
+        while not all(g.done for g in gens.values()):
+            events = await engine.run(advance, gens, slice_s=slice_s, with_text=with_text)
+            for kind, _tok, raw, text in events:
+                await self.send_json(
+                    {"type": "token", "requestId": request_id, "kind": kind, "token": raw, "text": text}
+                )
         outputs = {}
         for kind, gen in gens.items():
             outputs[kind] = await engine.run(steering.generation_output, plan, kind, gen)
         rows = await database_sync_to_async(steering.steer_outputs_save)(plan=plan, outputs=outputs)
         response = await database_sync_to_async(steering.steer_response)(rows)
         await self.send_json({"type": "done", "requestId": request_id, **response})
-
-
-def _token_and_text(plan, gen, tok):
-    from inference.services.steering import cumulative
-
-    return gen.model.tokenizer.convert_ids_to_tokens(tok), cumulative(plan, gen)

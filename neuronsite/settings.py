@@ -232,6 +232,8 @@ INFERENCE_MAX_LOADED_SAES = env_int("INFERENCE_MAX_LOADED_SAES", 32)
 INFERENCE_MAX_NEW_TOKENS = env_int("INFERENCE_MAX_NEW_TOKENS", 256)
 INFERENCE_PRELOAD_MODELS = env_list("INFERENCE_PRELOAD_MODELS", "")
 INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION = env_int("INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION", 2)
+# Generation runs on the engine thread in time slices of this many ms (streams flush per slice).
+INFERENCE_STEP_SLICE_MS = env_int("INFERENCE_STEP_SLICE_MS", 50)
 
 # Outside LLM service for explanations/scoring (any OpenAI-compatible endpoint).
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://openrouter.ai/api/v1")

@@ -169,16 +169,19 @@ def search_all(
             owners.append(torch.full_like(score, s_idx, dtype=torch.long))
         all_scores = torch.cat(scores)
         all_owner = torch.cat(owners)
-        offsets = torch.cat([torch.arange(s.shape[0]) for s in scores])
+        offsets = torch.cat([torch.arange(s.shape[0], device=s.device) for s in scores])
         k = min(num_results, all_scores.shape[0])
         top = torch.topk(all_scores, k)
+        top_values = top.values.tolist()
+        picked = top.indices[: sum(1 for v in top_values if v > 0)]
+        # One gather and one device->host copy for every result's per-token values.
+        stacked = torch.cat([per_source[spec.name] for spec in source_specs], dim=1)
+        value_rows = stacked[:, picked].T.tolist()
+        owner_list = all_owner[picked].tolist()
+        offset_list = offsets[picked].tolist()
         results = []
-        for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-            if not value > 0:
-                break
-            spec = source_specs[int(all_owner[flat])]
-            index = int(offsets[flat])
-            values = per_source[spec.name][:, index].tolist()
+        for value, values, s_idx, index in zip(top_values, value_rows, owner_list, offset_list, strict=False):
+            spec = source_specs[s_idx]
             max_value = max(values)
             results.append(
                 {

@@ -69,6 +69,10 @@ def resolve_directions(model, directions: Sequence[SteerDirection]) -> dict[str,
     engine = get_engine()
     by_hook: dict[str, list] = {}
     for d in directions:
+        if d.hook_name not in model.hook_dict:
+            raise InferenceInputError(
+                f"Unknown hook {d.hook_name!r} for this model (e.g. blocks.0.hook_resid_pre)."
+            )
         if d.vector is not None:
             if len(d.vector) != model.cfg.d_model:
                 raise InferenceInputError(
@@ -166,11 +170,17 @@ class Generation:
         model = self.model
         inp = self.tokens if not self.generated else self.tokens[:, -1:]
         with torch.no_grad():
-            if self.hooks:
-                with model.hooks(fwd_hooks=self.hooks):
-                    logits = model(inp, past_kv_cache=self.cache)
-            else:
+            # Hooks live for this forward pass only (other generations share the model). Added
+            # on the hook points directly: ``model.hooks()`` resets every hook point, which costs
+            # as much as a small model's forward pass.
+            points = [model.hook_dict[name] for name, _ in self.hooks]
+            try:
+                for point, (_, fn) in zip(points, self.hooks, strict=True):
+                    point.add_hook(fn, dir="fwd")
                 logits = model(inp, past_kv_cache=self.cache)
+            finally:
+                for point in points:
+                    point.remove_hooks(dir="fwd")
             self._rng_set(self._rng)
             token = utils.sample_logits(
                 logits[:, -1, :],
@@ -228,3 +238,30 @@ def prompt_ids(model_spec: ModelSpec, *, prompt: str | None = None, chat: list |
             )
         return ids
     return [int(i) for i in to_tokens(model, prompt or "")[0]]
+
+
+def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]:
+    """Engine thread: step the unfinished generations alternately (DEFAULT, STEERED, DEFAULT, ...)
+    for about ``slice_s`` seconds or until all are done. Returns ``[(kind, token id, raw token,
+    text)]`` in generation order, where ``text = with_text(gen)`` (None without it).
+
+    One engine call per time slice rather than per token: handing every token across threads
+    costs more than the token itself on small models, while slices still let other requests run
+    in between and keep streams live."""
+    import time
+
+    deadline = time.perf_counter() + slice_s
+    events = []
+    while True:
+        active = [k for k, g in gens.items() if not g.done]
+        if not active:
+            break
+        for kind in active:
+            gen = gens[kind]
+            tok = gen.step()
+            if tok is not None:
+                raw = gen.model.tokenizer.convert_ids_to_tokens(tok)
+                events.append((kind, tok, raw, with_text(gen) if with_text else None))
+        if time.perf_counter() >= deadline:
+            break
+    return events

@@ -17,13 +17,14 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from inference import selectors
 from inference.engine import ModelSpec, SourceSpec, get_engine
-from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, prompt_ids
+from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, advance, prompt_ids
 from inference.errors import InferenceInputError
 from inference.models import SteerOutput
 
@@ -334,20 +335,6 @@ def steer_output_pair(*, pk: int) -> dict:
     return steer_response({"STEERED": steered, "DEFAULT": default}, cached=True)
 
 
-def _step_all(plan: SteerPlan, gens: dict[str, Generation]) -> Iterator[tuple[str, int]]:
-    engine = get_engine()
-    active = [k for k in KINDS if k in gens]
-    while active:
-        for kind in list(active):
-            tok = engine.call(gens[kind].step)
-            if tok is None:
-                active.remove(kind)
-            else:
-                yield kind, tok
-            if gens[kind].done and kind in active:
-                active.remove(kind)
-
-
 def steer_run(plan: SteerPlan) -> dict:
     """Generate what is missing (DEFAULT and STEERED interleaved, one token per engine call),
     store it, answer both."""
@@ -355,8 +342,8 @@ def steer_run(plan: SteerPlan) -> dict:
     if not plan.missing:
         return steer_response(plan.cached, cached=True)
     gens = engine.call(steer_generations, plan)
-    for _ in _step_all(plan, gens):
-        pass
+    while not all(g.done for g in gens.values()):
+        engine.call(advance, gens, slice_s=settings.INFERENCE_STEP_SLICE_MS / 1000)
     outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
     return steer_response(steer_outputs_save(plan=plan, outputs=outputs))
 
@@ -369,9 +356,14 @@ def steer_stream(plan: SteerPlan) -> Iterator[dict]:
         yield {**steer_response(plan.cached, cached=True), "done": True}
         return
     gens = engine.call(steer_generations, plan)
-    texts = {k: (row.output_text if not plan.chat else row.output_text) for k, row in plan.cached.items()}
-    for kind, _tok in _step_all(plan, gens):
-        texts[kind] = engine.call(cumulative, plan, gens[kind])
-        yield {"DEFAULT": texts.get("DEFAULT", ""), "STEERED": texts.get("STEERED", ""), "done": False}
+    texts = {k: row.output_text for k, row in plan.cached.items()}
+    with_text = partial(cumulative, plan)
+    while not all(g.done for g in gens.values()):
+        events = engine.call(
+            advance, gens, slice_s=settings.INFERENCE_STEP_SLICE_MS / 1000, with_text=with_text
+        )
+        for kind, _tok, _raw, text in events:
+            texts[kind] = text
+            yield {"DEFAULT": texts.get("DEFAULT", ""), "STEERED": texts.get("STEERED", ""), "done": False}
     outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
     yield {**steer_response(steer_outputs_save(plan=plan, outputs=outputs)), "done": True}

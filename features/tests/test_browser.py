@@ -300,7 +300,7 @@ def test_researcher_journey(server, browser, tiny_ui_folders):
 
     # search via inference, then open the shared URL
     page.goto(f"{server}/search-inference?model=tiny")
-    page.get_by_label("Text", exact=True).fill(CUSTOM_TEXT)
+    page.get_by_label("Text to search").fill(CUSTOM_TEXT)
     page.get_by_role("button", name="Search", exact=True).click()
     page.locator("#si-results tbody tr").first.wait_for()
     rows = page.locator("#si-results tbody tr").count()
@@ -317,13 +317,12 @@ def test_researcher_journey(server, browser, tiny_ui_folders):
     shared.goto(page.url)
     shared.locator("#si-results tbody tr").first.wait_for()
     assert shared.locator("#si-results tbody tr").count() == 20
-    assert shared.get_by_label("Text", exact=True).input_value() == CUSTOM_TEXT
+    assert shared.get_by_label("Text to search").input_value() == CUSTOM_TEXT
     assert shared.locator("#si-heatmap thead button[aria-pressed=true]").count() == 1
     shared.close()
     assert first_feature.startswith("1-res-tiny / ")
 
     # top-k by token
-    page.get_by_label("Text", exact=True).nth(0)
     page.locator("#topk-text").fill(CUSTOM_TEXT)
     page.get_by_role("button", name="Top-k by token").click()
     page.locator("#topk-results tr").first.wait_for()

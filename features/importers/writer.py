@@ -8,12 +8,15 @@ format). A batch is one transaction and is recorded in the import ledger in that
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import chain
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from features.importers.ledger import ledger_done, ledger_lock, ledger_record
@@ -178,18 +181,128 @@ def activations_delete(*, feature_ids: list[int]) -> int:
         return cur.rowcount
 
 
+# --- binary COPY encoding of activation rows ------------------------------------------------
+# psycopg's array dumper is written in Python and was the bottleneck of an import (about 6,000
+# rows/s); these encoders build PostgreSQL's binary COPY format with C-level operations
+# (struct, bytes.join/split, numpy), about ten times faster.
+
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_TRAILER = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_I = struct.Struct(">i").pack
+_INT4 = struct.Struct(">ii").pack
+_INT8 = struct.Struct(">iq").pack
+_FLOAT4 = struct.Struct(">if").pack
+_ARRAY_HEAD = struct.Struct(">iiiiii").pack  # byte length, ndim, has-null, element oid, n, lower bound
+_EMPTY_TEXT_ARRAY = struct.pack(">iiii", 12, 0, 0, 25)
+_EMPTY_FLOAT4_ARRAY = struct.pack(">iiii", 12, 0, 0, 700)
+_FIELDS = struct.pack(">h", len(ACTIVATION_COLUMNS))
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_F4_TEMPLATES: dict[int, object] = {}
+
+
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return _I(len(data)) + data
+
+
+def _text_array(values: list[str]) -> bytes:
+    if not values:
+        return _EMPTY_TEXT_ARRAY
+    # Tokens never hold NUL (validation rejects it): join, encode and split once, in C.
+    parts = "\x00".join(values).encode().split(b"\x00")
+    body = b"".join(chain.from_iterable(zip(map(_I, map(len, parts)), parts, strict=True)))
+    return _ARRAY_HEAD(20 + len(body), 1, 0, 25, len(parts), 1) + body
+
+
+def _float4_array(values: list) -> bytes:
+    n = len(values)
+    if not n:
+        return _EMPTY_FLOAT4_ARRAY
+    import numpy as np
+
+    template = _F4_TEMPLATES.get(n)
+    if template is None:
+        template = np.zeros(n, dtype=[("len", ">i4"), ("value", ">f4")])
+        template["len"] = 4
+        _F4_TEMPLATES[n] = template
+    items = template.copy()
+    items["value"] = values
+    return _ARRAY_HEAD(20 + 8 * n, 1, 0, 700, n, 1) + items.tobytes()
+
+
+def _opt(pack, value) -> bytes:
+    return _NULL if value is None else pack(4 if pack is not _INT8 else 8, value)
+
+
+def _timestamptz(value: datetime) -> bytes:
+    delta = value - _PG_EPOCH
+    return _INT8(8, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+def _encode_activation(row: tuple) -> bytes:
+    (
+        fid,
+        tokens,
+        values,
+        max_value,
+        max_index,
+        min_value,
+        bin_min,
+        bin_max,
+        bin_contains,
+        qti,
+        data_source,
+        data_index,
+        dfa_values,
+        dfa_target,
+        dfa_max,
+        creator_id,
+        created_at,
+    ) = row
+    return b"".join(
+        (
+            _FIELDS,
+            _INT8(8, fid),
+            _text_array(tokens),
+            _float4_array(values),
+            _FLOAT4(4, max_value),
+            _INT4(4, max_index),
+            _FLOAT4(4, min_value),
+            _opt(_FLOAT4, bin_min),
+            _opt(_FLOAT4, bin_max),
+            _opt(_FLOAT4, bin_contains),
+            _opt(_INT4, qti),
+            _text(data_source or ""),
+            _opt(_INT8, data_index),
+            _float4_array(dfa_values),
+            _opt(_INT4, dfa_target),
+            _opt(_FLOAT4, dfa_max),
+            _opt(_INT8, creator_id),
+            _NULL if created_at is None else _timestamptz(created_at),
+        )
+    )
+
+
 def activations_copy(*, rows: Iterable[tuple]) -> int:
     """COPY activation rows (tuples in ACTIVATION_COLUMNS order) in binary format."""
     n = 0
+    buffer = bytearray(_SIGNATURE)
     with _pg().cursor() as cur:
+        # The queued writer sends from its own thread (the GIL is released while libpq writes), so
+        # encoding the next rows overlaps with the server ingesting the previous ones.
         with cur.copy(
-            f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)"
+            f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)",
+            writer=QueuedLibpqWriter(cur),
         ) as copy:
-            copy.set_types([t for _, t in ACTIVATION_COLUMNS])
-            write = copy.write_row
             for row in rows:
-                write(row)
+                buffer += _encode_activation(row)
                 n += 1
+                if len(buffer) > 1 << 20:
+                    copy.write(buffer)
+                    buffer = bytearray()
+            buffer += _TRAILER
+            copy.write(buffer)
     return n
 
 

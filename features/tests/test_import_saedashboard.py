@@ -105,3 +105,25 @@ def test_token_display_forms():
     assert token_display("Ã©") == "é"
     assert token_display("Ã") == "\ufffd"  # half of a two-byte UTF-8 character
     assert token_display("▁hello") == " hello"
+
+
+@pytest.mark.django_db
+def test_zero_bos_option(tmp_path):
+    from features.tests.saedashboard_synth import write_batches
+
+    (path,) = write_batches(tmp_path, n_files=1, features_per_file=1, n_acts=2, n_tokens=4)
+    doc = json.loads(path.read_text())
+    for act in doc["features"][0]["activations"]:
+        act["tokens"][0] = "<|endoftext|>"
+        act["values"] = [9.0, 0.5, 2.0, 0.0]
+    path.write_text(json.dumps(doc))
+    call_command("import_saedashboard", str(path), verbosity=0)
+    act = Activation.objects.first()
+    assert act.values[0] == 9.0 and act.max_value == 9.0 and act.max_value_token_index == 0
+    path.write_text(json.dumps(doc) + " ")  # new checksum: re-imported, replacing
+    call_command("import_saedashboard", str(path), zero_bos=True, verbosity=0)
+    assert Activation.objects.count() == 2
+    act = Activation.objects.first()
+    assert act.tokens[0] == "<|endoftext|>" and act.values[0] == 0.0
+    assert act.max_value == 2.0 and act.max_value_token_index == 2 and act.min_value == 0.0
+    assert Feature.objects.get().max_act_approx == 2.0

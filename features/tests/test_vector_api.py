@@ -6,7 +6,7 @@ from features.models import Feature
 from models_app.models import Model
 
 
-def test_vector_lifecycle(api_client, make_user):
+def test_vector_lifecycle(api_client, make_user, django_assert_max_num_queries):
     Model.objects.create(name="vm", layers=2, d_model=3)
     user = make_user()
     api_client.force_authenticate(user)
@@ -40,7 +40,8 @@ def test_vector_lifecycle(api_client, make_user):
     )
     assert r.status_code == 200 and r.json()["vector"]["vectorLabel"] == "formal tone"
     assert r.json()["vector"]["vector"] == [0.5, -1.0, 2.0]
-    r = api_client.post("/api/vector/list-owned", {}, format="json")
+    with django_assert_max_num_queries(3):
+        r = api_client.post("/api/vector/list-owned", {}, format="json")
     assert sorted(v["vectorLabel"] for v in r.json()["vectors"]) == ["b", "c", "formal tone"]
 
     other = make_user()

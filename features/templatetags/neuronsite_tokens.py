@@ -30,12 +30,6 @@ def _escaped_display(raw: str) -> tuple[str, bool]:
     return str(escape(text)), NEWLINE_MARK in text
 
 
-def _strength(value: float, scale: float) -> float:
-    if not scale or scale <= 0:
-        return 0.0
-    return min(1.0, abs(value) / scale)
-
-
 @register.simple_tag
 def token_span(token: str, value: float, max_value: float):
     strength = 0.0 if not max_value or value <= 0 else min(1.0, value / max_value)
@@ -50,30 +44,33 @@ def token_span(token: str, value: float, max_value: float):
 
 def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
     """One snippet as HTML: a span per token, escaped; active tokens coloured by ``value /
-    scale`` (green positive, red negative) with the value as a tooltip and for screen readers
-    via ``title``; tokens further than 5 / 16 from ``center`` carry ``c5`` / ``c16`` so the
-    context presets are a CSS switch. Newline tokens show ``↵`` and carry ``nl``."""
+    scale`` (green positive, red negative) with the value as a tooltip (``title``); tokens
+    further than 5 / 16 from ``center`` carry ``c5`` / ``c16`` so the context presets are a CSS
+    switch. Newline tokens show ``↵`` and carry ``nl``. (A hot loop: keep it plain.)"""
     n = len(tokens)
     vals = list(values or [])
     if len(vals) < n:
         vals += [0.0] * (n - len(vals))
     if center is None:
         center = max(range(n), key=lambda i: vals[i]) if n else 0
-    if not scale:
-        scale = max((abs(v) for v in vals), default=0.0)
+    if not scale or scale <= 0:
+        scale = max((abs(v) for v in vals), default=0.0) or 1.0
+    inv = 1.0 / scale
     parts = []
     append = parts.append
     for i in range(n):
         text, newline = _escaped_display(tokens[i])
-        v = vals[i]
         d = i - center if i >= center else center - i
         cls = "t c16" if d > FAR_CONTEXT else "t c5" if d > NEAR_CONTEXT else "t"
         if newline:
             cls += " nl"
+        v = vals[i]
         if v:
-            a = _strength(v, scale)
-            colour = "a" if v > 0 else "n"
-            append(f'<span class="{cls} {colour}" style="--a:{a:.2f}" title="{v:.3f}">{text}</span>')
+            a = v * inv if v > 0 else -v * inv
+            append(
+                f'<span class="{cls} {"a" if v > 0 else "n"}" style="--a:{a if a < 1 else 1:.2f}" '
+                f'title="{v:.3f}">{text}</span>'
+            )
         else:
             append(f'<span class="{cls}">{text}</span>')
     return "".join(parts)
@@ -83,3 +80,15 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
 def activation_snippet(act, scale=None):
     """An ``Activation`` row as a highlighted snippet (see :func:`snippet_html`)."""
     return mark_safe(snippet_html(act.tokens, act.values, scale or act.max_value, act.max_value_token_index))
+
+
+@register.simple_tag
+def activation_snippets(activations, scale=None):
+    """Rows of snippets, each with its max value: ``<div class="snip">`` per activation."""
+    out = []
+    for act in activations:
+        body = snippet_html(act.tokens, act.values, scale or act.max_value, act.max_value_token_index)
+        out.append(
+            f'<div class="snip"><span class="mx" title="max activation">{act.max_value:.3f}</span>{body}</div>'
+        )
+    return mark_safe("".join(out))

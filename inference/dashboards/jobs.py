@@ -24,9 +24,9 @@ def jobs_dir() -> Path:
 class JobProgress:
     """Writes a job's state (atomically replaced JSON) as a generation advances."""
 
-    def __init__(self, job_id: str):
-        self.path = jobs_dir() / f"{job_id}.json"
-        self.state = json.loads(self.path.read_text()) if self.path.exists() else {"id": job_id}
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.state = json.loads(self.path.read_text()) if self.path.exists() else {"id": self.path.stem}
 
     def update(self, **fields) -> None:
         self.state.update(fields, updated=time.time())
@@ -54,17 +54,22 @@ def job_start(
         str(n_prompts),
         "--ctx-len",
         str(ctx_len),
-        "--job-id",
-        job_id,
+        "--job-file",
+        str(jobs_dir() / f"{job_id}.json"),
     ]
     if features:
         args += ["--features", features]
-    JobProgress(job_id).update(
+    JobProgress(jobs_dir() / f"{job_id}.json").update(
         status="starting", model=model, source=source, corpus=corpus, done=0, total=0, started=time.time()
     )
     log = open(jobs_dir() / f"{job_id}.log", "ab")  # noqa: SIM115 - handed to the child process
+    from django.db import connection
+
+    env = dict(os.environ)
+    if not os.environ.get("DATABASE_URL"):  # the embedded server: same database as this process
+        env["EMBEDDED_DB_NAME"] = connection.settings_dict["NAME"]
     subprocess.Popen(
-        args, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        args, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     log.close()
     return job_id

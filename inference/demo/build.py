@@ -82,31 +82,31 @@ def train_model(
     model,
     tokens,
     *,
-    seconds: float,
+    steps: int,
     batch_size: int = 32,
     lr: float = 3e-3,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> float:
-    """Next-token training on token rows ``[n, n_ctx]`` for about ``seconds``; returns the last loss."""
+    """Next-token training on token rows ``[n, n_ctx]`` for ``steps`` steps; returns the last loss."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
     start, step, loss_v = time.monotonic(), 0, math.nan
-    while time.monotonic() - start < seconds:
+    while step < steps:
         batch = tokens[torch.randint(0, tokens.shape[0], (batch_size,), generator=gen)]
         loss = model(batch, return_type="loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        loss_v = float(loss)
+        loss_v = float(loss.detach())
         if step % 100 == 0:
             log(f"  model step {step}: loss {loss_v:.3f}")
     model.eval()
-    log(f"  model trained {step} steps, loss {loss_v:.3f}")
+    log(f"  model trained {step} steps in {time.monotonic() - start:.0f}s, loss {loss_v:.3f}")
     return loss_v
 
 
@@ -114,20 +114,12 @@ def save_model(model, tokenizer, folder: Path) -> None:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = model.cfg.to_dict()
-    (folder / "config.json").write_text(json.dumps(_jsonable(cfg), indent=1))
+    from inference.testing import config_to_json
+
+    model.cfg.tokenizer_name = str(folder)
+    (folder / "config.json").write_text(json.dumps(config_to_json(model.cfg), indent=1))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     tokenizer.save_pretrained(str(folder))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)  # torch.dtype, torch.device
 
 
 def resid_activations(model, tokens, hook_name: str, *, batch_size: int = 64, skip_first: bool = True):
@@ -159,7 +151,7 @@ def train_topk_sae(
     k: int,
     hook_name: str,
     model_name: str,
-    seconds: float,
+    steps: int,
     batch_size: int = 1024,
     lr: float = 2e-3,
     seed: int = 0,
@@ -198,7 +190,7 @@ def train_topk_sae(
     fired = torch.zeros(d_sae, dtype=torch.long)
     start, step, fvu = time.monotonic(), 0, math.nan
     var = acts.var(0).sum()
-    while time.monotonic() - start < seconds:
+    while step < steps:
         x = acts[torch.randint(0, acts.shape[0], (batch_size,), generator=gen)]
         feats = sae.encode(x)
         x_hat = sae.decode(feats)
@@ -223,6 +215,6 @@ def train_topk_sae(
                     sae.b_enc[dead[:n]] = 0
                 log(f"  sae step {step}: fvu {fvu:.3f}, dead {len(dead)}")
                 fired.zero_()
-    log(f"  sae trained {step} steps, fvu {fvu:.3f}")
+    log(f"  sae trained {step} steps in {time.monotonic() - start:.0f}s, fvu {fvu:.3f}")
     sae.eval()
     return sae

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-umap", action="store_true")
         parser.add_argument("--seed", type=int, default=0)
         # set by the admin: report progress to this job file
-        parser.add_argument("--job-id", help=argparse.SUPPRESS)
+        parser.add_argument("--job-file", help=argparse.SUPPRESS)
 
     def handle(self, *args, **opt):
         from inference.dashboards.services import GenerationError, dashboards_generate
@@ -43,10 +43,10 @@ class Command(BaseCommand):
         if source is None:
             raise CommandError(f"Source {opt['source']!r} of model {opt['model']!r} not found")
         job = None
-        if opt["job_id"]:
+        if opt["job_file"]:
             from inference.dashboards.jobs import JobProgress
 
-            job = JobProgress(opt["job_id"])
+            job = JobProgress(opt["job_file"])
             job.update(status="running")
         bar = None
 

@@ -1,0 +1,148 @@
+"""Benchmark: our dashboard generator vs the real SAEDashboard 0.8.0 (SaeVisRunner +
+NeuronpediaConverter), same tiny model, SAE and corpus tokens saved to disk, in one run.
+
+SAEDashboard needs transformer-lens < 3, transformers < 4.57 and pyarrow < 19, which conflict with
+ours, so it is installed into its own virtualenv (bench/.peer-venv, gitignored; torch 2.13.0 first
+so the local CPU wheel is used). Prints both times, the speed ratio and the overlap of the top
+activation group (same prompt and token) per feature. Not a test.
+
+    .venv/bin/python bench/dashboards/run.py [--d-sae 2048 --n-prompts 512 --ctx-len 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+PEER_VENV = ROOT / "bench" / ".peer-venv"
+PEER_PACKAGES = ["sae-dashboard==0.8.0", "transformer-lens<3", "transformers<4.57", "pyarrow<19"]
+
+
+def ensure_peer() -> Path:
+    python = PEER_VENV / "bin" / "python"
+    stamp = PEER_VENV / ".installed"
+    if stamp.exists():
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    subprocess.run([*pip, *PEER_PACKAGES, "torch==2.13.0"], check=True)
+    stamp.touch()
+    return python
+
+
+def build_assets(out: Path, *, d_sae: int, n_prompts: int, ctx_len: int) -> None:
+    import torch
+
+    from inference.dashboards.corpus import tokenize_corpus
+    from inference.testing import build_tiny_model, build_tiny_sae
+
+    if (out / "tokens.pt").exists():
+        return
+    model_dir = build_tiny_model(out / "model", n_layers=2, d_model=64, n_ctx=ctx_len, vocab_size=1024)
+    build_tiny_sae(out / "sae", d_in=64, d_sae=d_sae, hook_name="blocks.1.hook_resid_pre", model_name="bench")
+    from transformers import AutoTokenizer
+
+    tokens = tokenize_corpus(
+        AutoTokenizer.from_pretrained(str(model_dir)), "pydoc", n_prompts=n_prompts, ctx_len=ctx_len
+    )
+    torch.save(tokens, out / "tokens.pt")
+
+
+def run_ours(out: Path, threads: int) -> tuple[float, list[dict]]:
+    import django
+
+    django.setup()
+    import torch
+
+    from inference.dashboards.engine import DashboardConfig, compute_dashboards, decoder_neighbours
+    from inference.loading import load_model, load_sae
+
+    torch.set_num_threads(threads)
+
+    class Row:  # what the loaders read from a Model / Source row
+        name = "bench"
+        local_path = str(out / "model")
+        tl_model_name = ""
+
+    class SaeRow:
+        name = "bench"
+        local_path = str(out / "sae")
+
+    model = load_model(Row(), device="cpu", dtype="float32")
+    sae = load_sae(SaeRow(), device="cpu", dtype="float32")
+    tokens = torch.load(out / "tokens.pt")
+    tok = model.tokenizer
+    vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
+    start = time.perf_counter()
+    feats = compute_dashboards(
+        model=model, sae=sae, hook_name=sae.cfg.metadata.hook_name, tokens=tokens,
+        feature_indices=range(sae.cfg.d_sae), vocab=vocab,
+        config=DashboardConfig(ignore_token_ids=frozenset({tok.bos_token_id, tok.eos_token_id, tok.pad_token_id})),
+    )  # fmt: skip
+    decoder_neighbours(sae.W_dec, range(sae.cfg.d_sae), 10)
+    return time.perf_counter() - start, feats
+
+
+def top_group(activations: list[dict]) -> list[tuple]:
+    """(prompt tokens, qualifying index) of the top group's snippets whose token activates
+    (SAEDashboard pads a rarely-firing feature's top group with zero activations)."""
+    return sorted(
+        (tuple(a["tokens"]), a["qualifying_token_index"])
+        for a in activations
+        if a["bin_min"] == -1
+        and a["qualifying_token_index"] >= 0
+        and a["values"][a["qualifying_token_index"]] > 0
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--d-sae", type=int, default=2048)
+    parser.add_argument("--n-prompts", type=int, default=512)
+    parser.add_argument("--ctx-len", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    out = ROOT / "bench" / "out" / f"dashboards-{args.d_sae}-{args.n_prompts}-{args.ctx_len}"
+    out.mkdir(parents=True, exist_ok=True)
+    build_assets(out, d_sae=args.d_sae, n_prompts=args.n_prompts, ctx_len=args.ctx_len)
+    try:
+        peer_python = ensure_peer()
+    except subprocess.CalledProcessError as exc:
+        print(f"could not install the SAEDashboard peer ({exc}); only our timing follows")
+        peer_python = None
+    ours_s, ours = run_ours(out, args.threads)
+    print(f"ours: {ours_s:.2f}s for {len(ours)} features x {args.n_prompts} prompts x {args.ctx_len} tokens")
+    if peer_python is None:
+        return
+    peer_out = out / "peer.json"
+    subprocess.run([str(peer_python), str(Path(__file__).with_name("peer.py")), str(out), str(peer_out),
+                    str(args.threads)], check=True)  # fmt: skip
+    peer = json.loads(peer_out.read_text())
+    peer_s = peer["seconds"]
+    by_index = {f["feature_index"]: f for f in ours}
+    shared = total = 0
+    for f in peer["batch"]["features"]:
+        theirs, mine = top_group(f["activations"]), top_group(by_index[f["feature_index"]]["activations"])
+        remaining = list(mine)
+        for item in theirs:
+            if item in remaining:
+                remaining.remove(item)
+                shared += 1
+        total += len(theirs)
+    overlap = shared / max(total, 1)
+    print(f"SAEDashboard 0.8.0: {peer_s:.2f}s")
+    print(f"speed ratio (SAEDashboard / ours): {peer_s / ours_s:.1f}x")
+    print(f"top-group overlap: {overlap:.1%} ({shared}/{total} snippets)")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,9 @@ def ensure_peer() -> Path:
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "torch==2.13.0"], check=True)
     subprocess.run([*pip, *PEER_PACKAGES, "torch==2.13.0"], check=True)
+    # A dependency pulls a torchvision built for another torch; transformers then fails to import
+    # (torchvision::nms missing). SAEDashboard does not need it.
+    subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", "torchvision"], check=False)
     stamp.touch()
     return python
 

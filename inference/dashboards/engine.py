@@ -12,7 +12,8 @@ never on the corpus size:
   with the smallest random keys — reservoir sampling without replacement).
 
 The hook activations of pass 1 are kept in memory for pass 2 when they fit a budget, so the
-model usually runs once per group; the SAE encodes twice.
+model runs once per source, and the SAE encodes once when the group's feature activations fit the
+budget too (otherwise it re-encodes for pass 2).
 
 Layout follows SAEDashboard's Neuronpedia runner (buffer=None): a snippet is the whole prompt
 without its first (BOS) position, ``qualifying_token_index`` indexes into it; the top group has
@@ -183,6 +184,17 @@ def compute_dashboards(
         valid = valid_all[start : start + feats.shape[0]]
         return feats * valid.unsqueeze(-1)
 
+    # Pass 2 reuses pass 1's feature activations when they fit the memory budget (else re-encodes).
+    feats_cache: list[torch.Tensor] | None = [] if n_rows * ctx_len * n_feat * 4 <= cfg.cache_bytes else None
+
+    def pass2_batches() -> Iterator[tuple[int, torch.Tensor]]:
+        if feats_cache is not None:
+            for i, feats in enumerate(feats_cache):
+                yield i * cfg.prompt_batch_size, feats
+        else:
+            for start, acts in hook_acts:
+                yield start, encode(start, acts)
+
     # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
     q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
     q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
@@ -192,16 +204,24 @@ def compute_dashboards(
     top = _Candidates.empty(n_feat, ctx_len, -math.inf)
     q_vals = torch.zeros(0, n_feat)
     for start, acts in hook_acts:
-        feats = encode(start, acts)  # [B, L, F]
+        feats = encode(start, acts)
+        if feats_cache is not None:
+            feats_cache.append(feats)  # [B, L, F]
         flat = feats.reshape(-1, n_feat)
         pos = flat > 0
         nnz += pos.sum(0)
         act_max = torch.maximum(act_max, flat.max(0).values)
         act_min = torch.minimum(act_min, torch.where(pos, flat, math.inf).min(0).values)
-        score, sel = torch.sort(flat, dim=0, descending=True, stable=True)
-        score, sel = score[: cfg.top_k], sel[: cfg.top_k]
+        # topk with a margin, then a stable sort of the few kept: among equal values the earlier
+        # token wins (independent of batching) without sorting the whole batch
+        flat_t = flat.T.contiguous()  # [F, T]: topk along a contiguous dim is several times faster
+        score, sel = (t.T for t in flat_t.topk(min(2 * cfg.top_k, flat.shape[0]), dim=1))
+        sel, order = sel.sort(dim=0)
+        score = score.gather(0, order)
+        score, order = torch.sort(score, dim=0, descending=True, stable=True)
+        score, sel = score[: cfg.top_k], sel.gather(0, order)[: cfg.top_k]
         top.merge(score, flat, feats.permute(2, 0, 1), sel, start * ctx_len, cfg.top_k, True)
-        q_vals = torch.cat([q_vals, flat.topk(min(q_k, flat.shape[0]), dim=0).values])
+        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, flat.shape[0]), dim=1).values.T])
         q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
         steps += 1
         if progress:
@@ -216,19 +236,19 @@ def compute_dashboards(
     samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
     gen = torch.Generator().manual_seed(cfg.seed)
     col_base = torch.arange(n_feat).unsqueeze(0)
-    for start, acts in hook_acts:
-        feats = encode(start, acts)
+    for start, feats in pass2_batches():
         flat = feats.reshape(-1, n_feat)
         pos = flat > 0
         hbin = ((flat - act_min) * nb / span).long().clamp(0, nb - 1)
         hist += torch.bincount((hbin + col_base * nb)[pos], minlength=n_feat * nb)
-        ivl = (flat / width).long().clamp(0, n_iv - 1)
+        ivl_t = (flat.T / width[:, None]).long().clamp(0, n_iv - 1)  # [F, T]
+        ivl = ivl_t.T
         iv_count += torch.bincount((ivl + col_base * n_iv)[pos], minlength=n_feat * n_iv)
-        keys = torch.where(pos, torch.rand(flat.shape, generator=gen), NO_KEY)
+        keys_t = torch.where(pos.T, torch.rand((n_feat, flat.shape[0]), generator=gen), NO_KEY)
         acts_fbl = feats.permute(2, 0, 1)
         s = min(cfg.interval_size, flat.shape[0])
         for i in range(n_iv):
-            score, sel = torch.where(ivl == i, keys, NO_KEY).topk(s, dim=0, largest=False)
+            score, sel = (t.T for t in torch.where(ivl_t == i, keys_t, NO_KEY).topk(s, dim=1, largest=False))
             samples[i].merge(score, flat, acts_fbl, sel, start * ctx_len, cfg.interval_size, False)
         steps += 1
         if progress:
@@ -267,13 +287,20 @@ def compute_dashboards(
     first = 1 if cfg.drop_first_token else 0
     str_rows: dict[int, list[str]] = {}
 
-    def snippet(gidx: int, row: torch.Tensor, bin_min, bin_max, bin_contains) -> dict:
+    # one bulk conversion to Python lists (per-row .tolist() calls dominate otherwise)
+    top_lists = (top.value.T.tolist(), top.gidx.T.tolist(), top.rows[:, :, first:].transpose(0, 1).tolist())
+    sample_lists = [
+        (s.score.T.tolist(), s.gidx.T.tolist(), s.rows[:, :, first:].transpose(0, 1).tolist())
+        for s in samples
+    ]
+
+    def snippet(gidx: int, row: list[float], bin_min, bin_max, bin_contains) -> dict:
         seq, position = divmod(int(gidx), ctx_len)
         if seq not in str_rows:
             str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
         return {
             "tokens": str_rows[seq],
-            "values": [float(v) for v in row[first:].tolist()],
+            "values": row,
             "bin_min": bin_min,
             "bin_max": bin_max,
             "bin_contains": bin_contains,
@@ -287,17 +314,15 @@ def compute_dashboards(
         alive = int(nnz[f]) > 0
         activations = []
         if alive:
-            for j in range(top.value.shape[0]):
-                if top.value[j, f] > 0:
-                    activations.append(snippet(top.gidx[j, f], top.rows[j, f], -1, mx, -1))
+            for value, gidx, row in zip(*(lst[f] for lst in top_lists), strict=True):
+                if value > 0:
+                    activations.append(snippet(gidx, row, -1, mx, -1))
             for i in reversed(range(n_iv)):
                 lo, hi = i * mx / n_iv, (i + 1) * mx / n_iv
                 contains = float(iv_count[f, i]) / max(n_valid, 1)
-                for j in range(samples[i].score.shape[0]):
-                    if samples[i].score[j, f] < NO_KEY:
-                        activations.append(
-                            snippet(samples[i].gidx[j, f], samples[i].rows[j, f], lo, hi, contains)
-                        )
+                for key, gidx, row in zip(*(lst[f] for lst in sample_lists[i]), strict=True):
+                    if key < NO_KEY:
+                        activations.append(snippet(gidx, row, lo, hi, contains))
         mn = float(act_min[f]) if alive else 0.0
         bw = (mx - mn) / nb
         lbw = float(l_span[f]) / nb

@@ -17,16 +17,16 @@ from features.models import ImportLedger
 CHUNK = 1 << 20
 
 
+def bytes_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def file_checksum(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def bytes_checksum(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def ledger_lock(*, key: str) -> None:

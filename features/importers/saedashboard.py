@@ -2,31 +2,38 @@
 
 One file is one batch: ``{model_id, layer, sae_set, sae_id_suffix?, features: [...]}``. Its
 output folder is usually named ``{model}_{sae_set}_{hook}[_{d_sae}]``; the hook name and d_sae
-are read from there when present. One file is parsed at a time, so memory stays bounded by the
-largest file whatever the number of files.
+are read from there when present. A few files are prepared at a time (see
+:func:`batch_files_prepared`), so memory stays bounded by the largest files whatever their number.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from django.db import transaction
+from django.utils import timezone
 
-from features.importers.ledger import bytes_checksum, ledger_done
+from features.importers.ledger import ledger_done, ledger_lock, ledger_record
+from features.importers.prepare import (  # noqa: F401 (BatchFileError, parse_json_bytes re-exported)
+    BatchFileError,
+    PreparedFile,
+    batch_file_prepare,
+    batch_file_prepare_no_gc,
+    parse_json_bytes,
+    worker_init,
+)
 from features.importers.validation import FeatureDataError
-from features.importers.writer import BatchWriteResult, features_batch_write
+from features.importers.writer import BatchWriteResult, features_write_prepared
+from features.models import ImportLedger
 from models_app.services import source_ensure
 
 BATCH_RE = re.compile(r"^batch-(\d+)\.json$")
 HOOK_IN_DIR_RE = re.compile(r"(blocks\.\d+\.(?:[a-z_]+\.)?hook_[a-z_]+?)(?:_(\d+))?$")
-
-
-class BatchFileError(ValueError):
-    """A batch file that cannot be imported; the message names the file and the problem."""
 
 
 @dataclass
@@ -58,18 +65,6 @@ def discover_batch_files(paths: list[str | Path]) -> list[Path]:
     return sorted(unique.values(), key=order)
 
 
-def parse_json_bytes(data: bytes, *, path) -> object:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        # orjson rejects NaN/Infinity, which Python's json (and so SAEDashboard) writes:
-        # parse those with the standard library so validation can name the field instead.
-        try:
-            return json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BatchFileError(f"{path}: malformed JSON ({exc})") from None
-
-
 def batch_header(doc, *, path: Path, layer_override: int | None = None) -> BatchHeader:
     if type(doc) is not dict:
         raise BatchFileError(f"{path}: expected a JSON object with 'features', got {type(doc).__name__}")
@@ -96,9 +91,67 @@ def batch_header(doc, *, path: Path, layer_override: int | None = None) -> Batch
     return BatchHeader(model_id=model_id, layer=layer, sae_set=sae_set, hook_name=hook_name, d_sae=d_sae)
 
 
+def batch_files_prepared(
+    files: list[Path], *, zero_bos: bool = False, workers: int = 2
+) -> Iterator[PreparedFile]:
+    """Yield each file prepared by ``prepare.batch_file_prepare``, in order.
+
+    With ``workers`` > 0 the files are read, parsed, validated and encoded in that many worker
+    processes, a few files ahead, while the caller writes the current one: JSON parsing and
+    encoding (Python, one core) then overlap with PostgreSQL ingesting rows (another core).
+    At most ``workers + 1`` prepared files wait in memory. Files already in the ledger with the
+    same bytes are not parsed (``skipped``)."""
+    keys = {path: ledger_key_for(path) for path in files}
+    done = dict(ImportLedger.objects.filter(key__in=keys.values()).values_list("key", "checksum"))
+    now = timezone.now()
+
+    def job(path):
+        return (
+            batch_file_prepare_no_gc,
+            path,
+            {"done_checksum": done.get(keys[path]), "zero_bos": zero_bos, "created_at": now},
+        )
+
+    if workers <= 0 or len(files) <= 1:
+        for path in files:
+            fn, arg, kw = job(path)
+            yield fn(arg, **kw)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # "spawn": a fresh interpreter that imports only the pure prepare module (no Django, no
+    # inherited database connection).
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
+        pending: deque = deque()
+        queue_ahead = iter(files)
+        for path in queue_ahead:
+            fn, arg, kw = job(path)
+            pending.append(pool.submit(fn, arg, **kw))
+            if len(pending) > workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(queue_ahead, None)
+            if nxt is not None:
+                fn, arg, kw = job(nxt)
+                pending.append(pool.submit(fn, arg, **kw))
+            yield result
+
+
+def ledger_key_for(path: Path) -> str:
+    return f"saedashboard:{Path(path).resolve()}"
+
+
 def saedashboard_batch_import(
     *,
     path: Path,
+    prepared: PreparedFile | None = None,
     model: str | None = None,
     source_set: str | None = None,
     hook: str | None = None,
@@ -106,38 +159,40 @@ def saedashboard_batch_import(
     zero_bos: bool = False,
     owner=None,
 ) -> BatchWriteResult:
-    """Import one batch file (one transaction). Already-imported files (same path and bytes)
-    are skipped without parsing. Raises ``BatchFileError`` naming the file, the feature index
-    and the field on bad input; nothing of the file is written then."""
+    """Import one batch file (one transaction), optionally already prepared by
+    :func:`batch_files_prepared`. Already-imported files (same path and bytes) are skipped.
+    Raises ``BatchFileError`` naming the file, the feature index and the field on bad input;
+    nothing of the file is written then."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BatchFileError(f"{path}: cannot read ({exc.strerror})") from None
-    checksum = bytes_checksum(data)
-    key = f"saedashboard:{path.resolve()}"
-    if ledger_done(key=key, checksum=checksum):
+    key = ledger_key_for(path)
+    if prepared is None:
+        done = ImportLedger.objects.filter(key=key).values_list("checksum", flat=True).first()
+        prepared = batch_file_prepare(path, done_checksum=done, zero_bos=zero_bos, created_at=timezone.now())
+    if prepared.skipped:
         return BatchWriteResult(ledger_key=key, skipped=True)
-    doc = parse_json_bytes(data, path=path)
-    del data
+    if prepared.header is None:  # unreadable or malformed: nothing parsed
+        raise BatchFileError(prepared.error)
+    doc = prepared.header
     header = batch_header(doc, path=path)
+    if prepared.error:
+        raise BatchFileError(prepared.error)
     with transaction.atomic():  # the source and the batch's rows, or nothing
         return _write(
             doc,
             header,
+            prepared=prepared.prepared,
             path=path,
             key=key,
-            checksum=checksum,
+            checksum=prepared.checksum,
             model=model,
             source_set=source_set,
             hook=hook,
             d_sae=d_sae,
-            zero_bos=zero_bos,
             owner=owner,
         )
 
 
-def _write(doc, header, *, path, key, checksum, model, source_set, hook, d_sae, zero_bos, owner):
+def _write(doc, header, *, prepared, path, key, checksum, model, source_set, hook, d_sae, owner):
     source = source_ensure(
         model_name=model or header.model_id,
         set_name=source_set or header.sae_set,
@@ -148,25 +203,36 @@ def _write(doc, header, *, path, key, checksum, model, source_set, hook, d_sae, 
         d_sae=d_sae or header.d_sae,
         source_defaults=_source_defaults(doc),
     )
-    try:
-        return features_batch_write(
-            source=source,
-            features=doc["features"],
-            ledger_key=key,
-            checksum=checksum,
-            zero_bos=zero_bos,
-            kind="saedashboard",
-        )
-    except FeatureDataError as exc:
-        raise BatchFileError(f"{path}: {exc}") from None
+    ledger_lock(key=key)
+    if ledger_done(key=key, checksum=checksum):  # another process finished it meanwhile
+        return BatchWriteResult(ledger_key=key, skipped=True)
+    if source.d_sae is not None:
+        for f in prepared.features:
+            if f["index"] >= source.d_sae:
+                exc = FeatureDataError(
+                    f"out of range: {f['index']} is not below the source's d_sae ({source.d_sae})",
+                    feature_index=f["index"],
+                    field="feature_index",
+                )
+                raise BatchFileError(f"{path}: {exc}")
+    result = features_write_prepared(source=source, prepared=prepared)
+    result.ledger_key = key
+    ledger_record(
+        key=key,
+        checksum=checksum,
+        kind="saedashboard",
+        source=source,
+        features=result.features,
+        activations=result.activations,
+    )
+    return result
 
 
 def _source_defaults(doc: dict) -> dict:
     """Prompt settings every feature of a batch repeats (n_prompts_total, ...), for the source."""
-    features = doc.get("features")
-    if type(features) is not list or not features or type(features[0]) is not dict:
+    first = doc.get("first_feature")
+    if type(first) is not dict:
         return {}
-    first = features[0]
     out = {}
     if type(first.get("n_prompts_total")) is int and first["n_prompts_total"] >= 0:
         out["num_prompts"] = first["n_prompts_total"]

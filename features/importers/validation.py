@@ -256,11 +256,14 @@ def normalize_feature(
     d_sae: int | None = None,
     zero_bos: bool = False,
     required: tuple[str, ...] = REQUIRED_FEATURE_KEYS,
+    defer_activations: bool = False,
 ) -> dict:
     """One feature dict (SAEDashboard keys + our extras) checked and mapped to column values.
 
     ``activations`` is ``None`` in the result when the input has no ``activations`` key and it is
-    not required (the feature's existing activations are then kept)."""
+    not required (the feature's existing activations are then kept). With ``defer_activations``
+    the snippet list is left raw, for a batch-wide check (``columnar.activations_block``) or
+    :func:`finish_activations`."""
     if type(raw) is not dict:
         raise FeatureDataError(f"a feature must be an object, got {type(raw).__name__}")
     if "feature_index" not in raw:
@@ -313,6 +316,9 @@ def normalize_feature(
     else:
         if type(activations) is not list:
             raise FeatureDataError("must be a list", feature_index=index, field="activations")
+        if defer_activations:
+            out["activations"] = activations
+            return out
         out["activations"] = [
             normalize_activation(a, index=index, position=i, zero_bos=zero_bos)
             for i, a in enumerate(activations)
@@ -322,12 +328,36 @@ def normalize_feature(
     return out
 
 
+def finish_activations(features: list[dict], *, zero_bos: bool = False) -> None:
+    """Per-snippet validation of features normalized with ``defer_activations`` (in place):
+    raises a FeatureDataError naming the feature, the snippet and the field."""
+    for f in features:
+        if f["activations"] is None:
+            continue
+        f["activations"] = [
+            normalize_activation(a, index=f["index"], position=i, zero_bos=zero_bos)
+            for i, a in enumerate(f["activations"])
+        ]
+        if f["max_act_approx"] is None and f["activations"]:
+            f["max_act_approx"] = max(a["max_value"] for a in f["activations"])
+
+
 def normalize_features(
-    features: list, *, d_sae: int | None = None, zero_bos: bool = False, required=REQUIRED_FEATURE_KEYS
+    features: list,
+    *,
+    d_sae: int | None = None,
+    zero_bos: bool = False,
+    required=REQUIRED_FEATURE_KEYS,
+    defer_activations: bool = False,
 ) -> list[dict]:
     if type(features) is not list:
         raise FeatureDataError(f"'features' must be a list, got {type(features).__name__}", field="features")
-    out = [normalize_feature(f, d_sae=d_sae, zero_bos=zero_bos, required=required) for f in features]
+    out = [
+        normalize_feature(
+            f, d_sae=d_sae, zero_bos=zero_bos, required=required, defer_activations=defer_activations
+        )
+        for f in features
+    ]
     seen: set[int] = set()
     for f in out:
         if f["index"] in seen:

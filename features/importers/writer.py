@@ -8,25 +8,34 @@ format). A batch is one transaction and is recorded in the import ledger in that
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import chain
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
+from features.importers.binary import (  # noqa: F401 (re-exported for the other importers)
+    ACTIVATION_COLUMNS,
+    SIGNATURE,
+    TRAILER,
+    activation_row,
+    encode_activation,
+    timestamptz,
+)
 from features.importers.ledger import ledger_done, ledger_lock, ledger_record
 from features.importers.validation import (
     FLOAT_ARRAYS,
     INT_ARRAYS,
     REQUIRED_FEATURE_KEYS,
     TEXT_ARRAYS,
-    normalize_features,
 )
+
+if TYPE_CHECKING:  # numpy stays out of the web process until a batch is written
+    from features.importers.prepare import PreparedFeatures
 
 # (column, PostgreSQL type for binary COPY) of features_feature, minus the primary key.
 FEATURE_COLUMNS: list[tuple[str, str]] = [
@@ -52,26 +61,6 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
 ]
 # Kept from the existing row when a feature is re-imported.
 _FEATURE_KEEP_ON_UPDATE = {"source_id", "index", "creator_id", "created_at"}
-
-ACTIVATION_COLUMNS: list[tuple[str, str]] = [
-    ("feature_id", "int8"),
-    ("tokens", "text[]"),
-    ("values", "float4[]"),
-    ("max_value", "float4"),
-    ("max_value_token_index", "int4"),
-    ("min_value", "float4"),
-    ("bin_min", "float4"),
-    ("bin_max", "float4"),
-    ("bin_contains", "float4"),
-    ("qualifying_token_index", "int4"),
-    ("data_source", "text"),
-    ("data_index", "int8"),
-    ("dfa_values", "float4[]"),
-    ("dfa_target_index", "int4"),
-    ("dfa_max_value", "float4"),
-    ("creator_id", "int8"),
-    ("created_at", "timestamptz"),
-]
 
 
 def _quote(name: str) -> str:
@@ -122,28 +111,6 @@ def feature_row(*, source_id: int, f: dict, creator_id: int | None, created_at: 
     return tuple(row)
 
 
-def activation_row(*, feature_id: int, a: dict, creator_id: int | None, created_at: datetime) -> tuple:
-    return (
-        feature_id,
-        a["tokens"],
-        a["values"],
-        a["max_value"],
-        a["max_value_token_index"],
-        a["min_value"],
-        a["bin_min"],
-        a["bin_max"],
-        a["bin_contains"],
-        a["qualifying_token_index"],
-        a["data_source"],
-        a["data_index"],
-        a["dfa_values"],
-        a["dfa_target_index"],
-        a["dfa_max_value"],
-        creator_id,
-        created_at,
-    )
-
-
 def features_upsert(*, rows: Iterable[tuple]) -> dict[tuple[int, int], int]:
     """Insert or update feature rows (tuples in FEATURE_COLUMNS order); returns
     ``{(source_id, index): feature id}``. Must run inside a transaction."""
@@ -181,113 +148,14 @@ def activations_delete(*, feature_ids: list[int]) -> int:
         return cur.rowcount
 
 
-# --- binary COPY encoding of activation rows ------------------------------------------------
-# psycopg's array dumper is written in Python and was the bottleneck of an import (about 6,000
-# rows/s); these encoders build PostgreSQL's binary COPY format with C-level operations
-# (struct, bytes.join/split, numpy), about ten times faster.
-
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-_TRAILER = b"\xff\xff"
-_NULL = b"\xff\xff\xff\xff"
-_I = struct.Struct(">i").pack
-_INT4 = struct.Struct(">ii").pack
-_INT8 = struct.Struct(">iq").pack
-_FLOAT4 = struct.Struct(">if").pack
-_ARRAY_HEAD = struct.Struct(">iiiiii").pack  # byte length, ndim, has-null, element oid, n, lower bound
-_EMPTY_TEXT_ARRAY = struct.pack(">iiii", 12, 0, 0, 25)
-_EMPTY_FLOAT4_ARRAY = struct.pack(">iiii", 12, 0, 0, 700)
-_FIELDS = struct.pack(">h", len(ACTIVATION_COLUMNS))
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_F4_TEMPLATES: dict[int, object] = {}
-
-
-def _text(value: str) -> bytes:
-    data = value.encode()
-    return _I(len(data)) + data
-
-
-def _text_array(values: list[str]) -> bytes:
-    if not values:
-        return _EMPTY_TEXT_ARRAY
-    # Tokens never hold NUL (validation rejects it): join, encode and split once, in C.
-    parts = "\x00".join(values).encode().split(b"\x00")
-    body = b"".join(chain.from_iterable(zip(map(_I, map(len, parts)), parts, strict=True)))
-    return _ARRAY_HEAD(20 + len(body), 1, 0, 25, len(parts), 1) + body
-
-
-def _float4_array(values: list) -> bytes:
-    n = len(values)
-    if not n:
-        return _EMPTY_FLOAT4_ARRAY
-    import numpy as np
-
-    template = _F4_TEMPLATES.get(n)
-    if template is None:
-        template = np.zeros(n, dtype=[("len", ">i4"), ("value", ">f4")])
-        template["len"] = 4
-        _F4_TEMPLATES[n] = template
-    items = template.copy()
-    items["value"] = values
-    return _ARRAY_HEAD(20 + 8 * n, 1, 0, 700, n, 1) + items.tobytes()
-
-
-def _opt(pack, value) -> bytes:
-    return _NULL if value is None else pack(4 if pack is not _INT8 else 8, value)
-
-
-def _timestamptz(value: datetime) -> bytes:
-    delta = value - _PG_EPOCH
-    return _INT8(8, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
-
-
-def _encode_activation(row: tuple) -> bytes:
-    (
-        fid,
-        tokens,
-        values,
-        max_value,
-        max_index,
-        min_value,
-        bin_min,
-        bin_max,
-        bin_contains,
-        qti,
-        data_source,
-        data_index,
-        dfa_values,
-        dfa_target,
-        dfa_max,
-        creator_id,
-        created_at,
-    ) = row
-    return b"".join(
-        (
-            _FIELDS,
-            _INT8(8, fid),
-            _text_array(tokens),
-            _float4_array(values),
-            _FLOAT4(4, max_value),
-            _INT4(4, max_index),
-            _FLOAT4(4, min_value),
-            _opt(_FLOAT4, bin_min),
-            _opt(_FLOAT4, bin_max),
-            _opt(_FLOAT4, bin_contains),
-            _opt(_INT4, qti),
-            _text(data_source or ""),
-            _opt(_INT8, data_index),
-            _float4_array(dfa_values),
-            _opt(_INT4, dfa_target),
-            _opt(_FLOAT4, dfa_max),
-            _opt(_INT8, creator_id),
-            _NULL if created_at is None else _timestamptz(created_at),
-        )
-    )
-
-
 def activations_copy(*, rows: Iterable[tuple]) -> int:
     """COPY activation rows (tuples in ACTIVATION_COLUMNS order) in binary format."""
+    return _copy_encoded(map(encode_activation, rows))
+
+
+def _copy_encoded(encoded_rows: Iterable[bytes]) -> int:
     n = 0
-    buffer = bytearray(_SIGNATURE)
+    buffer = bytearray(SIGNATURE)
     with _pg().cursor() as cur:
         # The queued writer sends from its own thread (the GIL is released while libpq writes), so
         # encoding the next rows overlaps with the server ingesting the previous ones.
@@ -295,41 +163,51 @@ def activations_copy(*, rows: Iterable[tuple]) -> int:
             f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)",
             writer=QueuedLibpqWriter(cur),
         ) as copy:
-            for row in rows:
-                buffer += _encode_activation(row)
+            for row in encoded_rows:
+                buffer += row
                 n += 1
                 if len(buffer) > 1 << 20:
                     copy.write(buffer)
                     buffer = bytearray()
-            buffer += _TRAILER
+            buffer += TRAILER
             copy.write(buffer)
     return n
 
 
-def features_write_normalized(
-    *,
-    source,
-    features: list[dict],
-    creator_id: int | None = None,
-    created_at: datetime | None = None,
+def features_write_prepared(
+    *, source, prepared: PreparedFeatures, creator_id: int | None = None
 ) -> BatchWriteResult:
-    """Write already-normalized features (see ``validation.normalize_feature``): upsert the
-    feature rows, then replace the activations of those that carry an ``activations`` list."""
-    now = created_at or timezone.now()
+    """Write a prepared batch (see ``prepare.features_prepare``): upsert the feature rows, then
+    replace the activations of the features that carry snippets. Must run in a transaction."""
+    now = timezone.now()
     ids = features_upsert(
-        rows=(feature_row(source_id=source.pk, f=f, creator_id=creator_id, created_at=now) for f in features)
-    )
-    by_index = {index: pk for (_, index), pk in ids.items()}
-    replaced = [f for f in features if f["activations"] is not None]
-    activations_delete(feature_ids=[by_index[f["index"]] for f in replaced])
-    count = activations_copy(
         rows=(
-            activation_row(feature_id=by_index[f["index"]], a=a, creator_id=creator_id, created_at=now)
-            for f in replaced
-            for a in f["activations"]
+            feature_row(source_id=source.pk, f=f, creator_id=creator_id, created_at=now)
+            for f in prepared.features
         )
     )
-    return BatchWriteResult(ledger_key="", features=len(features), activations=count, feature_ids=by_index)
+    by_index = {index: pk for (_, index), pk in ids.items()}
+    replaced = [by_index[prepared.features[p]["index"]] for p in prepared.snippet_positions]
+    activations_delete(feature_ids=replaced)
+    count = _copy_encoded_bytes(prepared.rows_with_ids(replaced), prepared.n_rows)
+    return BatchWriteResult(
+        ledger_key="", features=len(prepared.features), activations=count, feature_ids=by_index
+    )
+
+
+def _copy_encoded_bytes(rows: bytes, n_rows: int) -> int:
+    """COPY rows already in binary form, in 1 MiB pieces."""
+    with _pg().cursor() as cur:
+        with cur.copy(
+            f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)",
+            writer=QueuedLibpqWriter(cur),
+        ) as copy:
+            copy.write(SIGNATURE)
+            view = memoryview(rows)
+            for start in range(0, len(rows), 1 << 20):
+                copy.write(view[start : start + (1 << 20)])
+            copy.write(TRAILER)
+    return n_rows
 
 
 @transaction.atomic
@@ -362,10 +240,18 @@ def features_batch_write(
     ledger_lock(key=ledger_key)
     if ledger_done(key=ledger_key, checksum=checksum):
         return BatchWriteResult(ledger_key=ledger_key, skipped=True)
-    normalized = normalize_features(features, d_sae=source.d_sae, zero_bos=zero_bos, required=required)
-    result = features_write_normalized(
-        source=source, features=normalized, creator_id=getattr(creator, "pk", None)
+    from features.importers.prepare import features_prepare
+
+    creator_id = getattr(creator, "pk", None)
+    prepared = features_prepare(
+        features,
+        zero_bos=zero_bos,
+        required=required,
+        d_sae=source.d_sae,
+        creator_id=creator_id,
+        created_at=timezone.now(),
     )
+    result = features_write_prepared(source=source, prepared=prepared, creator_id=creator_id)
     result.ledger_key = ledger_key
     ledger_record(
         key=ledger_key,

@@ -6,7 +6,12 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import APIException
 
 from features.importers.progress import ImportProgress
-from features.importers.saedashboard import BatchFileError, discover_batch_files, saedashboard_batch_import
+from features.importers.saedashboard import (
+    BatchFileError,
+    batch_files_prepared,
+    discover_batch_files,
+    saedashboard_batch_import,
+)
 from models_app.models import Model
 from neuronsite.api import _flatten
 
@@ -30,6 +35,12 @@ class Command(BaseCommand):
             "--zero-bos", action="store_true", help="set the activation of a leading BOS token to 0"
         )
         parser.add_argument("--dry-run", action="store_true", help="list the files that would be imported")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="processes that parse and encode the next files while one is written (0: none)",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -52,10 +63,13 @@ class Command(BaseCommand):
             return
         progress = ImportProgress(total=len(files), desc="import_saedashboard", enabled=opts["verbosity"] > 0)
         try:
-            for path in files:
+            prepared_files = batch_files_prepared(files, zero_bos=opts["zero_bos"], workers=opts["workers"])
+            for prepared in prepared_files:
+                path = prepared.path
                 try:
                     result = saedashboard_batch_import(
                         path=path,
+                        prepared=prepared,
                         model=opts["model"],
                         source_set=opts["source_set"],
                         hook=opts["hook"],

@@ -19,3 +19,5 @@ class SavedSearchAdmin(admin.ModelAdmin):
     search_fields = ("text", "cache_key")
     raw_id_fields = ("model", "source_set", "creator")
     show_full_result_count = False
+
+import inference.admin_dashboards  # noqa: E402,F401  (/admin/dashboards/ and the "Generate dashboards" action on Source)

@@ -50,7 +50,8 @@ def server(django_db_setup, django_db_blocker):
         "DJANGO_SETTINGS_MODULE": "neuronsite.settings",
     }
     daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
-    log = open(ARTIFACTS.parent / "test-artifacts" / f"daphne-{port}.log", "w")  # noqa: SIM115
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"daphne-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
         cwd=ROOT,

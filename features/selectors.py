@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models import Max as models_Max
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -305,21 +305,24 @@ def feature_neighbours_explained(*, feature: Feature) -> list[dict]:
     return out
 
 
-def feature_adjacent(*, feature: Feature) -> tuple[int | None, int | None]:
-    """Indices of the previous and next stored features of the same source."""
-    prev = (
-        Feature.objects.filter(source_id=feature.source_id, index__lt=feature.index)
-        .order_by("-index")
-        .values_list("index", flat=True)
-        .first()
+def feature_adjacent(*, feature: Feature, user=None) -> tuple[int | None, int | None, bool]:
+    """Indices of the previous and next stored features of the same source, and whether
+    ``user`` bookmarked this one: one query (index-ordered subqueries, not aggregates, so that
+    the (source, index) index answers them on sources of millions of features)."""
+    from features.models import Bookmark
+
+    same = Feature.objects.filter(source_id=feature.source_id)
+    row = Feature.objects.filter(pk=feature.pk).annotate(
+        prev_index=Subquery(same.filter(index__lt=feature.index).order_by("-index").values("index")[:1]),
+        next_index=Subquery(same.filter(index__gt=feature.index).order_by("index").values("index")[:1]),
+        bookmarked=(
+            Exists(Bookmark.objects.filter(user=user, feature=OuterRef("pk")))
+            if user is not None and user.is_authenticated
+            else Value(False)
+        ),
     )
-    nxt = (
-        Feature.objects.filter(source_id=feature.source_id, index__gt=feature.index)
-        .order_by("index")
-        .values_list("index", flat=True)
-        .first()
-    )
-    return prev, nxt
+    prev, nxt, bookmarked = row.values_list("prev_index", "next_index", "bookmarked").get()
+    return prev, nxt, bookmarked
 
 
 def bookmark_exists(*, user, feature: Feature) -> bool:

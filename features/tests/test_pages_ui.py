@@ -48,7 +48,7 @@ def test_dashboard_constant_queries(client, make_feature, make_user, django_asse
     user, feature = _rich_feature(make_feature, make_user, n)
     client.force_login(user)
     List.objects.create(owner=user, name="my own list")
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(12):
         r = client.get("/tiny/0-res-test/5")
     html = r.content.decode()
     assert r.status_code == 200
@@ -57,7 +57,7 @@ def test_dashboard_constant_queries(client, make_feature, make_user, django_asse
     assert "Interval 0.000 – 1.000" in html and "Top activations" in html  # quantile groups
     assert "<svg" in html and "Histogram of logit effects" in html
     assert 'rel="next"' in html  # prev/next
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(11):
         r = client.get("/tiny/0-res-test/5?embed=true&embedplots=false")
     assert r.status_code == 200 and "<svg" not in r.content.decode()
     assert "X-Frame-Options" not in r.headers  # embeddable

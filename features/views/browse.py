@@ -143,7 +143,7 @@ def feature_page(request, model_id: str, source: str, index: str):
     except (NotFound, ValidationError) as exc:
         raise _not_found(exc) from exc
     embed = _embed_options(request)
-    prev_index, next_index = selectors.feature_adjacent(feature=feature)
+    prev_index, next_index, bookmarked = selectors.feature_adjacent(feature=feature, user=request.user)
     source_obj = feature.source
     scale = feature.max_act_approx or max(
         (a.max_value for g in feature.activation_groups for a in g["activations"]), default=0.0
@@ -164,7 +164,7 @@ def feature_page(request, model_id: str, source: str, index: str):
         "prev_index": prev_index,
         "next_index": next_index,
         "embed": embed,
-        "bookmarked": selectors.bookmark_exists(user=request.user, feature=feature),
+        "bookmarked": bookmarked,
         "my_lists": list(selectors.lists_owned(user=request.user)) if not embed else [],
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,

@@ -42,3 +42,12 @@ def test_feature_page_404(client, make_feature):
     make_feature(index=0)
     assert client.get("/tiny/0-res-test/999").status_code == 404
     assert client.get("/tiny/0-res-test/abc").status_code == 404
+
+
+def test_unknown_feature_page_is_a_site_404_naming_what_is_missing(client, make_feature, settings):
+    settings.DEBUG = False
+    make_feature(index=0)
+    r = client.get("/tiny/0-res-test/999")
+    html = r.content.decode()
+    assert r.status_code == 404
+    assert "Neuronsite" in html and "tiny/0-res-test/999" in html

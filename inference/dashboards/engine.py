@@ -135,21 +135,34 @@ class _Candidates:
             torch.zeros(0, n_features, ctx_len),
         )
 
-    def merge(self, score, flat, acts_fbl, sel, offset_tokens, k, largest):
-        ctx_len = acts_fbl.shape[-1]
+    def merge(self, score, flat, acts_fbl, sel, offset_tokens, k, largest, ctx_len):
+        """Merge a batch's candidates. With ``acts_fbl=None`` the snippet rows are not carried
+        along (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest
+        cost of the generator."""
         cols = torch.arange(flat.shape[1]).unsqueeze(0)
         value = flat[sel, cols]
-        rows = acts_fbl[cols, sel // ctx_len]  # [k, F, L]
-        self.score, (self.value, self.gidx, self.rows) = _merge_topk(
-            torch.cat([self.score, score]),
-            [
-                torch.cat([self.value, value]),
-                torch.cat([self.gidx, sel + offset_tokens]),
-                torch.cat([self.rows, rows]),
-            ],
-            k,
-            largest,
-        )
+        extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
+        if acts_fbl is not None:
+            extras.append(torch.cat([self.rows, acts_fbl[cols, sel // ctx_len]]))  # [k, F, L]
+        self.score, kept = _merge_topk(torch.cat([self.score, score]), extras, k, largest)
+        self.value, self.gidx = kept[0], kept[1]
+        if acts_fbl is not None:
+            self.rows = kept[2]
+
+    def fill_rows(self, batches: list[torch.Tensor], batch_size: int, ctx_len: int) -> None:
+        """The snippet rows ``[K, F, L]`` of the final candidates, gathered from the kept
+        feature activations (``batches``: ``[B, L, F]`` per prompt batch)."""
+        n_k, n_f = self.gidx.shape
+        rows = torch.zeros(n_k, n_f, ctx_len)
+        seq = self.gidx // ctx_len
+        batch_of, row_of = seq // batch_size, seq % batch_size
+        feature_of = torch.arange(n_f).unsqueeze(0).expand(n_k, n_f)
+        for b in torch.unique(batch_of).tolist():
+            if b >= len(batches):
+                continue  # placeholder of an empty slot (filtered out at assembly)
+            hit = batch_of == b
+            rows[hit] = batches[b][row_of[hit], :, feature_of[hit]]
+        self.rows = rows
 
 
 @torch.inference_mode()
@@ -186,6 +199,8 @@ def compute_dashboards(
 
     # Pass 2 reuses pass 1's feature activations when they fit the memory budget (else re-encodes).
     feats_cache: list[torch.Tensor] | None = [] if n_rows * ctx_len * n_feat * 4 <= cfg.cache_bytes else None
+    # With the feature activations kept, snippet rows are gathered once at the end.
+    lazy_rows = feats_cache is not None
 
     def pass2_batches() -> Iterator[tuple[int, torch.Tensor]]:
         if feats_cache is not None:
@@ -221,7 +236,16 @@ def compute_dashboards(
         score = score.gather(0, order)
         score, order = torch.sort(score, dim=0, descending=True, stable=True)
         score, sel = score[: cfg.top_k], sel.gather(0, order)[: cfg.top_k]
-        top.merge(score, flat, feats.permute(2, 0, 1), sel, start * ctx_len, cfg.top_k, True)
+        top.merge(
+            score,
+            flat,
+            None if lazy_rows else feats.permute(2, 0, 1),
+            sel,
+            start * ctx_len,
+            cfg.top_k,
+            True,
+            ctx_len,
+        )
         q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, flat.shape[0]), dim=1).values.T])
         q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
         steps += 1
@@ -256,12 +280,24 @@ def compute_dashboards(
         s = min(cfg.interval_size, flat.shape[0])
         for i in range(n_iv):
             score, sel = (t.T for t in torch.where(ivl_t == i, keys_t, NO_KEY).topk(s, dim=1, largest=False))
-            samples[i].merge(score, flat, acts_fbl, sel, start * ctx_len, cfg.interval_size, False)
+            samples[i].merge(
+                score,
+                flat,
+                None if lazy_rows else acts_fbl,
+                sel,
+                start * ctx_len,
+                cfg.interval_size,
+                False,
+                ctx_len,
+            )
         steps += 1
         if progress:
             progress(steps, steps_total)
     hist = hist.view(n_feat, nb)
     iv_count = iv_count.view(n_feat, n_iv)
+    if lazy_rows:
+        for candidates in (top, *samples):
+            candidates.fill_rows(feats_cache, cfg.prompt_batch_size, ctx_len)
 
     # ---- logits of the decoder directions --------------------------------------------------------
     directions = feature_resid_directions(model, sae, hook_name, idx)

@@ -178,3 +178,9 @@ def test_results_do_not_depend_on_the_prompt_batch_size(tiny):
         assert top_a == top_b
         assert a["freq_hist_data_bar_heights"] == b["freq_hist_data_bar_heights"]
         assert a["frac_nonzero"] == b["frac_nonzero"]
+
+
+def test_streaming_without_the_activation_cache_gives_the_same_dashboards(tiny):
+    # cache_bytes=0: nothing is kept between passes, snippet rows travel with every merge and
+    # pass 2 re-encodes; the default keeps activations and gathers rows once at the end.
+    assert _run(tiny, cache_bytes=0, prompt_batch_size=5) == _run(tiny, prompt_batch_size=5)

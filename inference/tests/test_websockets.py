@@ -135,3 +135,36 @@ def test_concurrent_requests_do_not_crash_the_engine(tiny):
     for t in threads:
         t.join(60)
     assert not errors and results == [200] * 6
+
+
+def test_closing_the_socket_cancels_its_generation(tiny):
+    from inference.engine import get_engine
+    from inference.models import SteerOutput
+
+    async def scenario():
+        ws = _connect("/ws/steer/")
+        assert (await ws.connect())[0]
+        await ws.send_json_to(
+            {
+                "type": "steer",
+                "requestId": "a",
+                "modelId": "tiny",
+                "prompt": "Once",
+                "n_tokens": 200,
+                "features": [FEATURE],
+            }
+        )
+        assert (await ws.receive_json_from(timeout=20))["type"] == "token"
+        await ws.disconnect()
+
+    asyncio.run(scenario())
+    engine = get_engine()
+    # Had the generation gone on, its 2 x 200 tokens would keep the engine thread busy and
+    # finally store both outputs; cancelled, the thread is free at once and nothing is stored.
+    import time
+
+    start = time.perf_counter()
+    engine.call(lambda: None)
+    assert time.perf_counter() - start < 1.0
+    time.sleep(3)
+    assert SteerOutput.objects.count() == 0

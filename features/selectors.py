@@ -71,27 +71,10 @@ def feature_ref_get(*, model_name: str, source_name: str, index, user) -> Featur
     return feature
 
 
-def feature_get(
-    *, model_name: str, source_name: str, index, user, max_activations: int | None = None
-) -> Feature:
-    """The feature ``model/source/index`` with activations (by max value), explanations with
-    scores and votes, lists and comments prefetched. 404 for anything unknown or private."""
-    index = parse_index(index)
-    visible_models = Model.objects.visible_to(user)
-    visible_sets = SourceSet.objects.visible_to(user)
-    visible_sources = Source.objects.visible_to(user)
-    activations = Activation.objects.order_by("-max_value", "id")
-    if max_activations is not None:
-        # A window over the prefetch keeps one query while bounding the rows.
-        from django.db.models import F, Window
-        from django.db.models.functions import RowNumber
-
-        activations = activations.annotate(
-            _rank=Window(
-                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
-            )
-        ).filter(_rank__lte=max_activations)
-    feature = (
+def _feature_detail(*, model_name: str, source_name: str, index: int, user, activations) -> Feature | None:
+    """The visible feature with its source chain, the given activations queryset, explanations
+    (scores, votes), visible lists and comments prefetched; None when absent or invisible."""
+    return (
         Feature.objects.select_related(
             "source", "source__source_set", "source__model", "source__source_set__release", "creator"
         )
@@ -99,9 +82,9 @@ def feature_get(
             source__model__name=model_name,
             source__name=source_name,
             index=index,
-            source__in=visible_sources,
-            source__model__in=visible_models,
-            source__source_set__in=visible_sets,
+            source__in=Source.objects.visible_to(user),
+            source__model__in=Model.objects.visible_to(user),
+            source__source_set__in=SourceSet.objects.visible_to(user),
         )
         .prefetch_related(
             Prefetch("activations", queryset=activations),
@@ -113,10 +96,32 @@ def feature_get(
         )
         .first()
     )
+
+
+def feature_get(
+    *, model_name: str, source_name: str, index, user, max_activations: int | None = None
+) -> Feature:
+    """The feature ``model/source/index`` with activations (by max value), explanations with
+    scores and votes, lists and comments prefetched. 404 for anything unknown or private."""
+    index = parse_index(index)
+    activations = Activation.objects.order_by("-max_value", "id")
+    if max_activations is not None:
+        # A window over the prefetch keeps one query while bounding the rows.
+        from django.db.models import F, Window
+        from django.db.models.functions import RowNumber
+
+        activations = activations.annotate(
+            _rank=Window(
+                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
+            )
+        ).filter(_rank__lte=max_activations)
+    feature = _feature_detail(
+        model_name=model_name, source_name=source_name, index=index, user=user, activations=activations
+    )
     if feature is None:
-        if not visible_models.filter(name=model_name).exists():
+        if not Model.objects.visible_to(user).filter(name=model_name).exists():
             raise NotFound(f"Model '{model_name}' not found.")
-        if not visible_sources.filter(model__name=model_name, name=source_name).exists():
+        if not Source.objects.visible_to(user).filter(model__name=model_name, name=source_name).exists():
             raise NotFound(f"Source '{model_name}/{source_name}' not found.")
         raise NotFound(f"Feature '{model_name}/{source_name}/{index}' not found.")
     return feature
@@ -208,27 +213,8 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
         .filter(_rank__lte=per_group)
         .order_by("-max_value", "id")
     )
-    feature = (
-        Feature.objects.select_related(
-            "source", "source__source_set", "source__model", "source__source_set__release", "creator"
-        )
-        .filter(
-            source__model__name=model_name,
-            source__name=source_name,
-            index=index,
-            source__in=Source.objects.visible_to(user),
-            source__model__in=Model.objects.visible_to(user),
-            source__source_set__in=SourceSet.objects.visible_to(user),
-        )
-        .prefetch_related(
-            Prefetch("activations", queryset=activations),
-            Prefetch("explanations", queryset=explanations_for_display(user=user)),
-            Prefetch(
-                "lists", queryset=lists_visible(user=user).select_related("owner").order_by("-updated_at")
-            ),
-            Prefetch("comments", queryset=Comment.objects.select_related("user").order_by("created_at")),
-        )
-        .first()
+    feature = _feature_detail(
+        model_name=model_name, source_name=source_name, index=index, user=user, activations=activations
     )
     if feature is None:
         # Same messages as the API's selector.

@@ -47,6 +47,13 @@ class NotFound(exceptions.NotFound):
     pass
 
 
+def validated(serializer_class, request) -> dict:
+    """The request body checked by a plain input ``Serializer`` (400 ``{"error": ...}`` if not)."""
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
 def error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     return Response({"error": message}, status=status_code)
 
@@ -55,4 +62,4 @@ def json_404(request, exception=None):
     return JsonResponse({"error": "Not found."}, status=404)
 
 
-__all__ = ["exception_handler", "error", "NotFound", "PermissionDenied"]
+__all__ = ["exception_handler", "error", "validated", "NotFound", "PermissionDenied"]

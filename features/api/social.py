@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from features import selectors, services
 from features.api.serializers import _iso, explanation_json, list_json
+from neuronsite.api import validated
 
 SEARCH_PAGE_SIZE = 20
 
@@ -61,12 +62,6 @@ class ListUpdateInput(ListIdInput):
     visibility = serializers.CharField(max_length=10, required=False)
 
 
-def _valid(serializer_class, request) -> dict:
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
-
-
 def _item_json(item, lst_id) -> dict:
     feature = item.feature
     return {
@@ -109,7 +104,7 @@ def _features_to_add(items, user) -> list:
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_new(request):
-    v = _valid(ListNewInput, request)
+    v = validated(ListNewInput, request)
     lst = services.list_create(
         user=request.user,
         name=v["name"],
@@ -126,7 +121,7 @@ def list_new(request):
 def list_new_with_features(request):
     from django.db import transaction
 
-    v = _valid(ListNewWithFeaturesInput, request)
+    v = validated(ListNewWithFeaturesInput, request)
     to_add = _features_to_add(v["features"], request.user)  # 404 before anything is written
     with transaction.atomic():
         lst = services.list_create(
@@ -145,7 +140,7 @@ def list_new_with_features(request):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_add_features(request):
-    v = _valid(ListAddInput, request)
+    v = validated(ListAddInput, request)
     to_add = _features_to_add(v["featuresToAdd"], request.user)
     items = services.list_features_add(user=request.user, list_id=v["listId"], features=to_add)
     return Response([_item_json(item, v["listId"]) for item in items])
@@ -155,7 +150,7 @@ def list_add_features(request):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_remove(request):
-    v = _valid(ListRemoveInput, request)
+    v = validated(ListRemoveInput, request)
     feature = selectors.feature_ref_get(
         model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
     )
@@ -186,7 +181,7 @@ def list_list(request):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_update(request):
-    v = _valid(ListUpdateInput, request)
+    v = validated(ListUpdateInput, request)
     lst = services.list_update(
         user=request.user,
         list_id=v["listId"],
@@ -202,7 +197,7 @@ def list_update(request):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_delete(request):
-    v = _valid(ListIdInput, request)
+    v = validated(ListIdInput, request)
     services.list_delete(user=request.user, list_id=v["listId"])
     return Response({"message": "List deleted."})
 
@@ -241,7 +236,7 @@ def explanation_delete(request, explanation_id: str):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_add(request):
-    v = _valid(FeatureRef, request)
+    v = validated(FeatureRef, request)
     feature = selectors.feature_ref_get(
         model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
     )
@@ -261,7 +256,7 @@ def bookmark_add(request):
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_delete(request):
-    v = _valid(FeatureRef, request)
+    v = validated(FeatureRef, request)
     feature = selectors.feature_ref_get(
         model_name=v["modelId"], source_name=v["layer"], index=v["index"], user=request.user
     )
@@ -322,25 +317,25 @@ def _search_response(request, v: dict, **scope) -> Response:
 @extend_schema(request=SearchLayersInput, summary="Search explanations in some sources of a model")
 @api_view(["POST"])
 def explanation_search(request):
-    v = _valid(SearchLayersInput, request)
+    v = validated(SearchLayersInput, request)
     return _search_response(request, v, model_name=v["modelId"], source_names=v["layers"])
 
 
 @extend_schema(request=SearchInput, summary="Search all explanations")
 @api_view(["POST"])
 def explanation_search_all(request):
-    return _search_response(request, _valid(SearchInput, request))
+    return _search_response(request, validated(SearchInput, request))
 
 
 @extend_schema(request=SearchModelInput, summary="Search explanations of one model")
 @api_view(["POST"])
 def explanation_search_model(request):
-    v = _valid(SearchModelInput, request)
+    v = validated(SearchModelInput, request)
     return _search_response(request, v, model_name=v["modelId"])
 
 
 @extend_schema(request=SearchReleaseInput, summary="Search explanations of one release")
 @api_view(["POST"])
 def explanation_search_release(request):
-    v = _valid(SearchReleaseInput, request)
+    v = validated(SearchReleaseInput, request)
     return _search_response(request, v, release_name=v["releaseName"])

@@ -11,18 +11,13 @@ from rest_framework.response import Response
 
 from inference import selectors, services
 from inference.api import serializers as s
-
-
-def _valid(serializer_class, request):
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+from neuronsite.api import validated
 
 
 @extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
 @api_view(["POST"])
 def activation_new(request):
-    data = _valid(s.ActivationNewInput, request)
+    data = validated(s.ActivationNewInput, request)
     texts = data["customText"]
     results = services.activation_new(
         user=request.user,
@@ -39,7 +34,7 @@ def activation_new(request):
 )
 @api_view(["POST"])
 def search_all(request):
-    data = _valid(s.SearchAllInput, request)
+    data = validated(s.SearchAllInput, request)
     return Response(
         services.search_all(
             user=request.user,
@@ -65,7 +60,7 @@ def search_all_get(request, pk: int):
 @extend_schema(request=s.TopkByTokenInput, summary="Top-k features of one source at each token")
 @api_view(["POST"])
 def search_topk_by_token(request):
-    data = _valid(s.TopkByTokenInput, request)
+    data = validated(s.TopkByTokenInput, request)
     return Response(
         services.search_topk_by_token(
             user=request.user,
@@ -82,7 +77,7 @@ def search_topk_by_token(request):
 @extend_schema(request=s.CossimInput, summary="Nearest features by decoder cosine similarity")
 @api_view(["POST"])
 def cossim(request):
-    data = _valid(s.CossimInput, request)
+    data = validated(s.CossimInput, request)
     return Response(
         services.cossim(
             user=request.user,
@@ -98,7 +93,7 @@ def cossim(request):
 @extend_schema(request=s.TokenizeInput, summary="Tokenize text with a model's tokenizer")
 @api_view(["POST"])
 def tokenize(request):
-    data = _valid(s.TokenizeInput, request)
+    data = validated(s.TokenizeInput, request)
     return Response(
         services.tokenize(
             user=request.user, model_id=data["modelId"], text=data["text"], prepend_bos=data["prependBos"]
@@ -123,7 +118,7 @@ def _steer(request, plan, stream: bool):
 @extend_schema(request=s.SteerCompletionInput, summary="Steered and default completions (stream=true: SSE)")
 @api_view(["POST"])
 def steer(request):
-    data = _valid(s.SteerCompletionInput, request)
+    data = validated(s.SteerCompletionInput, request)
     plan = services.steer_prepare(user=request.user, prompt=data["prompt"], **s.steer_kwargs(data))
     return _steer(request, plan, data["stream"])
 
@@ -131,7 +126,7 @@ def steer(request):
 @extend_schema(request=s.SteerChatInput, summary="Steered and default chat replies (stream=true: SSE)")
 @api_view(["POST"])
 def steer_chat(request):
-    data = _valid(s.SteerChatInput, request)
+    data = validated(s.SteerChatInput, request)
     plan = services.steer_prepare(
         user=request.user,
         default_chat=data["defaultChatMessages"],

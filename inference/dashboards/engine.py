@@ -135,12 +135,12 @@ class _Candidates:
             torch.zeros(0, n_features, ctx_len),
         )
 
-    def merge(self, score, flat, acts_fbl, sel, offset_tokens, k, largest, ctx_len):
+    def merge(self, score, flat_t, acts_fbl, sel, offset_tokens, k, largest, ctx_len):
         """Merge a batch's candidates. With ``acts_fbl=None`` the snippet rows are not carried
         along (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest
         cost of the generator."""
-        cols = torch.arange(flat.shape[1]).unsqueeze(0)
-        value = flat[sel, cols]
+        cols = torch.arange(flat_t.shape[0]).unsqueeze(0)
+        value = flat_t.gather(1, sel.T).T
         extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
         if acts_fbl is not None:
             extras.append(torch.cat([self.rows, acts_fbl[cols, sel // ctx_len]]))  # [k, F, L]
@@ -151,7 +151,7 @@ class _Candidates:
 
     def fill_rows(self, batches: list[torch.Tensor], batch_size: int, ctx_len: int) -> None:
         """The snippet rows ``[K, F, L]`` of the final candidates, gathered from the kept
-        feature activations (``batches``: ``[B, L, F]`` per prompt batch)."""
+        feature activations (``batches``: ``[F, B * L]`` per prompt batch)."""
         n_k, n_f = self.gidx.shape
         rows = torch.zeros(n_k, n_f, ctx_len)
         seq = self.gidx // ctx_len
@@ -161,7 +161,7 @@ class _Candidates:
             if b >= len(batches):
                 continue  # placeholder of an empty slot (filtered out at assembly)
             hit = batch_of == b
-            rows[hit] = batches[b][row_of[hit], :, feature_of[hit]]
+            rows[hit] = batches[b].view(n_f, -1, ctx_len)[feature_of[hit], row_of[hit]]
         self.rows = rows
 
 
@@ -202,13 +202,17 @@ def compute_dashboards(
     # With the feature activations kept, snippet rows are gathered once at the end.
     lazy_rows = feats_cache is not None
 
+    def transposed(feats: torch.Tensor) -> torch.Tensor:
+        # [F, T]: reductions and topk along a contiguous dim are several times faster
+        return feats.reshape(-1, n_feat).T.contiguous()
+
     def pass2_batches() -> Iterator[tuple[int, torch.Tensor]]:
         if feats_cache is not None:
-            for i, feats in enumerate(feats_cache):
-                yield i * cfg.prompt_batch_size, feats
+            for i, flat_t in enumerate(feats_cache):
+                yield i * cfg.prompt_batch_size, flat_t
         else:
             for start, acts in hook_acts:
-                yield start, encode(start, acts)
+                yield start, transposed(encode(start, acts))
 
     # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
     q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
@@ -218,35 +222,37 @@ def compute_dashboards(
     act_min = torch.full((n_feat,), math.inf)
     top = _Candidates.empty(n_feat, ctx_len, -math.inf)
     q_vals = torch.zeros(0, n_feat)
+    inf = torch.tensor(math.inf)
+    scratch = None  # reused [F, T] buffer: fresh 16 MB temporaries per batch cost page faults
     for start, acts in hook_acts:
-        feats = encode(start, acts)
+        flat_t = transposed(encode(start, acts))
+        n_tok = flat_t.shape[1]
         if feats_cache is not None:
-            feats_cache.append(feats)  # [B, L, F]
-        flat = feats.reshape(-1, n_feat)
-        # [F, T]: reductions and topk along a contiguous dim are several times faster
-        flat_t = flat.T.contiguous()
+            feats_cache.append(flat_t)  # [F, B * L]
         pos_t = flat_t > 0
         nnz += pos_t.sum(1)
         act_max = torch.maximum(act_max, flat_t.max(1).values)
-        act_min = torch.minimum(act_min, flat_t.masked_fill(~pos_t, math.inf).min(1).values)
+        if scratch is None or scratch.shape != flat_t.shape:
+            scratch = torch.empty_like(flat_t)
+        act_min = torch.minimum(act_min, torch.where(pos_t, flat_t, inf, out=scratch).min(1).values)
         # topk with a margin, then a stable sort of the few kept: among equal values the earlier
         # token wins (independent of batching) without sorting the whole batch
-        score, sel = (t.T for t in flat_t.topk(min(2 * cfg.top_k, flat.shape[0]), dim=1))
+        score, sel = (t.T for t in flat_t.topk(min(2 * cfg.top_k, n_tok), dim=1))
         sel, order = sel.sort(dim=0)
         score = score.gather(0, order)
         score, order = torch.sort(score, dim=0, descending=True, stable=True)
         score, sel = score[: cfg.top_k], sel.gather(0, order)[: cfg.top_k]
         top.merge(
             score,
-            flat,
-            None if lazy_rows else feats.permute(2, 0, 1),
+            flat_t,
+            None if lazy_rows else flat_t.view(n_feat, -1, ctx_len),
             sel,
             start * ctx_len,
             cfg.top_k,
             True,
             ctx_len,
         )
-        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, flat.shape[0]), dim=1).values.T])
+        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, n_tok), dim=1).values.T])
         q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
         steps += 1
         if progress:
@@ -260,29 +266,33 @@ def compute_dashboards(
     iv_count = torch.zeros(n_feat * n_iv, dtype=torch.long)
     samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
     gen = torch.Generator().manual_seed(cfg.seed)
-    for start, feats in pass2_batches():
-        flat = feats.reshape(-1, n_feat)
-        flat_t = flat.T.contiguous()  # [F, T]
-        pos_t = flat_t > 0
+    ones = None
+    for start, flat_t in pass2_batches():
+        n_tok = flat_t.shape[1]
+        not_pos_t = flat_t <= 0
         # Per-feature bin counts with one scatter_add each; non-positive entries go to an extra
         # last bin that is dropped.
-        ones = torch.ones(flat_t.shape, dtype=torch.int32)
-        hbin = ((flat_t - act_min[:, None]) * nb / span[:, None]).long().clamp_(0, nb - 1)
-        hbin.masked_fill_(~pos_t, nb)
-        hist += torch.zeros(n_feat, nb + 1, dtype=torch.int32).scatter_add_(1, hbin, ones)[:, :nb].reshape(-1)
-        ivl_t = (flat_t / width[:, None]).long().clamp_(0, n_iv - 1)
-        iv_t = ivl_t.masked_fill(~pos_t, n_iv)
+        if ones is None or ones.shape != flat_t.shape:
+            ones = torch.ones(flat_t.shape, dtype=torch.int32)
+        # Bin b goes to column b + 1; every non-positive entry lands below act_min, so floor and
+        # clamp send it to column 0, which is dropped.
+        hbin = ((flat_t - act_min[:, None]) * nb / span[:, None]).floor_().clamp_(-1, nb - 1).add_(1).long()
+        hist += torch.zeros(n_feat, nb + 1, dtype=torch.int32).scatter_add_(1, hbin, ones)[:, 1:].reshape(-1)
+        # interval of each entry, n_iv (matching no interval below) for non-positive ones
+        ivl_t = (flat_t / width[:, None]).long().clamp_(0, n_iv - 1).masked_fill_(not_pos_t, n_iv)
         iv_count += (
-            torch.zeros(n_feat, n_iv + 1, dtype=torch.int32).scatter_add_(1, iv_t, ones)[:, :n_iv].reshape(-1)
+            torch.zeros(n_feat, n_iv + 1, dtype=torch.int32)
+            .scatter_add_(1, ivl_t, ones)[:, :n_iv]
+            .reshape(-1)
         )
-        keys_t = torch.rand((n_feat, flat.shape[0]), generator=gen).masked_fill_(~pos_t, NO_KEY)
-        acts_fbl = feats.permute(2, 0, 1)
-        s = min(cfg.interval_size, flat.shape[0])
+        keys_t = torch.rand((n_feat, n_tok), generator=gen)
+        acts_fbl = flat_t.view(n_feat, -1, ctx_len)
+        s = min(cfg.interval_size, n_tok)
         for i in range(n_iv):
             score, sel = (t.T for t in torch.where(ivl_t == i, keys_t, NO_KEY).topk(s, dim=1, largest=False))
             samples[i].merge(
                 score,
-                flat,
+                flat_t,
                 None if lazy_rows else acts_fbl,
                 sel,
                 start * ctx_len,

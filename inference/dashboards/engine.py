@@ -217,7 +217,6 @@ def compute_dashboards(
     # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
     q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
     q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
-    nnz = torch.zeros(n_feat, dtype=torch.long)
     act_max = torch.zeros(n_feat)
     act_min = torch.full((n_feat,), math.inf)
     top = _Candidates.empty(n_feat, ctx_len, -math.inf)
@@ -230,7 +229,6 @@ def compute_dashboards(
         if feats_cache is not None:
             feats_cache.append(flat_t)  # [F, B * L]
         pos_t = flat_t > 0
-        nnz += pos_t.sum(1)
         act_max = torch.maximum(act_max, flat_t.max(1).values)
         if scratch is None or scratch.shape != flat_t.shape:
             scratch = torch.empty_like(flat_t)
@@ -305,6 +303,7 @@ def compute_dashboards(
             progress(steps, steps_total)
     hist = hist.view(n_feat, nb)
     iv_count = iv_count.view(n_feat, n_iv)
+    nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
     if lazy_rows:
         for candidates in (top, *samples):
             candidates.fill_rows(feats_cache, cfg.prompt_batch_size, ctx_len)

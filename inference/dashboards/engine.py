@@ -235,7 +235,12 @@ def compute_dashboards(
         act_min = torch.minimum(act_min, torch.where(pos_t, flat_t, inf, out=scratch).min(1).values)
         # topk with a margin, then a stable sort of the few kept: among equal values the earlier
         # token wins (independent of batching) without sorting the whole batch
-        score, sel = (t.T for t in flat_t.topk(min(2 * cfg.top_k, n_tok), dim=1))
+        n_top = min(max(2 * cfg.top_k, q_k), n_tok)
+        top_values, top_sel = flat_t.topk(n_top, dim=1)  # descending
+        # the quantile tail needs the q_k largest values: the same topk has them
+        q_vals = torch.cat([q_vals, top_values[:, : min(q_k, n_tok)].T])
+        q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
+        score, sel = top_values.T, top_sel.T
         sel, order = sel.sort(dim=0)
         score = score.gather(0, order)
         score, order = torch.sort(score, dim=0, descending=True, stable=True)
@@ -250,8 +255,6 @@ def compute_dashboards(
             True,
             ctx_len,
         )
-        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, n_tok), dim=1).values.T])
-        q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
         steps += 1
         if progress:
             progress(steps, steps_total)
@@ -346,19 +349,11 @@ def compute_dashboards(
         for s in samples
     ]
 
-    def snippet(gidx: int, row: list[float], bin_min, bin_max, bin_contains) -> dict:
-        seq, position = divmod(int(gidx), ctx_len)
-        if seq not in str_rows:
-            str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
-        return {
-            "tokens": str_rows[seq],
-            "values": row,
-            "bin_min": bin_min,
-            "bin_max": bin_max,
-            "bin_contains": bin_contains,
-            "qualifying_token_index": position - first,
-            "data_index": seq,
-        }
+    def tokens_of(seq: int) -> list[str]:
+        strs = str_rows.get(seq)
+        if strs is None:
+            strs = str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
+        return strs
 
     # per-feature rows as Python lists in one conversion each (12k small .tolist() calls otherwise)
     hist_l, l_hist_l = hist.tolist(), l_hist.tolist()
@@ -373,13 +368,35 @@ def compute_dashboards(
         if alive:
             for value, gidx, row in zip(*(lst[f] for lst in top_lists), strict=True):
                 if value > 0:
-                    activations.append(snippet(gidx, row, -1, mx, -1))
+                    seq, position = divmod(gidx, ctx_len)
+                    activations.append(
+                        {
+                            "tokens": tokens_of(seq),
+                            "values": row,
+                            "bin_min": -1,
+                            "bin_max": mx,
+                            "bin_contains": -1,
+                            "qualifying_token_index": position - first,
+                            "data_index": seq,
+                        }
+                    )
             for i in reversed(range(n_iv)):
                 lo, hi = i * mx / n_iv, (i + 1) * mx / n_iv
                 contains = iv_count_l[f][i] / max(n_valid, 1)
                 for key, gidx, row in zip(*(lst[f] for lst in sample_lists[i]), strict=True):
                     if key < NO_KEY:
-                        activations.append(snippet(gidx, row, lo, hi, contains))
+                        seq, position = divmod(gidx, ctx_len)
+                        activations.append(
+                            {
+                                "tokens": tokens_of(seq),
+                                "values": row,
+                                "bin_min": lo,
+                                "bin_max": hi,
+                                "bin_contains": contains,
+                                "qualifying_token_index": position - first,
+                                "data_index": seq,
+                            }
+                        )
         mn = act_min_l[f] if alive else 0.0
         bw = (mx - mn) / nb
         lbw = l_span_l[f] / nb

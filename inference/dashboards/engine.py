@@ -267,7 +267,8 @@ def compute_dashboards(
     iv_count = torch.zeros(n_feat * n_iv, dtype=torch.long)
     samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
     gen = torch.Generator().manual_seed(cfg.seed)
-    ones = None
+    ones = key_buf = None
+    no_key = torch.tensor(NO_KEY)
     for start, flat_t in pass2_batches():
         n_tok = flat_t.shape[1]
         not_pos_t = flat_t <= 0
@@ -289,8 +290,12 @@ def compute_dashboards(
         keys_t = torch.rand((n_feat, n_tok), generator=gen)
         acts_fbl = flat_t.view(n_feat, -1, ctx_len)
         s = min(cfg.interval_size, n_tok)
+        ivl_small = ivl_t.to(torch.int8 if n_iv < 127 else torch.int32)  # less memory to scan below
+        if key_buf is None or key_buf.shape != keys_t.shape:
+            key_buf = torch.empty_like(keys_t)
         for i in range(n_iv):
-            score, sel = (t.T for t in torch.where(ivl_t == i, keys_t, NO_KEY).topk(s, dim=1, largest=False))
+            masked = torch.where(ivl_small == i, keys_t, no_key, out=key_buf)
+            score, sel = (t.T for t in masked.topk(s, dim=1, largest=False))
             samples[i].merge(
                 score,
                 flat_t,

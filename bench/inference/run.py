@@ -55,6 +55,19 @@ def best(fn, repeats=REPEATS):
     return min(times), statistics.median(times)
 
 
+def paired(fn_a, fn_b, repeats=REPEATS):
+    """Time two functions alternately (a, b, a, b, ...) so that drift in the machine's speed
+    hits both alike; returns (min, median) of each."""
+    fn_a(), fn_b()  # warm-up
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return (min(times_a), statistics.median(times_a)), (min(times_b), statistics.median(times_b))
+
+
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-inference-"))
     build_tiny_model(root / "model", n_layers=LAYERS, d_model=D_MODEL, n_heads=8, n_ctx=512, vocab_size=2048)
@@ -112,8 +125,7 @@ def main() -> None:
     def ours_search():
         return engine.call(ops.search_all, mspec, sources, text, num_results=50)
 
-    bare_min, bare_med = best(bare_search)
-    ours_min, ours_med = best(ours_search)
+    (bare_min, bare_med), (ours_min, ours_med) = paired(bare_search, ours_search, repeats=max(REPEATS, 20))
     print(
         f"[search-all] {n_tok} tokens, {LAYERS} sources: bare {bare_med * 1e3:.1f} ms, "
         f"neuronsite {ours_med * 1e3:.1f} ms (median); overhead ratio {ours_med / bare_med:.3f}x "

@@ -6,7 +6,9 @@ Python data. Inputs are frozen specs and plain values, never ORM rows.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 from django.conf import settings
 
@@ -156,8 +158,8 @@ def search_all(
         raise InferenceInputError(f"sortIndexes {bad} are outside the text's {n_pos} tokens.")
     with torch.no_grad():
         per_source = _encode_sources(model, source_specs, tokens)
-        scores, owners, counts = [], [], []
-        for s_idx, spec in enumerate(source_specs):
+        scores, counts = [], []
+        for spec in source_specs:
             acts = per_source[spec.name]
             if ignore_bos:
                 acts[0] = 0.0
@@ -166,28 +168,30 @@ def search_all(
             if exclude and exclude.get(spec.name):
                 score[torch.tensor(list(exclude[spec.name]), dtype=torch.long)] = float("-inf")
             scores.append(score)
-            owners.append(torch.full_like(score, s_idx, dtype=torch.long))
         all_scores = torch.cat(scores)
-        all_owner = torch.cat(owners)
-        offsets = torch.cat([torch.arange(s.shape[0], device=s.device) for s in scores])
         k = min(num_results, all_scores.shape[0])
         top = torch.topk(all_scores, k)
         top_values = top.values.tolist()
-        picked = top.indices[: sum(1 for v in top_values if v > 0)]
-        # One gather and one device->host copy for every result's per-token values.
-        stacked = torch.cat([per_source[spec.name] for spec in source_specs], dim=1)
-        value_rows = stacked[:, picked].T.tolist()
-        owner_list = all_owner[picked].tolist()
-        offset_list = offsets[picked].tolist()
+        picked = top.indices[: sum(1 for v in top_values if v > 0)].tolist()
+        # Which source and latent each pick is (sources are concatenated in order), then one
+        # gather and one device->host copy per source holding picks.
+        starts = list(accumulate((s.shape[0] for s in scores), initial=0))
+        owner = [bisect_right(starts, i) - 1 for i in picked]
+        rows_of: dict[int, list[float]] = {}
+        for s_idx in sorted(set(owner)):
+            mine = [i - starts[s_idx] for i, o in zip(picked, owner, strict=True) if o == s_idx]
+            gathered = per_source[source_specs[s_idx].name][:, mine].T.tolist()
+            rows_of.update({starts[s_idx] + index: row for index, row in zip(mine, gathered, strict=True)})
         results = []
-        for value, values, s_idx, index in zip(top_values, value_rows, owner_list, offset_list, strict=False):
+        for value, flat_index, s_idx in zip(top_values, picked, owner, strict=False):
             spec = source_specs[s_idx]
+            values = rows_of[flat_index]
             max_value = max(values)
             results.append(
                 {
                     "source": spec.name,
                     "layer": spec.name,
-                    "index": index,
+                    "index": flat_index - starts[s_idx],
                     "values": values,
                     "maxValue": max_value,
                     "maxValueIndex": values.index(max_value),

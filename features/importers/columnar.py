@@ -43,8 +43,7 @@ class ActivationBlock:
     n_rows: int
     row_feature: np.ndarray
     feature_max: dict[int, float]  # feature position -> max activation over its snippets
-    tokens_payload: bytes  # binary text[] elements of every row, back to back
-    token_bounds: np.ndarray  # row r's elements are tokens_payload[token_bounds[r]:token_bounds[r+1]]
+    token_rows: list[bytes]  # per row, its binary text[] elements (int32 length + UTF-8 each)
     token_counts: np.ndarray
     values_payload: bytes  # binary float4[] elements, 8 bytes per value
     value_bounds: np.ndarray
@@ -102,12 +101,13 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
     del flat_values
     if not np.isfinite(values).all():
         return None
+    lookup = _ENCODED.__getitem__
     try:
-        joined = "\x00".join(chain.from_iterable(tokens_lists))
-    except TypeError:  # a token that is not a string
+        token_rows = [b"".join(map(lookup, row)) for row in tokens_lists]
+    except (TypeError, ValueError):  # a token that is not a string, holds NUL or cannot encode
         return None
-    if joined.count("\x00") != max(total - 1, 0):  # a token holding NUL itself
-        return None
+    if len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.clear()
 
     # Optional per-snippet scalars: Python lists, checked column by column.
     def column(*keys):
@@ -150,8 +150,6 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
         max_value = min_value = np.zeros(0)
         max_index = np.zeros(0, dtype=np.int64)
 
-    tokens_payload, token_bounds = _encode_text_elements(joined, total, starts)
-    del joined
     items = np.empty(total, dtype=[("len", ">i4"), ("value", ">f4")])
     items["len"] = 4
     items["value"] = values
@@ -167,8 +165,7 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
         n_rows=n,
         row_feature=row_feature,
         feature_max=feature_max,
-        tokens_payload=tokens_payload,
-        token_bounds=token_bounds,
+        token_rows=token_rows,
         token_counts=tlen,
         values_payload=items.tobytes(),
         value_bounds=starts * 8,
@@ -186,35 +183,22 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
     )
 
 
-def _encode_text_elements(joined: str, total: int, row_starts: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """Binary ``text[]`` elements (int32 byte length + UTF-8) of all tokens, and each row's
-    byte range. ``joined`` is every token separated by NUL (tokens hold none)."""
-    if total == 0:
-        return b"", np.zeros(len(row_starts), dtype=np.int64)
-    buf = np.frombuffer(joined.encode(), dtype=np.uint8)
-    is_sep = buf == 0
-    seps = np.flatnonzero(is_sep)
-    tok_start = np.empty(total, dtype=np.int64)
-    tok_start[0] = 0
-    tok_start[1:] = seps + 1
-    tok_len = np.empty(total, dtype=np.int64)
-    tok_len[:-1] = seps - tok_start[:-1]
-    tok_len[-1] = len(buf) - tok_start[-1]
-    # Token k's 4-byte length lands at tok_start[k] + 3k in the output (each 1-byte NUL separator
-    # becomes a 4-byte length); every other output byte is a token byte, in order.
-    header_at = tok_start + 3 * np.arange(total)
-    out = np.empty(len(buf) - (total - 1) + 4 * total, dtype=np.uint8)
-    # Boolean masks (no index arrays): the 4 bytes from each header_at are lengths, in order.
-    is_header = np.zeros(len(out), dtype=bool)
-    is_header[header_at] = True
-    is_header[1:] |= is_header[:-1].copy()
-    is_header[2:] |= is_header[:-2].copy()
-    out[is_header] = tok_len.astype(">i4").view(np.uint8)
-    out[~is_header] = buf[~is_sep]
-    bounds = np.empty(len(row_starts), dtype=np.int64)
-    bounds[:-1] = header_at[row_starts[:-1]]  # every row has at least one token
-    bounds[-1] = len(out)
-    return out.tobytes(), bounds
+class _EncodedTokens(dict):
+    """token -> its binary ``text[]`` element (int32 byte length + UTF-8), filled on first use.
+    Batches reuse a vocabulary of some thousands of strings, so each is encoded once."""
+
+    def __missing__(self, token):
+        if type(token) is not str:
+            raise TypeError(f"token {token!r} is not a string")
+        if "\x00" in token:
+            raise ValueError("token holds NUL")
+        data = token.encode()
+        self[token] = element = _I(len(data)) + data
+        return element
+
+
+_ENCODED = _EncodedTokens()
+_ENCODED_MAX = 1 << 20  # cleared past this many distinct tokens (memory stays bounded)
 
 
 _MIDDLE = struct.Struct(">ifiiif").pack  # max_value, max_value_token_index, min_value (len-prefixed)
@@ -251,7 +235,7 @@ def encode_block(
     if n == 0:
         return b"", np.zeros(0, dtype=np.int64)
     counts = block.token_counts
-    tok_bytes = np.diff(block.token_bounds)
+    tok_bytes = np.fromiter(map(len, block.token_rows), dtype=np.int64, count=n)
     prefix = np.zeros(n, dtype=_PREFIX)
     prefix["fields"] = 17
     prefix["id_len"] = 8
@@ -321,9 +305,9 @@ def encode_block(
         memoryview(vhead.tobytes()),
         memoryview(tail.tobytes()),
     )
-    tokens, values = memoryview(block.tokens_payload), memoryview(block.values_payload)
+    token_rows, values = block.token_rows, memoryview(block.values_payload)
     ps, vs, ts = _PREFIX.itemsize, _VALUES_HEAD.itemsize, tail.dtype.itemsize
-    tb, vb = block.token_bounds.tolist(), block.value_bounds.tolist()
+    vb = block.value_bounds.tolist()
     slow = (
         None if uniform.all() else _row_tails_one_by_one(block, np.flatnonzero(~uniform), creator_id, created)
     )
@@ -331,7 +315,7 @@ def encode_block(
     for r, t in enumerate(tail_of.tolist()):
         parts += (
             prefix_b[r * ps : (r + 1) * ps],
-            tokens[tb[r] : tb[r + 1]],
+            token_rows[r],
             vhead_b[r * vs : (r + 1) * vs],
             values[vb[r] : vb[r + 1]],
             tail_b[t * ts : (t + 1) * ts] if t >= 0 else slow[r],

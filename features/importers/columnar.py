@@ -225,7 +225,7 @@ _TAIL_NULLABLE = (
 
 def encode_block(
     block: ActivationBlock, *, creator_id: int | None, created_at: datetime, timestamptz
-) -> tuple[bytes, np.ndarray]:
+) -> tuple[bytearray, np.ndarray]:
     """All rows of ``block`` in binary COPY form, back to back, with feature id 0 (patched in
     later), and each row's start offset. The fixed-size parts of every row are built as numpy
     structured arrays; rows are then stitched with one ``bytes.join``. Rows whose optional
@@ -233,7 +233,7 @@ def encode_block(
     are encoded one by one (rare in practice)."""
     n = block.n_rows
     if n == 0:
-        return b"", np.zeros(0, dtype=np.int64)
+        return bytearray(), np.zeros(0, dtype=np.int64)
     counts = block.token_counts
     tok_bytes = np.fromiter(map(len, block.token_rows), dtype=np.int64, count=n)
     prefix = np.zeros(n, dtype=_PREFIX)
@@ -323,7 +323,7 @@ def encode_block(
     sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)).reshape(n, 5).sum(axis=1)
     offsets = np.zeros(n, dtype=np.int64)
     np.cumsum(sizes[:-1], out=offsets[1:])
-    return b"".join(parts), offsets
+    return bytearray().join(parts), offsets
 
 
 def _row_tails_one_by_one(block: ActivationBlock, rows, creator_id, created: bytes) -> dict[int, bytes]:

@@ -195,7 +195,7 @@ def features_write_prepared(
     )
 
 
-def _copy_encoded_bytes(rows: bytes, n_rows: int) -> int:
+def _copy_encoded_bytes(rows: bytes | bytearray, n_rows: int) -> int:
     """COPY rows already in binary form, in 1 MiB pieces."""
     with _pg().cursor() as cur:
         with cur.copy(

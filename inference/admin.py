@@ -20,4 +20,5 @@ class SavedSearchAdmin(admin.ModelAdmin):
     raw_id_fields = ("model", "source_set", "creator")
     show_full_result_count = False
 
+
 import inference.admin_dashboards  # noqa: E402,F401  (/admin/dashboards/ and the "Generate dashboards" action on Source)

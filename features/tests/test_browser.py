@@ -297,6 +297,7 @@ def test_researcher_journey(server, browser, tiny_ui_folders):
     page2.get_by_role("status").filter(has_text="Shared result loaded").wait_for()
     assert page2.locator("#out-default").inner_text() == default_text
     assert page2.locator("#out-steered").inner_text() == steered_text
+    assert page2.locator("#steer-prompt").input_value() == "The quick brown"
     page2.close()
 
     # search via inference, then open the shared URL

@@ -321,6 +321,8 @@ def steer_response(rows: dict[str, SteerOutput], *, cached: bool = False) -> dic
         "defaultId": str(default.pk),
         "modelId": steered.model.name,
         "features": steered.features,
+        "prompt": None if steered.chat else steered.input_text,
+        "chat": steered.input_chat if steered.chat else None,
         "settings": {k: v for k, v in steered.settings.items() if k != "default_output_id"},
         "cached": cached,
     }

@@ -79,6 +79,7 @@ def test_steer_cache_share_and_default_shared_across_feature_sets(api_client, ti
     assert SteerOutput.objects.count() == 3
     shared = api_client.get(f"/api/steer/{first['id']}").json()
     assert (shared["STEERED"], shared["DEFAULT"]) == (first["STEERED"], first["DEFAULT"])
+    assert shared["prompt"] == PROMPT and shared["chat"] is None  # the share link restores the prompt
     assert api_client.get("/api/steer/999999").status_code == 404
 
 

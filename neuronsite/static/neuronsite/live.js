@@ -291,7 +291,15 @@
           [["temperature", "#steer-temperature"], ["n_tokens", "#steer-tokens"], ["seed", "#steer-seed"],
            ["strength_multiplier", "#steer-multiplier"], ["freq_penalty", "#steer-freq"], ["steer_method", "#steer-method"]]
             .forEach(function (p) { if (st[p[0]] !== undefined && st[p[0]] !== null) $(p[1]).value = st[p[0]]; });
-          if (st.prompt !== undefined) $("#steer-prompt").value = st.prompt;
+          if (msg.prompt) {
+            $("#steer-mode-completion").checked = true;
+            $("#steer-prompt").value = msg.prompt;
+          } else if (msg.chat && msg.chat.length) {
+            var users = msg.chat.filter(function (m) { return m.role === "user"; });
+            $("#steer-mode-chat").checked = true;
+            if (users.length) $("#steer-prompt").value = users[users.length - 1].content;
+          }
+          showMode();
           showDone(msg);
           status.textContent = "Shared result loaded.";
         });

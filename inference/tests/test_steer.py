@@ -219,3 +219,50 @@ def test_user_vector_steering(api_client, tiny, direct):
         seed=2,
     )
     assert res.json()["STEERED"] == exp
+
+
+def test_steer_chat_can_leave_the_template_tokens_unsteered(api_client, tiny, direct):
+    """``steer_special_tokens: false``: prompt positions holding special tokens (the chat
+    template's markers) are not steered; every other prompt position and every generated
+    token is. Reference: plain TransformerLens generate() under a hook doing exactly that."""
+    import torch
+
+    msgs = [{"role": "user", "content": "Tell me about lists."}]
+    body = {
+        "modelId": "tiny",
+        "defaultChatMessages": msgs,
+        "steeredChatMessages": msgs,
+        "features": [{"modelId": "tiny", "layer": "1-res-tiny", "index": 1, "strength": 60}],
+        "n_tokens": 10,
+        "seed": 3,
+        "steer_special_tokens": False,
+    }
+    data = api_client.post("/api/steer-chat", body, format="json").json()
+    model, tok = direct["model"], direct["model"].tokenizer
+    ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    special = set(tok.all_special_ids)
+    keep = torch.tensor([i not in special for i in ids])
+    assert not keep.all() and keep.any()  # the template has markers and content
+    vec = direct["sae"]("sae1").W_dec[1].detach()
+
+    def hook(act, hook):
+        steered = act + 60.0 * vec
+        if act.shape[1] == len(ids):  # the prompt pass; later passes are single generated tokens
+            steered = torch.where(keep[None, :, None], steered, act)
+        return steered
+
+    torch.manual_seed(3)
+    with model.hooks(fwd_hooks=[(HOOK1, hook)]):
+        out = model.generate(
+            torch.tensor([ids]), max_new_tokens=10, temperature=0.5, freq_penalty=0.0,
+            use_past_kv_cache=True, verbose=False,
+        )  # fmt: skip
+    full = tok.decode(out[0].tolist(), skip_special_tokens=True).replace("\x00", "\ufffd")
+    prompt_text = tok.decode(ids, skip_special_tokens=True).replace("\x00", "\ufffd")
+    assert data["STEERED"]["raw"] == full[len(prompt_text) :]
+    # and it matters here: steering the markers too gives another text
+    everywhere = api_client.post(
+        "/api/steer-chat", {**body, "steer_special_tokens": True}, format="json"
+    ).json()
+    assert everywhere["STEERED"]["raw"] != data["STEERED"]["raw"]

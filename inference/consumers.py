@@ -43,9 +43,9 @@ from inference.engine.steer import advance
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        from neuronsite.api import _flatten
+        from neuronsite.api import flatten_detail
 
-        return _flatten(exc.detail)
+        return flatten_detail(exc.detail)
     if isinstance(exc, APIException):
         return str(exc.detail)
     return f"{type(exc).__name__}: {exc}"

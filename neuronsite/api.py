@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
-def _flatten(detail) -> str:
+def flatten_detail(detail) -> str:
     if isinstance(detail, dict):
         parts = []
         for key, value in detail.items():
-            text = _flatten(value)
+            text = flatten_detail(value)
             parts.append(text if key in ("non_field_errors", "detail", "__all__") else f"{key}: {text}")
         return "; ".join(parts)
     if isinstance(detail, list):
-        return "; ".join(_flatten(item) for item in detail)
+        return "; ".join(flatten_detail(item) for item in detail)
     return str(detail)
 
 
@@ -32,19 +32,15 @@ def exception_handler(exc, context):
         return None
     detail = response.data
     if isinstance(exc, exceptions.ValidationError):
-        message = _flatten(detail)
+        message = flatten_detail(detail)
     elif isinstance(detail, dict) and "detail" in detail:
         message = str(detail["detail"])
     else:
-        message = _flatten(detail)
+        message = flatten_detail(detail)
     if isinstance(exc, Http404) and message == "No  matches the given query.":
         message = "Not found."
     response.data = {"error": message}
     return response
-
-
-class NotFound(exceptions.NotFound):
-    pass
 
 
 def validated(serializer_class, request) -> dict:
@@ -58,8 +54,4 @@ def error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Respo
     return Response({"error": message}, status=status_code)
 
 
-def json_404(request, exception=None):
-    return JsonResponse({"error": "Not found."}, status=404)
-
-
-__all__ = ["exception_handler", "error", "validated", "NotFound", "PermissionDenied"]
+__all__ = ["exception_handler", "error", "validated", "flatten_detail"]

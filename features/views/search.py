@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from features import selectors
 from models_app import selectors as model_selectors
-from neuronsite.api import _flatten
+from neuronsite.api import flatten_detail
 
 SEARCH_PAGE_SIZE = 20
 
@@ -27,7 +27,7 @@ def search_page(request):
                 query=query, user=request.user, model_name=model_name, offset=offset, limit=SEARCH_PAGE_SIZE
             )
         except ValidationError as exc:
-            error = _flatten(exc.detail)
+            error = flatten_detail(exc.detail)
     return render(
         request,
         "features/search.html",

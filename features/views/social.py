@@ -16,7 +16,7 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 
 from features import selectors, services
 from features.models import Comment, List
-from neuronsite.api import _flatten
+from neuronsite.api import flatten_detail
 from neuronsite.fields import Visibility
 
 
@@ -25,7 +25,7 @@ def _is_htmx(request) -> bool:
 
 
 def _message(exc: APIException) -> str:
-    return _flatten(exc.detail)
+    return flatten_detail(exc.detail)
 
 
 def _feature(request, model_id, source, index):

@@ -13,7 +13,7 @@ from features.importers.saedashboard import (
     saedashboard_batch_import,
 )
 from models_app.models import Model
-from neuronsite.api import _flatten
+from neuronsite.api import flatten_detail
 
 
 class Command(BaseCommand):
@@ -79,7 +79,7 @@ class Command(BaseCommand):
                 except BatchFileError as exc:
                     raise CommandError(str(exc)) from None
                 except APIException as exc:
-                    raise CommandError(f"{path}: {_flatten(exc.detail)}") from None
+                    raise CommandError(f"{path}: {flatten_detail(exc.detail)}") from None
                 progress.update(
                     skipped=result.skipped, features=result.features, activations=result.activations
                 )

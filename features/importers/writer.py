@@ -149,29 +149,41 @@ def activations_delete(*, feature_ids: list[int]) -> int:
 
 
 def activations_copy(*, rows: Iterable[tuple]) -> int:
-    """COPY activation rows (tuples in ACTIVATION_COLUMNS order) in binary format."""
-    return _copy_encoded(map(encode_activation, rows))
+    """COPY activation rows (tuples in ACTIVATION_COLUMNS order) in binary format, streamed in
+    1 MiB pieces (memory stays bounded whatever the number of rows)."""
+    count = 0
+
+    def pieces():
+        nonlocal count
+        buffer = bytearray()
+        for row in rows:
+            buffer += encode_activation(row)
+            count += 1
+            if len(buffer) > _PIECE:
+                yield buffer
+                buffer = bytearray()
+        yield buffer
+
+    _copy_binary(pieces())
+    return count
 
 
-def _copy_encoded(encoded_rows: Iterable[bytes]) -> int:
-    n = 0
-    buffer = bytearray(SIGNATURE)
+_PIECE = 1 << 20
+
+
+def _copy_binary(pieces: Iterable[bytes | bytearray | memoryview]) -> None:
+    """One binary COPY into features_activation of already-encoded rows."""
     with _pg().cursor() as cur:
         # The queued writer sends from its own thread (the GIL is released while libpq writes), so
-        # encoding the next rows overlaps with the server ingesting the previous ones.
+        # producing the next piece overlaps with the server ingesting the previous ones.
         with cur.copy(
             f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)",
             writer=QueuedLibpqWriter(cur),
         ) as copy:
-            for row in encoded_rows:
-                buffer += row
-                n += 1
-                if len(buffer) > 1 << 20:
-                    copy.write(buffer)
-                    buffer = bytearray()
-            buffer += TRAILER
-            copy.write(buffer)
-    return n
+            copy.write(SIGNATURE)
+            for piece in pieces:
+                copy.write(piece)
+            copy.write(TRAILER)
 
 
 def features_write_prepared(
@@ -189,25 +201,11 @@ def features_write_prepared(
     by_index = {index: pk for (_, index), pk in ids.items()}
     replaced = [by_index[prepared.features[p]["index"]] for p in prepared.snippet_positions]
     activations_delete(feature_ids=replaced)
-    count = _copy_encoded_bytes(prepared.rows_with_ids(replaced), prepared.n_rows)
+    rows = memoryview(prepared.rows_with_ids(replaced))
+    _copy_binary(rows[start : start + _PIECE] for start in range(0, len(rows), _PIECE))
     return BatchWriteResult(
-        ledger_key="", features=len(prepared.features), activations=count, feature_ids=by_index
+        ledger_key="", features=len(prepared.features), activations=prepared.n_rows, feature_ids=by_index
     )
-
-
-def _copy_encoded_bytes(rows: bytes | bytearray, n_rows: int) -> int:
-    """COPY rows already in binary form, in 1 MiB pieces."""
-    with _pg().cursor() as cur:
-        with cur.copy(
-            f"COPY features_activation ({_ACTIVATION_COLS_SQL}) FROM STDIN WITH (FORMAT BINARY)",
-            writer=QueuedLibpqWriter(cur),
-        ) as copy:
-            copy.write(SIGNATURE)
-            view = memoryview(rows)
-            for start in range(0, len(rows), 1 << 20):
-                copy.write(view[start : start + (1 << 20)])
-            copy.write(TRAILER)
-    return n_rows
 
 
 @transaction.atomic

@@ -38,7 +38,7 @@ def schedule_preload() -> list[Future]:
     for name in names:
         if name in rows:
             spec = ModelSpec.of(rows[name])
-            future = engine._executor.submit(engine._bound(engine.model, (spec,), {}))
+            future = engine.submit(engine.model, spec)
             future.add_done_callback(_log_failure(name))
             futures.append(future)
     return futures

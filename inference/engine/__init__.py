@@ -99,11 +99,15 @@ class Engine:
         """Run ``fn`` on the engine thread and return its result (blocking)."""
         if self.on_engine_thread():
             return fn(*args, **kwargs)
-        return self._executor.submit(self._bound(fn, args, kwargs)).result()
+        return self.submit(fn, *args, **kwargs).result()
+
+    def submit(self, fn: Callable, *args, **kwargs):
+        """Queue ``fn`` on the engine thread and return its Future without waiting."""
+        return self._executor.submit(self._bound(fn, args, kwargs))
 
     async def run(self, fn: Callable, *args, **kwargs):
         """Run ``fn`` on the engine thread without blocking the event loop."""
-        return await asyncio.wrap_future(self._executor.submit(self._bound(fn, args, kwargs)))
+        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
     # ---- caches (engine thread only) -----------------------------------------------------
     @property

@@ -80,3 +80,10 @@ def write_batches(
         )
         paths.append(path)
     return paths
+
+
+def samples_dir() -> Path:
+    """The real SAEDashboard files in ``shared/samples`` beside the checkout (as CI lays it out),
+    else the workspace's copy."""
+    beside = Path(__file__).resolve().parents[3] / "shared" / "samples" / "saedashboard"
+    return beside if beside.exists() else Path("/work/shared/samples/saedashboard")

@@ -3,7 +3,6 @@ and hands every bad input back to the per-snippet path (which names the problem)
 
 import copy
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -12,10 +11,9 @@ from features.importers.binary import activation_row, encode_activation, timesta
 from features.importers.columnar import activations_block, encode_block
 from features.importers.prepare import features_prepare
 from features.importers.validation import normalize_features
+from features.tests.saedashboard_synth import samples_dir
 
-SAMPLES = sorted(
-    Path(__file__).resolve().parents[2].parent.joinpath("shared/samples/saedashboard").rglob("batch-*.json")
-)
+SAMPLES = sorted(samples_dir().rglob("batch-*.json"))
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 

@@ -10,9 +10,10 @@ import pytest
 from django.core.management import call_command
 
 from features.models import Activation, Explanation, ExplanationType, Feature
+from features.tests.saedashboard_synth import samples_dir
 from models_app.models import Model, Source, SourceRelease
 
-SAMPLES = Path("/work/shared/samples/saedashboard")
+SAMPLES = samples_dir()
 
 
 def _tree(root: Path) -> dict[str, bytes]:

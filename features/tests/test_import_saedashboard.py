@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from features.models import Activation, Feature, ImportLedger
+from features.tests.saedashboard_synth import samples_dir
 from features.tokens import token_display
 from models_app.models import Model, Source
 
-SAMPLES = Path("/work/shared/samples/saedashboard")
+SAMPLES = samples_dir()
 pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason="SAEDashboard samples not present")
 
 

@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
+FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
 
 .PHONY: install run test bench lint migrate demo browser clean-db
 
-install: $(STAMP)
+install: $(STAMP) $(FASTSCAN)
 
 # Idempotent: re-runs only when the requirement files change. torch is pinned to the CPU
 # wheel through constraints.txt; eai-delphi goes in with --no-deps (see requirements-nodeps.txt).
@@ -18,6 +19,12 @@ $(STAMP): requirements.txt constraints.txt requirements-nodeps.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
+
+# The optional C scanner that speeds up import_saedashboard; without a compiler the pure-Python
+# path (same rows) is used.
+$(FASTSCAN): features/importers/_fastscan.c $(STAMP)
+	-$(BIN)/python -m features.importers.build_fastscan
+	@touch $(FASTSCAN)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
@@ -74,14 +75,33 @@ def _ints_ok(column: list) -> bool:
     return not present or (min(present) >= -MAX_INDEX - 1 and max(present) <= MAX_INDEX)
 
 
-def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> ActivationBlock | None:
-    """Check and encode the snippets of every feature of a batch at once; ``None`` when anything
-    is off (the caller then validates snippet by snippet to report the problem)."""
-    counts = list(map(len, per_feature))
-    acts = list(chain.from_iterable(per_feature))
+@dataclass
+class ScannedSnippets:
+    """The snippets' tokens and values of a batch file as ``_fastscan.scan`` encoded them from
+    the JSON bytes, in document order (the skeleton it returns has ``null`` in their place)."""
+
+    token_counts: np.ndarray
+    value_counts: np.ndarray
+    token_payload: bytes  # per token: int32 big-endian length + UTF-8
+    token_row_bytes: np.ndarray
+    values: np.ndarray  # float64
+
+    @classmethod
+    def from_scan(cls, result: tuple) -> tuple[bytes, ScannedSnippets]:
+        skeleton, tcounts, vcounts, payload, row_bytes, values = result
+        return skeleton, cls(
+            token_counts=np.frombuffer(tcounts, dtype=np.int64),
+            value_counts=np.frombuffer(vcounts, dtype=np.int64),
+            token_payload=payload,
+            token_row_bytes=np.frombuffer(row_bytes, dtype=np.int64),
+            values=np.frombuffer(values, dtype=np.float64),
+        )
+
+
+def _tokens_values_from_lists(acts: list[dict]):
+    """(token counts, float64 values, per-row text[] elements, first token of row r) from the
+    parsed snippet dicts; ``None`` when a check fails."""
     n = len(acts)
-    if set(map(type, acts)) - {dict}:
-        return None
     try:
         tokens_lists = [a["tokens"] for a in acts]
         values_lists = [a["values"] for a in acts]
@@ -99,8 +119,6 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
         return None
     values = np.array(flat_values, dtype=np.float64) if total else np.zeros(0)
     del flat_values
-    if not np.isfinite(values).all():
-        return None
     lookup = _ENCODED.__getitem__
     try:
         token_rows = [b"".join(map(lookup, row)) for row in tokens_lists]
@@ -108,6 +126,54 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
         return None
     if len(_ENCODED) > _ENCODED_MAX:
         _ENCODED.clear()
+    return tlen, values, token_rows, lambda r: tokens_lists[r][0]
+
+
+def _tokens_values_from_scan(acts: list[dict], scanned: ScannedSnippets):
+    """As :func:`_tokens_values_from_lists`, from the scanner's output (whose string and number
+    checks are done): checks that it lines up with the skeleton's snippets."""
+    n = len(acts)
+    tlen, vlen = scanned.token_counts, scanned.value_counts
+    if len(tlen) != n or len(vlen) != n:
+        return None
+    try:
+        if n and {*map(itemgetter("tokens"), acts), *map(itemgetter("values"), acts)} != {None}:
+            return None
+    except KeyError:
+        return None
+    if n and ((tlen != vlen).any() or (tlen == 0).any()):
+        return None
+    ends = np.cumsum(scanned.token_row_bytes)
+    starts = (ends - scanned.token_row_bytes).tolist()
+    payload = memoryview(scanned.token_payload)
+    token_rows = [payload[a:b] for a, b in zip(starts, ends.tolist(), strict=True)]
+
+    def first_token(r):
+        at = starts[r]
+        size = int.from_bytes(payload[at : at + 4], "big")
+        return bytes(payload[at + 4 : at + 4 + size]).decode()
+
+    return tlen, scanned.values.copy(), token_rows, first_token
+
+
+def activations_block(
+    per_feature: list[list], *, zero_bos: bool = False, scanned: ScannedSnippets | None = None
+) -> ActivationBlock | None:
+    """Check and encode the snippets of every feature of a batch at once; ``None`` when anything
+    is off (the caller then validates snippet by snippet to report the problem). With
+    ``scanned``, tokens and values come from the C scanner instead of the snippet dicts."""
+    counts = list(map(len, per_feature))
+    acts = list(chain.from_iterable(per_feature))
+    n = len(acts)
+    if set(map(type, acts)) - {dict}:
+        return None
+    got = _tokens_values_from_lists(acts) if scanned is None else _tokens_values_from_scan(acts, scanned)
+    if got is None:
+        return None
+    tlen, values, token_rows, first_token = got
+    total = int(tlen.sum())
+    if not np.isfinite(values).all():
+        return None
 
     # Optional per-snippet scalars: Python lists, checked column by column.
     def column(*keys):
@@ -137,7 +203,7 @@ def activations_block(per_feature: list[list], *, zero_bos: bool = False) -> Act
     if zero_bos and n:
         firsts = starts[:-1]
         for r in np.flatnonzero(values[firsts] != 0):
-            if is_bos_token(tokens_lists[r][0]):
+            if is_bos_token(first_token(r)):
                 values[firsts[r]] = 0.0
     if n:
         max_value = np.maximum.reduceat(values, starts[:-1])

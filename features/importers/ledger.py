@@ -35,6 +35,18 @@ def ledger_lock(*, key: str) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
+def ledger_commit_async() -> None:
+    """Let the current import transaction commit without waiting for its WAL to reach the disk.
+
+    An import commits once per batch file, and waiting for each flush cost about a fifth of an
+    import's time. Safe here because the ledger row is in the same transaction as the batch's
+    rows: a crash of the server or machine can only lose the last few committed batches *with*
+    their ledger rows (never corrupt anything), and re-running the import re-imports exactly
+    those. Not used for API uploads, whose callers are told their data is stored."""
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def ledger_done(*, key: str, checksum: str) -> bool:
     return ImportLedger.objects.filter(key=key, checksum=checksum).exists()
 

@@ -17,7 +17,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from features.importers.ledger import file_checksum, ledger_done, ledger_lock, ledger_record
+from features.importers.ledger import (
+    file_checksum,
+    ledger_commit_async,
+    ledger_done,
+    ledger_lock,
+    ledger_record,
+)
 from features.importers.neuronpedia_layout import batch_files, open_lines, parse_iso
 from features.importers.validation import FeatureDataError, normalize_activation, normalize_feature
 from features.importers.writer import (
@@ -409,6 +415,7 @@ def batch_file_import(
     key = f"neuronpedia:{kind}:{path.resolve()}"
     with transaction.atomic():
         ledger_lock(key=key)
+        ledger_commit_async()
         if ledger_done(key=key, checksum=checksum):
             return BatchResult(skipped=True)
         if kind == "features":

@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from features.importers.binary import activation_row, encode_activation, timestamptz
-from features.importers.columnar import activations_block, encode_block
+from features.importers.columnar import ScannedSnippets, activations_block, encode_block
 from features.importers.validation import (
     REQUIRED_FEATURE_KEYS,
     FeatureDataError,
@@ -33,8 +33,18 @@ from features.importers.validation import (
 _FEATURE_ID_AT = 6
 
 
+try:  # the optional C scanner (built by `make install`); the pure-Python path does the same
+    from features.importers._fastscan import scan as _fast_scan
+except ImportError:  # pragma: no cover - no C compiler where it was installed
+    _fast_scan = None
+
+
 class BatchFileError(ValueError):
     """A batch file that cannot be imported; the message names the file and the problem."""
+
+
+class _ScanDeclined(Exception):
+    """The scanner's output did not pass the batch-wide checks: parse the file in full."""
 
 
 @dataclass
@@ -71,14 +81,21 @@ def features_prepare(
     d_sae: int | None = None,
     creator_id: int | None = None,
     created_at: datetime,
+    scanned: ScannedSnippets | None = None,
 ) -> PreparedFeatures:
     """Validate a batch of SAEDashboard-shaped feature dicts and encode their snippets.
-    Raises ``FeatureDataError`` naming the feature index and field."""
+    Raises ``FeatureDataError`` naming the feature index and field. With ``scanned`` (the C
+    scanner's output for the document the features come from), raises ``_ScanDeclined`` when
+    that does not pass the batch-wide checks."""
     normalized = normalize_features(
         features, d_sae=d_sae, zero_bos=zero_bos, required=required, defer_activations=True
     )
     positions = [p for p, f in enumerate(normalized) if f["activations"] is not None]
-    block = activations_block([normalized[p]["activations"] for p in positions], zero_bos=zero_bos)
+    block = activations_block(
+        [normalized[p]["activations"] for p in positions], zero_bos=zero_bos, scanned=scanned
+    )
+    if block is None and scanned is not None:
+        raise _ScanDeclined
     if block is not None:
         for i, position in enumerate(positions):
             f = normalized[position]
@@ -140,9 +157,10 @@ class PreparedFile:
 
 
 def batch_file_prepare(
-    path: Path, *, done_checksum: str | None, zero_bos: bool, created_at: datetime
+    path: Path, *, done_checksum: str | None, zero_bos: bool, created_at: datetime, fast: bool = True
 ) -> PreparedFile:
-    """Everything about one batch file that needs no database (runs in worker processes)."""
+    """Everything about one batch file that needs no database (runs in worker processes).
+    ``fast=False`` skips the C scanner (which only ever accepts; see ``_fastscan.c``)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -151,11 +169,20 @@ def batch_file_prepare(
     checksum = hashlib.sha256(data).hexdigest()  # as ledger.bytes_checksum (no Django here)
     if checksum == done_checksum:
         return PreparedFile(path=path, checksum=checksum, skipped=True)
+    doc = scanned = None
+    if _fast_scan is not None and fast:
+        result = _fast_scan(data)
+        if result is not None:
+            skeleton, scanned = ScannedSnippets.from_scan(result)
+            try:
+                doc = orjson.loads(skeleton)
+            except orjson.JSONDecodeError:  # the scanner is laxer somewhere: take the full path
+                scanned = None
     try:
-        doc = parse_json_bytes(data, path=path)
+        if scanned is None:
+            doc = parse_json_bytes(data, path=path)
     except BatchFileError as exc:
         return PreparedFile(path=path, checksum=checksum, error=str(exc))
-    del data
     if type(doc) is not dict or type(doc.get("features")) is not list:
         return PreparedFile(path=path, checksum=checksum, header=doc)  # the header check reports it
     features = doc["features"]
@@ -163,9 +190,15 @@ def batch_file_prepare(
     first = features[0] if features and type(features[0]) is dict else None
     doc["first_feature"] = {k: v for k, v in first.items() if k != "activations"} if first else None
     try:
-        prepared = features_prepare(features, zero_bos=zero_bos, created_at=created_at)
+        prepared = features_prepare(features, zero_bos=zero_bos, created_at=created_at, scanned=scanned)
     except FeatureDataError as exc:
         return PreparedFile(path=path, checksum=checksum, header=doc, error=f"{path}: {exc}")
+    except _ScanDeclined:  # something the batch-wide checks refuse: the full parse names it
+        del features, doc
+        return batch_file_prepare(
+            path, done_checksum=done_checksum, zero_bos=zero_bos, created_at=created_at, fast=False
+        )
+    del data
     prepared.drop_snippets()
     return PreparedFile(path=path, checksum=checksum, header=doc, prepared=prepared)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from features.importers.ledger import ledger_done, ledger_lock, ledger_record
+from features.importers.ledger import ledger_commit_async, ledger_done, ledger_lock, ledger_record
 from features.importers.prepare import (  # noqa: F401 (BatchFileError, parse_json_bytes re-exported)
     BatchFileError,
     PreparedFile,
@@ -158,11 +158,13 @@ def saedashboard_batch_import(
     d_sae: int | None = None,
     zero_bos: bool = False,
     owner=None,
+    sources: dict | None = None,
 ) -> BatchWriteResult:
     """Import one batch file (one transaction), optionally already prepared by
     :func:`batch_files_prepared`. Already-imported files (same path and bytes) are skipped.
     Raises ``BatchFileError`` naming the file, the feature index and the field on bad input;
-    nothing of the file is written then."""
+    nothing of the file is written then. ``sources``: a dict kept across the files of one import,
+    so that the source of a batch is looked up (or created) once, not once per file."""
     path = Path(path)
     key = ledger_key_for(path)
     if prepared is None:
@@ -176,34 +178,29 @@ def saedashboard_batch_import(
     header = batch_header(doc, path=path)
     if prepared.error:
         raise BatchFileError(prepared.error)
+    wanted = {
+        "model_name": model or header.model_id,
+        "set_name": source_set or header.sae_set,
+        "layer": header.layer,
+        "hook_name": hook or header.hook_name,
+        "create_model": model is None,
+        "owner": owner,
+        "d_sae": d_sae or header.d_sae,
+        "source_defaults": _source_defaults(doc),
+    }
+    cache_key = repr(sorted(wanted.items()))
+    known = (sources or {}).get(cache_key)
     with transaction.atomic():  # the source and the batch's rows, or nothing
-        return _write(
-            doc,
-            header,
-            prepared=prepared.prepared,
-            path=path,
-            key=key,
-            checksum=prepared.checksum,
-            model=model,
-            source_set=source_set,
-            hook=hook,
-            d_sae=d_sae,
-            owner=owner,
-        )
+        source = known or source_ensure(**wanted)
+        result = _write(prepared.prepared, source=source, path=path, key=key, checksum=prepared.checksum)
+    if sources is not None:  # only once committed: a rolled-back source is not remembered
+        sources[cache_key] = source
+    return result
 
 
-def _write(doc, header, *, prepared, path, key, checksum, model, source_set, hook, d_sae, owner):
-    source = source_ensure(
-        model_name=model or header.model_id,
-        set_name=source_set or header.sae_set,
-        layer=header.layer,
-        hook_name=hook or header.hook_name,
-        create_model=model is None,
-        owner=owner,
-        d_sae=d_sae or header.d_sae,
-        source_defaults=_source_defaults(doc),
-    )
+def _write(prepared, *, source, path, key, checksum):
     ledger_lock(key=key)
+    ledger_commit_async()
     if ledger_done(key=key, checksum=checksum):  # another process finished it meanwhile
         return BatchWriteResult(ledger_key=key, skipped=True)
     if source.d_sae is not None:

@@ -61,6 +61,7 @@ class Command(BaseCommand):
                 self.stdout.write(str(path))
             self.stdout.write(f"{len(files)} file(s) would be imported.")
             return
+        sources: dict = {}  # looked up once per import, not once per file
         progress = ImportProgress(total=len(files), desc="import_saedashboard", enabled=opts["verbosity"] > 0)
         try:
             prepared_files = batch_files_prepared(files, zero_bos=opts["zero_bos"], workers=opts["workers"])
@@ -75,6 +76,7 @@ class Command(BaseCommand):
                         hook=opts["hook"],
                         d_sae=opts["d_sae"],
                         zero_bos=opts["zero_bos"],
+                        sources=sources,
                     )
                 except BatchFileError as exc:
                     raise CommandError(str(exc)) from None

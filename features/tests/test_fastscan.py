@@ -23,8 +23,8 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 def test_scanner_is_built_where_a_compiler_is():
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        pytest.skip("no C compiler here: the pure-Python path is used")
+    if shutil.which(compiler) is None or not Path(sysconfig.get_paths()["include"], "Python.h").exists():
+        pytest.skip("no C compiler or Python headers here: the pure-Python path is used")
     assert prepare._fast_scan is not None, "make install should have built features/importers/_fastscan"
 
 

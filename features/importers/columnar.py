@@ -9,6 +9,9 @@ per row.
 The fast path only *accepts* data; it never explains a rejection. When any check fails,
 :func:`activations_block` returns ``None`` and the caller runs the per-snippet validation of
 ``validation.normalize_activation``, which names the feature index, the snippet and the field.
+
+The token and value arrays come either from the parsed snippet dicts or, much faster, straight
+from the file's bytes through the optional C scanner (``scanned.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from operator import itemgetter
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from features.importers.binary import (
     _INT8,
     _NULL,
 )
+from features.importers.scanned import ScannedSnippets, tokens_values_from_scan
 from features.importers.validation import MAX_INDEX, is_bos_token
 
 _NONE = type(None)
@@ -75,29 +78,6 @@ def _ints_ok(column: list) -> bool:
     return not present or (min(present) >= -MAX_INDEX - 1 and max(present) <= MAX_INDEX)
 
 
-@dataclass
-class ScannedSnippets:
-    """The snippets' tokens and values of a batch file as ``_fastscan.scan`` encoded them from
-    the JSON bytes, in document order (the skeleton it returns has ``null`` in their place)."""
-
-    token_counts: np.ndarray
-    value_counts: np.ndarray
-    token_payload: bytes  # per token: int32 big-endian length + UTF-8
-    token_row_bytes: np.ndarray
-    values: np.ndarray  # float64
-
-    @classmethod
-    def from_scan(cls, result: tuple) -> tuple[bytes, ScannedSnippets]:
-        skeleton, tcounts, vcounts, payload, row_bytes, values = result
-        return skeleton, cls(
-            token_counts=np.frombuffer(tcounts, dtype=np.int64),
-            value_counts=np.frombuffer(vcounts, dtype=np.int64),
-            token_payload=payload,
-            token_row_bytes=np.frombuffer(row_bytes, dtype=np.int64),
-            values=np.frombuffer(values, dtype=np.float64),
-        )
-
-
 def _tokens_values_from_lists(acts: list[dict]):
     """(token counts, float64 values, per-row text[] elements, first token of row r) from the
     parsed snippet dicts; ``None`` when a check fails."""
@@ -129,33 +109,6 @@ def _tokens_values_from_lists(acts: list[dict]):
     return tlen, values, token_rows, lambda r: tokens_lists[r][0]
 
 
-def _tokens_values_from_scan(acts: list[dict], scanned: ScannedSnippets):
-    """As :func:`_tokens_values_from_lists`, from the scanner's output (whose string and number
-    checks are done): checks that it lines up with the skeleton's snippets."""
-    n = len(acts)
-    tlen, vlen = scanned.token_counts, scanned.value_counts
-    if len(tlen) != n or len(vlen) != n:
-        return None
-    try:
-        if n and {*map(itemgetter("tokens"), acts), *map(itemgetter("values"), acts)} != {None}:
-            return None
-    except KeyError:
-        return None
-    if n and ((tlen != vlen).any() or (tlen == 0).any()):
-        return None
-    ends = np.cumsum(scanned.token_row_bytes)
-    starts = (ends - scanned.token_row_bytes).tolist()
-    payload = memoryview(scanned.token_payload)
-    token_rows = [payload[a:b] for a, b in zip(starts, ends.tolist(), strict=True)]
-
-    def first_token(r):
-        at = starts[r]
-        size = int.from_bytes(payload[at : at + 4], "big")
-        return bytes(payload[at + 4 : at + 4 + size]).decode()
-
-    return tlen, scanned.values.copy(), token_rows, first_token
-
-
 def activations_block(
     per_feature: list[list], *, zero_bos: bool = False, scanned: ScannedSnippets | None = None
 ) -> ActivationBlock | None:
@@ -167,7 +120,7 @@ def activations_block(
     n = len(acts)
     if set(map(type, acts)) - {dict}:
         return None
-    got = _tokens_values_from_lists(acts) if scanned is None else _tokens_values_from_scan(acts, scanned)
+    got = _tokens_values_from_lists(acts) if scanned is None else tokens_values_from_scan(acts, scanned)
     if got is None:
         return None
     tlen, values, token_rows, first_token = got

@@ -20,7 +20,9 @@ import numpy as np
 import orjson
 
 from features.importers.binary import activation_row, encode_activation, timestamptz
-from features.importers.columnar import ScannedSnippets, activations_block, encode_block
+from features.importers.columnar import activations_block, encode_block
+from features.importers.scanned import ScannedSnippets
+from features.importers.scanned import scan as _fast_scan
 from features.importers.validation import (
     REQUIRED_FEATURE_KEYS,
     FeatureDataError,
@@ -31,12 +33,6 @@ from features.importers.validation import (
 # A binary COPY row starts with a 2-byte field count, then the feature id as (int32 length 8,
 # int64 value): the id's 8 bytes sit at offset 6 of every row.
 _FEATURE_ID_AT = 6
-
-
-try:  # the optional C scanner (built by `make install`); the pure-Python path does the same
-    from features.importers._fastscan import scan as _fast_scan
-except ImportError:  # pragma: no cover - no C compiler where it was installed
-    _fast_scan = None
 
 
 class BatchFileError(ValueError):

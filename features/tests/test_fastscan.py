@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from features.importers import prepare
-from features.importers.columnar import ScannedSnippets
+from features.importers.scanned import ScannedSnippets
 from features.tests.saedashboard_synth import samples_dir, synth_feature, write_batches
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)

@@ -66,7 +66,10 @@ def _sample_and_synthetic_files(tmp_path: Path) -> list[Path]:
     compact = tmp_path / "compact" / "batch-0.json"
     compact.parent.mkdir()
     compact.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    return files + [compact]
+    pretty = tmp_path / "pretty" / "batch-0.json"
+    pretty.parent.mkdir()
+    pretty.write_text(json.dumps(doc, indent=2).replace("\n", "\r\n"))  # every kind of whitespace
+    return files + [compact, pretty]
 
 
 @needs_scanner

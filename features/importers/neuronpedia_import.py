@@ -1,10 +1,10 @@
 """Import Neuronpedia's export layout (see ``neuronpedia_layout``).
 
 Per source: the model / release / source set / source rows (``neuronpedia_meta``, created when
-missing), then the
-features, activations and explanations batch files in that order. Each batch file is one
-transaction recorded in the import ledger (path + sha256), so re-runs skip finished files and an
-interrupted import resumes. Batch files are streamed line by line: memory stays bounded.
+missing), then the features, activations and explanations batch files in that order. Each batch
+file is one transaction recorded in the import ledger (path + sha256), so re-runs skip finished
+files and an interrupted import resumes. Batch files are streamed line by line: memory stays
+bounded.
 """
 
 from __future__ import annotations

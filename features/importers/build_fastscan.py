@@ -41,7 +41,7 @@ def build() -> Path:
 
 if __name__ == "__main__":
     try:
-        print(f"built {build().relative_to(Path.cwd()) if Path.cwd() in target().parents else build()}")
+        print(f"built {build()}")
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"C scanner not built ({exc}); imports use the pure-Python path", file=sys.stderr)
         sys.exit(1)

@@ -154,6 +154,8 @@ def activations_block(
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(tlen, out=starts[1:])
     if zero_bos and n:
+        if not values.flags.writeable:  # the scanner's buffer
+            values = values.copy()
         firsts = starts[:-1]
         for r in np.flatnonzero(values[firsts] != 0):
             if is_bos_token(first_token(r)):

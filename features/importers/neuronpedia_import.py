@@ -100,6 +100,24 @@ def _check_row_source(row, *, source: Source, path: Path, n: int):
         raise ExportImportError(f"{path}: line {n}: field 'index' is missing")
 
 
+def _row_feature(
+    row, *, path: Path, n: int, source: Source, feature_ids: dict, hint: str = ""
+) -> tuple[int, int]:
+    """(feature index, feature id) named by line ``n`` of an activations or explanations file."""
+    try:
+        index = int(row["index"])
+    except (TypeError, ValueError):
+        raise ExportImportError(
+            f"{path}: line {n}: field 'index': not an integer: {row['index']!r}"
+        ) from None
+    fid = feature_ids.get(index)
+    if fid is None:
+        raise ExportImportError(
+            f"{path}: line {n}: feature {index} of {source.model.name}/{source.name} does not exist{hint}"
+        )
+    return index, fid
+
+
 def _feature_ids(source: Source) -> dict[int, int]:
     return dict(Feature.objects.filter(source=source).values_list("index", "id"))
 
@@ -142,18 +160,14 @@ def _activations_file(
         for n, row in _rows(path):
             _check_row_source(row, source=source, path=path, n=n)
             data = {_ACTIVATION_KEYS.get(k, k): v for k, v in row.items()}
-            try:
-                index = int(row["index"])
-            except (TypeError, ValueError):
-                raise ExportImportError(
-                    f"{path}: line {n}: field 'index': not an integer: {row['index']!r}"
-                ) from None
-            fid = feature_ids.get(index)
-            if fid is None:
-                raise ExportImportError(
-                    f"{path}: line {n}: feature {index} of {source.model.name}/{source.name} does not exist "
-                    "(import its features batch first)"
-                )
+            index, fid = _row_feature(
+                row,
+                path=path,
+                n=n,
+                source=source,
+                feature_ids=feature_ids,
+                hint=" (import its features batch first)",
+            )
             try:
                 a = normalize_activation(data, index=index, position=n - 1)
                 created = parse_iso(row.get("createdAt")) or now
@@ -185,17 +199,7 @@ def _explanations_file(
     rows = []
     for n, row in _rows(path):
         _check_row_source(row, source=source, path=path, n=n)
-        try:
-            index = int(row["index"])
-        except (TypeError, ValueError):
-            raise ExportImportError(
-                f"{path}: line {n}: field 'index': not an integer: {row['index']!r}"
-            ) from None
-        fid = feature_ids.get(index)
-        if fid is None:
-            raise ExportImportError(
-                f"{path}: line {n}: feature {index} of {source.model.name}/{source.name} does not exist"
-            )
+        index, fid = _row_feature(row, path=path, n=n, source=source, feature_ids=feature_ids)
         description = row.get("description")
         if type(description) is not str or not description.strip():
             raise ExportImportError(

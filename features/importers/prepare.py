@@ -165,6 +165,14 @@ def batch_file_prepare(
     checksum = hashlib.sha256(data).hexdigest()  # as ledger.bytes_checksum (no Django here)
     if checksum == done_checksum:
         return PreparedFile(path=path, checksum=checksum, skipped=True)
+    return _bytes_prepare(
+        data, path=path, checksum=checksum, zero_bos=zero_bos, created_at=created_at, fast=fast
+    )
+
+
+def _bytes_prepare(
+    data: bytes, *, path: Path, checksum: str, zero_bos: bool, created_at: datetime, fast: bool
+) -> PreparedFile:
     doc = scanned = None
     if _fast_scan is not None and fast:
         result = _fast_scan(data)
@@ -191,10 +199,9 @@ def batch_file_prepare(
         return PreparedFile(path=path, checksum=checksum, header=doc, error=f"{path}: {exc}")
     except _ScanDeclined:  # something the batch-wide checks refuse: the full parse names it
         del features, doc
-        return batch_file_prepare(
-            path, done_checksum=done_checksum, zero_bos=zero_bos, created_at=created_at, fast=False
+        return _bytes_prepare(
+            data, path=path, checksum=checksum, zero_bos=zero_bos, created_at=created_at, fast=False
         )
-    del data
     prepared.drop_snippets()
     return PreparedFile(path=path, checksum=checksum, header=doc, prepared=prepared)
 

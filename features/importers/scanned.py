@@ -67,4 +67,4 @@ def tokens_values_from_scan(acts: list[dict], scanned: ScannedSnippets):
         size = int.from_bytes(payload[at : at + 4], "big")
         return bytes(payload[at + 4 : at + 4 + size]).decode()
 
-    return tlen, scanned.values.copy(), token_rows, first_token
+    return tlen, scanned.values, token_rows, first_token  # read-only: copied if written

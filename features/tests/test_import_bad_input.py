@@ -118,13 +118,19 @@ def test_negative_feature_index(batches):
     _only_first_batch_written()
 
 
-def test_truncated_gzip_in_neuronpedia_export(batches, tmp_path):
+def _exported_then_emptied(batches, tmp_path) -> Path:
+    """The batches imported, exported in Neuronpedia's layout, then the database emptied."""
     root, _ = batches
     call_command("import_saedashboard", str(root), verbosity=0)
     out = tmp_path / "export"
     call_command("export_neuronpedia", str(out), model="synth-model", batch_size=4, verbosity=0)
     Model.objects.all().delete()
     ImportLedger.objects.all().delete()
+    return out
+
+
+def test_truncated_gzip_in_neuronpedia_export(batches, tmp_path):
+    out = _exported_then_emptied(batches, tmp_path)
     broken = out / "synth-model" / "3-res-synth" / "activations" / "batch-1.jsonl.gz"
     broken.write_bytes(broken.read_bytes()[:-40])
     with pytest.raises(CommandError) as err:
@@ -137,12 +143,7 @@ def test_truncated_gzip_in_neuronpedia_export(batches, tmp_path):
 
 
 def test_bad_value_in_neuronpedia_export_names_line_and_feature(batches, tmp_path):
-    root, _ = batches
-    call_command("import_saedashboard", str(root), verbosity=0)
-    out = tmp_path / "export"
-    call_command("export_neuronpedia", str(out), model="synth-model", batch_size=4, verbosity=0)
-    Model.objects.all().delete()
-    ImportLedger.objects.all().delete()
+    out = _exported_then_emptied(batches, tmp_path)
     path = out / "synth-model" / "3-res-synth" / "activations" / "batch-0.jsonl.gz"
     import gzip
 

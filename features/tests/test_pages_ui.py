@@ -1,7 +1,6 @@
 """Pages through Django's test client: constant query counts, render time with 1,000 snippets,
 the htmx fragments and plain-form fallbacks, lists, search, escaping."""
 
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models import Max as models_Max
-from rest_framework.exceptions import NotFound, ValidationError
 
 from features.models import Activation, Comment, Explanation, ExplanationScore, Feature, List, Vote
 from models_app.models import Model, Source, SourceSet
+from neuronsite.errors import NotFound, ValidationFailed
 from neuronsite.fields import Visibility
 
 
 def parse_index(raw) -> int:
     """A feature index from a URL or request body: a non-negative integer, else 400."""
     if isinstance(raw, bool):
-        raise ValidationError({"index": f"must be a non-negative integer, got {raw!r}"})
+        raise ValidationFailed({"index": f"must be a non-negative integer, got {raw!r}"})
     if isinstance(raw, int):
         value = raw
     else:
         text = str(raw).strip()
         if not text.isdigit():
-            raise ValidationError({"index": f"must be a non-negative integer, got {raw!r}"})
+            raise ValidationFailed({"index": f"must be a non-negative integer, got {raw!r}"})
         value = int(text)
     if value < 0 or value > 2**31 - 1:
-        raise ValidationError({"index": f"out of range: {raw!r}"})
+        raise ValidationFailed({"index": f"out of range: {raw!r}"})
     return value
 
 
@@ -338,7 +338,7 @@ def list_get(*, list_id, user) -> List:
     try:
         pk = int(str(list_id))
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
+        raise ValidationFailed({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
     visible = Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
     if user is not None and user.is_authenticated:
         visible |= Q(owner=user)
@@ -376,7 +376,7 @@ def explanations_search_text(
     ``(page, total)``; each row has ``feature__source__model`` loaded."""
     words = [w for w in (query or "").split() if w]
     if len((query or "").strip()) < 3:
-        raise ValidationError({"query": "must be at least 3 characters"})
+        raise ValidationFailed({"query": "must be at least 3 characters"})
     qs = Explanation.objects.exclude(status=Explanation.Status.HIDDEN).filter(
         feature__source__in=Source.objects.visible_to(user),
         feature__source__model__in=Model.objects.visible_to(user),

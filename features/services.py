@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db import transaction
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from features.models import Bookmark, Comment, Explanation, Feature, List, ListComment, ListItem, Vote
+from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
 
 MAX_COMMENT_LENGTH = 10_000
@@ -15,9 +15,9 @@ MAX_COMMENT_LENGTH = 10_000
 def comment_create(*, user, feature: Feature, text: str) -> Comment:
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": "must not be empty"})
+        raise ValidationFailed({"text": "must not be empty"})
     if len(text) > MAX_COMMENT_LENGTH:
-        raise ValidationError({"text": f"longer than {MAX_COMMENT_LENGTH} characters"})
+        raise ValidationFailed({"text": f"longer than {MAX_COMMENT_LENGTH} characters"})
     return Comment.objects.create(user=user, feature=feature, text=text)
 
 
@@ -40,7 +40,7 @@ def _explanation_for_write(*, explanation_id) -> Explanation:
     try:
         pk = int(str(explanation_id))
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"id": f"must be an integer explanation id, got {explanation_id!r}"}) from exc
+        raise ValidationFailed({"id": f"must be an integer explanation id, got {explanation_id!r}"}) from exc
     explanation = Explanation.objects.filter(pk=pk).exclude(status=Explanation.Status.HIDDEN).first()
     if explanation is None:
         raise NotFound(f"Explanation {explanation_id} not found.")
@@ -96,9 +96,9 @@ def _clean_list_fields(*, name=None, description=None, test_text=None, visibilit
     if name is not None:
         name = str(name).strip()
         if not name:
-            raise ValidationError({"name": "must not be empty"})
+            raise ValidationFailed({"name": "must not be empty"})
         if len(name) > MAX_LIST_NAME_LENGTH:
-            raise ValidationError({"name": f"longer than {MAX_LIST_NAME_LENGTH} characters"})
+            raise ValidationFailed({"name": f"longer than {MAX_LIST_NAME_LENGTH} characters"})
         fields["name"] = name
     for key, value, column in (
         ("description", description, "description"),
@@ -107,12 +107,12 @@ def _clean_list_fields(*, name=None, description=None, test_text=None, visibilit
         if value is not None:
             value = str(value)
             if len(value) > MAX_LIST_TEXT_LENGTH:
-                raise ValidationError({key: f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
+                raise ValidationFailed({key: f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
             fields[column] = value
     if visibility is not None:
         visibility = str(visibility).upper()
         if visibility not in Visibility.values:
-            raise ValidationError({"visibility": f"must be one of {', '.join(Visibility.values)}"})
+            raise ValidationFailed({"visibility": f"must be one of {', '.join(Visibility.values)}"})
         fields["visibility"] = visibility
     return fields
 
@@ -122,7 +122,7 @@ def _list_owned(*, user, list_id) -> List:
     try:
         pk = int(str(list_id))
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
+        raise ValidationFailed({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
     lst = List.objects.select_for_update().filter(pk=pk, owner=user).first()
     if lst is None:
         raise NotFound(f"List {list_id} not found (or not yours).")
@@ -163,7 +163,7 @@ def list_features_add(*, user, list_id, features: list[tuple[Feature, str]]) -> 
     updated when a new one is given). Returns the items for the given features, in order."""
 
     if len(features) > MAX_LIST_FEATURES_PER_CALL:
-        raise ValidationError({"featuresToAdd": f"at most {MAX_LIST_FEATURES_PER_CALL} per call"})
+        raise ValidationFailed({"featuresToAdd": f"at most {MAX_LIST_FEATURES_PER_CALL} per call"})
     lst = _list_owned(user=user, list_id=list_id)
     existing = {item.feature_id: item for item in ListItem.objects.filter(list=lst)}
     items = []
@@ -201,7 +201,7 @@ def list_item_note_update(*, user, list_id, item_id: int, note: str) -> ListItem
         raise NotFound(f"Item {item_id} is not in list {list_id}.")
     note = note or ""
     if len(note) > MAX_LIST_TEXT_LENGTH:
-        raise ValidationError({"note": f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
+        raise ValidationFailed({"note": f"longer than {MAX_LIST_TEXT_LENGTH} characters"})
     item.note = note
     item.save(update_fields=["note"])
     return item
@@ -212,9 +212,9 @@ def list_comment_create(*, user, lst: List, text: str) -> ListComment:
 
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": "must not be empty"})
+        raise ValidationFailed({"text": "must not be empty"})
     if len(text) > MAX_COMMENT_LENGTH:
-        raise ValidationError({"text": f"longer than {MAX_COMMENT_LENGTH} characters"})
+        raise ValidationFailed({"text": f"longer than {MAX_COMMENT_LENGTH} characters"})
     return ListComment.objects.create(user=user, list=lst, text=text)
 
 

@@ -35,19 +35,18 @@ from functools import partial
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 
 from inference.engine import get_engine
 from inference.engine.steer import advance
+from neuronsite.errors import ApplicationError, ValidationFailed, flatten_message
 
 
 def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        from neuronsite.api import flatten_detail
-
-        return flatten_detail(exc.detail)
-    if isinstance(exc, APIException):
-        return str(exc.detail)
+    if isinstance(exc, ApplicationError):
+        return exc.message
+    if isinstance(exc, APIException):  # an input serializer's is_valid(raise_exception=True)
+        return flatten_message(exc.detail)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -149,7 +148,7 @@ class SteerConsumer(_InferenceConsumer):
 
         kind = content.get("type", "steer")
         if kind not in ("steer", "steer-chat"):
-            raise ValidationError(f"Unknown frame type {kind!r} (steer, steer-chat, cancel).")
+            raise ValidationFailed(f"Unknown frame type {kind!r} (steer, steer-chat, cancel).")
         chat = kind == "steer-chat"
         data = (s.SteerChatInput if chat else s.SteerCompletionInput)(data=content)
         data.is_valid(raise_exception=True)

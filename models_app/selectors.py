@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
-from rest_framework.exceptions import NotFound
 
 from models_app.models import Model, Source, SourceSet
+from neuronsite.errors import NotFound
 from neuronsite.fields import Visibility
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from django.db import connection, transaction
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from models_app.models import Model, Source, SourceRelease, SourceSet
+from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
 
 
@@ -50,7 +50,7 @@ def source_name_for(*, layer: int, set_name: str) -> str:
 def _check_slug(value: str, *, field: str, pattern: re.Pattern) -> str:
     value = (value or "").strip()
     if not pattern.match(value):
-        raise ValidationError(
+        raise ValidationFailed(
             {
                 field: f"{value!r} is not valid: use letters, digits, '.', '_' or '-' (starting with a letter or digit)"
             }
@@ -72,9 +72,9 @@ def model_create(
 ) -> Model:
     name = _check_slug(name, field="id", pattern=MODEL_ID_RE)
     if type(layers) is not int or layers < 0 or layers > 10_000:
-        raise ValidationError({"layers": f"must be an integer between 0 and 10000, got {layers!r}"})
+        raise ValidationFailed({"layers": f"must be an integer between 0 and 10000, got {layers!r}"})
     if Model.objects.filter(name=name).exists():
-        raise ValidationError({"id": f"Model '{name}' already exists."})
+        raise ValidationFailed({"id": f"Model '{name}' already exists."})
     return Model.objects.create(
         name=name,
         layers=layers,
@@ -103,7 +103,7 @@ def source_set_create(
     """A source set with one source per layer of its model (``"{layer}-{name}"``)."""
     name = _check_slug(name, field="name", pattern=SET_NAME_RE)
     if SourceSet.objects.filter(model=model, name=name).exists():
-        raise ValidationError({"name": f"Source set '{model.name}/{name}' already exists."})
+        raise ValidationFailed({"name": f"Source set '{model.name}/{name}' already exists."})
     source_set = SourceSet.objects.create(
         model=model,
         name=name,
@@ -147,7 +147,7 @@ def source_ensure(
     model_name = _check_slug(model_name, field="model", pattern=MODEL_ID_RE)
     set_name = _check_slug(set_name, field="source set", pattern=SET_NAME_RE)
     if type(layer) is not int or layer < 0:
-        raise ValidationError({"layer": f"must be a non-negative integer, got {layer!r}"})
+        raise ValidationFailed({"layer": f"must be a non-negative integer, got {layer!r}"})
     model = Model.objects.filter(name=model_name).first()
     if model is None:
         if not create_model:

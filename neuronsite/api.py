@@ -9,20 +9,21 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from neuronsite.errors import ApplicationError, RateLimited
+from neuronsite.errors import flatten_message as flatten_detail
 
-def flatten_detail(detail) -> str:
-    if isinstance(detail, dict):
-        parts = []
-        for key, value in detail.items():
-            text = flatten_detail(value)
-            parts.append(text if key in ("non_field_errors", "detail", "__all__") else f"{key}: {text}")
-        return "; ".join(parts)
-    if isinstance(detail, list):
-        return "; ".join(flatten_detail(item) for item in detail)
-    return str(detail)
+
+def application_error_response(exc: ApplicationError) -> Response:
+    """The one mapping of the project's domain errors to HTTP: ``{"error": ...}`` + status."""
+    response = Response(exc.as_dict(), status=exc.status)
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        response["Retry-After"] = str(int(exc.retry_after))
+    return response
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return application_error_response(exc)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, ObjectDoesNotExist):
@@ -54,4 +55,4 @@ def error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Respo
     return Response({"error": message}, status=status_code)
 
 
-__all__ = ["exception_handler", "error", "validated", "flatten_detail"]
+__all__ = ["exception_handler", "application_error_response", "error", "validated", "flatten_detail"]

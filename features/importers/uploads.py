@@ -7,7 +7,6 @@ import struct
 import orjson
 from django.db import transaction
 from django.db.models import Max
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from features.importers.ledger import bytes_checksum
 from features.importers.validation import FeatureDataError, check_float_list, normalize_activation
@@ -20,6 +19,7 @@ from features.importers.writer import (
 from features.models import Activation, ExplainerModel, Explanation, ExplanationType, Feature
 from models_app.models import Model, Source, SourceSet
 from models_app.services import source_name_for, source_set_check_owner
+from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
 
 MAX_FEATURES_PER_UPLOAD = 128
@@ -32,8 +32,8 @@ def _f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
-def _bad(exc: FeatureDataError, prefix: str = "") -> ValidationError:
-    return ValidationError(f"{prefix}{exc}")
+def _bad(exc: FeatureDataError, prefix: str = "") -> ValidationFailed:
+    return ValidationFailed(f"{prefix}{exc}")
 
 
 def _logits(entries, *, field: str, index) -> tuple[list, list]:
@@ -107,9 +107,9 @@ def features_upload(*, user, model_id: str, source_name: str, features: list) ->
     into a source whose source set the user owns. Same payload twice -> written once."""
     source = _owned_source(model_id=model_id, source_name=source_name, user=user)
     if type(features) is not list or not features:
-        raise ValidationError({"features": "must be a non-empty list"})
+        raise ValidationFailed({"features": "must be a non-empty list"})
     if len(features) > MAX_FEATURES_PER_UPLOAD:
-        raise ValidationError(
+        raise ValidationFailed(
             {"features": f"at most {MAX_FEATURES_PER_UPLOAD} per request, got {len(features)}"}
         )
     try:
@@ -127,7 +127,7 @@ def features_upload(*, user, model_id: str, source_name: str, features: list) ->
     except FeatureDataError as exc:
         raise _bad(exc) from None
     except orjson.JSONEncodeError as exc:
-        raise ValidationError({"features": f"not JSON-serialisable: {exc}"}) from None
+        raise ValidationFailed({"features": f"not JSON-serialisable: {exc}"}) from None
     if not result.skipped:
         _explanations_create(source=source, features=features, ids=result.feature_ids, user=user)
     return result
@@ -139,7 +139,7 @@ def _explanations_create(*, source: Source, features: list, ids: dict[int, int],
         index = int(raw["index"])
         for i, e in enumerate(raw.get("explanations") or []):
             if type(e) is not dict or type(e.get("text")) is not str or not e["text"].strip():
-                raise ValidationError(
+                raise ValidationFailed(
                     f"feature {index}, field 'explanations[{i}].text': must be non-empty text"
                 )
             etype = (
@@ -179,9 +179,9 @@ def activations_upload(*, user, model_id: str, source_name: str, index, activati
     if feature.creator_id != user.pk:
         source_set_check_owner(source_set=feature.source.source_set, user=user)
     if type(activations) is not list or not activations:
-        raise ValidationError({"activations": "must be a non-empty list"})
+        raise ValidationFailed({"activations": "must be a non-empty list"})
     if len(activations) > MAX_ACTIVATIONS_PER_UPLOAD:
-        raise ValidationError({"activations": f"at most {MAX_ACTIVATIONS_PER_UPLOAD} per request"})
+        raise ValidationFailed({"activations": f"at most {MAX_ACTIVATIONS_PER_UPLOAD} per request"})
     try:
         normalized = [normalize_activation(a, index=index, position=i) for i, a in enumerate(activations)]
     except FeatureDataError as exc:
@@ -237,16 +237,16 @@ def vector_create(
     if model is None:
         raise NotFound(f"Model '{model_id}' not found.")
     if hook_type not in VECTOR_HOOK_TYPES:
-        raise ValidationError(
+        raise ValidationFailed(
             {"hookType": f"must be one of {', '.join(VECTOR_HOOK_TYPES)}, got {hook_type!r}"}
         )
     if type(layer_number) is not int or layer_number < 0 or (model.layers and layer_number >= model.layers):
-        raise ValidationError(
+        raise ValidationFailed(
             {"layerNumber": f"must be a layer of {model.name} (0..{model.layers - 1}), got {layer_number!r}"}
         )
     label = (label or "").strip()
     if not label:
-        raise ValidationError({"vectorLabel": "must not be empty"})
+        raise ValidationFailed({"vectorLabel": "must not be empty"})
     try:
         values = check_float_list(vector, field="vector", index=None)
         strength = None
@@ -257,9 +257,9 @@ def vector_create(
     except FeatureDataError as exc:
         raise _bad(exc) from None
     if not values:
-        raise ValidationError({"vector": "must be a non-empty list of numbers"})
+        raise ValidationFailed({"vector": "must be a non-empty list of numbers"})
     if model.d_model and len(values) != model.d_model:
-        raise ValidationError(
+        raise ValidationFailed(
             {"vector": f"has {len(values)} values; {model.name} has d_model {model.d_model}"}
         )
     set_name = VECTOR_HOOK_TYPES[hook_type]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from rest_framework.exceptions import NotFound, ValidationError
 
 from features import selectors
 from models_app import selectors as model_selectors
+from neuronsite.errors import NotFound, ValidationFailed
 
 PAGE_SIZE = 50
 SNIPPETS_PER_GROUP = 15
@@ -16,7 +16,7 @@ EMBED_TOGGLES = ("plots", "explanation", "test", "activations", "link", "steer")
 
 
 def _not_found(exc) -> Http404:
-    return Http404(str(exc.detail if hasattr(exc, "detail") else exc))
+    return Http404(str(exc.message if hasattr(exc, "message") else exc))
 
 
 def _slash_redirect(request):
@@ -140,7 +140,7 @@ def feature_page(request, model_id: str, source: str, index: str):
             user=request.user,
             per_group=SNIPPETS_PER_GROUP,
         )
-    except (NotFound, ValidationError) as exc:
+    except (NotFound, ValidationFailed) as exc:
         raise _not_found(exc) from exc
     embed = _embed_options(request)
     prev_index, next_index, bookmarked = selectors.feature_adjacent(feature=feature, user=request.user)
@@ -182,7 +182,7 @@ def activations_more(request, model_id: str, source: str, index: str):
         feature = selectors.feature_ref_get(
             model_name=model_id, source_name=source, index=index, user=request.user
         )
-    except (NotFound, ValidationError) as exc:
+    except (NotFound, ValidationFailed) as exc:
         raise _not_found(exc) from exc
     try:
         bin_min = float(request.GET["bin_min"]) if request.GET.get("bin_min") else None

@@ -4,11 +4,10 @@ search via inference, and steering (the last two are driven by the inference eng
 from __future__ import annotations
 
 from django.shortcuts import render
-from rest_framework.exceptions import ValidationError
 
 from features import selectors
 from models_app import selectors as model_selectors
-from neuronsite.api import flatten_detail
+from neuronsite.errors import ValidationFailed
 
 SEARCH_PAGE_SIZE = 20
 
@@ -26,8 +25,8 @@ def search_page(request):
             results, total = selectors.explanations_search_text(
                 query=query, user=request.user, model_name=model_name, offset=offset, limit=SEARCH_PAGE_SIZE
             )
-        except ValidationError as exc:
-            error = flatten_detail(exc.detail)
+        except ValidationFailed as exc:
+            error = exc.message
     return render(
         request,
         "features/search.html",

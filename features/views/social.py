@@ -12,11 +12,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
 from features import selectors, services
 from features.models import Comment, List
-from neuronsite.api import flatten_detail
+from neuronsite.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
 
 
@@ -24,8 +23,8 @@ def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _message(exc: APIException) -> str:
-    return flatten_detail(exc.detail)
+def _message(exc: ApplicationError) -> str:
+    return exc.message
 
 
 def _feature(request, model_id, source, index):
@@ -33,7 +32,7 @@ def _feature(request, model_id, source, index):
         return selectors.feature_ref_get(
             model_name=model_id, source_name=source, index=index, user=request.user
         )
-    except (NotFound, ValidationError) as exc:
+    except (NotFound, ValidationFailed) as exc:
         raise Http404(_message(exc)) from exc
 
 
@@ -77,7 +76,7 @@ def explanation_vote(request, model_id, source, index, explanation_id: int, acti
             services.explanation_delete(user=request.user, explanation_id=explanation_id)
         else:
             raise Http404("Unknown action.")
-    except (ValidationError, NotFound, PermissionDenied) as exc:
+    except (ValidationFailed, NotFound, PermissionDenied) as exc:
         error = _message(exc)
     return _done(
         request,
@@ -107,7 +106,7 @@ def comment_post(request, model_id, source, index):
     error = None
     try:
         services.comment_create(user=request.user, feature=feature, text=request.POST.get("text", ""))
-    except ValidationError as exc:
+    except ValidationFailed as exc:
         error = _message(exc)
     return _done(request, feature, "features/_comments.html", _comments_context(feature), "comments", error)
 
@@ -169,9 +168,9 @@ def feature_list_add(request, model_id, source, index):
         else:
             list_id = request.POST.get("list_id")
             if not list_id:
-                raise ValidationError({"list": "choose a list or name a new one"})
+                raise ValidationFailed({"list": "choose a list or name a new one"})
         services.list_features_add(user=request.user, list_id=list_id, features=[(feature, note)])
-    except (ValidationError, NotFound) as exc:
+    except (ValidationFailed, NotFound) as exc:
         error = _message(exc)
     return _done(request, feature, "features/_lists.html", _lists_context(request, feature), "lists", error)
 
@@ -194,7 +193,7 @@ def lists_page(request):
                 visibility=request.POST.get("visibility") or None,
             )
             return redirect("list", lst.pk)
-        except ValidationError as exc:
+        except ValidationFailed as exc:
             error = _message(exc)
     public = (
         List.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-updated_at")[:50]
@@ -215,7 +214,7 @@ def lists_page(request):
 def _list_or_404(request, list_id):
     try:
         return selectors.list_get(list_id=list_id, user=request.user)
-    except (NotFound, ValidationError) as exc:
+    except (NotFound, ValidationFailed) as exc:
         raise Http404(_message(exc)) from exc
 
 
@@ -240,7 +239,7 @@ def _owner_action(request, list_id, fn, success: str, redirect_to: str | None = 
     try:
         fn()
         messages.success(request, success)
-    except (ValidationError, NotFound) as exc:
+    except (ValidationFailed, NotFound) as exc:
         messages.error(request, _message(exc))
     return redirect(redirect_to or reverse("list", args=[list_id]))
 

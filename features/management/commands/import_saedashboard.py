@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import APIException
 
 from features.importers.progress import ImportProgress
 from features.importers.saedashboard import (
@@ -13,7 +12,7 @@ from features.importers.saedashboard import (
     saedashboard_batch_import,
 )
 from models_app.models import Model
-from neuronsite.api import flatten_detail
+from neuronsite.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -80,8 +79,8 @@ class Command(BaseCommand):
                     )
                 except BatchFileError as exc:
                     raise CommandError(str(exc)) from None
-                except APIException as exc:
-                    raise CommandError(f"{path}: {flatten_detail(exc.detail)}") from None
+                except ApplicationError as exc:
+                    raise exc.as_command_error(f"{path}: ") from None
                 progress.update(
                     skipped=result.skipped, features=result.features, activations=result.activations
                 )

@@ -1,11 +1,11 @@
 """Store each feature's nearest neighbours by decoder cosine similarity, for the dashboard."""
 
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import APIException
 
 from inference.loading import LoadError
 from inference.services import source_neighbours_compute
 from models_app.models import Source
+from neuronsite.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -29,8 +29,10 @@ class Command(BaseCommand):
             raise CommandError(f"Several models have a source {source!r}; pass --model")
         try:
             count = source_neighbours_compute(source=rows[0], k=k)
-        except (LoadError, APIException) as exc:
-            raise CommandError(str(getattr(exc, "detail", exc))) from exc
+        except ApplicationError as exc:
+            raise exc.as_command_error() from exc
+        except LoadError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"Stored {k} nearest neighbours for {count} features of {rows[0].model.name}/{source}."
         )

@@ -20,6 +20,24 @@ class TextOrList(serializers.Field):
         return value
 
 
+class DensityThreshold(serializers.FloatField):
+    """Neuronpedia's ``densityThreshold``: a density in [0, 1] above which features are left
+    out, or -1 for "no threshold" (served as None). With ``zero_is_none``, 0 also means none."""
+
+    def __init__(self, *, zero_is_none: bool = False, **kwargs):
+        self.zero_is_none = zero_is_none
+        kwargs.setdefault("help_text", "density in [0, 1] above which features are dropped; -1 = no threshold")
+        super().__init__(min_value=-1, max_value=1, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value == -1 or (self.zero_is_none and value == 0):
+            return None
+        if value < 0:
+            raise serializers.ValidationError("must be -1 (no threshold) or a density in [0, 1]")
+        return value
+
+
 class FeatureRef(serializers.Serializer):
     modelId = serializers.CharField()
     source = serializers.CharField(required=False)
@@ -41,27 +59,24 @@ class ActivationNewInput(serializers.Serializer):
 class SearchAllInput(serializers.Serializer):
     modelId = serializers.CharField()
     sourceSet = serializers.CharField()
-    text = serializers.CharField(trim_whitespace=False)
+    text = TextOrList(help_text="one text, or a list of texts (one result per text under 'results')")
     selectedLayers = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     sortIndexes = serializers.ListField(
         child=serializers.IntegerField(min_value=0), required=False, default=list
     )
     ignoreBos = serializers.BooleanField(required=False, default=True)
-    densityThreshold = serializers.FloatField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=1
-    )
+    densityThreshold = DensityThreshold(required=False, allow_null=True, default=None)
     numResults = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
 
 
 class TopkByTokenInput(serializers.Serializer):
     modelId = serializers.CharField()
     source = serializers.CharField()
-    text = serializers.CharField(trim_whitespace=False)
+    text = TextOrList(help_text="one text, or a list of texts (one result per text under 'results')")
     numResults = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
     ignoreBos = serializers.BooleanField(required=False, default=True)
-    densityThreshold = serializers.FloatField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=1
-    )
+    # Neuronpedia treats a falsy threshold here as "none": 0 means no threshold too.
+    densityThreshold = DensityThreshold(required=False, allow_null=True, default=None, zero_is_none=True)
 
 
 class CossimInput(serializers.Serializer):

@@ -37,6 +37,10 @@ class DensityThreshold(serializers.FloatField):
             raise serializers.ValidationError("must be -1 (no threshold) or a density in [0, 1]")
         return value
 
+    def run_validators(self, value):
+        if value is not None:  # None = "no threshold" after the mapping above
+            super().run_validators(value)
+
 
 class FeatureRef(serializers.Serializer):
     modelId = serializers.CharField()

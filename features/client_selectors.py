@@ -100,7 +100,9 @@ def explanation_get(*, explanation_id, user) -> Explanation:
     return explanation
 
 
-def explanations_export_scope(*, model_name: str, source_name: str | None, user) -> tuple[Model, Source | None]:
+def explanations_export_scope(
+    *, model_name: str, source_name: str | None, user
+) -> tuple[Model, Source | None]:
     """Check what an export names before any byte is streamed (404 naming the unknown part)."""
     model = Model.objects.visible_to(user).filter(name=model_name).first()
     if model is None:

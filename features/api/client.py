@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from features import client_selectors, selectors, services
 from features.api.serializers import _iso, activation_json, explanation_json, feature_json
 from neuronsite.api import validated
+from neuronsite.errors import ValidationFailed
 
 
 class BatchFeatureRef(serializers.Serializer):
@@ -39,7 +40,11 @@ class FeaturesBatchInput(serializers.Serializer):
 def features_batch(request):
     body = request.data
     # Neuronpedia's body is a bare array; an object {"features": [...]} is accepted too.
-    data = FeaturesBatchInput(data={"features": body} if isinstance(body, list) else body)
+    if isinstance(body, list):
+        body = {"features": body}
+    elif not isinstance(body, dict):
+        raise ValidationFailed({"features": "the body must be a JSON array of {modelId, layer, index}"})
+    data = FeaturesBatchInput(data=body)
     data.is_valid(raise_exception=True)
     items = data.validated_data["features"]
     max_acts = next((f["maxActsToReturn"] for f in items if "maxActsToReturn" in f), None)
@@ -101,7 +106,9 @@ class ExportInput(serializers.Serializer):
     request=ExportInput,
     parameters=[
         OpenApiParameter("modelId", OpenApiTypes.STR, required=False),
-        OpenApiParameter("source", OpenApiTypes.STR, required=False, description="one source; all if left out"),
+        OpenApiParameter(
+            "source", OpenApiTypes.STR, required=False, description="one source; all if left out"
+        ),
     ],
     responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
     summary="Stream every explanation of a model (or one source) with its scores as JSON lines",

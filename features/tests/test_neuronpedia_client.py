@@ -161,8 +161,8 @@ def _direct_latents(folders, text: str):
     import json
 
     import torch
-    from safetensors.torch import load_file
     from sae_lens import SAE
+    from safetensors.torch import load_file
     from transformer_lens import HookedTransformer, HookedTransformerConfig
     from transformers import AutoTokenizer
 
@@ -294,7 +294,11 @@ def test_client_activations_and_source_activations(np_client, tiny, tiny_client_
     assert len(results) == 1 and len(results[0]["tokens"]) == direct.shape[0]
     active = results[0]["activeFeatures"]
     expected = {
-        str(i): [[p, pytest.approx(float(direct[p, i]), abs=1e-4)] for p in range(1, direct.shape[0]) if direct[p, i] > 0]
+        str(i): [
+            [p, pytest.approx(float(direct[p, i]), abs=1e-4)]
+            for p in range(1, direct.shape[0])
+            if direct[p, i] > 0
+        ]
         for i in range(D_SAE)
     }
     assert active == {k: v for k, v in expected.items() if v}
@@ -319,7 +323,9 @@ def test_client_top_features_for_text_and_texts(np_client, tiny):
     # densityThreshold -1 (the client's default) means no threshold; 0.3 drops the dense one.
     again = request.compute_top_features_for_text(MODEL, SOURCE, TEXT, num_results=10, density_threshold=-1)
     assert [int(a.index) for a in again] == [int(a.index) for a in top]
-    tighter = request.compute_top_features_for_text(MODEL, SOURCE, TEXT, num_results=10, density_threshold=0.3)
+    tighter = request.compute_top_features_for_text(
+        MODEL, SOURCE, TEXT, num_results=10, density_threshold=0.3
+    )
     assert best not in [int(a.index) for a in tighter] and tighter
 
     batch = request.compute_top_features_for_texts(MODEL, [SOURCE], TEXTS, num_results=10)
@@ -364,7 +370,9 @@ def test_client_steer_completion_and_chat(np_client, tiny):
     from neuronpedia.requests.steer_request import SteerChatRequest, SteerCompletionRequest
 
     features = [SteerFeature(modelId=MODEL, source=SOURCE, index=5, strength=40)]
-    completion = SteerCompletionRequest().steer_features(MODEL, features, prompt=TEXT, n_tokens=4, temperature=0)
+    completion = SteerCompletionRequest().steer_features(
+        MODEL, features, prompt=TEXT, n_tokens=4, temperature=0
+    )
     assert completion["STEERED"] and completion["DEFAULT"]
     chat = SteerChatRequest().steer_features(
         MODEL, features, default_chat_messages=CHAT, steered_chat_messages=CHAT, n_tokens=4, temperature=0

@@ -26,7 +26,9 @@ class DensityThreshold(serializers.FloatField):
 
     def __init__(self, *, zero_is_none: bool = False, **kwargs):
         self.zero_is_none = zero_is_none
-        kwargs.setdefault("help_text", "density in [0, 1] above which features are dropped; -1 = no threshold")
+        kwargs.setdefault(
+            "help_text", "density in [0, 1] above which features are dropped; -1 = no threshold"
+        )
         super().__init__(min_value=-1, max_value=1, **kwargs)
 
     def to_internal_value(self, data):

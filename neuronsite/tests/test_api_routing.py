@@ -54,9 +54,7 @@ def test_get_routes_answer_with_and_without_slash(db, client, make_source, path)
 
 def test_post_routes_answer_with_and_without_slash_without_redirect(db, client, key):
     for path, name in (("/api/list/new", "no slash"), ("/api/list/new/", "slash")):
-        response = client.post(
-            path, data={"name": name}, content_type="application/json", HTTP_X_API_KEY=key
-        )
+        response = client.post(path, data={"name": name}, content_type="application/json", HTTP_X_API_KEY=key)
         assert response.status_code == 200, (path, response.content)
         assert response.json()["name"] == name
 

@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/", include("inference.api.client_urls")),
     # Issue 10/11 routing: the other trailing-slash spelling of any API route, else a JSON 404.
     # Keep this the LAST "api/" pattern (before the page routes, which would swallow /api/a/b).
-    re_path(r"^api/(?P<rest>.*)$", api_fallback, name="api-fallback"),
+    re_path(r"^api(?:/(?P<rest>.*))?$", api_fallback, name="api-fallback"),
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]

@@ -1,9 +1,18 @@
 """Input serializers for the inference API (Neuronpedia's request field names)."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+        ]
+    }
+)
 class TextOrList(serializers.Field):
     """``customText``: one string or a non-empty list of strings."""
 

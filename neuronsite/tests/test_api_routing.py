@@ -19,7 +19,9 @@ def key(make_user):
     return clear
 
 
-@pytest.mark.parametrize("path", ["/api/a/b", "/api/a/b/c", "/api/a/b/", "/api/nothing", "/api/feature/x"])
+@pytest.mark.parametrize(
+    "path", ["/api", "/api/", "/api/a/b", "/api/a/b/c", "/api/a/b/", "/api/nothing", "/api/feature/x"]
+)
 @pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
 def test_unknown_api_paths_are_json_404(db, client, path, method):
     if method == "get":

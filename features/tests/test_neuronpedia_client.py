@@ -106,10 +106,7 @@ def np_client(live_server_url, make_user, monkeypatch):
     monkeypatch.setattr(NPRequest, "BASE_URL", f"{live_server_url}/api")
     monkeypatch.setenv("NEURONPEDIA_API_KEY", clear)
     monkeypatch.setenv("USE_LOCALHOST", "true")
-    import neuronpedia
-
-    neuronpedia.user = user
-    return neuronpedia
+    return {"user": user, "key": clear}
 
 
 @pytest.fixture
@@ -421,6 +418,7 @@ def test_client_vectors_lifecycle_and_steering(np_client, tiny):
 
 
 def test_client_reads_errors(np_client, tiny, monkeypatch):
+    import neuronpedia
     import requests
     from neuronpedia.requests.base_request import NPUnauthorizedError
     from neuronpedia.requests.feature_request import FeatureRequest
@@ -439,3 +437,12 @@ def test_client_reads_errors(np_client, tiny, monkeypatch):
     monkeypatch.setenv("NEURONPEDIA_API_KEY", "np-wrong-key")
     with pytest.raises(NPUnauthorizedError):
         ListRequest().get_owned()
+    # The client's other ways to give the key: a parameter, a context, a global setting.
+    assert ListRequest(api_key=np_client["key"]).get_owned() == []
+    with neuronpedia.api_key(np_client["key"]):
+        assert ListRequest().get_owned() == []
+    neuronpedia.set_api_key(np_client["key"])
+    try:
+        assert ListRequest().get_owned() == []
+    finally:
+        neuronpedia.set_api_key(None)

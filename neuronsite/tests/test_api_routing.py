@@ -79,3 +79,11 @@ def test_api_path_parameters_still_resolve_with_slash(db, client, make_feature):
     path = f"/api/feature/{feature.source.model.name}/{feature.source.name}/3/"
     response = client.get(path)
     assert response.status_code == 200 and response.json()["index"] == "3"
+
+
+def test_oversized_body_is_json_400(db, client, key):
+    big = '{"name": "' + "x" * (3 * 1024 * 1024) + '"}'
+    response = client.post("/api/list/new", data=big, content_type="application/json", HTTP_X_API_KEY=key)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "error" in response.json()

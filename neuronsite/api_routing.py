@@ -13,6 +13,7 @@ last ``/api/`` pattern in ``neuronsite/urls.py``.
 
 from __future__ import annotations
 
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
@@ -37,7 +38,10 @@ def api_fallback(request, rest: str = ""):
             match = None
         if match is not None and match.func is not api_fallback:
             request.resolver_match = match
-            return match.func(request, *match.args, **match.kwargs)
+            view = match.func
+            if iscoroutinefunction(view):  # an async view (e.g. a streaming one) behind this sync one
+                view = async_to_sync(view)
+            return view(request, *match.args, **match.kwargs)
     return JsonResponse({"error": f"No API endpoint at {path} ({request.method})."}, status=404)
 
 

@@ -212,3 +212,18 @@ def test_user_bookmarks(authed, api_client, make_feature, make_user):
     assert authed.post("/api/user/bookmarks/").json() == r.json()
     api_client.credentials()
     assert api_client.get("/api/user/bookmarks").status_code == 401
+
+
+def test_export_and_bookmarks_query_counts_do_not_grow(authed, make_feature, django_assert_max_num_queries):
+    first = make_feature(index=0)
+    for i in range(30):
+        f = first if i == 0 else make_feature(source=first.source, index=i)
+        _explain(f, f"e{i}", score=0.25)
+        Bookmark.objects.create(user=authed.user, feature=f)
+    with django_assert_max_num_queries(8):
+        r = authed.get("/api/explanation/export", {"modelId": "tiny"})
+        lines = b"".join(r.streaming_content).splitlines()
+    assert len(lines) == 30
+    with django_assert_max_num_queries(6):
+        r = authed.get("/api/user/bookmarks")
+    assert len(r.json()) == 30

@@ -87,3 +87,12 @@ def test_oversized_body_is_json_400(db, client, key):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
     assert "error" in response.json()
+
+
+def test_slash_twin_reaches_async_views(db, client, settings):
+    settings.ROOT_URLCONF = "neuronsite.tests.async_probe_urls"
+    for path in ("/api/async-probe", "/api/async-probe/"):
+        response = client.post(path, data="{}", content_type="application/json")
+        assert response.status_code == 200, path
+        assert response.json() == {"async": True, "method": "POST"}
+    assert client.get("/api/async-probe/x").status_code == 404

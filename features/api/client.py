@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -96,6 +99,12 @@ def export_line(explanation) -> str:
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
+async def _async_chunks(lines, size: int = client_selectors.EXPORT_CHUNK // 4):
+    take = sync_to_async(lambda: "".join(islice(lines, size)), thread_sensitive=True)
+    while chunk := await take():
+        yield chunk
+
+
 class ExportInput(serializers.Serializer):
     modelId = serializers.CharField(max_length=128)
     source = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
@@ -122,7 +131,11 @@ def explanation_export(request):
         model_name=v["modelId"], source_name=v["source"] or v["layer"] or None, user=request.user
     )
     rows = client_selectors.explanations_export_iter(model=model, source=source, user=request.user)
-    response = StreamingHttpResponse((export_line(e) for e in rows), content_type="application/x-ndjson")
+    lines = (export_line(e) for e in rows)
+    # Under ASGI Django would read a sync iterator to the end before sending a byte: hand it an
+    # async one that pulls a chunk of rows at a time on the sync thread (the database's thread).
+    content = _async_chunks(lines) if isinstance(request._request, ASGIRequest) else lines
+    response = StreamingHttpResponse(content, content_type="application/x-ndjson")
     name = f"{model.name}-{source.name}" if source else model.name
     response["Content-Disposition"] = f'attachment; filename="explanations-{name}.jsonl"'
     return response

@@ -227,3 +227,23 @@ def test_export_and_bookmarks_query_counts_do_not_grow(authed, make_feature, dja
     with django_assert_max_num_queries(6):
         r = authed.get("/api/user/bookmarks")
     assert len(r.json()) == 30
+
+
+def test_explanation_export_is_an_async_stream_under_asgi(make_feature):
+    """Under ASGI the export hands Django an async iterator (a sync one would be read to the end
+    before the first byte is sent)."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    first = make_feature(index=1)
+    _explain(first, "one")
+    _explain(make_feature(source=first.source, index=2), "two")
+
+    async def fetch():
+        response = await AsyncClient().get("/api/explanation/export", {"modelId": "tiny"})
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        return response, body
+
+    response, body = async_to_sync(fetch)()
+    assert response.status_code == 200 and response.is_async
+    assert [json.loads(line)["description"] for line in body.splitlines()] == ["one", "two"]

@@ -446,3 +446,26 @@ def test_client_reads_errors(np_client, tiny, monkeypatch):
         assert ListRequest().get_owned() == []
     finally:
         neuronpedia.set_api_key(None)
+
+
+def test_explanation_export_streams_under_asgi(np_client, tiny, live_server_url):
+    """The JSONL export over daphne (its async, chunk-by-chunk path), slash spelling included."""
+    import json
+
+    import requests
+
+    from features.models import Explanation, Feature
+
+    features = list(Feature.objects.filter(source=tiny["source"]).order_by("index")[:40])
+    Explanation.objects.bulk_create(
+        [Explanation(feature=f, description=f"about {f.index} " + "x" * 200) for f in features]
+    )
+    with requests.get(
+        f"{live_server_url}/api/explanation/export/", params={"modelId": MODEL, "source": SOURCE}, stream=True
+    ) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-ndjson"
+        rows = [json.loads(line) for line in r.iter_lines() if line]
+    assert [(x["index"], x["description"][:9]) for x in rows][:2] == [("0", "about 0 x"), ("1", "about 1 x")]
+    assert len(rows) == 41  # the fixture's own explanation (feature 5) plus the 40 above
+    r = requests.get(f"{live_server_url}/api/explanation/export", params={"modelId": "nope"})
+    assert r.status_code == 404 and r.json()["error"] == "Model 'nope' not found."

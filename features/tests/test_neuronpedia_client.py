@@ -456,16 +456,18 @@ def test_explanation_export_streams_under_asgi(np_client, tiny, live_server_url)
 
     from features.models import Explanation, Feature
 
-    features = list(Feature.objects.filter(source=tiny["source"]).order_by("index")[:40])
+    # More rows than one database chunk (2,000) and one sent chunk (500 lines).
+    features = list(Feature.objects.filter(source=tiny["source"]).order_by("index"))
     Explanation.objects.bulk_create(
-        [Explanation(feature=f, description=f"about {f.index} " + "x" * 200) for f in features]
+        [Explanation(feature=f, description=f"about {f.index} #{k}") for f in features for k in range(33)]
     )
     with requests.get(
         f"{live_server_url}/api/explanation/export/", params={"modelId": MODEL, "source": SOURCE}, stream=True
     ) as r:
         assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-ndjson"
         rows = [json.loads(line) for line in r.iter_lines() if line]
-    assert [(x["index"], x["description"][:9]) for x in rows][:2] == [("0", "about 0 x"), ("1", "about 1 x")]
-    assert len(rows) == 41  # the fixture's own explanation (feature 5) plus the 40 above
+    assert len(rows) == 64 * 33 + 1  # plus the fixture's own explanation of feature 5
+    assert [x["description"] for x in rows[:2]] == ["about 0 #0", "about 0 #1"]
+    assert [int(x["index"]) for x in rows] == sorted(int(x["index"]) for x in rows)
     r = requests.get(f"{live_server_url}/api/explanation/export", params={"modelId": "nope"})
     assert r.status_code == 404 and r.json()["error"] == "Model 'nope' not found."

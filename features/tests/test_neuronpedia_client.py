@@ -9,6 +9,7 @@ is called; answers are checked against the database and against each other.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -155,8 +156,6 @@ def tiny(db, tiny_client_folders):
 def _direct_latents(folders, text: str):
     """All latents of the SAE at each position of ``text`` (BOS included), with the libraries
     used directly (decoder norms folded, as the engine serves them)."""
-    import json
-
     import torch
     from sae_lens import SAE
     from safetensors.torch import load_file
@@ -199,14 +198,11 @@ def test_client_feature_get_both_classes_and_bin_mapping(np_client, tiny):
     assert [a.source for a in feature.activations] == [SOURCE, SOURCE]
     assert [(e.text, e.method, e.source) for e in feature.explanations] == [("foxes", "np_max-act", SOURCE)]
     assert isinstance(feature.activations[0], Activation)
-    # The top group stays recognisable: binMin -1 with binContains null.
-    same = Feature.get(MODEL, SOURCE, 5)
-    assert same == feature
+    assert Feature.get(MODEL, SOURCE, 5) == feature
 
     sae_feature = SAEFeatureRequest().get(MODEL, SOURCE, "5")
     assert sae_feature.source == SOURCE
-    import json
-
+    # SAEDashboard's top group stays recognisable in the raw JSON: binMin -1 with binContains null.
     raw = json.loads(sae_feature.jsonData)
     assert [(a["binMin"], a["binContains"]) for a in raw["activations"]] == [(-1, None), (0.75, 0.25)]
     assert SAEFeature.get(MODEL, SOURCE, "5").jsonData == sae_feature.jsonData
@@ -450,8 +446,6 @@ def test_client_reads_errors(np_client, tiny, monkeypatch):
 
 def test_explanation_export_streams_under_asgi(np_client, tiny, live_server_url):
     """The JSONL export over daphne (its async, chunk-by-chunk path), slash spelling included."""
-    import json
-
     import requests
 
     from features.models import Explanation, Feature

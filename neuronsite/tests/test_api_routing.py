@@ -96,3 +96,14 @@ def test_slash_twin_reaches_async_views(db, client, settings):
         assert response.status_code == 200, path
         assert response.json() == {"async": True, "method": "POST"}
     assert client.get("/api/async-probe/x").status_code == 404
+
+
+def test_server_error_under_api_is_json_500(db, settings):
+    settings.ROOT_URLCONF = "neuronsite.tests.async_probe_urls"
+    client = Client(raise_request_exception=False)
+    for path in ("/api/crash-probe", "/api/crash-probe/"):
+        response = client.get(path)
+        assert response.status_code == 500
+        assert response.json() == {"error": "Internal server error (logged on the server)."}
+    page = client.get("/crash-probe")
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")

@@ -211,9 +211,10 @@ def test_client_feature_get_both_classes_and_bin_mapping(np_client, tiny):
 def test_client_model_source_set_uploads_and_lists(np_client):
     from neuronpedia.np_activation import Activation
     from neuronpedia.np_explanation import Explanation
-    from neuronpedia.np_feature import Feature
+    from neuronpedia.np_feature import Feature, Logit
     from neuronpedia.np_list import NPList, NPListItem
     from neuronpedia.np_model import Model
+    from neuronpedia.np_sae_feature import SAEFeature
     from neuronpedia.np_source_set import SourceSet
     from neuronpedia.requests.activation_request import ActivationRequest
     from neuronpedia.requests.list_request import ListRequest
@@ -244,6 +245,8 @@ def test_client_model_source_set_uploads_and_lists(np_client):
         source=source.id,
         index=7,
         density=0.01,
+        top_logits=[Logit("Ġpup", 0.9), Logit("Ġdog", 0.5)],
+        bottom_logits=[Logit("Ġcat", -0.4)],
         activations=[
             Activation("pup-model", source.id, 7, ["a", "b"], [0.0, 2.0], 2.0, 1.0, 0.5),
         ],
@@ -254,6 +257,13 @@ def test_client_model_source_set_uploads_and_lists(np_client):
     back = Feature.get("pup-model", source.id, 7)
     assert back.density == 0.01 and [e.text for e in back.explanations] == ["puppies"]
     assert [(a.values, a.quantileFraction) for a in back.activations] == [([0.0, 2.0], 0.5)]
+
+    stats = json.loads(SAEFeature.get("pup-model", source.id, "7").jsonData)
+    assert (stats["pos_str"], stats["pos_values"], stats["neg_str"]) == (
+        ["Ġpup", "Ġdog"],
+        [0.9, 0.5],
+        ["Ġcat"],
+    )
 
     more = [Activation("pup-model", source.id, 7, ["x", "y", "z"], [0.1, 0.2, 0.3])]
     assert ActivationRequest().upload_batch("pup-model", source.id, "7", more)["activations"] == 1

@@ -1,8 +1,10 @@
 """Input serializers for the inference API (Neuronpedia's request field names)."""
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 
 @extend_schema_field(
@@ -18,12 +20,21 @@ class TextOrList(serializers.Field):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
+            self._check_text(data)
             return data
         if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
             if len(data) > 64:
                 raise serializers.ValidationError("at most 64 texts per request")
+            for text in data:
+                self._check_text(text)
             return data
         raise serializers.ValidationError("must be a string or a non-empty list of strings")
+
+    @staticmethod
+    def _check_text(text: str) -> None:
+        # What CharField checks: no NUL, no lone surrogates (the tokenizer cannot take them).
+        ProhibitNullCharactersValidator()(text)
+        ProhibitSurrogateCharactersValidator()(text)
 
     def to_representation(self, value):
         return value

@@ -3,6 +3,8 @@ search-all and top-k by token, and ``densityThreshold`` -1 / 0 (DRF client on th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from models_app.models import Source
@@ -117,3 +119,18 @@ def test_bad_text_lists_are_400(api_client, tiny, text):
     body = {"modelId": "tiny", "sourceSet": "res-tiny", "text": text}
     r = api_client.post("/api/search-all", body, format="json")
     assert r.status_code == 400 and "text" in r.json()["error"]
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b"])
+@pytest.mark.parametrize("as_list", [False, True])
+def test_text_with_nul_or_lone_surrogate_is_400(api_client, tiny, bad, as_list):
+    text = [TEXT, bad] if as_list else bad
+    for path, body in (
+        ("/api/search-all", {"modelId": "tiny", "sourceSet": "res-tiny", "text": text}),
+        ("/api/search-topk-by-token", {"modelId": "tiny", "source": "1-res-tiny", "text": text}),
+        ("/api/activation/source", {"modelId": "tiny", "source": "1-res-tiny", "customText": text}),
+    ):
+        # json.dumps escapes the surrogate as \ud800, as a client would send it.
+        r = api_client.post(path, json.dumps(body), content_type="application/json")
+        assert r.status_code == 400, (path, r.content)
+        assert "text" in r.json()["error"].lower()

@@ -23,11 +23,13 @@ from features.api.serializers import _iso, activation_json, explanation_json, fe
 from neuronsite.api import validated
 from neuronsite.errors import ValidationFailed
 
+MAX_INDEX = 2**31 - 1
+
 
 class BatchFeatureRef(serializers.Serializer):
     modelId = serializers.CharField(max_length=128)
     layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
+    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
     maxActsToReturn = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
 
 
@@ -63,7 +65,7 @@ class ActivationGetInput(serializers.Serializer):
     modelId = serializers.CharField(max_length=128)
     source = serializers.CharField(max_length=160, required=False)
     layer = serializers.CharField(max_length=160, required=False)
-    index = serializers.JSONField(help_text="feature index (integer)")
+    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
 
     def validate(self, attrs):
         attrs["source"] = attrs.get("source") or attrs.get("layer")

@@ -247,3 +247,13 @@ def test_explanation_export_is_an_async_stream_under_asgi(make_feature):
     response, body = async_to_sync(fetch)()
     assert response.status_code == 200 and response.is_async
     assert [json.loads(line)["description"] for line in body.splitlines()] == ["one", "two"]
+
+
+@pytest.mark.parametrize("index", ["²", "①", -1, 2**31, 2**63, 1.5, {"a": 1}, None])
+def test_bad_feature_indexes_are_400_naming_index(api_client, make_feature, index):
+    make_feature(index=1)
+    ref = {"modelId": "tiny", "layer": "0-res-test", "index": index}
+    r = api_client.post("/api/features", [ref], format="json")
+    assert r.status_code == 400 and "index" in r.json()["error"]
+    r = api_client.post("/api/activation/get", ref, format="json")
+    assert r.status_code == 400 and "index" in r.json()["error"]

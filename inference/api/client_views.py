@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from inference.api.serializers import TextOrList
+from inference.api.serializers import TextOrList, plain_texts
 from inference.services.source_activations import source_activations
 from neuronsite.api import validated
 
@@ -16,7 +16,7 @@ from neuronsite.api import validated
 class SourceActivationsInput(serializers.Serializer):
     modelId = serializers.CharField()
     source = serializers.CharField(help_text='source id, e.g. "6-res-jb"')
-    customText = TextOrList(help_text="one text or a list of texts")
+    customText = TextOrList(validators=[plain_texts], help_text="one text or a list of texts")
 
 
 @extend_schema(

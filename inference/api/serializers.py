@@ -7,37 +7,38 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 
-@extend_schema_field(
+class TextOrList(serializers.Field):
+    """``customText``: one string or a non-empty list of strings."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return data
+        if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
+            if len(data) > 64:
+                raise serializers.ValidationError("at most 64 texts per request")
+            return data
+        raise serializers.ValidationError("must be a string or a non-empty list of strings")
+
+    def to_representation(self, value):
+        return value
+
+
+# Issue 11 (``text`` lists in search): TextOrList's OpenAPI shape, and what CharField refused
+# before ``text`` could be a list (NUL, lone surrogates: the tokenizer cannot take them).
+extend_schema_field(
     {
         "oneOf": [
             {"type": "string"},
             {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
         ]
     }
-)
-class TextOrList(serializers.Field):
-    """``customText``: one string or a non-empty list of strings."""
+)(TextOrList)
 
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            self._check_text(data)
-            return data
-        if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
-            if len(data) > 64:
-                raise serializers.ValidationError("at most 64 texts per request")
-            for text in data:
-                self._check_text(text)
-            return data
-        raise serializers.ValidationError("must be a string or a non-empty list of strings")
 
-    @staticmethod
-    def _check_text(text: str) -> None:
-        # What CharField checks: no NUL, no lone surrogates (the tokenizer cannot take them).
+def plain_texts(value) -> None:
+    for text in [value] if isinstance(value, str) else value:
         ProhibitNullCharactersValidator()(text)
         ProhibitSurrogateCharactersValidator()(text)
-
-    def to_representation(self, value):
-        return value
 
 
 class DensityThreshold(serializers.FloatField):
@@ -85,7 +86,10 @@ class ActivationNewInput(serializers.Serializer):
 class SearchAllInput(serializers.Serializer):
     modelId = serializers.CharField()
     sourceSet = serializers.CharField()
-    text = TextOrList(help_text="one text, or a list of texts (one result per text under 'results')")
+    text = TextOrList(
+        validators=[plain_texts],
+        help_text="one text, or a list of texts (one result per text under 'results')",
+    )
     selectedLayers = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     sortIndexes = serializers.ListField(
         child=serializers.IntegerField(min_value=0), required=False, default=list
@@ -98,7 +102,10 @@ class SearchAllInput(serializers.Serializer):
 class TopkByTokenInput(serializers.Serializer):
     modelId = serializers.CharField()
     source = serializers.CharField()
-    text = TextOrList(help_text="one text, or a list of texts (one result per text under 'results')")
+    text = TextOrList(
+        validators=[plain_texts],
+        help_text="one text, or a list of texts (one result per text under 'results')",
+    )
     numResults = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
     ignoreBos = serializers.BooleanField(required=False, default=True)
     # Neuronpedia treats a falsy threshold here as "none": 0 means no threshold too.

@@ -132,5 +132,8 @@ def test_text_with_nul_or_lone_surrogate_is_400(api_client, tiny, bad, as_list):
     ):
         # json.dumps escapes the surrogate as \ud800, as a client would send it.
         r = api_client.post(path, json.dumps(body), content_type="application/json")
+        # Refused as a field (our check) or as a body (a JSON parser that rejects lone surrogates
+        # is just as right): a JSON 400, never a 500.
         assert r.status_code == 400, (path, r.content)
-        assert "text" in r.json()["error"].lower()
+        error = r.json()["error"].lower()
+        assert "text" in error or "json" in error

@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from neuronsite.api_routing import api_fallback
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +16,13 @@ urlpatterns = [
     path("api/", include("inference.api.urls")),
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
+    # Issue 11 (client compatibility): batch features, explanation get/export, list comments,
+    # bookmarks, activation get / source activations.
+    path("api/", include("features.api.client_urls")),
+    path("api/", include("inference.api.client_urls")),
+    # Issue 10/11 routing: the other trailing-slash spelling of any API route, else a JSON 404.
+    # Keep this the LAST "api/" pattern (before the page routes, which would swallow /api/a/b).
+    re_path(r"^api(?:/(?P<rest>.*))?$", api_fallback, name="api-fallback"),
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]
@@ -22,3 +31,9 @@ if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 
     urlpatterns += staticfiles_urlpatterns()
+
+# JSON errors under /api/, Django's pages elsewhere (neuronsite/api_routing.py).
+handler400 = "neuronsite.api_routing.handler400"
+handler403 = "neuronsite.api_routing.handler403"
+handler404 = "neuronsite.api_routing.handler404"
+handler500 = "neuronsite.api_routing.handler500"

@@ -35,11 +35,22 @@ def source_json(source) -> dict:
     }
 
 
+def api_bin_contains(value: float | None) -> float | None:
+    """``binContains`` as clients read it: a fraction in [0, 1] or null. SAEDashboard marks the
+    top-activations group with ``bin_contains = -1`` (and ``bin_min = -1``); the official client
+    rejects a fraction outside [0, 1], so that group is served as ``binContains: null`` with
+    ``binMin: -1`` kept, which is how the SAEDashboard meaning is recovered (README, "API")."""
+    if value is None or value < 0:
+        return None
+    return value
+
+
 def activation_json(act: Activation, feature: Feature) -> dict:
     return {
         "id": str(act.pk),
         "modelId": feature.source.model.name,
         "layer": feature.source.name,
+        "source": feature.source.name,
         "index": str(feature.index),
         "tokens": act.tokens,
         "values": act.values,
@@ -48,7 +59,7 @@ def activation_json(act: Activation, feature: Feature) -> dict:
         "minValue": act.min_value,
         "binMin": act.bin_min,
         "binMax": act.bin_max,
-        "binContains": act.bin_contains,
+        "binContains": api_bin_contains(act.bin_contains),
         "qualifyingTokenIndex": act.qualifying_token_index,
         "dataSource": act.data_source or None,
         "dataIndex": act.data_index,
@@ -65,6 +76,7 @@ def explanation_json(exp: Explanation, feature: Feature) -> dict:
         "id": str(exp.pk),
         "modelId": feature.source.model.name,
         "layer": feature.source.name,
+        "source": feature.source.name,
         "index": str(feature.index),
         "description": exp.description,
         "typeName": exp.type.name if exp.type_id else None,

@@ -1,7 +1,10 @@
 """Input serializers for the inference API (Neuronpedia's request field names)."""
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 
 class TextOrList(serializers.Field):
@@ -18,6 +21,48 @@ class TextOrList(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+# Issue 11 (``text`` lists in search): TextOrList's OpenAPI shape, and what CharField refused
+# before ``text`` could be a list (NUL, lone surrogates: the tokenizer cannot take them).
+extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+        ]
+    }
+)(TextOrList)
+
+
+def plain_texts(value) -> None:
+    for text in [value] if isinstance(value, str) else value:
+        ProhibitNullCharactersValidator()(text)
+        ProhibitSurrogateCharactersValidator()(text)
+
+
+class DensityThreshold(serializers.FloatField):
+    """Neuronpedia's ``densityThreshold``: a density in [0, 1] above which features are left
+    out, or -1 for "no threshold" (served as None). With ``zero_is_none``, 0 also means none."""
+
+    def __init__(self, *, zero_is_none: bool = False, **kwargs):
+        self.zero_is_none = zero_is_none
+        kwargs.setdefault(
+            "help_text", "density in [0, 1] above which features are dropped; -1 = no threshold"
+        )
+        super().__init__(min_value=-1, max_value=1, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value == -1 or (self.zero_is_none and value == 0):
+            return None
+        if value < 0:
+            raise serializers.ValidationError("must be -1 (no threshold) or a density in [0, 1]")
+        return value
+
+    def run_validators(self, value):
+        if value is not None:  # None = "no threshold" after the mapping above
+            super().run_validators(value)
 
 
 class FeatureRef(serializers.Serializer):
@@ -41,27 +86,30 @@ class ActivationNewInput(serializers.Serializer):
 class SearchAllInput(serializers.Serializer):
     modelId = serializers.CharField()
     sourceSet = serializers.CharField()
-    text = serializers.CharField(trim_whitespace=False)
+    text = TextOrList(
+        validators=[plain_texts],
+        help_text="one text, or a list of texts (one result per text under 'results')",
+    )
     selectedLayers = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     sortIndexes = serializers.ListField(
         child=serializers.IntegerField(min_value=0), required=False, default=list
     )
     ignoreBos = serializers.BooleanField(required=False, default=True)
-    densityThreshold = serializers.FloatField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=1
-    )
+    densityThreshold = DensityThreshold(required=False, allow_null=True, default=None)
     numResults = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
 
 
 class TopkByTokenInput(serializers.Serializer):
     modelId = serializers.CharField()
     source = serializers.CharField()
-    text = serializers.CharField(trim_whitespace=False)
+    text = TextOrList(
+        validators=[plain_texts],
+        help_text="one text, or a list of texts (one result per text under 'results')",
+    )
     numResults = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
     ignoreBos = serializers.BooleanField(required=False, default=True)
-    densityThreshold = serializers.FloatField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=1
-    )
+    # Neuronpedia treats a falsy threshold here as "none": 0 means no threshold too.
+    densityThreshold = DensityThreshold(required=False, allow_null=True, default=None, zero_is_none=True)
 
 
 class CossimInput(serializers.Serializer):

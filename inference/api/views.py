@@ -35,19 +35,30 @@ def activation_new(request):
 @api_view(["POST"])
 def search_all(request):
     data = validated(s.SearchAllInput, request)
-    return Response(
-        services.search_all(
+
+    def one(text: str) -> dict:
+        return services.search_all(
             user=request.user,
             model_id=data["modelId"],
             source_set_name=data["sourceSet"],
-            text=data["text"],
+            text=text,
             selected_sources=data["selectedLayers"],
             sort_indexes=data["sortIndexes"],
             ignore_bos=data["ignoreBos"],
             density_threshold=data["densityThreshold"],
             num_results=data["numResults"],
         )
-    )
+
+    return Response(_one_or_many(data["text"], one))
+
+
+def _one_or_many(text, one) -> dict:
+    """``text`` as one string -> that text's body; as a list -> ``{"results": [body per text]}``
+    in input order (Neuronpedia's batch shape, read by ``compute_top_features_for_texts`` and
+    ``compute_top_features_by_token_for_texts``)."""
+    if isinstance(text, str):
+        return one(text)
+    return {"results": [one(t) for t in text]}
 
 
 @extend_schema(summary="A saved search-all result (shareable by id)")
@@ -61,17 +72,22 @@ def search_all_get(request, pk: int):
 @api_view(["POST"])
 def search_topk_by_token(request):
     data = validated(s.TopkByTokenInput, request)
-    return Response(
-        services.search_topk_by_token(
+
+    def one(text: str) -> dict:
+        return services.search_topk_by_token(
             user=request.user,
             model_id=data["modelId"],
             source_name=data["source"],
-            text=data["text"],
+            text=text,
             num_results=data["numResults"],
             ignore_bos=data["ignoreBos"],
             density_threshold=data["densityThreshold"],
         )
-    )
+
+    body = _one_or_many(data["text"], one)
+    if not isinstance(data["text"], str):
+        body = {"modelId": data["modelId"], "source": data["source"], **body}
+    return Response(body)
 
 
 @extend_schema(request=s.CossimInput, summary="Nearest features by decoder cosine similarity")

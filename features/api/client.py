@@ -1,0 +1,196 @@
+"""Endpoints of Neuronpedia's documented API that the feature API lacked (issue 11):
+``POST /api/features`` (batch get), ``/api/activation/get``, ``GET /api/explanation/{id}``,
+``/api/explanation/export`` (JSONL stream), ``POST /api/list/comment/new`` and
+``/api/user/bookmarks``. Shapes follow Neuronpedia's; extra fields are additive."""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from features import client_selectors, selectors, services
+from features.api.serializers import _iso, activation_json, explanation_json, feature_json
+from neuronsite.api import validated
+from neuronsite.errors import ValidationFailed
+
+MAX_INDEX = 2**31 - 1
+
+
+class BatchFeatureRef(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
+    maxActsToReturn = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+
+
+class FeaturesBatchInput(serializers.Serializer):
+    features = BatchFeatureRef(many=True, max_length=client_selectors.MAX_BATCH_FEATURES)
+
+
+@extend_schema(
+    request=BatchFeatureRef(many=True),
+    summary="Several features at once (a JSON array of {modelId, layer, index}); unknown ones are left out",
+)
+@api_view(["POST"])
+def features_batch(request):
+    body = request.data
+    # Neuronpedia's body is a bare array; an object {"features": [...]} is accepted too.
+    if isinstance(body, list):
+        body = {"features": body}
+    elif not isinstance(body, dict):
+        raise ValidationFailed({"features": "the body must be a JSON array of {modelId, layer, index}"})
+    data = FeaturesBatchInput(data=body)
+    data.is_valid(raise_exception=True)
+    items = data.validated_data["features"]
+    max_acts = next((f["maxActsToReturn"] for f in items if "maxActsToReturn" in f), None)
+    features = client_selectors.features_batch_get(
+        refs=[(f["modelId"], f["layer"], f["index"]) for f in items],
+        user=request.user,
+        max_activations=max_acts,
+    )
+    return Response([feature_json(f) for f in features])
+
+
+class ActivationGetInput(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    source = serializers.CharField(max_length=160, required=False)
+    layer = serializers.CharField(max_length=160, required=False)
+    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
+
+    def validate(self, attrs):
+        attrs["source"] = attrs.get("source") or attrs.get("layer")
+        if not attrs["source"]:
+            raise serializers.ValidationError({"source": "give the source id in 'source' (or 'layer')"})
+        return attrs
+
+
+@extend_schema(request=ActivationGetInput, summary="A feature's stored top activations, strongest first")
+@api_view(["GET", "POST"])
+def activation_get(request):
+    source = request.query_params if request.method == "GET" else request.data
+    data = ActivationGetInput(data=source)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    feature, activations = client_selectors.feature_activations_get(
+        model_name=v["modelId"], source_name=v["source"], index=v["index"], user=request.user
+    )
+    return Response([activation_json(a, feature) for a in activations])
+
+
+@extend_schema(summary="One explanation by id, with its scores")
+@api_view(["GET"])
+def explanation_get(request, explanation_id: str):
+    explanation = client_selectors.explanation_get(explanation_id=explanation_id, user=request.user)
+    return Response(explanation_json(explanation, explanation.feature))
+
+
+def export_line(explanation) -> str:
+    body = explanation_json(explanation, explanation.feature)
+    body.pop("voted", None)
+    body.pop("votes", None)
+    return json.dumps(body, separators=(",", ":")) + "\n"
+
+
+async def _async_chunks(lines, size: int = client_selectors.EXPORT_CHUNK // 4):
+    take = sync_to_async(lambda: "".join(islice(lines, size)), thread_sensitive=True)
+    while chunk := await take():
+        yield chunk
+
+
+class ExportInput(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    source = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
+    layer = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
+
+
+@extend_schema(
+    request=ExportInput,
+    parameters=[
+        OpenApiParameter("modelId", OpenApiTypes.STR, required=False),
+        OpenApiParameter(
+            "source", OpenApiTypes.STR, required=False, description="one source; all if left out"
+        ),
+    ],
+    responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    summary="Stream every explanation of a model (or one source) with its scores as JSON lines",
+)
+@api_view(["GET", "POST"])
+def explanation_export(request):
+    data = ExportInput(data=request.query_params if request.method == "GET" else request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    model, source = client_selectors.explanations_export_scope(
+        model_name=v["modelId"], source_name=v["source"] or v["layer"] or None, user=request.user
+    )
+    rows = client_selectors.explanations_export_iter(model=model, source=source, user=request.user)
+    lines = (export_line(e) for e in rows)
+    # Under ASGI Django would read a sync iterator to the end before sending a byte: hand it an
+    # async one that pulls a chunk of rows at a time on the sync thread (the database's thread).
+    content = _async_chunks(lines) if isinstance(request._request, ASGIRequest) else lines
+    response = StreamingHttpResponse(content, content_type="application/x-ndjson")
+    name = f"{model.name}-{source.name}" if source else model.name
+    response["Content-Disposition"] = f'attachment; filename="explanations-{name}.jsonl"'
+    return response
+
+
+class ListCommentInput(serializers.Serializer):
+    listId = serializers.CharField(max_length=32)
+    text = serializers.CharField(max_length=10_000, allow_blank=True)
+
+
+@extend_schema(request=ListCommentInput, summary="Comment on a list")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def list_comment_new(request):
+    v = validated(ListCommentInput, request)
+    lst = selectors.list_get(list_id=v["listId"], user=request.user)
+    comment = services.list_comment_create(user=request.user, lst=lst, text=v["text"])
+    return Response(
+        {
+            "id": str(comment.pk),
+            "listId": str(lst.pk),
+            "text": comment.text,
+            "userId": request.user.pk,
+            "user": {"name": request.user.username},
+            "createdAt": _iso(comment.created_at),
+        }
+    )
+
+
+@extend_schema(summary="Your bookmarked features, newest first")
+@api_view(["GET", "POST"])
+@permission_classes([IsAuthenticated])
+def user_bookmarks(request):
+    return Response(
+        [
+            {
+                "modelId": b.feature.source.model.name,
+                "layer": b.feature.source.name,
+                "index": str(b.feature.index),
+                "userId": b.user_id,
+                "createdAt": _iso(b.created_at),
+                "topExplanation": b.top_explanation,
+            }
+            for b in client_selectors.bookmarks_of_user(user=request.user)
+        ]
+    )
+
+
+__all__ = [
+    "activation_get",
+    "explanation_export",
+    "explanation_get",
+    "features_batch",
+    "list_comment_new",
+    "user_bookmarks",
+]

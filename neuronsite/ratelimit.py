@@ -1,0 +1,84 @@
+"""Rate limits: one fixed-window counter in the shared cache, used by the API throttle and by
+the login / sign-up pages.
+
+The cache is Django's ``default`` cache: a PostgreSQL table by default (shared by every web
+process that reaches the database), Redis with ``REDIS_URL``. Limits come from settings
+(``RATE_LIMITS``, each ``"N/period"`` with period ``s``/``min``/``h``/``day``; empty or ``0``
+switches that limit off) and are listed in the README.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from neuronsite.errors import RateLimited
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_PERIODS |= {"d": 86400, "day": 86400}
+
+
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
+    """``"30/min"`` -> ``(30, 60)``; ``None`` when the limit is off ("", "0", "off")."""
+    if not rate or str(rate).strip().lower() in {"0", "off", "none"}:
+        return None
+    count, _, period = str(rate).strip().partition("/")
+    period = period.strip().lower() or "s"
+    multiple = ""
+    while period and period[0].isdigit():  # "5/10min"
+        multiple, period = multiple + period[0], period[1:]
+    if period not in _PERIODS or not count.strip().isdigit():
+        raise ValueError(f"rate limit {rate!r}: expected 'N/period' with period s, min, h or day")
+    seconds = _PERIODS[period] * (int(multiple) if multiple else 1)
+    return (int(count), seconds) if int(count) > 0 else None
+
+
+def rate_limit_hit(*, scope: str, ident: str, rate: str | None = None) -> None:
+    """Count one request of ``ident`` (an address, ``user:<id>`` or ``key:<id>``) against the
+    limit of ``scope`` (``settings.RATE_LIMITS[scope]`` unless ``rate`` is given); raise
+    :class:`RateLimited` with ``retry_after`` once the limit is passed in the current window."""
+    parsed = parse_rate(settings.RATE_LIMITS.get(scope) if rate is None else rate)
+    if parsed is None:
+        return
+    limit, period = parsed
+    now = time.time()
+    window = int(now // period)
+    window_end = (window + 1) * period
+    key = f"rl:{scope}:{ident}:{period}:{window}"
+    ttl = max(1, math.ceil(window_end - now)) + 1
+    if cache.add(key, 1, timeout=ttl):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)  # atomic on Redis; read-then-write on the database cache
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=ttl)
+            count = 1
+    if count > limit:
+        retry_after = max(1, math.ceil(window_end - now))
+        raise RateLimited(
+            f"Too many requests ({scope}): the limit is {settings.RATE_LIMITS.get(scope) if rate is None else rate}"
+            f" per {'address' if not ident.startswith(('user:', 'key:')) else 'account'}."
+            f" Retry in {retry_after} s.",
+            retry_after=retry_after,
+        )
+
+
+def client_address(request) -> str:
+    """The caller's address: ``REMOTE_ADDR``, or with ``NUM_PROXIES`` = n > 0 the n-th address from
+    the right of ``X-Forwarded-For`` (the one our own proxies saw). Without trusted proxies the
+    header is ignored, so a client cannot pick its own bucket."""
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    proxies = getattr(settings, "NUM_PROXIES", 0) or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies > 0 and forwarded:
+        hops = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if hops:
+            return hops[-min(proxies, len(hops))]
+    return remote
+
+
+__all__ = ["client_address", "parse_rate", "rate_limit_hit"]

@@ -291,3 +291,5 @@ RATE_LIMITS = {
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["neuronsite.throttling.ApiRateThrottle"]
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# --- Access (issue 10): most sources one POST /api/source-set/new may create (one per layer).
+SOURCE_SET_MAX_SOURCES = env_int("SOURCE_SET_MAX_SOURCES", 256)

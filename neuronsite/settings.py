@@ -293,3 +293,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["neuronsite.throttling.ApiRateThro
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
 # --- Access (issue 10): most sources one POST /api/source-set/new may create (one per layer).
 SOURCE_SET_MAX_SOURCES = env_int("SOURCE_SET_MAX_SOURCES", 256)
+# --- Load (issue 10): anonymous search-all results kept (newest first); signed-in users' are kept.
+SAVED_SEARCH_MAX_ANONYMOUS = env_int("SAVED_SEARCH_MAX_ANONYMOUS", 1000)

@@ -295,3 +295,11 @@ REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
 SOURCE_SET_MAX_SOURCES = env_int("SOURCE_SET_MAX_SOURCES", 256)
 # --- Load (issue 10): anonymous search-all results kept (newest first); signed-in users' are kept.
 SAVED_SEARCH_MAX_ANONYMOUS = env_int("SAVED_SEARCH_MAX_ANONYMOUS", 1000)
+# --- Access (issue 10): Content-Security-Policy on every response (neuronsite/security.py);
+# X-Frame-Options DENY except on embed pages, which any site (EMBED_FRAME_ANCESTORS) may frame.
+CONTENT_SECURITY_POLICY = env_bool("CONTENT_SECURITY_POLICY", True)
+EMBED_FRAME_ANCESTORS = env("EMBED_FRAME_ANCESTORS", "*")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"),
+    "neuronsite.security.ContentSecurityPolicyMiddleware",
+)

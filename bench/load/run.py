@@ -236,9 +236,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scale", type=float, default=1.0, help="1 = 100,000 features / 4,000,000 rows")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=float(os.environ.get("BENCH_LOAD_SCALE", 1.0)),
+        help="1 = 100,000 features / 4,000,000 rows (env BENCH_LOAD_SCALE)",
+    )
     parser.add_argument("--tokens", type=int, default=64, help="tokens per snippet")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds per load run")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_LOAD_DURATION", 30.0)),
+        help="seconds per load run (env BENCH_LOAD_DURATION)",
+    )
     parser.add_argument("--clients", default="64,500", help="concurrency levels")
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
     args = parser.parse_args()

@@ -14,6 +14,8 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from neuronsite.errors import RateLimited
 
@@ -81,4 +83,33 @@ def client_address(request) -> str:
     return remote
 
 
-__all__ = ["client_address", "parse_rate", "rate_limit_hit"]
+PAGE_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+OWN_LIMITS = frozenset({"login", "signup"})  # the sign-in and sign-up views count their own
+
+
+class PageWriteRateLimitMiddleware(MiddlewareMixin):
+    """Writes through the pages (forms, htmx posts: comments, votes, lists, bookmarks, keys) count
+    against the same per-address / per-account write limits as the API. The API's own throttle
+    (neuronsite/throttling.py) covers ``/api/``; the admin is left to staff."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method not in PAGE_WRITE_METHODS or request.path.startswith(("/api/", "/admin/")):
+            return None
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.url_name in OWN_LIMITS:
+            return None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            scope, ident = "user_write", f"user:{user.pk}"
+        else:
+            scope, ident = "anon_write", client_address(request)
+        try:
+            rate_limit_hit(scope=scope, ident=ident)
+        except RateLimited as exc:
+            response = HttpResponse(exc.message, status=429, content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = str(exc.retry_after or 60)
+            return response
+        return None
+
+
+__all__ = ["PageWriteRateLimitMiddleware", "client_address", "parse_rate", "rate_limit_hit"]

@@ -303,3 +303,8 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"),
     "neuronsite.security.ContentSecurityPolicyMiddleware",
 )
+# --- Load (issue 10): page writes (forms, htmx) share the API's write limits.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "neuronsite.ratelimit.PageWriteRateLimitMiddleware",
+)

@@ -146,3 +146,16 @@ def test_rate_cache_is_the_shared_database_table(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM neuronsite_cache")
         assert cursor.fetchone()[0] >= 1
+
+
+def test_page_writes_share_the_write_limit(low_limits, client, make_user, make_feature):
+    from features.models import Comment
+
+    make_feature(index=0)
+    client.force_login(make_user())
+    statuses = [
+        client.post("/tiny/0-res-test/0/comment", {"text": f"note {i}"}, HTTP_HX_REQUEST="true").status_code
+        for i in range(3 * LIMIT)
+    ]
+    assert 429 not in statuses[:LIMIT] and statuses.count(429) >= LIMIT
+    assert Comment.objects.count() == 3 * LIMIT - statuses.count(429)  # refused posts wrote nothing

@@ -53,12 +53,18 @@ def rate_limit_hit(*, scope: str, ident: str, rate: str | None = None) -> None:
     ttl = max(1, math.ceil(window_end - now)) + 1
     if cache.add(key, 1, timeout=ttl):
         count = 1
-    else:
+    elif _is_redis():
         try:
-            count = cache.incr(key)  # atomic on Redis; read-then-write on the database cache
+            count = cache.incr(key)  # atomic, keeps the key's expiry
         except ValueError:  # expired between add and incr
             cache.add(key, 1, timeout=ttl)
             count = 1
+    else:
+        # Database cache: read then write with the window's expiry (BaseCache.incr would reset it
+        # to the default timeout). Two racing requests may count once: a limit can be passed by
+        # the number of concurrent requests, never by more.
+        count = int(cache.get(key) or 0) + 1
+        cache.set(key, count, timeout=ttl)
     if count > limit:
         retry_after = max(1, math.ceil(window_end - now))
         raise RateLimited(
@@ -67,6 +73,13 @@ def rate_limit_hit(*, scope: str, ident: str, rate: str | None = None) -> None:
             f" Retry in {retry_after} s.",
             retry_after=retry_after,
         )
+
+
+def _is_redis() -> bool:
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    return isinstance(caches["default"], RedisCache)
 
 
 def client_address(request) -> str:

@@ -6,7 +6,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.db.models import Max as models_Max
 
 from features.models import Activation, Comment, Explanation, ExplanationScore, Feature, List, Vote
-from models_app.models import Model, Source
+from models_app.models import Model, Source, source_chain_visible_q
 from neuronsite.errors import NotFound, ValidationFailed
 
 
@@ -338,6 +338,7 @@ def list_get(*, list_id, user) -> List:
             Prefetch(
                 "items",
                 queryset=ListItem.objects.select_related("feature__source__model")
+                .filter(source_chain_visible_q(user, "feature__source__"))  # private features stay hidden
                 .annotate(top_explanation=_top_explanation_subquery("feature_id"))
                 .order_by("added_at", "id"),
             ),

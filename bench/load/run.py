@@ -274,7 +274,11 @@ def main() -> None:
         connection.close()
     if have != n_features:
         connection.close()
+        connection.close_pool()  # its connections (and the "database exists" check) go with it
         drop_database()
+        from neuronsite import embedded_db
+
+        embedded_db._databases_checked.clear()
         call_command("migrate", verbosity=0)
         connection.close()
         load_data(n_features, args.tokens)

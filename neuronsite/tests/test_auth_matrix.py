@@ -249,3 +249,23 @@ def test_unlisted_source_sets_are_not_on_the_anonymous_home_page(client, make_so
     assert "res-hidden" not in page
     # Still reachable by link.
     assert client.get("/api/source-set/shown/res-hidden").status_code == 200
+
+
+def test_a_public_list_does_not_show_another_users_private_feature(
+    api_client, make_user, make_source, make_feature
+):
+    from features.models import List, ListItem
+    from models_app.models import Model
+
+    ada = make_user()
+    public = make_feature(source=make_source(model="open", set_name="res-o"), index=0)
+    hidden = make_feature(source=make_source(model="closed", set_name="res-c", owner=ada), index=0)
+    Model.objects.filter(name="closed").update(visibility=Visibility.PRIVATE, owner=ada)
+    lst = List.objects.create(owner=ada, name="mixed", visibility=Visibility.PUBLIC)
+    ListItem.objects.create(list=lst, feature=public)
+    ListItem.objects.create(list=lst, feature=hidden)
+    api_client.force_authenticate(make_user())
+    body = api_client.post("/api/list/get", {"listId": str(lst.pk)}, format="json").json()
+    assert "closed" not in str(body) and "open" in str(body)
+    api_client.force_authenticate(ada)
+    assert "closed" in str(api_client.post("/api/list/get", {"listId": str(lst.pk)}, format="json").json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from models_app.models import Model, Source, SourceRelease, SourceSet
@@ -129,13 +130,12 @@ def source_set_create(
     return source_set
 
 
+@transaction.atomic
 def source_set_create_by_user(
     *, user, model_id: str, name: str, description: str = "", urls: list[str] | None = None
 ) -> SourceSet:
     """POST /api/source-set/new: only the model's owner (or staff) adds a set to a model, and one
     call creates at most ``settings.SOURCE_SET_MAX_SOURCES`` sources (one per layer)."""
-    from django.conf import settings
-
     model = Model.objects.visible_to(user).filter(name=model_id).first()
     if model is None:
         raise NotFound(f"Model '{model_id}' not found.")

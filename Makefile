@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint migrate demo browser clean-db
+.PHONY: install run test bench lint migrate demo browser clean-db redis
 
 install: $(STAMP) $(FASTSCAN)
 
@@ -42,7 +42,13 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: install browser
+# redis-server for the Redis rate-limit cache test (Debian's package), like `make browser`.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; fi; }
+
+test: install browser redis
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: install

@@ -5,7 +5,7 @@ from accounts import views
 
 urlpatterns = [
     path("account/signup/", views.signup, name="signup"),
-    path("account/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("account/login/", views.LoginView.as_view(), name="login"),
     path("account/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", views.account, name="account"),
     path("account/keys/new", views.api_key_create, name="api-key-create"),

@@ -6,6 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from models_app.models import VisibleQuerySet, source_chain_visible_q
 from neuronsite.fields import RealField, Visibility
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2
@@ -21,6 +22,27 @@ def _int_array(**kwargs):
 
 def _text_array(**kwargs):
     return ArrayField(models.TextField(), default=list, blank=True, **kwargs)
+
+
+class SourceChainQuerySet(models.QuerySet):
+    """Rows that hang off a feature (or are one): visible when the feature's source, model and
+    source set are (models_app.models.visibility_q is the one rule)."""
+
+    chain_prefix = "source__"
+
+    def visible_to(self, user):
+        return self.filter(source_chain_visible_q(user, self.chain_prefix))
+
+    def listed_to(self, user):
+        return self.filter(source_chain_visible_q(user, self.chain_prefix, listed=True))
+
+
+class FeatureQuerySet(SourceChainQuerySet):
+    chain_prefix = "source__"
+
+
+class FeatureChildQuerySet(SourceChainQuerySet):
+    chain_prefix = "feature__source__"
 
 
 class Feature(models.Model):
@@ -72,6 +94,8 @@ class Feature(models.Model):
         related_name="features",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FeatureQuerySet.as_manager()
 
     class Meta:
         ordering = ["source_id", "index"]
@@ -174,6 +198,8 @@ class Explanation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = FeatureChildQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["feature", "-created_at"], name="explanation_feature"),
@@ -231,6 +257,8 @@ class List(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     features = models.ManyToManyField(Feature, through="ListItem", related_name="lists")
 
+    objects = VisibleQuerySet.as_manager()
+
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["owner", "-updated_at"], name="list_owner")]
@@ -269,6 +297,8 @@ class Comment(models.Model):
     )
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FeatureChildQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

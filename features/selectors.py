@@ -6,9 +6,8 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.db.models import Max as models_Max
 
 from features.models import Activation, Comment, Explanation, ExplanationScore, Feature, List, Vote
-from models_app.models import Model, Source, SourceSet
+from models_app.models import Model, Source, source_chain_visible_q
 from neuronsite.errors import NotFound, ValidationFailed
-from neuronsite.fields import Visibility
 
 
 def parse_index(raw) -> int:
@@ -28,9 +27,8 @@ def parse_index(raw) -> int:
 
 
 def lists_visible(*, user) -> QuerySet[List]:
-    if user is not None and user.is_authenticated:
-        return List.objects.filter(Q(visibility=Visibility.PUBLIC) | Q(owner=user))
-    return List.objects.filter(visibility=Visibility.PUBLIC)
+    """Lists shown in listings: public ones and the user's own (unlisted: by link only)."""
+    return List.objects.listed_to(user)
 
 
 def explanations_for_display(*, user) -> QuerySet[Explanation]:
@@ -55,14 +53,12 @@ def feature_ref_get(*, model_name: str, source_name: str, index, user) -> Featur
     """Just the feature row (with source and model) for writes that name a feature."""
     index = parse_index(index)
     feature = (
-        Feature.objects.select_related("source", "source__model", "source__source_set")
+        Feature.objects.visible_to(user)
+        .select_related("source", "source__model", "source__source_set")
         .filter(
             source__model__name=model_name,
             source__name=source_name,
             index=index,
-            source__in=Source.objects.visible_to(user),
-            source__model__in=Model.objects.visible_to(user),
-            source__source_set__in=SourceSet.objects.visible_to(user),
         )
         .first()
     )
@@ -75,16 +71,14 @@ def _feature_detail(*, model_name: str, source_name: str, index: int, user, acti
     """The visible feature with its source chain, the given activations queryset, explanations
     (scores, votes), visible lists and comments prefetched; None when absent or invisible."""
     return (
-        Feature.objects.select_related(
+        Feature.objects.visible_to(user)
+        .select_related(
             "source", "source__source_set", "source__model", "source__source_set__release", "creator"
         )
         .filter(
             source__model__name=model_name,
             source__name=source_name,
             index=index,
-            source__in=Source.objects.visible_to(user),
-            source__model__in=Model.objects.visible_to(user),
-            source__source_set__in=SourceSet.objects.visible_to(user),
         )
         .prefetch_related(
             Prefetch("activations", queryset=activations),
@@ -169,10 +163,7 @@ def feature_random(*, user, source: Source | None = None) -> Feature | None:
 
     from django.db.models import Max, Min
 
-    qs = Feature.objects.filter(
-        source__in=Source.objects.visible_to(user).filter(has_dashboards=True),
-        source__model__in=Model.objects.visible_to(user),
-    ).exclude(source__visibility=Visibility.UNLISTED)
+    qs = Feature.objects.listed_to(user).filter(source__has_dashboards=True)
     if source is not None:
         qs = qs.filter(source=source)
     bounds = qs.aggregate(lo=Min("id"), hi=Max("id"))
@@ -339,16 +330,15 @@ def list_get(*, list_id, user) -> List:
         pk = int(str(list_id))
     except (TypeError, ValueError) as exc:
         raise ValidationFailed({"listId": f"must be an integer list id, got {list_id!r}"}) from exc
-    visible = Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
-    if user is not None and user.is_authenticated:
-        visible |= Q(owner=user)
     lst = (
-        List.objects.filter(visible, pk=pk)
+        List.objects.visible_to(user)
+        .filter(pk=pk)
         .select_related("owner")
         .prefetch_related(
             Prefetch(
                 "items",
                 queryset=ListItem.objects.select_related("feature__source__model")
+                .filter(source_chain_visible_q(user, "feature__source__"))  # private features stay hidden
                 .annotate(top_explanation=_top_explanation_subquery("feature_id"))
                 .order_by("added_at", "id"),
             ),
@@ -377,11 +367,7 @@ def explanations_search_text(
     words = [w for w in (query or "").split() if w]
     if len((query or "").strip()) < 3:
         raise ValidationFailed({"query": "must be at least 3 characters"})
-    qs = Explanation.objects.exclude(status=Explanation.Status.HIDDEN).filter(
-        feature__source__in=Source.objects.visible_to(user),
-        feature__source__model__in=Model.objects.visible_to(user),
-        feature__source__source_set__in=SourceSet.objects.visible_to(user),
-    )
+    qs = Explanation.objects.visible_to(user).exclude(status=Explanation.Status.HIDDEN)
     for word in words:
         qs = qs.filter(description__icontains=word)
     if model_name is not None:
@@ -416,15 +402,7 @@ def features_resolve(*, refs: list[tuple[str, str, object]], user) -> list[Featu
     match = Q()
     for m, s, i in parsed:
         match |= Q(source__model__name=m, source__name=s, index=i)
-    rows = (
-        Feature.objects.select_related("source", "source__model")
-        .filter(match)
-        .filter(
-            source__in=Source.objects.visible_to(user),
-            source__model__in=Model.objects.visible_to(user),
-            source__source_set__in=SourceSet.objects.visible_to(user),
-        )
-    )
+    rows = Feature.objects.select_related("source", "source__model").filter(match).visible_to(user)
     by_key = {(f.source.model.name, f.source.name, f.index): f for f in rows}
     out = []
     for key in parsed:

@@ -35,13 +35,17 @@ MAX_LIST_TEXT_LENGTH = 10_000
 MAX_LIST_FEATURES_PER_CALL = 1_000
 
 
-def _explanation_for_write(*, explanation_id) -> Explanation:
+def _explanation_for_write(*, user, explanation_id) -> Explanation:
+    """An explanation the user can see (the one visibility rule: its feature's source, model and
+    source set); 404 otherwise, so private models' explanations are neither voted on nor probed."""
 
     try:
         pk = int(str(explanation_id))
     except (TypeError, ValueError) as exc:
         raise ValidationFailed({"id": f"must be an integer explanation id, got {explanation_id!r}"}) from exc
-    explanation = Explanation.objects.filter(pk=pk).exclude(status=Explanation.Status.HIDDEN).first()
+    explanation = (
+        Explanation.objects.visible_to(user).filter(pk=pk).exclude(status=Explanation.Status.HIDDEN).first()
+    )
     if explanation is None:
         raise NotFound(f"Explanation {explanation_id} not found.")
     return explanation
@@ -51,7 +55,7 @@ def _explanation_for_write(*, explanation_id) -> Explanation:
 def explanation_vote(*, user, explanation_id) -> int:
     """Up-vote an explanation (idempotent). Returns the explanation's vote count."""
 
-    explanation = _explanation_for_write(explanation_id=explanation_id)
+    explanation = _explanation_for_write(user=user, explanation_id=explanation_id)
     Vote.objects.get_or_create(explanation=explanation, user=user)
     return Vote.objects.filter(explanation=explanation).count()
 
@@ -59,7 +63,7 @@ def explanation_vote(*, user, explanation_id) -> int:
 @transaction.atomic
 def explanation_unvote(*, user, explanation_id) -> int:
 
-    explanation = _explanation_for_write(explanation_id=explanation_id)
+    explanation = _explanation_for_write(user=user, explanation_id=explanation_id)
     Vote.objects.filter(explanation=explanation, user=user).delete()
     return Vote.objects.filter(explanation=explanation).count()
 
@@ -67,7 +71,7 @@ def explanation_unvote(*, user, explanation_id) -> int:
 @transaction.atomic
 def explanation_delete(*, user, explanation_id) -> None:
     """Authors delete their own explanations; staff delete any."""
-    explanation = _explanation_for_write(explanation_id=explanation_id)
+    explanation = _explanation_for_write(user=user, explanation_id=explanation_id)
     if explanation.author_id != user.pk and not user.is_staff:
         raise PermissionDenied(f"Explanation {explanation_id} is not yours to delete.")
     explanation.delete()

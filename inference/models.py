@@ -4,9 +4,20 @@ This module is plain Django: the engine that fills these rows lives in inference
 is imported lazily.
 """
 
+import secrets
+
 from django.conf import settings as django_settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+
+
+def new_share_id() -> str:
+    """An unguessable id for share URLs: 128 random bits (22 URL-safe characters). Sequential
+    primary keys never appear in URLs, so stored results cannot be enumerated."""
+    return secrets.token_urlsafe(16)
+
+
+SHARE_ID_FIELD = dict(max_length=32, unique=True, default=new_share_id, editable=False)
 
 
 class SteerOutput(models.Model):
@@ -21,6 +32,7 @@ class SteerOutput(models.Model):
     model = models.ForeignKey("models_app.Model", on_delete=models.CASCADE, related_name="steer_outputs")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     cache_key = models.CharField(max_length=64, unique=True)
+    share_id = models.CharField(**SHARE_ID_FIELD)
     chat = models.BooleanField(default=False)
     input_text = models.TextField(blank=True)
     input_chat = models.JSONField(default=list, blank=True)
@@ -51,6 +63,7 @@ class SavedSearch(models.Model):
         "models_app.SourceSet", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     cache_key = models.CharField(max_length=64, unique=True)
+    share_id = models.CharField(**SHARE_ID_FIELD)
     text = models.TextField()
     selected_sources = ArrayField(models.CharField(max_length=160), default=list, blank=True)
     sort_indexes = ArrayField(models.IntegerField(), default=list, blank=True)

@@ -113,17 +113,28 @@ def features_for_results(*, source_indexes: dict[int, Iterable[int]], user) -> d
     return {(f.source_id, f.index): f for f in rows}
 
 
-def saved_search_get(*, pk: int) -> SavedSearch:
-    search = SavedSearch.objects.select_related("model", "source_set").filter(pk=pk).first()
+def saved_search_get(*, share_id: str, user) -> SavedSearch:
+    """A saved search by its share id (never its sequential key), if its model is visible."""
+    search = (
+        SavedSearch.objects.select_related("model", "source_set")
+        .filter(share_id=share_id, model__in=Model.objects.visible_to(user))
+        .first()
+    )
     if search is None:
-        raise InferenceNotFound(f"Saved search {pk} not found.")
+        raise InferenceNotFound(f"Saved search '{share_id}' not found.")
     return search
 
 
-def steer_output_get(*, pk: int) -> SteerOutput:
-    output = SteerOutput.objects.select_related("model").filter(pk=pk).first()
+def steer_output_get(*, share_id: str | None = None, pk: int | None = None, user=None) -> SteerOutput:
+    """A steering result by its share id (URLs) or, internally, its key; with ``user``, only
+    if its model is visible to them."""
+    rows = SteerOutput.objects.select_related("model")
+    rows = rows.filter(share_id=share_id) if share_id is not None else rows.filter(pk=pk)
+    if user is not None:
+        rows = rows.filter(model__in=Model.objects.visible_to(user))
+    output = rows.first()
     if output is None:
-        raise InferenceNotFound(f"Steer output {pk} not found.")
+        raise InferenceNotFound(f"Steer output '{share_id if share_id is not None else pk}' not found.")
     return output
 
 

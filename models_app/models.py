@@ -12,16 +12,45 @@ from neuronsite.fields import Visibility
 SLUG_RE = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 
 
+def visibility_q(user, prefix: str = "", *, listed: bool = False) -> models.Q:
+    """THE visibility rule, for the row at ``prefix`` (e.g. ``"source__model__"``): public and
+    unlisted rows for everyone, private rows for their owner, everything for staff. ``listed``
+    leaves unlisted rows out (reachable by link, not shown in lists) unless the user owns them."""
+    if user is not None and user.is_authenticated and user.is_staff:
+        return models.Q()
+    shown = [Visibility.PUBLIC] if listed else [Visibility.PUBLIC, Visibility.UNLISTED]
+    q = models.Q(**{f"{prefix}visibility__in": shown})
+    if user is not None and user.is_authenticated:
+        q |= models.Q(**{f"{prefix}owner": user})
+    return q
+
+
+def source_chain_visible_q(user, prefix: str = "source__", *, listed: bool = False) -> models.Q:
+    """A row hanging off a Source (a feature, ``prefix="source__"``) is visible when its source,
+    that source's model and its source set all are."""
+    if user is not None and user.is_authenticated and user.is_staff:
+        return models.Q()
+    return (
+        visibility_q(user, prefix, listed=listed)
+        & visibility_q(user, f"{prefix}model__", listed=listed)
+        & visibility_q(user, f"{prefix}source_set__", listed=listed)
+    )
+
+
 class VisibleQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Public and unlisted rows for everyone; private rows for their owner (and staff)."""
-        if user is not None and user.is_authenticated:
-            if user.is_staff:
-                return self
-            return self.filter(
-                models.Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED]) | models.Q(owner=user)
-            )
-        return self.filter(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
+        return self.filter(visibility_q(user))
+
+    def listed_to(self, user):
+        """What lists and the home page show: public rows, plus the user's own."""
+        return self.filter(visibility_q(user, listed=True))
+
+    def editable_by(self, user):
+        """Rows the user may change or add to: their own (staff: all)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self if user.is_staff else self.filter(owner=user)
 
 
 class Model(models.Model):

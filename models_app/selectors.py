@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from models_app.models import Model, Source, SourceSet
 from neuronsite.errors import NotFound
-from neuronsite.fields import Visibility
 
 
 def models_visible(*, user) -> QuerySet[Model]:
@@ -14,17 +13,16 @@ def models_visible(*, user) -> QuerySet[Model]:
 
 
 def models_with_source_sets(*, user, listed_only: bool = True) -> QuerySet[Model]:
-    """Models with their visible source sets and sources prefetched. ``listed_only`` leaves out
-    unlisted models (reachable by id, not shown in lists) unless the user owns them."""
-    models = Model.objects.visible_to(user)
-    if listed_only:
-        models = models.exclude(Q(visibility=Visibility.UNLISTED) & ~Q(owner_id=getattr(user, "pk", None)))
-    return models.prefetch_related(
+    """Models with their source sets and sources prefetched. ``listed_only`` (lists, the home
+    page) leaves out unlisted models, sets and sources (reachable by link, not shown in lists)
+    unless the user owns them; otherwise everything visible to the user."""
+    scope = "listed_to" if listed_only else "visible_to"
+    return getattr(Model.objects, scope)(user).prefetch_related(
         Prefetch(
             "source_sets",
-            queryset=SourceSet.objects.visible_to(user).select_related("release").order_by("name"),
+            queryset=getattr(SourceSet.objects, scope)(user).select_related("release").order_by("name"),
         ),
-        Prefetch("sources", queryset=Source.objects.visible_to(user).order_by("layer", "name")),
+        Prefetch("sources", queryset=getattr(Source.objects, scope)(user).order_by("layer", "name")),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from models_app.models import Model, Source, SourceRelease, SourceSet
@@ -127,6 +128,30 @@ def source_set_create(
         for layer in range(model.layers)
     )
     return source_set
+
+
+@transaction.atomic
+def source_set_create_by_user(
+    *, user, model_id: str, name: str, description: str = "", urls: list[str] | None = None
+) -> SourceSet:
+    """POST /api/source-set/new: only the model's owner (or staff) adds a set to a model, and one
+    call creates at most ``settings.SOURCE_SET_MAX_SOURCES`` sources (one per layer)."""
+    model = Model.objects.visible_to(user).filter(name=model_id).first()
+    if model is None:
+        raise NotFound(f"Model '{model_id}' not found.")
+    if not Model.objects.editable_by(user).filter(pk=model.pk).exists():
+        raise PermissionDenied(
+            f"Model '{model.name}' is not yours: only its owner can add source sets to it."
+        )
+    limit = settings.SOURCE_SET_MAX_SOURCES
+    if model.layers > limit:
+        raise ValidationFailed(
+            {
+                "modelId": f"Model '{model.name}' has {model.layers} layers: one source-set/new call creates at"
+                f" most {limit} sources (one per layer; SOURCE_SET_MAX_SOURCES)."
+            }
+        )
+    return source_set_create(model=model, name=name, owner=user, description=description, urls=urls)
 
 
 @transaction.atomic

@@ -59,7 +59,10 @@ if not SECRET_KEY:
 
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         SECRET_KEY = secrets.token_urlsafe(50)
-        _key_file.write_text(SECRET_KEY)
+        with os.fdopen(os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as _fh:
+            _fh.write(SECRET_KEY)
+    if _key_file.stat().st_mode & 0o077:  # readable by the owner only (issue 10)
+        _key_file.chmod(0o600)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -149,6 +152,19 @@ else:
             "TEST": {"NAME": env("EMBEDDED_TEST_DB_NAME", "test_neuronsite")},
         }
     }
+
+# --- Access/load (issue 10): pooled connections. Every request thread borrows from a bounded
+# psycopg pool (per process) instead of opening its own connection, so a burst of requests waits
+# for a free connection (up to DATABASE_POOL_TIMEOUT s) instead of failing "too many clients".
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+if DATABASE_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 60),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # drop dead pooled connections on checkout
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -245,3 +261,50 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING")},
 }
+
+# --- Access/load (issue 10): shared cache and rate limits. The cache counts rate limits for
+# every web process: a PostgreSQL table by default (created by a migration), Redis with REDIS_URL.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "TIMEOUT": 86400}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "neuronsite_cache",
+            "TIMEOUT": 86400,
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 20_000)},
+        }
+    )
+}
+# "N/period" (period s, min, h, day); "" or 0 switches a limit off. Anonymous callers are counted
+# per address, signed-in callers per user (API key or session). See README "Rate limits".
+RATE_LIMITS = {
+    "anon_inference": env("RATE_LIMIT_ANON_INFERENCE", "30/min"),
+    "user_inference": env("RATE_LIMIT_USER_INFERENCE", "300/min"),
+    "anon_write": env("RATE_LIMIT_ANON_WRITE", "60/min"),
+    "user_write": env("RATE_LIMIT_USER_WRITE", "600/min"),
+    "login": env("RATE_LIMIT_LOGIN", "10/min"),
+    "login_account": env("RATE_LIMIT_LOGIN_ACCOUNT", "20/h"),
+    "signup": env("RATE_LIMIT_SIGNUP", "5/h"),
+}
+# Trusted reverse proxies in front of the site: 0 = use the socket address, ignore X-Forwarded-For.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["neuronsite.throttling.ApiRateThrottle"]
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# --- Access (issue 10): most sources one POST /api/source-set/new may create (one per layer).
+SOURCE_SET_MAX_SOURCES = env_int("SOURCE_SET_MAX_SOURCES", 256)
+# --- Load (issue 10): anonymous search-all results kept (newest first); signed-in users' are kept.
+SAVED_SEARCH_MAX_ANONYMOUS = env_int("SAVED_SEARCH_MAX_ANONYMOUS", 1000)
+# --- Access (issue 10): Content-Security-Policy on every response (neuronsite/security.py);
+# X-Frame-Options DENY except on embed pages, which any site (EMBED_FRAME_ANCESTORS) may frame.
+CONTENT_SECURITY_POLICY = env_bool("CONTENT_SECURITY_POLICY", True)
+EMBED_FRAME_ANCESTORS = env("EMBED_FRAME_ANCESTORS", "*")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"),
+    "neuronsite.security.ContentSecurityPolicyMiddleware",
+)
+# --- Load (issue 10): page writes (forms, htmx) share the API's write limits.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "neuronsite.ratelimit.PageWriteRateLimitMiddleware",
+)

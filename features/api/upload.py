@@ -125,7 +125,9 @@ def vector_new(request):
 @api_view(["POST"])
 def vector_get(request):
     v = _valid(VectorRefInput, request)
-    feature = uploads.vector_get(model_id=v["modelId"], source_name=v["source"], index=v["index"])
+    feature = uploads.vector_get(
+        user=request.user, model_id=v["modelId"], source_name=v["source"], index=v["index"]
+    )
     return Response({"vector": uploads.vector_json(feature)})
 
 

@@ -91,7 +91,8 @@ def _to_dashboard_feature(raw: dict, position: int) -> dict:
 
 def _owned_source(*, model_id: str, source_name: str, user) -> Source:
     source = (
-        Source.objects.select_related("model", "source_set", "source_set__model")
+        Source.objects.visible_to(user)
+        .select_related("model", "source_set", "source_set__model")
         .filter(model__name=model_id, name=source_name)
         .first()
     )
@@ -170,7 +171,8 @@ def activations_upload(*, user, model_id: str, source_name: str, index, activati
 
     index = parse_index(index)
     feature = (
-        Feature.objects.select_related("source", "source__source_set", "source__model")
+        Feature.objects.visible_to(user)
+        .select_related("source", "source__source_set", "source__model")
         .filter(source__model__name=model_id, source__name=source_name, index=index)
         .first()
     )
@@ -302,11 +304,12 @@ def vector_create(
     return feature
 
 
-def vector_get(*, model_id: str, source_name: str, index) -> Feature:
+def vector_get(*, user, model_id: str, source_name: str, index) -> Feature:
     from features.selectors import parse_index
 
     feature = (
-        Feature.objects.select_related("source", "source__model")
+        Feature.objects.visible_to(user)
+        .select_related("source", "source__model")
         .filter(
             source__model__name=model_id, source__name=source_name, index=parse_index(index), has_vector=True
         )
@@ -327,7 +330,7 @@ def vectors_owned(*, user) -> list[Feature]:
 
 @transaction.atomic
 def vector_delete(*, user, model_id: str, source_name: str, index) -> None:
-    feature = vector_get(model_id=model_id, source_name=source_name, index=index)
+    feature = vector_get(user=user, model_id=model_id, source_name=source_name, index=index)
     if feature.creator_id != user.pk and not user.is_staff:
         raise PermissionDenied("Only the creator of a vector can delete it.")
     feature.delete()

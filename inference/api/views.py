@@ -61,11 +61,11 @@ def _one_or_many(text, one) -> dict:
     return {"results": [one(t) for t in text]}
 
 
-@extend_schema(summary="A saved search-all result (shareable by id)")
+@extend_schema(summary="A saved search-all result by its share id (unguessable)")
 @api_view(["GET"])
-def search_all_get(request, pk: int):
-    saved = selectors.saved_search_get(pk=pk)
-    return Response({**saved.result, "id": str(saved.pk), "text": saved.text, "cached": True})
+def search_all_get(request, share_id: str):
+    saved = selectors.saved_search_get(share_id=share_id, user=request.user)
+    return Response({**saved.result, "id": saved.share_id, "text": saved.text, "cached": True})
 
 
 @extend_schema(request=s.TopkByTokenInput, summary="Top-k features of one source at each token")
@@ -153,7 +153,7 @@ def steer_chat(request):
     return _steer(request, plan, data["stream"])
 
 
-@extend_schema(summary="A stored steering result by its id (shareable)")
+@extend_schema(summary="A stored steering result by its share id (unguessable)")
 @api_view(["GET"])
-def steer_get(request, pk: int):
-    return Response(services.steer_output_pair(pk=pk))
+def steer_get(request, share_id: str):
+    return Response(services.steer_output_pair(share_id=share_id, user=request.user))

@@ -113,7 +113,7 @@ def search_all(
     )
     cached = SavedSearch.objects.filter(cache_key=key).first()
     if cached is not None:
-        return {**cached.result, "id": str(cached.pk), "cached": True}
+        return {**cached.result, "id": cached.share_id, "cached": True}
     exclude = (
         selectors.dense_indexes(sources=sources, threshold=density_threshold)
         if density_threshold is not None
@@ -162,7 +162,7 @@ def search_all(
         num_results=num_results,
         result=result,
     )
-    return {**result, "id": str(saved.pk), "cached": False}
+    return {**result, "id": saved.share_id, "cached": False}
 
 
 def saved_search_create(
@@ -196,6 +196,23 @@ def saved_search_create(
             )
     except IntegrityError:  # the same search finished first elsewhere
         return SavedSearch.objects.get(cache_key=key)
+    finally:
+        if not getattr(user, "is_authenticated", False):
+            saved_searches_prune_anonymous()
+
+
+def saved_searches_prune_anonymous() -> int:
+    """Anonymous searches do not grow the database without bound: keep the newest
+    ``settings.SAVED_SEARCH_MAX_ANONYMOUS`` (older share links of anonymous searches expire)."""
+    from django.conf import settings
+
+    keep = max(0, settings.SAVED_SEARCH_MAX_ANONYMOUS)
+    anonymous = SavedSearch.objects.filter(creator__isnull=True)
+    boundary = anonymous.order_by("-id").values_list("id", flat=True)[keep : keep + 1]
+    if not boundary:
+        return 0
+    deleted, _ = anonymous.filter(id__lte=boundary[0]).delete()
+    return deleted
 
 
 def search_topk_by_token(

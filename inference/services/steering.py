@@ -317,8 +317,8 @@ def steer_response(rows: dict[str, SteerOutput], *, cached: bool = False) -> dic
     return {
         "STEERED": body(steered),
         "DEFAULT": body(default),
-        "id": str(steered.pk),
-        "defaultId": str(default.pk),
+        "id": steered.share_id,
+        "defaultId": default.share_id,
         "modelId": steered.model.name,
         "features": steered.features,
         "prompt": None if steered.chat else steered.input_text,
@@ -328,11 +328,11 @@ def steer_response(rows: dict[str, SteerOutput], *, cached: bool = False) -> dic
     }
 
 
-def steer_output_pair(*, pk: int) -> dict:
-    """A stored result by its STEERED id (shareable)."""
-    steered = selectors.steer_output_get(pk=pk)
+def steer_output_pair(*, share_id: str, user) -> dict:
+    """A stored result by its STEERED share id."""
+    steered = selectors.steer_output_get(share_id=share_id, user=user)
     if steered.kind != "STEERED":
-        raise InferenceInputError(f"Steer output {pk} is a DEFAULT output; share the STEERED id.")
+        raise InferenceInputError(f"Steer output '{share_id}' is a DEFAULT output; share the STEERED id.")
     default = selectors.steer_output_get(pk=steered.settings.get("default_output_id", -1))
     return steer_response({"STEERED": steered, "DEFAULT": default}, cached=True)
 

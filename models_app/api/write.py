@@ -5,14 +5,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features.api.serializers import model_json
 from models_app import services
 from models_app.api.serializers import source_set_json
-from models_app.models import Model
 
 
 class ModelNewInput(serializers.Serializer):
@@ -55,15 +53,11 @@ def source_set_new(request):
     data = SourceSetNewInput(data=request.data)
     data.is_valid(raise_exception=True)
     v = data.validated_data
-    model = Model.objects.visible_to(request.user).filter(name=v["modelId"]).first()
-    if model is None:
-        raise NotFound(f"Model '{v['modelId']}' not found.")
-    source_set = services.source_set_create(
-        model=model,
+    source_set = services.source_set_create_by_user(
+        user=request.user,
+        model_id=v["modelId"],
         name=v["name"],
-        owner=request.user,
         description=v.get("description") or "",
         urls=[v["url"]] if v.get("url") else [],
     )
-    source_set.model = model
     return Response(source_set_json(source_set, sources=list(source_set.sources.order_by("layer"))))

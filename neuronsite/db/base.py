@@ -1,6 +1,8 @@
 """PostgreSQL backend that starts the embedded server on first connection.
 
-Used as ``ENGINE`` when no DATABASE_URL is set. Starting the server lazily, at the first real
+Used as ``ENGINE`` when no DATABASE_URL is set. With ``OPTIONS["pool"]`` (the default, see
+settings) Django's psycopg pool is built from :meth:`get_connection_params`, so it too reaches
+the embedded server. Starting the server lazily, at the first real
 connection, means every entry point (manage.py, the ASGI app, pytest) gets it without any of
 them having to remember, and commands that never touch the database never start it.
 """
@@ -38,5 +40,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except Exception as exc:  # psycopg.OperationalError: server gone (killed) -> restart it once
             if not isinstance(exc, OperationalError | base.Database.OperationalError):
                 raise
+            if self.pool:
+                # PoolTimeout (an OperationalError): busy, or the server died and the pool cannot
+                # reconnect. Make sure the server runs, then wait once more (the pool reconnects).
+                self._embedded_params(force_check=True)
+                return super().get_new_connection(conn_params)
             self._embedded_params(force_check=True)
             return super().get_new_connection(super().get_connection_params())

@@ -9,7 +9,27 @@
       { code: "4..", swap: true, error: false },
       { code: "...", swap: false, error: true },
     ];
+    // Content-Security-Policy: no injected <style> (its rules live in site.css) and no eval.
+    htmx.config.includeIndicatorStyles = false;
+    htmx.config.allowEval = false;
   }
+  // Behaviours that used to be inline handlers (the CSP allows no inline script):
+  // data-select-on-click selects an input's text; data-confirm asks before a form submits.
+  document.addEventListener("click", function (e) {
+    var t = e.target && e.target.closest ? e.target.closest("[data-select-on-click]") : null;
+    if (t && t.select) t.select();
+  });
+  document.addEventListener(
+    "submit",
+    function (e) {
+      var f = e.target;
+      if (f && f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+      }
+    },
+    true
+  );
   window.Neuronsite = window.Neuronsite || {};
   // Websocket URL on this host, ws:// or wss:// to match the page.
   window.Neuronsite.wsUrl = function (path) {

@@ -1,0 +1,338 @@
+"""Load: the site under 64 and 500 concurrent clients, against the bare-query limit.
+
+In one run, on its own database of the embedded server (created, then dropped):
+  1. data: 100,000 features with 4,000,000 activation rows at ``--scale 1`` (40 snippets of
+     ``--tokens`` tokens per feature), written by the import benchmark's generator
+     (bench/import/run.py) and loaded with ``manage.py import_saedashboard``;
+  2. the server as ``make run`` starts it: ``daphne neuronsite.asgi:application`` (default
+     settings: pooled connections, rate limits on — reads are not limited);
+  3. for each concurrency (64, 500): clients (aiohttp, in their own process) request random
+     feature pages and ``GET /api/feature/...`` (half each) for ``--duration`` seconds:
+     requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed);
+  4. the limit, in the same run: the same rows (the feature, its activations by max value,
+     its explanations) read by a bare psycopg AsyncConnectionPool of the server's pool size
+     at the same concurrency, no HTTP, no Django.
+Prints each figure and the ratio site / bare (goal >= 0.5), errors (goal 0 at 500 clients),
+p95 at 64 clients (goal <= 50 ms).
+
+    .venv/bin/python bench/load/run.py                 # full size (long: the import alone)
+    .venv/bin/python bench/load/run.py --scale 0.02 --duration 10   # quick figure
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_NAME = "bench_load"
+FEATURES_FULL = 100_000
+ACTS_PER_FEATURE = 40  # 100,000 x 40 = 4,000,000 activation rows
+MODEL, SOURCE = "bench-model", "0-res-bench"
+
+sys.path.insert(0, str(ROOT))
+
+
+def _import_generator():
+    """bench/import/run.py's ``generate`` (SAEDashboard batch files), sized by its globals."""
+    spec = importlib.util.spec_from_file_location("bench_import_run", ROOT / "bench" / "import" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def drop_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    from neuronsite.embedded_db import ensure_running
+
+    info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def load_data(n_features: int, tokens: int) -> int:
+    gen = _import_generator()
+    os.environ["EMBEDDED_DB_NAME"] = DB_NAME  # the generator module set its own name on import
+    gen.N_SNIPPETS = n_features * ACTS_PER_FEATURE
+    gen.ACTS_PER_FEATURE = ACTS_PER_FEATURE
+    gen.N_TOKENS = tokens
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        t0 = time.perf_counter()
+        n = gen.generate(Path(tmp) / "files")
+        print(f"generated {n:,} snippets x {tokens} tokens in {time.perf_counter() - t0:.1f} s", flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "import_saedashboard",
+                str(Path(tmp) / "files"),
+                "-v",
+                "0",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "EMBEDDED_DB_NAME": DB_NAME},
+            check=True,
+        )
+        print(f"imported in {time.perf_counter() - t0:.1f} s", flush=True)
+    return n
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen:
+    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
+    env = {**os.environ, "EMBEDDED_DB_NAME": DB_NAME, "DEBUG": "false", "LOG_LEVEL": "ERROR"}
+    log = open(log_path, "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log_path.read_text()[-2000:]) from None
+            time.sleep(0.2)
+
+
+def _summary(latencies: list[float], errors: int, elapsed: float) -> dict:
+    ok = sorted(latencies)
+    q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
+    return {
+        "requests": len(ok) + errors,
+        "rps": (len(ok) + errors) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "errors": errors,
+    }
+
+
+# --- the HTTP clients (run in a child process: ``run.py --client URL N DURATION N_FEATURES``) ----
+
+
+async def _http_clients(base: str, concurrency: int, duration: float, n_features: int) -> dict:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    error_kinds: dict[str, int] = {}
+    stop_at = time.perf_counter() + duration
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+
+    async def client(session, rng):
+        nonlocal errors
+        while time.perf_counter() < stop_at:
+            index = rng.randrange(n_features)
+            path = (
+                f"/api/feature/{MODEL}/{SOURCE}/{index}"
+                if rng.random() < 0.5
+                else f"/{MODEL}/{SOURCE}/{index}"
+            )
+            t0 = time.perf_counter()
+            try:
+                async with session.get(base + path) as r:
+                    await r.read()
+                    if r.status == 200:
+                        latencies.append(time.perf_counter() - t0)
+                        continue
+                    kind = str(r.status)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                kind = type(exc).__name__
+            errors += 1
+            error_kinds[kind] = error_kinds.get(kind, 0) + 1
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(session, random.Random(i)) for i in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return {**_summary(latencies, errors, elapsed), "error_kinds": error_kinds}
+
+
+def run_clients(base: str, concurrency: int, duration: float, n_features: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", base, str(concurrency), str(duration), str(n_features)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the limit: the same rows through a bare psycopg pool -----------------------------------------
+
+
+async def _bare(concurrency: int, duration: float, n_features: int, pool_size: int) -> dict:
+    from django.db import connection
+    from psycopg_pool import AsyncConnectionPool
+
+    params = dict(connection.get_connection_params())
+    params.pop("pool", None)
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    kwargs = {k: v for k, v in params.items() if k in {"host", "port", "user", "dbname", "password"}}
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + duration
+    feature_sql = (
+        "SELECT f.* FROM features_feature f JOIN models_app_source s ON s.id = f.source_id "
+        "JOIN models_app_model m ON m.id = s.model_id WHERE m.name = %s AND s.name = %s AND f.index = %s"
+    )
+    acts_sql = "SELECT * FROM features_activation WHERE feature_id = %s ORDER BY max_value DESC, id"
+    expl_sql = "SELECT * FROM features_explanation WHERE feature_id = %s"
+    async with AsyncConnectionPool(
+        kwargs=kwargs, min_size=pool_size, max_size=pool_size, timeout=120
+    ) as pool:
+
+        async def client(rng):
+            nonlocal errors
+            while time.perf_counter() < stop_at:
+                index = rng.randrange(n_features)
+                t0 = time.perf_counter()
+                try:
+                    async with pool.connection() as conn:
+                        feature = await (await conn.execute(feature_sql, [MODEL, SOURCE, index])).fetchone()
+                        await (await conn.execute(acts_sql, [feature[0]])).fetchall()
+                        await (await conn.execute(expl_sql, [feature[0]])).fetchall()
+                    latencies.append(time.perf_counter() - t0)
+                except Exception:  # noqa: BLE001 - counted and reported
+                    errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(random.Random(i)) for i in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return _summary(latencies, errors, elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=float(os.environ.get("BENCH_LOAD_SCALE", 1.0)),
+        help="1 = 100,000 features / 4,000,000 rows (env BENCH_LOAD_SCALE)",
+    )
+    parser.add_argument("--tokens", type=int, default=64, help="tokens per snippet")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_LOAD_DURATION", 30.0)),
+        help="seconds per load run (env BENCH_LOAD_DURATION)",
+    )
+    parser.add_argument("--clients", default="64,500", help="concurrency levels")
+    parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
+    args = parser.parse_args()
+
+    os.environ["EMBEDDED_DB_NAME"] = DB_NAME
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    n_features = max(1, int(FEATURES_FULL * args.scale))
+    have = 0
+    if args.keep:
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT count(*) FROM features_feature")
+                have = cur.fetchone()[0]
+        except Exception:  # noqa: BLE001 - no database yet
+            have = 0
+        connection.close()
+    if have != n_features:
+        connection.close()
+        connection.close_pool()  # its connections (and the "database exists" check) go with it
+        drop_database()
+        from neuronsite import embedded_db
+
+        embedded_db._databases_checked.clear()
+        call_command("migrate", verbosity=0)
+        connection.close()
+        load_data(n_features, args.tokens)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM features_feature")
+        (features,) = cur.fetchone()
+        cur.execute("SELECT count(*) FROM features_activation")
+        (rows,) = cur.fetchone()
+        cur.execute("ANALYZE")
+    print(f"database: {features:,} features, {rows:,} activation rows", flush=True)
+    pool_size = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
+
+    port = _free_port()
+    log_path = Path(tempfile.gettempdir()) / f"bench-load-daphne-{port}.log"
+    server = start_server(port, log_path)
+    base = f"http://127.0.0.1:{port}"
+    results = []
+    try:
+        run_clients(base, 8, min(3.0, args.duration), features)  # warm-up (imports, templates)
+        for concurrency in [int(c) for c in args.clients.split(",")]:
+            site = run_clients(base, concurrency, args.duration, features)
+            bare = asyncio.run(_bare(concurrency, args.duration, features, pool_size))
+            results.append((concurrency, site, bare))
+            print(
+                f"{concurrency:>4} clients  site: {site['rps']:8.1f} req/s  p50 {site['p50_ms']:7.1f} ms"
+                f"  p95 {site['p95_ms']:7.1f} ms  errors {site['errors']} {site['error_kinds'] or ''}",
+                flush=True,
+            )
+            print(
+                f"{'':>4}          bare: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:7.1f} ms"
+                f"  p95 {bare['p95_ms']:7.1f} ms  errors {bare['errors']}   site/bare = {site['rps'] / bare['rps']:.2f}",
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        connection.close()
+        if not args.keep:
+            drop_database()
+    print(f"server log: {log_path}")
+    for concurrency, site, bare in results:
+        print(
+            f"summary {concurrency} clients: site/bare throughput = {site['rps'] / bare['rps']:.2f} (goal >= 0.5),"
+            f" errors {site['errors']} (goal 0), p95 {site['p95_ms']:.1f} ms"
+            + (" (goal <= 50 ms)" if concurrency == 64 else "")
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--client":
+        _, _, url, n, duration, n_features = sys.argv
+        print(json.dumps(asyncio.run(_http_clients(url, int(n), float(duration), int(n_features)))))
+    else:
+        main()

@@ -1,0 +1,78 @@
+"""The API's rate limit (DRF throttle): inference calls and writes, per address for anonymous
+callers and per API key / user otherwise. Plain reads (GET, and the POST endpoints that only
+read) are not limited. Over the limit: 429 ``{"error": ...}`` with ``Retry-After`` (the
+``RateLimited`` domain error, mapped in neuronsite/api.py)."""
+
+from __future__ import annotations
+
+from rest_framework.throttling import BaseThrottle
+
+from neuronsite.ratelimit import client_address, rate_limit_hit
+
+# URL names of endpoints that run the model (or an outside LLM): the costly ones.
+INFERENCE_ROUTES = frozenset(
+    {
+        "api-activation-new",
+        "api-search-all",
+        "api-search-topk-by-token",
+        "api-cossim",
+        "api-tokenize",
+        "api-steer",
+        "api-steer-chat",
+        "api-explanation-generate",
+        "api-explanation-score",
+        "api-graph-generate",
+    }
+)
+# POST endpoints that only read (Neuronpedia's API reads with POST in places).
+READ_ROUTES = frozenset(
+    {
+        "api-features",
+        "api-model-get",
+        "api-model-list",
+        "api-vector-get",
+        "api-vector-list-owned",
+        "api-list-get",
+        "api-list-list",
+        "api-explanation-search",
+        "api-explanation-search-all",
+        "api-explanation-search-model",
+        "api-explanation-search-release",
+        "api-graph-list-owned",
+    }
+)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def request_scope(request) -> str | None:
+    """``"inference"``, ``"write"`` or None (not limited) for an API request."""
+    match = getattr(request, "resolver_match", None)
+    name = match.url_name if match else None
+    if name in INFERENCE_ROUTES:
+        return "inference"
+    if request.method in WRITE_METHODS and name not in READ_ROUTES:
+        return "write"
+    return None
+
+
+def request_ident(request) -> tuple[str, str]:
+    """(``"anon"`` or ``"user"``, the bucket): an API key's own bucket, else the user's, else the
+    caller's address."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        key_id = getattr(request.auth, "pk", None) if request.auth is not None else None
+        return "user", f"key:{key_id}" if key_id is not None else f"user:{user.pk}"
+    return "anon", client_address(request)
+
+
+class ApiRateThrottle(BaseThrottle):
+    def allow_request(self, request, view) -> bool:
+        scope = request_scope(request)
+        if scope is None:
+            return True
+        who, ident = request_ident(request)
+        rate_limit_hit(scope=f"{who}_{scope}", ident=ident)  # raises RateLimited (429)
+        return True
+
+
+__all__ = ["ApiRateThrottle", "INFERENCE_ROUTES", "READ_ROUTES", "request_scope"]

@@ -12,8 +12,7 @@ anything with the same attributes, e.g. the engine's frozen specs) and return a 
   encoder where the architecture allows it (as Neuronpedia does); TopK SAEs without
   ``rescale_acts_by_decoder_norm`` refuse, and are used unfolded.
 
-``cached_model`` / ``cached_sae`` go through the engine's caches (models kept, SAEs in an LRU of
-``INFERENCE_MAX_LOADED_SAES``) and must run on the engine thread (``engine.call`` / ``engine.run``).
+The engine (``inference.engine``) caches what these return; this module knows nothing of it.
 
 torch is imported inside the functions; importing this module is cheap.
 """
@@ -26,9 +25,15 @@ from typing import Any
 
 from django.conf import settings
 
+from neuronsite.errors import ApplicationError
 
-class LoadError(Exception):
-    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config)."""
+
+class LoadError(ApplicationError):
+    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config): a 400
+    naming the model or source, never an unmapped 500."""
+
+    status = 400
+    default_message = "The model or SAE cannot be loaded."
 
 
 def inference_device() -> str:
@@ -120,17 +125,3 @@ def load_sae(source_row: Any, *, device: str | None = None, dtype: str | None = 
             pass  # e.g. TopK without rescale_acts_by_decoder_norm: folding would change the top k
     sae.eval()
     return sae
-
-
-def cached_model(model_row: Any):
-    """The engine's cached model (load once). Call on the engine thread."""
-    from inference.engine import get_engine
-
-    return get_engine().model(model_row)
-
-
-def cached_sae(source_row: Any):
-    """The engine's cached SAE (LRU by count). Call on the engine thread."""
-    from inference.engine import get_engine
-
-    return get_engine().sae(source_row)

@@ -38,6 +38,20 @@ def source_for_inference(*, model: Model, name: str, user) -> Source:
     return source
 
 
+def has_sae_weights(source: Source) -> bool:
+    """Whether the source names SAE weights to load (a local folder or a sae_lens release + id);
+    vector sources (``{layer}-neuronpedia-resid-*``) hold steering vectors only."""
+    return bool(source.local_path or (source.sae_release and source.sae_id))
+
+
+def require_sae_weights(source: Source) -> None:
+    if not has_sae_weights(source):
+        raise InferenceInputError(
+            f"Source '{source.model.name}/{source.name}' has no SAE weights to run (it holds "
+            "steering vectors only); choose an SAE source."
+        )
+
+
 def source_set_for_inference(*, model: Model, name: str, user) -> SourceSet:
     source_set = SourceSet.objects.visible_to(user).filter(model=model, name=name).first()
     if source_set is None:
@@ -60,8 +74,11 @@ def sources_of_set(*, source_set: SourceSet, user, names: Iterable[str] = ()) ->
         missing = [n for n in names if n not in found]
         if missing:
             raise InferenceNotFound(f"Source(s) {', '.join(missing)} not found in set '{source_set.name}'.")
-        return [found[n] for n in names]
-    return list(qs)
+        chosen = [found[n] for n in names]
+        for source in chosen:
+            require_sae_weights(source)
+        return chosen
+    return [s for s in qs if has_sae_weights(s)]
 
 
 def feature_for_inference(*, source: Source, index) -> Feature | None:

@@ -3,17 +3,26 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from inference.errors import InferenceInputError, check_text
+
+
+def _clean_text(text: str) -> str:
+    try:
+        return check_text(text, field="customText")
+    except InferenceInputError as exc:
+        raise serializers.ValidationError(exc.detail["customText"]) from None
+
 
 class TextOrList(serializers.Field):
     """``customText``: one string or a non-empty list of strings."""
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            return data
+            return _clean_text(data)
         if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
             if len(data) > 64:
                 raise serializers.ValidationError("at most 64 texts per request")
-            return data
+            return [_clean_text(t) for t in data]
         raise serializers.ValidationError("must be a string or a non-empty list of strings")
 
     def to_representation(self, value):

@@ -63,7 +63,11 @@ class SteerPlan:
 def _finite(name: str, value, *, bound: float = FLOAT32_MAX, low: float | None = None) -> float:
     """``value`` as a float, refusing non-numbers, NaN/inf and anything outside
     ``[low (default -bound), bound]``; the message names the field."""
-    shown = value if not isinstance(value, (int, float)) or abs(value) < 1e18 else f"{value:.3g}"
+    shown = value
+    if isinstance(value, int) and abs(value) >= 10**18:
+        shown = f"an integer of {value.bit_length()} bits"
+    elif isinstance(value, float) and math.isfinite(value) and abs(value) >= 1e18:
+        shown = f"{value:.3g}"
     if isinstance(value, bool):
         raise InferenceInputError(f"{name} must be a number, got {value!r}.")
     try:

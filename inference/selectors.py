@@ -38,6 +38,30 @@ def source_for_inference(*, model: Model, name: str, user) -> Source:
     return source
 
 
+def token_limit(*, model: Model) -> int:
+    """The longest text (in tokens, BOS included) inference accepts for ``model``:
+    ``min(INFERENCE_TOKEN_LIMIT, the model's context)``, the same rule the engine enforces, for pages
+    and JSON to show before sending. Does not load torch: the context comes from a local model
+    folder's ``config.json``, or from the engine when it holds the model; else the setting alone."""
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from inference.engine import ModelSpec, get_engine
+
+    limit = settings.INFERENCE_TOKEN_LIMIT
+    n_ctx = None
+    if model.local_path:
+        try:
+            n_ctx = json.loads((Path(model.local_path) / "config.json").read_text()).get("n_ctx")
+        except (OSError, ValueError, AttributeError):
+            n_ctx = None
+    if n_ctx is None:
+        n_ctx = get_engine().loaded_context(ModelSpec.of(model))
+    return min(limit, int(n_ctx)) if isinstance(n_ctx, int) and n_ctx > 0 else limit
+
+
 def has_sae_weights(source: Source) -> bool:
     """Whether the source names SAE weights to load (a local folder or a sae_lens release + id);
     vector sources (``{layer}-neuronpedia-resid-*``) hold steering vectors only."""

@@ -185,6 +185,11 @@ class Engine:
     def loaded_models(self) -> list[ModelSpec]:
         return list(self._models)
 
+    def loaded_context(self, spec: ModelSpec) -> int | None:
+        """``n_ctx`` of a model the engine already holds (None if not loaded). Any thread."""
+        model = self._models.get(spec)
+        return int(model.cfg.n_ctx) if model is not None else None
+
     def unload(self) -> None:
         self._saes.clear()
         self._models.clear()

@@ -77,6 +77,15 @@ def test_tokenize_tells_the_token_limit(api_client, tiny, settings):
     )
 
 
+def test_token_limit_selector_for_pages_agrees_with_the_engine(tiny, settings):
+    from inference.selectors import token_limit
+
+    settings.INFERENCE_TOKEN_LIMIT = 10_000
+    assert token_limit(model=tiny["model"]) == 256  # from the folder's config.json, no torch
+    settings.INFERENCE_TOKEN_LIMIT = 100
+    assert token_limit(model=tiny["model"]) == 100
+
+
 def test_sources_without_sae_weights_are_refused(api_client, tiny, make_user, tmp_path):
     from models_app.models import Source
 

@@ -72,7 +72,12 @@ def load_model(model_row: Any, *, device: str | None = None, dtype: str | None =
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        raw = json.loads((folder / "config.json").read_text())
+        try:
+            raw = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise LoadError(f"Model '{name}': unreadable config.json in {folder}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise LoadError(f"Model '{name}': config.json in {folder} must hold a JSON object")
         raw["dtype"] = torch_dtype(dtype_name)
         raw["device"] = device
         raw["tokenizer_name"] = str(folder)

@@ -90,9 +90,12 @@ def test_sse_stream_sends_each_token_before_the_generation_ends(tiny, api_client
     assert plain["STEERED"] == frames[-1]["STEERED"]
 
 
-def test_sse_stream_of_a_cached_result_is_one_done_frame_and_errors_are_json(tiny, api_client):
+def test_plain_api_under_asgi_then_a_cached_stream_is_one_done_frame_and_errors_are_json(tiny):
     body = {"modelId": "tiny", "prompt": PROMPT, "n_tokens": 3, "features": [FEATURE]}
-    plain = api_client.post("/api/steer", body, format="json").json()
+    # the plain API under ASGI: the same loop run to its end on the request's thread
+    status, headers, chunks, _ = asyncio.run(_post_streaming("/api/steer", body))
+    plain = json.loads(b"".join(c.get("body", b"") for c in chunks))
+    assert status == 200 and plain["cached"] is False and plain["STEERED"].startswith(PROMPT)
     _, _, chunks, _ = asyncio.run(_post_streaming("/api/steer", {**body, "stream": True}))
     frames = _frames(chunks)
     assert len(frames) == 1 and frames[0]["done"] is True and frames[0]["cached"] is True
@@ -187,3 +190,14 @@ def test_socket_error_frames_are_clean_and_too_long_text_names_the_limit(tiny, s
     reply = asyncio.run(scenario())
     assert reply["type"] == "error" and reply["requestId"] == "long"
     assert "limit is 256 tokens" in reply["error"] and "Error" not in reply["error"]
+
+
+def test_sse_stream_that_fails_mid_generation_ends_with_a_clean_error_frame(tiny):
+    from inference.tests.conftest import HOOK1
+
+    vector = {"hook": HOOK1, "steering_vector": [1e38] * 32, "strength": 1}  # finite, overflows later
+    body = {"modelId": "tiny", "prompt": PROMPT, "n_tokens": 3, "vectors": [vector], "stream": True}
+    status, _, chunks, _ = asyncio.run(_post_streaming("/api/steer", body))
+    frames = _frames(chunks)
+    assert status == 200 and frames[-1]["done"] is True
+    assert "non-finite" in frames[-1]["error"] and "Error" not in frames[-1]["error"]

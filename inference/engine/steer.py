@@ -199,12 +199,20 @@ class Generation:
                     field="features",
                 )
             self._rng_set(self._rng)
-            token = utils.sample_logits(
-                logits[:, -1, :],
-                temperature=self.temperature,
-                freq_penalty=self.freq_penalty,
-                tokens=self.tokens,
-            )
+            try:
+                token = utils.sample_logits(
+                    logits[:, -1, :],
+                    temperature=self.temperature,
+                    freq_penalty=self.freq_penalty,
+                    tokens=self.tokens,
+                )
+            except (RuntimeError, ValueError) as exc:  # e.g. logits / a tiny temperature overflow
+                self.done = True
+                raise InferenceInputError(
+                    "Sampling failed on non-finite probabilities: raise the temperature (or use 0 "
+                    "for greedy decoding) or lower the strengths.",
+                    field="temperature",
+                ) from exc
             self._rng = self._rng_get()
         tok = int(token[0])
         self.generated.append(tok)

@@ -135,6 +135,7 @@ def steer_prepare(
     else:
         if not isinstance(prompt, str) or not prompt.strip():
             raise InferenceInputError("prompt must not be empty.")
+        check_text(prompt, field="prompt")
         inputs = {"DEFAULT": prompt, "STEERED": prompt}
     temperature = _finite("temperature", temperature, low=0.0, bound=MAX_TEMPERATURE)
     freq_penalty = _finite("freq_penalty", freq_penalty, bound=MAX_FREQ_PENALTY)

@@ -145,6 +145,7 @@ def test_sources_without_sae_weights_are_refused(api_client, tiny, make_user, tm
         ({"strength_multiplier": 1e38}, "strength_multiplier"),
         ({"freq_penalty": 1e308}, "freq_penalty"),
         ({"temperature": 1e30}, "temperature"),
+        ({"temperature": 1e-40}, "temperature"),  # logits / temperature overflow when sampling
         ({"seed": 2**64}, "seed"),
         ({"seed": 2**70}, "seed"),
         ({"seed": -(2**63) - 1}, "seed"),

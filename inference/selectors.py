@@ -108,6 +108,8 @@ def sources_of_set(*, source_set: SourceSet, user, names: Iterable[str] = ()) ->
 def feature_for_inference(*, source: Source, index) -> Feature | None:
     """The stored feature, or None for a latent with no row (allowed while ``index < d_sae``);
     404 for an index the source does not have."""
+    if isinstance(index, str) and not index.isascii():  # "²".isdigit() is True, int("²") fails
+        raise InferenceInputError(f"index must be a non-negative integer, got {index!r}.")
     index = parse_index(index)
     feature = Feature.objects.filter(source=source, index=index).first()
     if feature is None and (source.d_sae is None or index >= source.d_sae):

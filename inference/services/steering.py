@@ -172,6 +172,7 @@ def steer_prepare(
         layer = f.get("layer") or f.get("source")
         if not isinstance(layer, str):
             raise InferenceInputError("Each feature needs its source id in 'layer' (e.g. '6-res-jb').")
+        check_text(layer, field="features")
         strength = _finite("strength", f.get("strength"), bound=MAX_STRENGTH)
         source = sources.get(layer) or selectors.source_for_inference(model=model, name=layer, user=user)
         sources[layer] = source

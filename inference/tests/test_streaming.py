@@ -201,3 +201,37 @@ def test_sse_stream_that_fails_mid_generation_ends_with_a_clean_error_frame(tiny
     frames = _frames(chunks)
     assert status == 200 and frames[-1]["done"] is True
     assert "non-finite" in frames[-1]["error"] and "Error" not in frames[-1]["error"]
+
+
+def test_steer_socket_answers_odd_frames_with_clean_error_frames(tiny):
+    base = {"type": "steer", "modelId": "tiny", "prompt": PROMPT, "n_tokens": 2, "features": [FEATURE]}
+    odd = [
+        {**base, "type": "bogus"},
+        {**base, "seed": 2**70},
+        {**base, "temperature": "hot"},
+        {**base, "features": [{**FEATURE, "strength": 1e308}]},
+        {**base, "features": [{**FEATURE, "layer": "ab\ud800"}]},
+        {**base, "features": [{**FEATURE, "index": "\u00b2"}]},
+        {**base, "prompt": "ab\ud800"},
+        {**base, "prompt": " ".join(["word"] * 400)},
+        {**base, "type": "steer-chat", "defaultChatMessages": [{"role": "user", "content": "ab\ud800"}]},
+    ]
+
+    async def scenario():
+        ws = _connect("/ws/steer/")
+        assert (await ws.connect())[0]
+        replies = []
+        for i, frame in enumerate(odd):
+            await ws.send_to(text_data=json.dumps({**frame, "requestId": i}))  # \ud800 stays escaped
+            replies.append(await ws.receive_json_from(timeout=30))
+        await ws.send_json_to({**base, "requestId": "ok"})
+        while (last := await ws.receive_json_from(timeout=30))["type"] == "token":
+            pass
+        await ws.disconnect()
+        return replies, last
+
+    replies, last = asyncio.run(scenario())
+    for i, reply in enumerate(replies):
+        assert reply["type"] == "error" and reply["requestId"] == i, reply
+        assert "Error" not in reply["error"] and "Traceback" not in reply["error"], reply
+    assert last["type"] == "done" and last["requestId"] == "ok"

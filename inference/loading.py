@@ -95,9 +95,12 @@ def load_model(model_row: Any, *, device: str | None = None, dtype: str | None =
         model.eval()
         return model
     if tl_name:
-        model = HookedTransformer.from_pretrained_no_processing(
-            tl_name, device=device, dtype=torch_dtype(dtype_name)
-        )
+        try:
+            model = HookedTransformer.from_pretrained_no_processing(
+                tl_name, device=device, dtype=torch_dtype(dtype_name)
+            )
+        except (OSError, ValueError, KeyError) as exc:  # unknown name, no network, no cached weights
+            raise LoadError(f"Model '{name}': TransformerLens cannot load {tl_name!r}: {exc}") from exc
         model.eval()
         return model
     raise LoadError(f"Model '{name}' has neither a local_path nor a TransformerLens name")
@@ -119,7 +122,10 @@ def load_sae(source_row: Any, *, device: str | None = None, dtype: str | None = 
             raise LoadError(f"Source '{name}': {folder} is not a sae_lens folder (no cfg.json)")
         sae = SAE.load_from_disk(folder, device=device, dtype=dtype_name)
     elif release and sae_id:
-        loaded = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype_name)
+        try:
+            loaded = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype_name)
+        except (OSError, ValueError, KeyError) as exc:  # unknown release/id, no network
+            raise LoadError(f"Source '{name}': sae_lens cannot load {release!r} / {sae_id!r}: {exc}") from exc
         sae = loaded[0] if isinstance(loaded, tuple) else loaded
     else:
         raise LoadError(f"Source '{name}' has neither a local_path nor a sae_lens release and id")

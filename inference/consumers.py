@@ -1,10 +1,17 @@
 """Websockets that stream inference: ``/ws/activation/`` and ``/ws/steer/``.
 
-Both speak JSON frames. Every client frame may carry a ``requestId`` (any string/number, echoed in
-every server frame about that request). A connection runs at most
-``INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION`` requests at a time; more get an error frame. A bad frame
-gets ``{"type": "error", "requestId": ..., "error": "<what is wrong>"}`` and the socket stays open.
-Closing the socket cancels its generations (they stop being scheduled on the engine).
+Both speak JSON text frames. Every client frame may carry a ``requestId`` (a string or a number,
+echoed in every server frame about that request). Frames on one socket are handled concurrently (each
+request is its own task), and a connection runs at most ``INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION``
+requests at a time; more get an error frame. A bad frame (not JSON, binary, not an object, a
+``requestId`` that is a list or object, bad fields) gets ``{"type": "error", "requestId": ...,
+"error": "<what is wrong>"}`` and the socket stays open. Error frames carry the project's clean
+messages; an unexpected failure is logged with its traceback here and answered with a generic
+message. Closing the socket cancels its generations (they stop being scheduled on the engine).
+
+Database work runs in ``database_sync_to_async`` and engine work through the engine's own bridge
+(``engine.run_kernel``), never one inside the other, so no forward pass holds asgiref's shared sync
+thread.
 
 /ws/activation/ — live activations for typed text
     client: {"requestId": 1, "feature": {"modelId": "gpt2-small", "source": "6-res-jb", "index": 42},
@@ -30,16 +37,20 @@ Closing the socket cancels its generations (they stop being scheduled on the eng
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+import json
+import logging
+import math
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework.exceptions import APIException
 
-from inference.engine import get_engine
-from inference.engine.steer import advance
 from neuronsite.errors import ApplicationError, ValidationFailed, flatten_message
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Internal error while running this request; it has been logged."
 
 
 def _error_text(exc: Exception) -> str:
@@ -47,7 +58,8 @@ def _error_text(exc: Exception) -> str:
         return exc.message
     if isinstance(exc, APIException):  # an input serializer's is_valid(raise_exception=True)
         return flatten_message(exc.detail)
-    return f"{type(exc).__name__}: {exc}"
+    logger.error("websocket request failed", exc_info=exc)
+    return INTERNAL_ERROR
 
 
 class _InferenceConsumer(AsyncJsonWebsocketConsumer):
@@ -59,41 +71,43 @@ class _InferenceConsumer(AsyncJsonWebsocketConsumer):
         for task in list(self.tasks.values()):
             task.cancel()
 
-    async def decode_json(self, text_data):
-        import json
+    async def _error(self, request_id, message: str) -> None:
+        await self.send_json({"type": "error", "requestId": request_id, "error": message})
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self._error(None, "Binary frames are not accepted: send JSON text frames.")
+            return
         try:
-            return json.loads(text_data)
-        except ValueError:
-            return {"__invalid__": "Frame is not valid JSON."}
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self._error(None, "Frame is not valid JSON.")
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
-        if not isinstance(content, dict) or "__invalid__" in content:
-            error = (
-                content.get("__invalid__") if isinstance(content, dict) else "Frame must be a JSON object."
-            )
-            await self.send_json({"type": "error", "requestId": None, "error": error})
+        if not isinstance(content, dict):
+            await self._error(None, "Frame must be a JSON object.")
             return
         request_id = content.get("requestId")
+        if isinstance(request_id, bool) or not (
+            request_id is None
+            or isinstance(request_id, (str, int))
+            or (isinstance(request_id, float) and math.isfinite(request_id))
+        ):
+            await self._error(None, "requestId must be a string or a number.")
+            return
         if content.get("type") == "cancel":
             task = self.tasks.get(request_id)
             if task:
                 task.cancel()
             return
         if request_id in self.tasks:
-            await self.send_json(
-                {"type": "error", "requestId": request_id, "error": "requestId already in flight."}
-            )
+            await self._error(request_id, "requestId already in flight.")
             return
         limit = settings.INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION
         if len(self.tasks) >= limit:
-            await self.send_json(
-                {
-                    "type": "error",
-                    "requestId": request_id,
-                    "error": f"Too many requests in flight on this connection (limit {limit}).",
-                }
-            )
+            await self._error(request_id, f"Too many requests in flight on this connection (limit {limit}).")
             return
         task = asyncio.ensure_future(self._guarded(request_id, content))
         self.tasks[request_id] = task
@@ -109,7 +123,7 @@ class _InferenceConsumer(AsyncJsonWebsocketConsumer):
                 pass
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error frame
-            await self.send_json({"type": "error", "requestId": request_id, "error": _error_text(exc)})
+            await self._error(request_id, _error_text(exc))
 
     async def handle(self, request_id, content):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -118,20 +132,20 @@ class _InferenceConsumer(AsyncJsonWebsocketConsumer):
 class ActivationConsumer(_InferenceConsumer):
     async def handle(self, request_id, content):
         from inference.api.serializers import ActivationNewInput
-        from inference.services import activation_new
+        from inference.services.activations import activation_prepare
 
         data = ActivationNewInput(data=content)
         data.is_valid(raise_exception=True)
         data = data.validated_data
         texts = data["customText"]
-        user = self.scope.get("user")
-        results = await database_sync_to_async(activation_new)(
-            user=user,
+        plan = await database_sync_to_async(activation_prepare)(
+            user=self.scope.get("user"),
             model_id=data["feature"]["modelId"],
             source_name=data["feature"]["source"],
             index=data["feature"]["index"],
             texts=[texts] if isinstance(texts, str) else texts,
         )
+        results = await plan.compute_async()
         await self.send_json(
             {
                 "type": "activation",
@@ -145,15 +159,15 @@ class SteerConsumer(_InferenceConsumer):
     async def handle(self, request_id, content):
         from inference.api import serializers as s
         from inference.services import steering
+        from inference.services.steer_loop import steer_events
 
         kind = content.get("type", "steer")
         if kind not in ("steer", "steer-chat"):
-            raise ValidationFailed(f"Unknown frame type {kind!r} (steer, steer-chat, cancel).")
+            raise ValidationFailed(f"Unknown frame type {kind!r} (steer, steer-chat, cancel).", field="type")
         chat = kind == "steer-chat"
         data = (s.SteerChatInput if chat else s.SteerCompletionInput)(data=content)
         data.is_valid(raise_exception=True)
         data = data.validated_data
-        user = self.scope.get("user")
         extra = (
             {
                 "default_chat": data["defaultChatMessages"],
@@ -164,26 +178,7 @@ class SteerConsumer(_InferenceConsumer):
             else {"prompt": data["prompt"]}
         )
         plan = await database_sync_to_async(steering.steer_prepare)(
-            user=user, **extra, **s.steer_kwargs(data)
+            user=self.scope.get("user"), **extra, **s.steer_kwargs(data)
         )
-        if not plan.missing:
-            rows = plan.cached
-            response = await database_sync_to_async(steering.steer_response)(rows, cached=True)
-            await self.send_json({"type": "done", "requestId": request_id, **response})
-            return
-        engine = get_engine()
-        gens = await engine.run(steering.steer_generations, plan)
-        with_text = partial(steering.cumulative, plan)
-        slice_s = settings.INFERENCE_STEP_SLICE_MS / 1000
-        while not all(g.done for g in gens.values()):
-            events = await engine.run(advance, gens, slice_s=slice_s, with_text=with_text)
-            for kind, _tok, raw, text in events:
-                await self.send_json(
-                    {"type": "token", "requestId": request_id, "kind": kind, "token": raw, "text": text}
-                )
-        outputs = {}
-        for kind, gen in gens.items():
-            outputs[kind] = await engine.run(steering.generation_output, plan, kind, gen)
-        rows = await database_sync_to_async(steering.steer_outputs_save)(plan=plan, outputs=outputs)
-        response = await database_sync_to_async(steering.steer_response)(rows)
-        await self.send_json({"type": "done", "requestId": request_id, **response})
+        async for event in steer_events(plan):
+            await self.send_json({**event, "requestId": request_id})

@@ -15,3 +15,18 @@ class InferenceInputError(ValidationFailed):
 
 class InferenceNotFound(NotFound):
     default_message = "Not found."
+
+
+def check_text(text: str, *, field: str) -> str:
+    """Refuse text the tokenizer or PostgreSQL cannot take: a lone surrogate (``"\\ud800"``, valid
+    JSON but not Unicode that UTF-8 can encode) or a NUL character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InferenceInputError(
+            f"contains a lone surrogate ({text[exc.start]!r} at position {exc.start}); send valid Unicode.",
+            field=field,
+        ) from None
+    if "\x00" in text:
+        raise InferenceInputError("must not contain NUL (\\u0000) characters.", field=field)
+    return text

@@ -12,8 +12,7 @@ anything with the same attributes, e.g. the engine's frozen specs) and return a 
   encoder where the architecture allows it (as Neuronpedia does); TopK SAEs without
   ``rescale_acts_by_decoder_norm`` refuse, and are used unfolded.
 
-``cached_model`` / ``cached_sae`` go through the engine's caches (models kept, SAEs in an LRU of
-``INFERENCE_MAX_LOADED_SAES``) and must run on the engine thread (``engine.call`` / ``engine.run``).
+The engine (``inference.engine``) caches what these return; this module knows nothing of it.
 
 torch is imported inside the functions; importing this module is cheap.
 """
@@ -26,9 +25,15 @@ from typing import Any
 
 from django.conf import settings
 
+from neuronsite.errors import ApplicationError
 
-class LoadError(Exception):
-    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config)."""
+
+class LoadError(ApplicationError):
+    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config): a 400
+    naming the model or source, never an unmapped 500."""
+
+    status = 400
+    default_message = "The model or SAE cannot be loaded."
 
 
 def inference_device() -> str:
@@ -67,7 +72,12 @@ def load_model(model_row: Any, *, device: str | None = None, dtype: str | None =
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        raw = json.loads((folder / "config.json").read_text())
+        try:
+            raw = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise LoadError(f"Model '{name}': unreadable config.json in {folder}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise LoadError(f"Model '{name}': config.json in {folder} must hold a JSON object")
         raw["dtype"] = torch_dtype(dtype_name)
         raw["device"] = device
         raw["tokenizer_name"] = str(folder)
@@ -85,9 +95,12 @@ def load_model(model_row: Any, *, device: str | None = None, dtype: str | None =
         model.eval()
         return model
     if tl_name:
-        model = HookedTransformer.from_pretrained_no_processing(
-            tl_name, device=device, dtype=torch_dtype(dtype_name)
-        )
+        try:
+            model = HookedTransformer.from_pretrained_no_processing(
+                tl_name, device=device, dtype=torch_dtype(dtype_name)
+            )
+        except (OSError, ValueError, KeyError) as exc:  # unknown name, no network, no cached weights
+            raise LoadError(f"Model '{name}': TransformerLens cannot load {tl_name!r}: {exc}") from exc
         model.eval()
         return model
     raise LoadError(f"Model '{name}' has neither a local_path nor a TransformerLens name")
@@ -109,7 +122,10 @@ def load_sae(source_row: Any, *, device: str | None = None, dtype: str | None = 
             raise LoadError(f"Source '{name}': {folder} is not a sae_lens folder (no cfg.json)")
         sae = SAE.load_from_disk(folder, device=device, dtype=dtype_name)
     elif release and sae_id:
-        loaded = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype_name)
+        try:
+            loaded = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype_name)
+        except (OSError, ValueError, KeyError) as exc:  # unknown release/id, no network
+            raise LoadError(f"Source '{name}': sae_lens cannot load {release!r} / {sae_id!r}: {exc}") from exc
         sae = loaded[0] if isinstance(loaded, tuple) else loaded
     else:
         raise LoadError(f"Source '{name}' has neither a local_path nor a sae_lens release and id")
@@ -120,17 +136,3 @@ def load_sae(source_row: Any, *, device: str | None = None, dtype: str | None = 
             pass  # e.g. TopK without rescale_acts_by_decoder_norm: folding would change the top k
     sae.eval()
     return sae
-
-
-def cached_model(model_row: Any):
-    """The engine's cached model (load once). Call on the engine thread."""
-    from inference.engine import get_engine
-
-    return get_engine().model(model_row)
-
-
-def cached_sae(source_row: Any):
-    """The engine's cached SAE (LRU by count). Call on the engine thread."""
-    from inference.engine import get_engine
-
-    return get_engine().sae(source_row)

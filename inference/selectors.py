@@ -38,6 +38,44 @@ def source_for_inference(*, model: Model, name: str, user) -> Source:
     return source
 
 
+def token_limit(*, model: Model) -> int:
+    """The longest text (in tokens, BOS included) inference accepts for ``model``:
+    ``min(INFERENCE_TOKEN_LIMIT, the model's context)``, the same rule the engine enforces, for pages
+    and JSON to show before sending. Does not load torch: the context comes from a local model
+    folder's ``config.json``, or from the engine when it holds the model; else the setting alone."""
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from inference.engine import ModelSpec, get_engine
+
+    limit = settings.INFERENCE_TOKEN_LIMIT
+    n_ctx = None
+    if model.local_path:
+        try:
+            n_ctx = json.loads((Path(model.local_path) / "config.json").read_text()).get("n_ctx")
+        except (OSError, ValueError, AttributeError):
+            n_ctx = None
+    if n_ctx is None:
+        n_ctx = get_engine().loaded_context(ModelSpec.of(model))
+    return min(limit, int(n_ctx)) if isinstance(n_ctx, int) and n_ctx > 0 else limit
+
+
+def has_sae_weights(source: Source) -> bool:
+    """Whether the source names SAE weights to load (a local folder or a sae_lens release + id);
+    vector sources (``{layer}-neuronpedia-resid-*``) hold steering vectors only."""
+    return bool(source.local_path or (source.sae_release and source.sae_id))
+
+
+def require_sae_weights(source: Source) -> None:
+    if not has_sae_weights(source):
+        raise InferenceInputError(
+            f"Source '{source.model.name}/{source.name}' has no SAE weights to run (it holds "
+            "steering vectors only); choose an SAE source."
+        )
+
+
 def source_set_for_inference(*, model: Model, name: str, user) -> SourceSet:
     source_set = SourceSet.objects.visible_to(user).filter(model=model, name=name).first()
     if source_set is None:
@@ -60,13 +98,18 @@ def sources_of_set(*, source_set: SourceSet, user, names: Iterable[str] = ()) ->
         missing = [n for n in names if n not in found]
         if missing:
             raise InferenceNotFound(f"Source(s) {', '.join(missing)} not found in set '{source_set.name}'.")
-        return [found[n] for n in names]
-    return list(qs)
+        chosen = [found[n] for n in names]
+        for source in chosen:
+            require_sae_weights(source)
+        return chosen
+    return [s for s in qs if has_sae_weights(s)]
 
 
 def feature_for_inference(*, source: Source, index) -> Feature | None:
     """The stored feature, or None for a latent with no row (allowed while ``index < d_sae``);
     404 for an index the source does not have."""
+    if isinstance(index, str) and not index.isascii():  # "²".isdigit() is True, int("²") fails
+        raise InferenceInputError(f"index must be a non-negative integer, got {index!r}.")
     index = parse_index(index)
     feature = Feature.objects.filter(source=source, index=index).first()
     if feature is None and (source.d_sae is None or index >= source.d_sae):

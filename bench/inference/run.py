@@ -123,7 +123,7 @@ def main() -> None:
             return top.values.tolist(), top.indices.tolist(), model.tokenizer.convert_ids_to_tokens(tokens[0])
 
     def ours_search():
-        return engine.call(ops.search_all, mspec, sources, text, num_results=50)
+        return engine.call_kernel(ops.search_all, text, model=mspec, sources=sources, num_results=50)
 
     (bare_min, bare_med), (ours_min, ours_med) = paired(bare_search, ours_search, repeats=max(REPEATS, 20))
     print(
@@ -155,16 +155,19 @@ def main() -> None:
             )
 
     def ours_generate():
-        gen = engine.call(
-            lambda: Generation(
-                mspec,
+        gen = engine.call_kernel(
+            lambda *, model, saes: Generation(
+                model,
                 prompt_ids,
                 directions=[direction],
+                saes=saes,
                 temperature=1.0,
                 n_tokens=NEW_TOKENS,
                 seed=0,
                 stop_at_eos=False,
-            )
+            ),
+            model=mspec,
+            sources=[sources[layer]],
         )
         while not gen.done:
             engine.call(advance, {"STEERED": gen}, slice_s=settings.INFERENCE_STEP_SLICE_MS / 1000)

@@ -6,17 +6,35 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from inference.errors import InferenceInputError, check_text
+from inference.services import steering as bounds
+
+
+def _documented(schema: dict, **kwargs) -> serializers.JSONField:
+    """A JSONField whose OpenAPI schema is ``schema``: the steering service checks the value (one
+    place for the API, the websocket and the chat monitor) and names the field; the schema states
+    the same bounds, so a request the schema allows is not refused for its numbers."""
+    field_class = extend_schema_field(schema)(type("DocumentedJSONField", (serializers.JSONField,), {}))
+    return field_class(**kwargs)
+
+
+def _clean_text(text: str) -> str:
+    try:
+        return check_text(text, field="customText")
+    except InferenceInputError as exc:
+        raise serializers.ValidationError(exc.detail["customText"]) from None
+
 
 class TextOrList(serializers.Field):
     """``customText``: one string or a non-empty list of strings."""
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            return data
+            return _clean_text(data)
         if isinstance(data, list) and data and all(isinstance(t, str) for t in data):
             if len(data) > 64:
                 raise serializers.ValidationError("at most 64 texts per request")
-            return data
+            return [_clean_text(t) for t in data]
         raise serializers.ValidationError("must be a string or a non-empty list of strings")
 
     def to_representation(self, value):
@@ -132,11 +150,29 @@ class SteerInput(serializers.Serializer):
     modelId = serializers.CharField()
     features = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     vectors = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-    temperature = serializers.JSONField(required=False, default=0.5)
-    n_tokens = serializers.JSONField(required=False, default=32)
-    freq_penalty = serializers.JSONField(required=False, default=0.0)
-    seed = serializers.JSONField(required=False, default=16)
-    strength_multiplier = serializers.JSONField(required=False, default=1.0)
+    temperature = _documented(
+        {"type": "number", "minimum": 0, "maximum": bounds.MAX_TEMPERATURE}, required=False, default=0.5
+    )
+    n_tokens = _documented(
+        {"type": "integer", "minimum": 1, "maximum": settings.INFERENCE_MAX_NEW_TOKENS},
+        required=False,
+        default=32,
+    )
+    freq_penalty = _documented(
+        {"type": "number", "minimum": -bounds.MAX_FREQ_PENALTY, "maximum": bounds.MAX_FREQ_PENALTY},
+        required=False,
+        default=0.0,
+    )
+    seed = _documented(
+        {"type": "integer", "minimum": bounds.SEED_MIN, "maximum": bounds.SEED_MAX},
+        required=False,
+        default=16,
+    )
+    strength_multiplier = _documented(
+        {"type": "number", "minimum": -bounds.MAX_STRENGTH, "maximum": bounds.MAX_STRENGTH},
+        required=False,
+        default=1.0,
+    )
     steer_method = serializers.CharField(required=False, default="SIMPLE_ADDITIVE")
     stream = serializers.BooleanField(required=False, default=False)
 

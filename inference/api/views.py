@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
@@ -12,6 +13,9 @@ from rest_framework.response import Response
 from inference import selectors, services
 from inference.api import serializers as s
 from neuronsite.api import validated
+from neuronsite.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 
 @extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
@@ -117,9 +121,29 @@ def tokenize(request):
     )
 
 
-def _sse(plan):
-    for frame in services.steer_stream(plan):
-        yield f"data: {json.dumps(frame)}\n\n"
+async def _sse(plan):
+    """Server-sent events from the steering loop, one per token as it is generated (an async
+    iterator: under ASGI each frame leaves when it is yielded). Frames: ``{"DEFAULT": text so far,
+    "STEERED": text so far, "done": false}``, then the stored result with ``"done": true``; a
+    failure mid-stream ends with ``{"error": message, "done": true}``."""
+    texts = {kind: row.output_text for kind, row in plan.cached.items()}
+    try:
+        async for event in services.steer_events(plan):
+            if event["type"] == "token":
+                texts[event["kind"]] = event["text"]
+                frame = {
+                    "DEFAULT": texts.get("DEFAULT", ""),
+                    "STEERED": texts.get("STEERED", ""),
+                    "done": False,
+                }
+            else:
+                frame = {**{k: v for k, v in event.items() if k != "type"}, "done": True}
+            yield f"data: {json.dumps(frame)}\n\n"
+    except ApplicationError as exc:
+        yield f"data: {json.dumps({'error': exc.message, 'done': True})}\n\n"
+    except Exception:
+        logger.exception("steering stream failed")
+        yield f"data: {json.dumps({'error': 'Internal error while steering.', 'done': True})}\n\n"
 
 
 def _steer(request, plan, stream: bool):

@@ -15,6 +15,11 @@ Caches: loaded models are kept (a handful at most: ``INFERENCE_PRELOAD_MODELS`` 
 asked for); SAEs live in an LRU of ``INFERENCE_MAX_LOADED_SAES`` entries, evicted by count.
 Engine functions receive frozen specs (``ModelSpec``/``SourceSpec``), never ORM rows, so the
 worker thread never touches the database.
+
+Kernels (``inference.engine.ops``, ``inference.engine.steer``) are handed their resources: callers
+name the model and SAEs by spec, and the engine-thread entry (``call_kernel`` / ``run_kernel``)
+resolves them once from the caches and passes ``model=`` (a ``HookedTransformer``) and ``saes=``
+(``{SourceSpec: SAE}``, in the order given) to the kernel. Kernels never reach for the engine.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+
+from inference.loading import load_model, load_sae
 
 
 @dataclass(frozen=True)
@@ -109,14 +116,47 @@ class Engine:
         """Run ``fn`` on the engine thread without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
+    # ---- kernels: resources resolved once on the engine thread ----------------------------
+    def call_kernel(
+        self,
+        kernel: Callable,
+        /,
+        *args,
+        model: ModelSpec | None = None,
+        sources: Sequence[SourceSpec] = (),
+        **kwargs,
+    ):
+        """Blocking: run ``kernel(*args, model=<loaded model>, saes={spec: SAE}, **kwargs)`` on the
+        engine thread (``model=`` only when a model spec is given, ``saes=`` only with sources)."""
+        return self.call(self._enter, kernel, model, tuple(sources), args, kwargs)
+
+    async def run_kernel(
+        self,
+        kernel: Callable,
+        /,
+        *args,
+        model: ModelSpec | None = None,
+        sources: Sequence[SourceSpec] = (),
+        **kwargs,
+    ):
+        """``call_kernel`` without blocking the event loop."""
+        return await self.run(self._enter, kernel, model, tuple(sources), args, kwargs)
+
+    def _enter(self, kernel: Callable, model_spec, source_specs, args, kwargs):
+        """The engine-thread entry: load (or find cached) the model and SAEs, then the kernel."""
+        resources: dict[str, Any] = {}
+        if model_spec is not None:
+            resources["model"] = self.model(model_spec)
+        if source_specs:
+            resources["saes"] = {spec: self.sae(spec) for spec in source_specs}
+        return kernel(*args, **resources, **kwargs)
+
     # ---- caches (engine thread only) -----------------------------------------------------
     @property
     def max_loaded_saes(self) -> int:
         return self._max_saes if self._max_saes is not None else settings.INFERENCE_MAX_LOADED_SAES
 
     def model(self, row: Any):
-        from inference.loading import load_model
-
         spec = ModelSpec.of(row)
         model = self._models.get(spec)
         if model is None:
@@ -126,8 +166,6 @@ class Engine:
         return model
 
     def sae(self, row: Any):
-        from inference.loading import load_sae
-
         spec = SourceSpec.of(row)
         sae = self._saes.get(spec)
         if sae is not None:
@@ -146,6 +184,11 @@ class Engine:
 
     def loaded_models(self) -> list[ModelSpec]:
         return list(self._models)
+
+    def loaded_context(self, spec: ModelSpec) -> int | None:
+        """``n_ctx`` of a model the engine already holds (None if not loaded). Any thread."""
+        model = self._models.get(spec)
+        return int(model.cfg.n_ctx) if model is not None else None
 
     def unload(self) -> None:
         self._saes.clear()

@@ -1,6 +1,8 @@
-"""Engine operations: activations, search over sources, top-k by token, cosine similarity,
-tokenisation. Each runs on the engine thread (via ``engine.call``/``engine.run``) and returns plain
-Python data. Inputs are frozen specs and plain values, never ORM rows.
+"""Engine kernels: activations, search over sources, top-k by token, cosine similarity,
+tokenisation. Each runs on the engine thread through ``engine.call_kernel`` / ``engine.run_kernel``,
+which hands it the loaded ``model=`` and ``saes=`` ({SourceSpec: SAE}); kernels never reach for the
+engine themselves. Other inputs are frozen specs and plain values, never ORM rows; outputs are
+plain Python data.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from itertools import accumulate
 
 from django.conf import settings
 
-from inference.engine import ModelSpec, SourceSpec, get_engine
+from inference.engine import SourceSpec
 from inference.errors import InferenceInputError
 
 _LAYER_RE = re.compile(r"^blocks\.(\d+)\.")
@@ -29,20 +31,30 @@ def stop_layer_for(hook_names: Sequence[str]) -> int | None:
     return max(layers) if layers else None
 
 
-def _token_limit() -> int:
-    return settings.INFERENCE_TOKEN_LIMIT
+def token_limit(model) -> int:
+    """The longest input (BOS included) a request may send: ``INFERENCE_TOKEN_LIMIT`` or the
+    model's context (``n_ctx``), whichever is smaller."""
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    limit = settings.INFERENCE_TOKEN_LIMIT
+    return min(limit, int(n_ctx)) if n_ctx else limit
 
 
-def to_tokens(model, text: str, *, prepend_bos: bool = True):
+def check_token_count(model, count: int, *, what: str = "Text") -> None:
+    limit = token_limit(model)
+    if count > limit:
+        raise InferenceInputError(
+            f"{what} is {count} tokens long; the limit is {limit} tokens "
+            f"(the smaller of INFERENCE_TOKEN_LIMIT and the model's context).",
+            extra={"tokenLimit": limit},
+        )
+
+
+def to_tokens(model, text: str, *, prepend_bos: bool = True, field: str = "text"):
     """Token ids ``[1, pos]`` of ``text`` with BOS, refusing empty text and the token limit."""
     if not isinstance(text, str) or not text.strip():
-        raise InferenceInputError("Text must not be empty.")
+        raise InferenceInputError(f"{field} must not be empty.")
     tokens = model.to_tokens(text, prepend_bos=prepend_bos, truncate=False)
-    limit = _token_limit()
-    if tokens.shape[-1] > limit:
-        raise InferenceInputError(
-            f"Text is {tokens.shape[-1]} tokens long; the limit is {limit} tokens (INFERENCE_TOKEN_LIMIT)."
-        )
+    check_token_count(model, tokens.shape[-1])
     return tokens
 
 
@@ -60,43 +72,47 @@ def _cache_hooks(model, tokens, hook_names: Sequence[str]):
     return cache
 
 
-def tokenize(model_spec: ModelSpec, text: str, *, prepend_bos: bool = True) -> dict:
-    model = get_engine().model(model_spec)
+def tokenize(text: str, *, model, prepend_bos: bool = True) -> dict:
     tokens = to_tokens(model, text, prepend_bos=prepend_bos)[0]
     ids = [int(i) for i in tokens]
-    return {"tokens": ids, "tokenStrings": raw_token_strings(model, ids), "prependedBos": prepend_bos}
+    return {
+        "tokens": ids,
+        "tokenStrings": raw_token_strings(model, ids),
+        "prependedBos": prepend_bos,
+        "tokenLimit": token_limit(model),
+    }
 
 
 def feature_activations(
-    model_spec: ModelSpec,
-    source_spec: SourceSpec,
     index: int,
     texts: Sequence[str],
     *,
+    model,
+    saes: dict | None = None,
     vector: Sequence[float] | None = None,
     hook_name: str | None = None,
 ) -> list[dict]:
-    """Activations of one SAE latent (or the dot product with a user ``vector`` at ``hook_name``)
-    on each text. The BOS position is zeroed and dropped, as Neuronpedia does."""
+    """Activations of one SAE latent (the one SAE in ``saes``), or of the dot product with a user
+    ``vector`` at ``hook_name``, on each text. The BOS position is zeroed and dropped, as
+    Neuronpedia does."""
     import torch
 
-    engine = get_engine()
-    model = engine.model(model_spec)
-    hook = hook_name or source_spec.hook_name
     sae = None
     if vector is None:
-        sae = engine.sae(source_spec)
+        ((source_spec, sae),) = saes.items()
+        hook = hook_name or source_spec.hook_name
         if not 0 <= index < sae.cfg.d_sae:
             raise InferenceInputError(
                 f"Index {index} is out of range for {source_spec.name} (d_sae {sae.cfg.d_sae})."
             )
     else:
+        hook = hook_name
         if len(vector) != model.cfg.d_model:
             raise InferenceInputError(
-                f"Vector has dimension {len(vector)}; model {model_spec.name} has d_model {model.cfg.d_model}."
+                f"Vector has dimension {len(vector)}; the model has d_model {model.cfg.d_model}."
             )
         direction = torch.tensor(vector, dtype=model.cfg.dtype, device=model.cfg.device)
-    token_batches = [to_tokens(model, text) for text in texts]
+    token_batches = [to_tokens(model, text, field="customText") for text in texts]
     results = []
     with torch.no_grad():
         for tokens in token_batches:
@@ -106,6 +122,12 @@ def feature_activations(
             else:
                 values = acts @ direction
             values = values.float().cpu()
+            if not bool(torch.isfinite(values).all()):
+                raise InferenceInputError(
+                    "The activations are not finite numbers (overflow): the feature's vector values "
+                    "are too large for this model's dtype.",
+                    field="feature",
+                )
             values[0] = 0.0
             values = values[1:].tolist()
             ids = tokens[0, 1:].tolist()
@@ -122,23 +144,20 @@ def feature_activations(
     return results
 
 
-def _encode_sources(model, source_specs: Sequence[SourceSpec], tokens):
+def _encode_sources(model, saes: dict, tokens):
     """``{source name: activations [pos, d_sae]}`` from one forward pass for all sources."""
-    engine = get_engine()
-    saes = {spec.name: engine.sae(spec) for spec in source_specs}
-    cache = _cache_hooks(model, tokens, [spec.hook_name for spec in source_specs])
+    cache = _cache_hooks(model, tokens, [spec.hook_name for spec in saes])
     out = {}
-    for spec in source_specs:
-        sae = saes[spec.name]
+    for spec, sae in saes.items():
         out[spec.name] = sae.encode(cache[spec.hook_name][0].to(sae.dtype)).float()
     return out
 
 
 def search_all(
-    model_spec: ModelSpec,
-    source_specs: Sequence[SourceSpec],
     text: str,
     *,
+    model,
+    saes: dict,
     sort_indexes: Sequence[int] = (),
     ignore_bos: bool = True,
     num_results: int = 50,
@@ -150,14 +169,14 @@ def search_all(
     dense). ``counts[s][t]`` = active latents of source ``s`` at token ``t``."""
     import torch
 
-    model = get_engine().model(model_spec)
+    source_specs = list(saes)
     tokens = to_tokens(model, text)
     n_pos = tokens.shape[-1]
     bad = [i for i in sort_indexes if not 0 <= int(i) < n_pos]
     if bad:
         raise InferenceInputError(f"sortIndexes {bad} are outside the text's {n_pos} tokens.")
     with torch.no_grad():
-        per_source = _encode_sources(model, source_specs, tokens)
+        per_source = _encode_sources(model, saes, tokens)
         scores, counts = [], []
         for spec in source_specs:
             acts = per_source[spec.name]
@@ -204,10 +223,10 @@ def search_all(
 
 
 def topk_by_token(
-    model_spec: ModelSpec,
-    source_spec: SourceSpec,
     text: str,
     *,
+    model,
+    saes: dict,
     k: int = 5,
     ignore_bos: bool = True,
     exclude: Sequence[int] = (),
@@ -215,10 +234,10 @@ def topk_by_token(
     """For one source, the top ``k`` active latents at each token."""
     import torch
 
-    model = get_engine().model(model_spec)
+    ((source_spec, _),) = saes.items()
     tokens = to_tokens(model, text)
     with torch.no_grad():
-        acts = _encode_sources(model, [source_spec], tokens)[source_spec.name]
+        acts = _encode_sources(model, saes, tokens)[source_spec.name]
         if exclude:
             acts[:, torch.tensor(list(exclude), dtype=torch.long)] = 0.0
         top = torch.topk(acts, min(k, acts.shape[1]), dim=1)
@@ -243,19 +262,23 @@ def _unit_decoder(sae):
 
 
 def cossim(
-    source_spec: SourceSpec, index: int, *, target_spec: SourceSpec | None = None, k: int = 10
+    source_spec: SourceSpec,
+    index: int,
+    *,
+    saes: dict,
+    target_spec: SourceSpec | None = None,
+    k: int = 10,
 ) -> list[dict]:
     """Decoder-direction cosine similarity of latent ``index`` against every latent of its own SAE
-    (itself left out) or of ``target_spec``; the top ``k``."""
+    (itself left out) or of ``target_spec``; the top ``k``. ``saes`` holds both."""
     import torch
 
-    engine = get_engine()
-    sae = engine.sae(source_spec)
+    sae = saes[source_spec]
     if not 0 <= index < sae.cfg.d_sae:
         raise InferenceInputError(
             f"Index {index} is out of range for {source_spec.name} (d_sae {sae.cfg.d_sae})."
         )
-    target = engine.sae(target_spec) if target_spec else sae
+    target = saes[target_spec] if target_spec else sae
     if target.cfg.d_in != sae.cfg.d_in:
         raise InferenceInputError(
             f"{target_spec.name} has d_in {target.cfg.d_in}, {source_spec.name} has {sae.cfg.d_in}: not comparable."
@@ -273,12 +296,12 @@ def cossim(
     ]
 
 
-def neighbours_all(source_spec: SourceSpec, *, k: int = 10, chunk: int = 4096):
-    """For every latent of the SAE, its ``k`` nearest other latents by decoder cosine similarity:
-    ``(indices [d_sae][k], values [d_sae][k])``, in chunks to bound memory."""
+def neighbours_all(*, saes: dict, k: int = 10, chunk: int = 4096):
+    """For every latent of the (one) SAE, its ``k`` nearest other latents by decoder cosine
+    similarity: ``(indices [d_sae][k], values [d_sae][k])``, in chunks to bound memory."""
     import torch
 
-    sae = get_engine().sae(source_spec)
+    ((_, sae),) = saes.items()
     unit = _unit_decoder(sae)
     d_sae = unit.shape[0]
     k = min(k, d_sae - 1)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.engine import ModelSpec, SourceSpec, get_engine
+from inference.engine import SourceSpec
 from inference.errors import InferenceInputError
 
 SIMPLE_ADDITIVE = "SIMPLE_ADDITIVE"
@@ -62,11 +62,14 @@ def steering_hook(terms, method: str, mask=None):
     return hook
 
 
-def resolve_directions(model, directions: Sequence[SteerDirection]) -> dict[str, list]:
-    """``{hook_name: [(vector tensor, coefficient)]}`` on the model's device and dtype."""
+def resolve_directions(
+    model, directions: Sequence[SteerDirection], saes: dict | None = None
+) -> dict[str, list]:
+    """``{hook_name: [(vector tensor, coefficient)]}`` on the model's device and dtype. ``saes``
+    ({SourceSpec: SAE}) holds the SAE of every direction that names a latent."""
     import torch
 
-    engine = get_engine()
+    saes = saes or {}
     by_hook: dict[str, list] = {}
     for d in directions:
         if d.hook_name not in model.hook_dict:
@@ -80,7 +83,7 @@ def resolve_directions(model, directions: Sequence[SteerDirection]) -> dict[str,
                 )
             v = torch.tensor(d.vector, dtype=model.cfg.dtype, device=model.cfg.device)
         else:
-            sae = engine.sae(d.source)
+            sae = saes[d.source]
             if not 0 <= d.index < sae.cfg.d_sae:
                 raise InferenceInputError(
                     f"Index {d.index} is out of range for {d.source.name} (d_sae {sae.cfg.d_sae})."
@@ -88,6 +91,11 @@ def resolve_directions(model, directions: Sequence[SteerDirection]) -> dict[str,
             v = sae.W_dec[d.index].detach().to(device=model.cfg.device, dtype=model.cfg.dtype)
         if method_needs_norm(v):
             raise InferenceInputError("A steering vector must not be all zeros.")
+        if not bool(torch.isfinite(v * float(d.coefficient)).all()):
+            raise InferenceInputError(
+                "A steering vector times its strength overflows the model's dtype: lower the strength.",
+                field="features",
+            )
         by_hook.setdefault(d.hook_name, []).append((v, float(d.coefficient)))
     return by_hook
 
@@ -97,14 +105,16 @@ def method_needs_norm(v) -> bool:
 
 
 class Generation:
-    """One completion advanced by ``step()`` on the engine thread."""
+    """One completion advanced by ``step()`` on the engine thread. ``model`` is the loaded
+    ``HookedTransformer``; ``saes`` ({SourceSpec: SAE}) holds the SAEs the ``directions`` name."""
 
     def __init__(
         self,
-        model_spec: ModelSpec,
+        model,
         input_ids: Sequence[int],
         *,
         directions: Sequence[SteerDirection] = (),
+        saes: dict | None = None,
         method: str = SIMPLE_ADDITIVE,
         temperature: float = 1.0,
         n_tokens: int = 32,
@@ -116,7 +126,7 @@ class Generation:
         import torch
         from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
-        self.model = model = get_engine().model(model_spec)
+        self.model = model
         if method not in STEER_METHODS:
             raise InferenceInputError(
                 f"steer_method must be one of {', '.join(STEER_METHODS)}, got {method!r}."
@@ -129,7 +139,7 @@ class Generation:
                 f"context of {model.cfg.n_ctx} tokens."
             )
         self.tokens = torch.tensor([self.input_ids], dtype=torch.long, device=self.device)
-        by_hook = resolve_directions(model, directions)
+        by_hook = resolve_directions(model, directions, saes)
         mask = None
         if not steer_special_tokens and by_hook:
             special = set(model.tokenizer.all_special_ids)
@@ -181,13 +191,28 @@ class Generation:
             finally:
                 for point in points:
                     point.remove_hooks(dir="fwd")
+            if not bool(torch.isfinite(logits[:, -1, :]).all()):
+                self.done = True
+                raise InferenceInputError(
+                    "Steering made the model's logits non-finite (inf/NaN): lower the strengths, "
+                    "strength_multiplier or vector values.",
+                    field="features",
+                )
             self._rng_set(self._rng)
-            token = utils.sample_logits(
-                logits[:, -1, :],
-                temperature=self.temperature,
-                freq_penalty=self.freq_penalty,
-                tokens=self.tokens,
-            )
+            try:
+                token = utils.sample_logits(
+                    logits[:, -1, :],
+                    temperature=self.temperature,
+                    freq_penalty=self.freq_penalty,
+                    tokens=self.tokens,
+                )
+            except (RuntimeError, ValueError) as exc:  # e.g. logits / a tiny temperature overflow
+                self.done = True
+                raise InferenceInputError(
+                    "Sampling failed on non-finite probabilities: raise the temperature (or use 0 "
+                    "for greedy decoding) or lower the strengths.",
+                    field="temperature",
+                ) from exc
             self._rng = self._rng_get()
         tok = int(token[0])
         self.generated.append(tok)
@@ -217,27 +242,21 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def prompt_ids(model_spec: ModelSpec, *, prompt: str | None = None, chat: list | None = None) -> list[int]:
-    """Token ids of a completion prompt (with BOS) or of a chat through the tokenizer's template."""
-    from django.conf import settings
+def prompt_ids(model, *, prompt: str | None = None, chat: list | None = None) -> list[int]:
+    """Token ids of a completion prompt (with BOS) or of a chat through the tokenizer's template,
+    within the token limit (``ops.token_limit``)."""
+    from inference.engine.ops import check_token_count, to_tokens
 
-    from inference.engine.ops import to_tokens
-
-    model = get_engine().model(model_spec)
     if chat is not None:
         if not getattr(model.tokenizer, "chat_template", None):
-            raise InferenceInputError(f"Model {model_spec.name} has no chat template; use /api/steer.")
+            raise InferenceInputError("This model has no chat template; use /api/steer.")
         ids = model.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
         if hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
         ids = [int(i) for i in ids]
-        if len(ids) > settings.INFERENCE_TOKEN_LIMIT:
-            raise InferenceInputError(
-                f"Chat is {len(ids)} tokens long; the limit is {settings.INFERENCE_TOKEN_LIMIT} tokens "
-                "(INFERENCE_TOKEN_LIMIT)."
-            )
+        check_token_count(model, len(ids), what="Chat")
         return ids
-    return [int(i) for i in to_tokens(model, prompt or "")[0]]
+    return [int(i) for i in to_tokens(model, prompt or "", field="prompt")[0]]
 
 
 def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]:

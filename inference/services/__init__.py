@@ -9,13 +9,8 @@ from inference.services.activations import (
     source_neighbours_compute,
     tokenize,
 )
-from inference.services.steering import (
-    steer_output_pair,
-    steer_outputs_save,
-    steer_prepare,
-    steer_run,
-    steer_stream,
-)
+from inference.services.steer_loop import steer_events, steer_run
+from inference.services.steering import steer_output_pair, steer_outputs_save, steer_prepare
 
 __all__ = [
     "activation_new",
@@ -27,7 +22,7 @@ __all__ = [
     "steer_output_pair",
     "steer_outputs_save",
     "steer_prepare",
+    "steer_events",
     "steer_run",
-    "steer_stream",
     "tokenize",
 ]

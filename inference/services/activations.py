@@ -2,7 +2,10 @@
 token, cosine similarity, tokenisation; and the one write here, stored nearest neighbours.
 
 Each function resolves the rows a request names (404 / 400 from ``inference.selectors``), hands
-frozen specs to the engine thread (``get_engine().call``), and formats Neuronpedia's shapes.
+frozen specs to the engine thread (``engine.call_kernel``: the engine loads the model and SAEs once
+and passes them to the kernel), and formats Neuronpedia's shapes. Activations are split in two
+(``activation_prepare``: database; ``ActivationPlan.compute`` / ``compute_async``: engine) so
+the websocket consumer never runs engine work inside ``database_sync_to_async``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
@@ -50,30 +54,69 @@ def _feature_summary(feature: Feature | None) -> dict | None:
     }
 
 
-def activation_new(*, user, model_id: str, source_name: str, index, texts: Sequence[str]) -> list[dict]:
-    """Activations of feature ``model/source/index`` (an SAE latent or a stored user vector) on
-    each text; nothing stored."""
+@dataclass(frozen=True)
+class ActivationPlan:
+    """A resolved activation request: what the engine needs, no ORM rows."""
+
+    model_spec: ModelSpec
+    source_spec: SourceSpec
+    index: int
+    texts: tuple[str, ...]
+    vector: tuple[float, ...] | None = None
+    hook_name: str | None = None
+
+    def _kernel(self):
+        kwargs = {"model": self.model_spec, "vector": self.vector, "hook_name": self.hook_name}
+        if self.vector is None:
+            kwargs["sources"] = [self.source_spec]
+        return (ops.feature_activations, self.index, list(self.texts)), kwargs
+
+    def _finish(self, results: list[dict]) -> list[dict]:
+        for result in results:
+            result.update(
+                {"modelId": self.model_spec.name, "layer": self.source_spec.name, "index": str(self.index)}
+            )
+        return results
+
+    def compute(self) -> list[dict]:
+        """Blocking (views, commands)."""
+        args, kwargs = self._kernel()
+        return self._finish(get_engine().call_kernel(*args, **kwargs))
+
+    async def compute_async(self) -> list[dict]:
+        """From async code (consumers): awaits the engine thread, holds no sync thread."""
+        args, kwargs = self._kernel()
+        return self._finish(await get_engine().run_kernel(*args, **kwargs))
+
+
+def activation_prepare(
+    *, user, model_id: str, source_name: str, index, texts: Sequence[str]
+) -> ActivationPlan:
+    """Database half of an activation request: resolve and check feature ``model/source/index``
+    (an SAE latent or a stored user vector)."""
     model = selectors.model_for_inference(name=model_id, user=user)
     source = selectors.source_for_inference(model=model, name=source_name, user=user)
     feature = selectors.feature_for_inference(source=source, index=index)
     index = int(index)
     vector = hook_name = None
     if feature is not None and feature.has_vector and feature.vector:
-        vector, hook_name = list(feature.vector), feature.hook_name or source.hook_name
-    elif not (source.local_path or (source.sae_release and source.sae_id)):
-        raise InferenceInputError(f"Source '{model.name}/{source.name}' has no SAE to run.")
-    results = get_engine().call(
-        ops.feature_activations,
-        ModelSpec.of(model),
-        SourceSpec.of(source),
-        index,
-        list(texts),
+        vector, hook_name = tuple(feature.vector), feature.hook_name or source.hook_name
+    else:
+        selectors.require_sae_weights(source)
+    return ActivationPlan(
+        model_spec=ModelSpec.of(model),
+        source_spec=SourceSpec.of(source),
+        index=index,
+        texts=tuple(texts),
         vector=vector,
         hook_name=hook_name,
     )
-    for result in results:
-        result.update({"modelId": model.name, "layer": source.name, "index": str(index)})
-    return results
+
+
+def activation_new(*, user, model_id: str, source_name: str, index, texts: Sequence[str]) -> list[dict]:
+    """Activations of feature ``model/source/index`` on each text; nothing stored."""
+    plan = activation_prepare(user=user, model_id=model_id, source_name=source_name, index=index, texts=texts)
+    return plan.compute()
 
 
 def _search_key(**parts) -> str:
@@ -100,7 +143,9 @@ def search_all(
         raise InferenceInputError(f"Search via inference is not enabled for source set '{source_set.name}'.")
     sources = selectors.sources_of_set(source_set=source_set, user=user, names=selected_sources)
     if not sources:
-        raise InferenceInputError(f"Source set '{source_set.name}' has no sources with inference enabled.")
+        raise InferenceInputError(
+            f"Source set '{source_set.name}' has no sources with inference enabled and SAE weights."
+        )
     key = _search_key(
         model=model.name,
         source_set=source_set.name,
@@ -119,11 +164,11 @@ def search_all(
         if density_threshold is not None
         else None
     )
-    raw = get_engine().call(
+    raw = get_engine().call_kernel(
         ops.search_all,
-        ModelSpec.of(model),
-        [SourceSpec.of(s) for s in sources],
         text,
+        model=ModelSpec.of(model),
+        sources=[SourceSpec.of(s) for s in sources],
         sort_indexes=list(sort_indexes),
         ignore_bos=ignore_bos,
         num_results=num_results,
@@ -227,16 +272,17 @@ def search_topk_by_token(
 ) -> dict:
     model = selectors.model_for_inference(name=model_id, user=user)
     source = selectors.source_for_inference(model=model, name=source_name, user=user)
+    selectors.require_sae_weights(source)
     exclude = (
         selectors.dense_indexes(sources=[source], threshold=density_threshold).get(source.name, [])
         if density_threshold is not None
         else []
     )
-    raw = get_engine().call(
+    raw = get_engine().call_kernel(
         ops.topk_by_token,
-        ModelSpec.of(model),
-        SourceSpec.of(source),
         text,
+        model=ModelSpec.of(model),
+        sources=[SourceSpec.of(source)],
         k=num_results,
         ignore_bos=ignore_bos,
         exclude=exclude,
@@ -260,17 +306,23 @@ def cossim(
 ) -> dict:
     model = selectors.model_for_inference(name=model_id, user=user)
     source = selectors.source_for_inference(model=model, name=source_name, user=user)
+    selectors.require_sae_weights(source)
     selectors.feature_for_inference(source=source, index=index)
     target = (
         selectors.source_for_inference(model=model, name=target_source_name, user=user)
         if target_source_name
         else None
     )
-    results = get_engine().call(
+    if target is not None:
+        selectors.require_sae_weights(target)
+    source_spec = SourceSpec.of(source)
+    target_spec = SourceSpec.of(target) if target else None
+    results = get_engine().call_kernel(
         ops.cossim,
-        SourceSpec.of(source),
+        source_spec,
         int(index),
-        target_spec=SourceSpec.of(target) if target else None,
+        sources=[source_spec, *([target_spec] if target_spec else [])],
+        target_spec=target_spec,
         k=num_results,
     )
     for r in results:
@@ -282,7 +334,7 @@ def tokenize(*, user, model_id: str, text: str, prepend_bos: bool = True) -> dic
     model = selectors.model_for_inference(name=model_id, user=user)
     return {
         "modelId": model.name,
-        **get_engine().call(ops.tokenize, ModelSpec.of(model), text, prepend_bos=prepend_bos),
+        **get_engine().call_kernel(ops.tokenize, text, model=ModelSpec.of(model), prepend_bos=prepend_bos),
     }
 
 
@@ -290,7 +342,8 @@ def tokenize(*, user, model_id: str, text: str, prepend_bos: bool = True) -> dic
 def source_neighbours_compute(*, source: Source, k: int = 10) -> int:
     """Store each stored feature's ``k`` nearest latents by decoder cosine similarity
     (``topk_cos_sim_indices/values``). Returns the number of features updated."""
-    indices, values = get_engine().call(ops.neighbours_all, SourceSpec.of(source), k=k)
+    selectors.require_sae_weights(source)
+    indices, values = get_engine().call_kernel(ops.neighbours_all, sources=[SourceSpec.of(source)], k=k)
     features = list(Feature.objects.filter(source=source).only("id", "index"))
     for f in features:
         if f.index < len(indices):

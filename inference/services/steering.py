@@ -1,10 +1,9 @@
 """Steering: completion and chat, DEFAULT and STEERED generated separately with the same seed.
 
 ``steer_prepare`` (database: resolve and validate, look up the cache) → the engine generates what
-the cache does not hold (``steer_generations`` + one ``Generation.step`` per engine call) →
-``steer_outputs_save`` (database). ``steer_run`` does all three for a plain request and
-``steer_stream`` yields cumulative frames for ``stream=true``; the websocket consumer drives the
-same pieces asynchronously.
+the cache does not hold (``steer_generations`` + ``advance`` slices on the engine thread) →
+``steer_outputs_save`` (database). The one loop that drives these is ``steer_events`` in
+``inference.services.steer_loop``: the websocket, the SSE view and the plain API all consume it.
 
 A repeated request is served from SteerOutput: the STEERED row's key covers everything that
 determines it; the DEFAULT row's key leaves the features out, so it is shared by every feature set.
@@ -15,21 +14,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from inference import selectors
-from inference.engine import ModelSpec, SourceSpec, get_engine
-from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, advance, prompt_ids
-from inference.errors import InferenceInputError
+from inference.engine import ModelSpec, SourceSpec
+from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, prompt_ids
+from inference.errors import InferenceInputError, check_text
 from inference.models import SteerOutput
 
 KINDS = (SteerOutput.Kind.DEFAULT.value, SteerOutput.Kind.STEERED.value)
 MAX_STEER_TERMS = 32
+# Bounds on the numbers a steering request may carry (checked here, the edge shared by the API,
+# the websocket and the chat monitor): beyond them float32 arithmetic overflows into inf/NaN.
+MAX_STRENGTH = 1e6  # |strength| and |strength_multiplier|
+MAX_FREQ_PENALTY = 100.0  # |freq_penalty|
+MAX_TEMPERATURE = 10.0
+FLOAT32_MAX = 3.4028234663852886e38  # |steering_vector| values
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
 
 
 @dataclass
@@ -49,14 +54,31 @@ class SteerPlan:
     def missing(self) -> list[str]:
         return [k for k in KINDS if k not in self.cached]
 
+    @property
+    def source_specs(self) -> list[SourceSpec]:
+        """The SAEs the directions name (each once), for the engine-thread entry to load."""
+        return list(dict.fromkeys(d.source for d in self.directions if d.source is not None))
 
-def _finite(name: str, value) -> float:
+
+def _finite(name: str, value, *, bound: float = FLOAT32_MAX, low: float | None = None) -> float:
+    """``value`` as a float, refusing non-numbers, NaN/inf and anything outside
+    ``[low (default -bound), bound]``; the message names the field."""
+    shown = value
+    if isinstance(value, int) and abs(value) >= 10**18:
+        shown = f"an integer of {value.bit_length()} bits"
+    elif isinstance(value, float) and math.isfinite(value) and abs(value) >= 1e18:
+        shown = f"{value:.3g}"
+    if isinstance(value, bool):
+        raise InferenceInputError(f"{name} must be a number, got {value!r}.")
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise InferenceInputError(f"{name} must be a number, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InferenceInputError(f"{name} must be a finite number, got {shown!r}.") from None
     if not math.isfinite(value):
-        raise InferenceInputError(f"{name} must be a finite number, got {value!r}.")
+        raise InferenceInputError(f"{name} must be a finite number, got {shown!r}.")
+    low = -bound if low is None else low
+    if not low <= value <= bound:
+        raise InferenceInputError(f"{name} must be between {low:g} and {bound:g}, got {shown}.")
     return value
 
 
@@ -73,6 +95,7 @@ def _check_chat(name: str, messages) -> list[dict]:
             raise InferenceInputError(f"{name}: each message needs a role of user, assistant or system.")
         if not isinstance(m.get("content"), str):
             raise InferenceInputError(f"{name}: each message needs a string content.")
+        check_text(m["content"], field=name)
         out.append({"role": m["role"], "content": m["content"]})
     if not any(m["content"].strip() for m in out):
         raise InferenceInputError(f"{name} must not be empty.")
@@ -112,12 +135,11 @@ def steer_prepare(
     else:
         if not isinstance(prompt, str) or not prompt.strip():
             raise InferenceInputError("prompt must not be empty.")
+        check_text(prompt, field="prompt")
         inputs = {"DEFAULT": prompt, "STEERED": prompt}
-    temperature = _finite("temperature", temperature)
-    if not 0 <= temperature <= 10:
-        raise InferenceInputError("temperature must be between 0 and 10.")
-    freq_penalty = _finite("freq_penalty", freq_penalty)
-    multiplier = _finite("strength_multiplier", strength_multiplier)
+    temperature = _finite("temperature", temperature, low=0.0, bound=MAX_TEMPERATURE)
+    freq_penalty = _finite("freq_penalty", freq_penalty, bound=MAX_FREQ_PENALTY)
+    multiplier = _finite("strength_multiplier", strength_multiplier, bound=MAX_STRENGTH)
     if isinstance(n_tokens, bool) or not isinstance(n_tokens, int):
         raise InferenceInputError(f"n_tokens must be an integer, got {n_tokens!r}.")
     if not 1 <= n_tokens <= settings.INFERENCE_MAX_NEW_TOKENS:
@@ -126,6 +148,8 @@ def steer_prepare(
         )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InferenceInputError(f"seed must be an integer, got {seed!r}.")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise InferenceInputError("seed must be an integer between -2**63 and 2**64 - 1.")
     if steer_method not in STEER_METHODS:
         raise InferenceInputError(
             f"steer_method must be one of {', '.join(STEER_METHODS)}, got {steer_method!r}."
@@ -148,7 +172,8 @@ def steer_prepare(
         layer = f.get("layer") or f.get("source")
         if not isinstance(layer, str):
             raise InferenceInputError("Each feature needs its source id in 'layer' (e.g. '6-res-jb').")
-        strength = _finite("strength", f.get("strength"))
+        check_text(layer, field="features")
+        strength = _finite("strength", f.get("strength"), bound=MAX_STRENGTH)
         source = sources.get(layer) or selectors.source_for_inference(model=model, name=layer, user=user)
         sources[layer] = source
         stored = selectors.feature_for_inference(source=source, index=f.get("index"))
@@ -163,6 +188,7 @@ def steer_prepare(
                 )
             )
         else:
+            selectors.require_sae_weights(source)
             directions.append(
                 SteerDirection(
                     hook_name=source.hook_name,
@@ -180,7 +206,7 @@ def steer_prepare(
             raise InferenceInputError("steering_vector must be a non-empty list of numbers.")
         vector = tuple(_finite("steering_vector", x) for x in raw)
         _check_dim(model, vector, v["hook"])
-        strength = _finite("strength", v.get("strength"))
+        strength = _finite("strength", v.get("strength"), bound=MAX_STRENGTH)
         directions.append(
             SteerDirection(hook_name=v["hook"], coefficient=strength * multiplier, vector=vector)
         )
@@ -238,17 +264,19 @@ def _check_dim(model, vector, name: str) -> None:
         )
 
 
-def steer_generations(plan: SteerPlan) -> dict[str, Generation]:
-    """Engine thread: a Generation for each kind the cache does not hold."""
+def steer_generations(plan: SteerPlan, *, model, saes: dict | None = None) -> dict[str, Generation]:
+    """Engine-thread kernel: a Generation for each kind the cache does not hold. ``model`` and
+    ``saes`` are handed in by ``engine.run_kernel`` (``plan.model_spec``, ``plan.source_specs``)."""
     s = plan.settings
     gens = {}
     for kind in plan.missing:
         inp = plan.inputs[kind]
-        ids = prompt_ids(plan.model_spec, chat=inp) if plan.chat else prompt_ids(plan.model_spec, prompt=inp)
+        ids = prompt_ids(model, chat=inp) if plan.chat else prompt_ids(model, prompt=inp)
         gens[kind] = Generation(
-            plan.model_spec,
+            model,
             ids,
             directions=plan.directions if kind == "STEERED" else (),
+            saes=saes,
             method=s["steer_method"],
             temperature=s["temperature"],
             n_tokens=s["n_tokens"],
@@ -259,12 +287,18 @@ def steer_generations(plan: SteerPlan) -> dict[str, Generation]:
     return gens
 
 
-def generation_output(plan: SteerPlan, kind: str, gen: Generation) -> dict:
-    """Engine thread: the text (completion) or chat (messages + reply) of a finished generation."""
-    if plan.chat:
-        reply = gen.completion()
-        return {"text": reply, "chat": [*plan.inputs[kind], {"role": "assistant", "content": reply}]}
-    return {"text": gen.text(), "chat": []}
+def generation_outputs(plan: SteerPlan, gens: dict[str, Generation]) -> dict[str, dict]:
+    """Engine thread: per kind, the text (completion) or chat (messages + reply) of a finished
+    generation."""
+    outputs = {}
+    for kind, gen in gens.items():
+        if plan.chat:
+            reply = gen.completion()
+            chat = [*plan.inputs[kind], {"role": "assistant", "content": reply}]
+            outputs[kind] = {"text": reply, "chat": chat}
+        else:
+            outputs[kind] = {"text": gen.text(), "chat": []}
+    return outputs
 
 
 def cumulative(plan: SteerPlan, gen: Generation) -> str:
@@ -335,37 +369,3 @@ def steer_output_pair(*, share_id: str, user) -> dict:
         raise InferenceInputError(f"Steer output '{share_id}' is a DEFAULT output; share the STEERED id.")
     default = selectors.steer_output_get(pk=steered.settings.get("default_output_id", -1))
     return steer_response({"STEERED": steered, "DEFAULT": default}, cached=True)
-
-
-def steer_run(plan: SteerPlan) -> dict:
-    """Generate what is missing (DEFAULT and STEERED interleaved, one token per engine call),
-    store it, answer both."""
-    engine = get_engine()
-    if not plan.missing:
-        return steer_response(plan.cached, cached=True)
-    gens = engine.call(steer_generations, plan)
-    while not all(g.done for g in gens.values()):
-        engine.call(advance, gens, slice_s=settings.INFERENCE_STEP_SLICE_MS / 1000)
-    outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
-    return steer_response(steer_outputs_save(plan=plan, outputs=outputs))
-
-
-def steer_stream(plan: SteerPlan) -> Iterator[dict]:
-    """Frames ``{"DEFAULT": text so far, "STEERED": text so far}`` as tokens arrive, then a last
-    frame with the stored result (``done: true``)."""
-    engine = get_engine()
-    if not plan.missing:
-        yield {**steer_response(plan.cached, cached=True), "done": True}
-        return
-    gens = engine.call(steer_generations, plan)
-    texts = {k: row.output_text for k, row in plan.cached.items()}
-    with_text = partial(cumulative, plan)
-    while not all(g.done for g in gens.values()):
-        events = engine.call(
-            advance, gens, slice_s=settings.INFERENCE_STEP_SLICE_MS / 1000, with_text=with_text
-        )
-        for kind, _tok, _raw, text in events:
-            texts[kind] = text
-            yield {"DEFAULT": texts.get("DEFAULT", ""), "STEERED": texts.get("STEERED", ""), "done": False}
-    outputs = {k: engine.call(generation_output, plan, k, g) for k, g in gens.items()}
-    yield {**steer_response(steer_outputs_save(plan=plan, outputs=outputs)), "done": True}

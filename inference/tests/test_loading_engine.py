@@ -42,6 +42,19 @@ def test_loaders_name_what_is_missing(tmp_path):
         load_model(ModelSpec(name="nope", local_path=str(tmp_path)))
     with pytest.raises(LoadError, match="neither"):
         load_model(ModelSpec(name="nope"))
+    with pytest.raises(LoadError, match="no-such-tl-model"):
+        load_model(ModelSpec(name="nope", tl_model_name="no-such-tl-model"))
+    with pytest.raises(LoadError, match="no-such-sae-release"):
+        load_sae(
+            SourceSpec(
+                model_name="m",
+                name="0-x",
+                layer=0,
+                hook_name=HOOK0,
+                sae_release="no-such-sae-release",
+                sae_id="x",
+            )
+        )
     with pytest.raises(LoadError, match="cfg.json"):
         load_sae(SourceSpec(model_name="m", name="0-x", layer=0, hook_name=HOOK0, local_path=str(tmp_path)))
 

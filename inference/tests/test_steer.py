@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from inference.tests.conftest import HOOK1
@@ -81,26 +79,6 @@ def test_steer_cache_share_and_default_shared_across_feature_sets(api_client, ti
     assert (shared["STEERED"], shared["DEFAULT"]) == (first["STEERED"], first["DEFAULT"])
     assert shared["prompt"] == PROMPT and shared["chat"] is None  # the share link restores the prompt
     assert api_client.get("/api/steer/999999").status_code == 404
-
-
-def test_steer_stream_sends_cumulative_frames(api_client, tiny):
-    body = {
-        "modelId": "tiny",
-        "prompt": PROMPT,
-        "n_tokens": 5,
-        "features": [{"modelId": "tiny", "layer": "1-res-tiny", "index": 3, "strength": 5}],
-        "stream": True,
-    }
-    res = api_client.post("/api/steer", body, format="json")
-    assert res.status_code == 200 and res["Content-Type"] == "text/event-stream"
-    frames = [json.loads(chunk.decode()[6:]) for chunk in res.streaming_content]
-    assert frames[-1]["done"] is True and frames[-1]["id"]
-    partial = [f for f in frames if not f["done"]]
-    assert len(partial) >= 2
-    steered = [f["STEERED"] for f in partial]
-    assert all(steered[i + 1].startswith(steered[i][: len(PROMPT)]) for i in range(len(steered) - 1))
-    plain = api_client.post("/api/steer", {**body, "stream": False}, format="json").json()
-    assert plain["cached"] is True and plain["STEERED"] == frames[-1]["STEERED"] == partial[-1]["STEERED"]
 
 
 def test_steer_chat_uses_the_chat_template(api_client, tiny, direct):

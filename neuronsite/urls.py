@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("models_app.api.write_urls")),
     path("api/", include("features.api.upload_urls")),
     path("api/", include("inference.api.urls")),
+    path("api/", include("autointerp.api.urls")),  # autointerp (helper F): before features' search
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
     path("", include("accounts.urls")),

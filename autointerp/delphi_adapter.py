@@ -22,19 +22,36 @@ from functools import lru_cache
 from typing import Any
 
 
+def _bare_package(name: str) -> types.ModuleType:
+    """Register package ``name`` without running its ``__init__`` (its submodules still load)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None:  # pragma: no cover - delphi not installed
+        raise ImportError("eai-delphi is not installed (pip install --no-deps -r requirements-nodeps.txt)")
+    package = types.ModuleType(name)
+    package.__path__ = list(spec.submodule_search_locations or [])
+    package.__spec__ = spec
+    package.__file__ = spec.origin
+    package.__package__ = name
+    sys.modules[name] = package
+    return package
+
+
 def _register_vllm_free_clients_package() -> None:
     if "delphi.clients" in sys.modules:
         return
     importlib.import_module("delphi")
-    spec = importlib.util.find_spec("delphi.clients")
-    if spec is None:  # pragma: no cover - delphi not installed
-        raise ImportError("eai-delphi is not installed (pip install --no-deps -r requirements-nodeps.txt)")
-    package = types.ModuleType("delphi.clients")
-    package.__path__ = list(spec.submodule_search_locations or [])
-    package.__spec__ = spec
-    package.__file__ = spec.origin
-    package.__package__ = "delphi.clients"
-    sys.modules["delphi.clients"] = package
+    # The same applies one level up: the ``__init__`` of delphi.latents, .explainers and
+    # .scorers import every sibling (faiss for neighbour search, the simulator, surprisal
+    # scorers, dataset caches), none of which the explainer and scorers we use need.
+    for name in ("delphi.latents", "delphi.explainers", "delphi.scorers"):
+        _bare_package(name)
+    latents_package = sys.modules["delphi.latents"]
+    latents = importlib.import_module("delphi.latents.latents")
+    for attr in ("ActivatingExample", "Example", "Latent", "LatentRecord", "NonActivatingExample"):
+        setattr(latents_package, attr, getattr(latents, attr))
+    package = _bare_package("delphi.clients")
     client = importlib.import_module("delphi.clients.client")
     package.Client = client.Client
     package.Response = client.Response

@@ -81,7 +81,7 @@ def explanation_exists(*, feature: Feature, type_name: str, model_name: str) -> 
 async def explain_feature_async(*, type_name: str, examples: list[Example], feature: Feature, llm) -> str:
     from autointerp.explainers import explain
 
-    return await explain(type_name, examples, llm=llm, top_logits=list(feature.pos_str or []))
+    return await explain(type_name, examples, llm=llm, top_logits=[token_display(t) for t in feature.pos_str or []])
 
 
 def _write_explanation(*, feature, type_name, spec, model_name, description, user) -> Explanation:

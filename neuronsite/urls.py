@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", include("autointerp.api.urls")),  # autointerp (helper F): before features' search
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
+    path("", include("autointerp.urls")),  # autointerp (helper F): before features' search page
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]

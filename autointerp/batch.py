@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -113,7 +112,7 @@ def _endpoint(*, user, llm_model: str | None, purpose: str, uses_llm: bool):
     return endpoint_for(user=user, model=llm_model, purpose=purpose)
 
 
-def _run_chunks(items: list, *, concurrency: int, endpoint, work, write, run, progress) -> None:
+def _run_chunks(items: list, *, concurrency: int, endpoint, work, write, run, progress, after_chunk=None) -> None:
     """``await work(item, llm)`` for every item, ``concurrency`` at a time; ``write(item, result)``
     or ``_record_failure`` in this thread after each chunk."""
     from autointerp.llm import LLMClient
@@ -132,6 +131,8 @@ def _run_chunks(items: list, *, concurrency: int, endpoint, work, write, run, pr
                         write(item, result)
                         run.done += 1
                 _finish(run, llm.usage if llm is not None else None)
+                if after_chunk is not None:
+                    after_chunk()
                 if progress is not None:
                     progress(run)
         finally:
@@ -200,15 +201,23 @@ def explanations_generate_batch(
             type_name=type_name, examples=examples[feature.pk], feature=feature, llm=llm
         )
 
+    written: list[int] = []
+
     def write(feature, description):
-        with transaction.atomic():
-            exp = services._write_explanation(
-                feature=feature, type_name=type_name, spec=spec, model_name=model_name, description=description, user=run.user
-            )
-            services.embed_on_commit([exp.pk])
+        exp = services._write_explanation(
+            feature=feature, type_name=type_name, spec=spec, model_name=model_name, description=description, user=run.user
+        )
+        written.append(exp.pk)
+
+    def after_chunk():
+        services.embed_on_commit(list(written))
+        written.clear()
 
     try:
-        _run_chunks(items, concurrency=concurrency, endpoint=endpoint, work=work, write=write, run=run, progress=progress)
+        _run_chunks(
+            items, concurrency=concurrency, endpoint=endpoint, work=work, write=write, run=run,
+            progress=progress, after_chunk=after_chunk,
+        )  # fmt: skip
         run.status = AutointerpRun.Status.DONE
     except BaseException:
         run.status = AutointerpRun.Status.FAILED

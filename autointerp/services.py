@@ -244,29 +244,36 @@ def explanations_embed(*, ids: list[int] | None = None, batch_size: int = 256, f
     return done
 
 
+_embed_executor = None
+
+
 def embed_on_commit(ids: list[int]) -> None:
-    """After the write commits, embed the new explanations in the background (a job when the
-    jobs app is present; else a daemon thread), so the request does not wait for the model."""
+    """After the write commits, embed the new explanations in the background, one batch at a
+    time on a single worker thread (the model loads once), so requests do not wait for it.
+    ``manage.py embed_explanations`` backfills anything missed (e.g. a process that exited)."""
     from django.conf import settings
 
-    if not getattr(settings, "AUTOINTERP_EMBED_ON_WRITE", True):
+    if not ids or not getattr(settings, "AUTOINTERP_EMBED_ON_WRITE", True):
         return
 
+    def work():
+        from django.db import connection
+
+        try:
+            explanations_embed(ids=ids)
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception("embedding explanations %s failed", ids)
+        finally:
+            connection.close()
+
     def start():
-        import threading
+        global _embed_executor
+        if _embed_executor is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-        def work():
-            from django.db import connection
-
-            try:
-                explanations_embed(ids=ids)
-            except Exception:  # logged; `manage.py embed_explanations` backfills what is missing
-                import logging
-
-                logging.getLogger(__name__).exception("embedding explanations %s failed", ids)
-            finally:
-                connection.close()
-
-        threading.Thread(target=work, name="embed-explanations", daemon=True).start()
+            _embed_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-explanations")
+        _embed_executor.submit(work)
 
     transaction.on_commit(start)

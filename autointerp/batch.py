@@ -73,7 +73,9 @@ def _examples_by_feature(feature_ids: list[int], *, n: int, positive: bool) -> d
     rows = rows.filter(max_value__gt=0) if positive else rows.filter(max_value__lte=0)
     rows = (
         rows.annotate(
-            _rank=Window(RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")])
+            _rank=Window(
+                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
+            )
         )
         .filter(_rank__lte=n * 3)
         .order_by("feature_id", "_rank")
@@ -102,7 +104,11 @@ def _record_failure(run: AutointerpRun, index: int, exc: BaseException) -> None:
 
 def _finish(run: AutointerpRun, usage) -> None:
     if usage is not None:
-        run.calls, run.prompt_tokens, run.completion_tokens = usage.calls, usage.prompt_tokens, usage.completion_tokens
+        run.calls, run.prompt_tokens, run.completion_tokens = (
+            usage.calls,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
     run.save()
 
 
@@ -231,7 +237,11 @@ def explanations_generate_batch(
         kind=AutointerpRun.Kind.GENERATE,
         source=source,
         user=user if user is not None and getattr(user, "is_authenticated", False) else None,
-        params={"type": type_name, "llm": model_name, "features": features and [features.start, features.stop]},
+        params={
+            "type": type_name,
+            "llm": model_name,
+            "features": features and [features.start, features.stop],
+        },
         total=len(all_features),
         skipped=len(done_ids),
     )
@@ -300,7 +310,9 @@ def explanations_score_batch(
     explanations = list(qs.select_related("feature").order_by("feature__index", "id"))
     done_ids = set(
         ExplanationScore.objects.filter(
-            explanation__in=[e.pk for e in explanations], score_type__name=scorer_type, scorer_model__name=model_name
+            explanation__in=[e.pk for e in explanations],
+            score_type__name=scorer_type,
+            scorer_model__name=model_name,
         ).values_list("explanation_id", flat=True)
     )
     todo = [e for e in explanations if e.pk not in done_ids]

@@ -87,7 +87,9 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
 
 
 def unparseable(why: str, answer: str) -> UpstreamError:
-    return UpstreamError(f"The LLM's answer could not be parsed ({why}); nothing was stored. Answer: {answer[:300]!r}")
+    return UpstreamError(
+        f"The LLM's answer could not be parsed ({why}); nothing was stored. Answer: {answer[:300]!r}"
+    )
 
 
 # --- eleuther_acts_top20 (delphi) ----------------------------------------------------------------
@@ -191,8 +193,12 @@ def oai_prompt(examples: list[Example]) -> list[dict]:
     blocks, nonzero = [], []
     for e in examples:
         norm = e.normalized(top)
-        blocks.append("<start>\n" + "\n".join(f"{t}\t{a}" for t, a in zip(e.tokens, norm)) + "\n<end>")
-        nonzero.append("<start>\n" + "\n".join(f"{t}\t{a}" for t, a in zip(e.tokens, norm) if a) + "\n<end>")
+        blocks.append(
+            "<start>\n" + "\n".join(f"{t}\t{a}" for t, a in zip(e.tokens, norm, strict=True)) + "\n<end>"
+        )
+        nonzero.append(
+            "<start>\n" + "\n".join(f"{t}\t{a}" for t, a in zip(e.tokens, norm, strict=True) if a) + "\n<end>"
+        )
     user = (
         "\n\nNeuron 1\nActivations:\n"
         + "\n".join(blocks)
@@ -228,7 +234,9 @@ def np_prompt(examples: list[Example], top_logits: list[str]) -> list[dict]:
     for i, e in enumerate(examples, 1):
         peak = max(range(len(e.values)), key=lambda k: e.values[k]) if e.values else 0
         text = "".join(f"[[{t}]]" if k == peak else t for k, t in enumerate(e.tokens))
-        lines.append(f"{i}. {text}  (max activation {e.max_value:.2f} on {e.tokens[peak]!r})" if e.tokens else f"{i}.")
+        lines.append(
+            f"{i}. {text}  (max activation {e.max_value:.2f} on {e.tokens[peak]!r})" if e.tokens else f"{i}."
+        )
     logits = ", ".join(repr(t) for t in top_logits[:10]) or "(none)"
     user = "Top activating texts:\n" + "\n".join(lines) + f"\n\nTop positive logits: {logits}\n\nExplanation:"
     return [{"role": "system", "content": NP_SYSTEM}, {"role": "user", "content": user}]
@@ -262,7 +270,9 @@ async def explain(type_name: str, examples: list[Example], *, llm=None, top_logi
         return top_tokens(examples)
     if type_name == "eleuther_acts_top20":
         return await _explain_eleuther(examples, llm)
-    messages = oai_prompt(examples) if type_name == "oai_token-act-pair" else np_prompt(examples, list(top_logits))
+    messages = (
+        oai_prompt(examples) if type_name == "oai_token-act-pair" else np_prompt(examples, list(top_logits))
+    )
     answer = (await llm.chat(messages, temperature=0.0, max_tokens=200)).text
     text = _first_line(answer)
     if not text:

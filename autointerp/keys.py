@@ -86,10 +86,14 @@ def endpoint_for(*, user, model: str | None, purpose: str = "explainer") -> LLME
                 field="apiKey",
             ) from None
         default = row.default_model or (
-            settings.AUTOINTERP_EXPLAINER_MODEL if purpose == "explainer" else settings.AUTOINTERP_SCORER_MODEL
+            settings.AUTOINTERP_EXPLAINER_MODEL
+            if purpose == "explainer"
+            else settings.AUTOINTERP_SCORER_MODEL
         )
         return LLMEndpoint(base_url=row.base_url, api_key=api_key, model=model or default, owner="user")
     endpoint = server_endpoint(model=model, purpose=purpose)
     if endpoint is None:
-        raise ValidationFailed(NOT_CONFIGURED, field="explanationModelName" if purpose == "explainer" else "scorerModel")
+        raise ValidationFailed(
+            NOT_CONFIGURED, field="explanationModelName" if purpose == "explainer" else "scorerModel"
+        )
     return endpoint

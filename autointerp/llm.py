@@ -57,7 +57,11 @@ class Usage:
         self.completion_tokens += other.completion_tokens
 
     def as_dict(self) -> dict:
-        return {"calls": self.calls, "promptTokens": self.prompt_tokens, "completionTokens": self.completion_tokens}
+        return {
+            "calls": self.calls,
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+        }
 
 
 @dataclass
@@ -71,8 +75,12 @@ def server_endpoint(*, model: str | None = None, purpose: str = "explainer") -> 
     """The server default endpoint, or ``None`` when the server has no key configured."""
     if not settings.OPENAI_API_KEY:
         return None
-    default = settings.AUTOINTERP_EXPLAINER_MODEL if purpose == "explainer" else settings.AUTOINTERP_SCORER_MODEL
-    return LLMEndpoint(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY, model=model or default)
+    default = (
+        settings.AUTOINTERP_EXPLAINER_MODEL if purpose == "explainer" else settings.AUTOINTERP_SCORER_MODEL
+    )
+    return LLMEndpoint(
+        base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY, model=model or default
+    )
 
 
 def _provider_message(response: httpx.Response) -> str:
@@ -160,7 +168,9 @@ class LLMClient:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def chat(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 1000) -> ChatResult:
+    async def chat(
+        self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 1000
+    ) -> ChatResult:
         payload = {
             "model": self.endpoint.model,
             "messages": messages,
@@ -171,7 +181,9 @@ class LLMClient:
         try:
             text = body["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise UpstreamError(f"LLM provider answered without choices[0].message.content: {str(body)[:200]}") from None
+            raise UpstreamError(
+                f"LLM provider answered without choices[0].message.content: {str(body)[:200]}"
+            ) from None
         if not isinstance(text, str):
             raise UpstreamError("LLM provider answered with an empty message.")
         usage = body.get("usage") or {}
@@ -189,7 +201,9 @@ class LLMClient:
             rows = sorted(body["data"], key=lambda r: r.get("index", 0))
             return [list(map(float, r["embedding"])) for r in rows]
         except (KeyError, TypeError, ValueError):
-            raise UpstreamError(f"Embeddings endpoint answered without data[].embedding: {str(body)[:200]}") from None
+            raise UpstreamError(
+                f"Embeddings endpoint answered without data[].embedding: {str(body)[:200]}"
+            ) from None
 
 
 def require_endpoint(endpoint: LLMEndpoint | None) -> LLMEndpoint:

@@ -9,7 +9,9 @@ class UserLLMKey(models.Model):
     """A user's own OpenAI-compatible provider: base URL, default model and the API key,
     encrypted at rest with Fernet (``autointerp.keys``); the key is never shown again."""
 
-    user = models.OneToOneField(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_key")
+    user = models.OneToOneField(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_key"
+    )
     base_url = models.URLField(max_length=500)
     default_model = models.CharField(max_length=200, blank=True)
     encrypted_key = models.BinaryField()

@@ -48,7 +48,10 @@ SCORERS: dict[str, ScorerSpec] = {
             "delphi EmbeddingScorer with all-MiniLM-L6-v2: ROC AUC of activating vs non-activating similarity.",
         ),
         ScorerSpec(
-            "recall_alt", True, "Recall (alt)", "One JSON verdict per example: correct / (top + zero + decoys)."
+            "recall_alt",
+            True,
+            "Recall (alt)",
+            "One JSON verdict per example: correct / (top + zero + decoys).",
         ),
     )
 }
@@ -114,7 +117,9 @@ async def _score_classifier(kind: str, explanation: str, top: list[Example], neg
         raise unparseable("no examples were scored", "")
     bad = [o for o in outputs if o.prediction is None]
     if bad:
-        raise unparseable(f"{len(bad)} of {len(outputs)} answers were not a list of 0/1", answers[-1] if answers else "")
+        raise unparseable(
+            f"{len(bad)} of {len(outputs)} answers were not a list of 0/1", answers[-1] if answers else ""
+        )
     correct = sum(1 for o in outputs if o.correct)
     return correct / len(outputs), _classifier_details(outputs, highlighted=kind == "eleuther_fuzz")
 
@@ -140,7 +145,12 @@ async def _score_embedding(explanation: str, top: list[Example], negatives: list
     # delphi shuffles; an example is activating when its distance is a quantile (ours: 0), and
     # non-activating examples carry distance -1.
     details = [
-        {"text": o.text, "distance": o.distance, "similarity": float(o.similarity), "ground_truth": o.distance != -1}
+        {
+            "text": o.text,
+            "distance": o.distance,
+            "similarity": float(o.similarity),
+            "ground_truth": o.distance != -1,
+        }
         for o in result.score
     ]
     pos = [d["similarity"] for d in details if d["ground_truth"]]
@@ -160,7 +170,10 @@ RECALL_SYSTEM = (
 
 
 def recall_prompt(explanation: str, example: Example) -> list[dict]:
-    pairs = [{"token": t, "activation": round(float(v), 3)} for t, v in zip(example.tokens, example.values)]
+    pairs = [
+        {"token": t, "activation": round(float(v), 3)}
+        for t, v in zip(example.tokens, example.values, strict=True)
+    ]
     user = f"Explanation: {explanation}\n\nText: {json.dumps(pairs, ensure_ascii=False)}\n\nDoes it match?"
     return [{"role": "system", "content": RECALL_SYSTEM}, {"role": "user", "content": user}]
 
@@ -191,13 +204,19 @@ async def _score_recall_alt(explanation: str, top: list[Example], zero: list[Exa
     correct = total = 0
     for name, examples in groups.items():
         details[name] = []
-        for example, task in zip(examples, tasks[name]):
+        for example, task in zip(examples, tasks[name], strict=True):
             match, reason = task.result()
             ok = match if name == "top" else not match
             correct += int(ok)
             total += 1
             details[name].append(
-                {"tokens": example.tokens, "values": example.values, "match": match, "reason": reason, "correct": ok}
+                {
+                    "tokens": example.tokens,
+                    "values": example.values,
+                    "match": match,
+                    "reason": reason,
+                    "correct": ok,
+                }
             )
     return correct / total, details
 

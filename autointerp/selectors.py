@@ -54,19 +54,25 @@ def explanations_search_semantic(
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
-    qs = Explanation.objects.exclude(status=Explanation.Status.HIDDEN).filter(
-        embedding__isnull=False,
-        embedding_model=embedder_name,
-        feature__source__in=Source.objects.visible_to(user),
-        feature__source__model__in=Model.objects.visible_to(user),
-        feature__source__source_set__in=SourceSet.objects.visible_to(user),
+    # The visible sources in scope are few: resolve them first (one small query), so the main
+    # query filters explanation rows through the feature's primary key while it walks the
+    # HNSW index in distance order, instead of joining everything and sorting.
+    sources = Source.objects.visible_to(user).filter(
+        model__in=Model.objects.visible_to(user), source_set__in=SourceSet.objects.visible_to(user)
     )
     if model_name is not None:
-        qs = qs.filter(feature__source__model__name=model_name)
+        sources = sources.filter(model__name=model_name)
     if source_names:
-        qs = qs.filter(feature__source__name__in=source_names)
+        sources = sources.filter(name__in=source_names)
     if release_name is not None:
-        qs = qs.filter(feature__source__source_set__release__name=release_name)
+        sources = sources.filter(source_set__release__name=release_name)
+    source_ids = list(sources.values_list("pk", flat=True))
+    if not source_ids:
+        return [], False
+    qs = Explanation.objects.exclude(status=Explanation.Status.HIDDEN).filter(
+        embedding__isnull=False, embedding_model=embedder_name
+    )
+    qs = qs.filter(feature__source_id__in=source_ids)  # one feature-pkey probe per candidate
     qs = qs.annotate(distance=CosineDistance("embedding", vector)).order_by("distance", "id")
     want = offset + limit + 1
     fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
@@ -74,9 +80,12 @@ def explanations_search_semantic(
         with connection.cursor() as cursor:
             # Transaction-local: iterative scans keep walking the graph until the filtered
             # LIMIT is filled (in exact distance order), up to max_scan_tuples.
+            # enable_sort off: the planner must take rows in index order (a LIMIT over an
+            # ordered HNSW scan) rather than filter-join everything and sort it.
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
-                "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true)",
+                "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
+                "set_config('enable_sort', 'off', true)",
                 [str(max(EF_SEARCH, min(fetch, 1000))), str(MAX_SCAN_TUPLES)],
             )
         ids = list(qs.values_list("id", "feature_id", "distance")[: fetch if one_per_feature else want])
@@ -93,7 +102,9 @@ def explanations_search_semantic(
     rows = {
         e.pk: e
         for e in Explanation.objects.filter(pk__in=list(distance))
-        .select_related("feature__source__model", "feature__source__source_set", "type", "author", "explainer_model")
+        .select_related(
+            "feature__source__model", "feature__source__source_set", "type", "author", "explainer_model"
+        )
         .prefetch_related(
             Prefetch(
                 "scores",
@@ -115,7 +126,11 @@ def attach_top_activations(explanations: list[Explanation], n: int = 3) -> None:
         return
     rows = (
         Activation.objects.filter(feature_id__in=feature_ids)
-        .annotate(_rank=Window(RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]))
+        .annotate(
+            _rank=Window(
+                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
+            )
+        )
         .filter(_rank__lte=n)
         .order_by("feature_id", "_rank")
     )

@@ -81,7 +81,9 @@ def explanation_exists(*, feature: Feature, type_name: str, model_name: str) -> 
 async def explain_feature_async(*, type_name: str, examples: list[Example], feature: Feature, llm) -> str:
     from autointerp.explainers import explain
 
-    return await explain(type_name, examples, llm=llm, top_logits=[token_display(t) for t in feature.pos_str or []])
+    return await explain(
+        type_name, examples, llm=llm, top_logits=[token_display(t) for t in feature.pos_str or []]
+    )
 
 
 def _write_explanation(*, feature, type_name, spec, model_name, description, user) -> Explanation:
@@ -100,7 +102,9 @@ def explanation_generate(
 ) -> Explanation:
     """Explain one feature with ``type_name`` (Neuronpedia's ``/api/explanation/generate``)."""
     spec = check_explanation_type(type_name)
-    feature = feature_selectors.feature_ref_get(model_name=model_id, source_name=layer, index=index, user=user)
+    feature = feature_selectors.feature_ref_get(
+        model_name=model_id, source_name=layer, index=index, user=user
+    )
     examples = feature_top_examples(feature=feature, n=spec.n_examples)
     if not examples:
         raise ValidationFailed("No activations found for this neuron", field="index")
@@ -117,15 +121,24 @@ def explanation_generate(
 
     async def run() -> str:
         if endpoint is None:
-            return await explain_feature_async(type_name=type_name, examples=examples, feature=feature, llm=None)
+            return await explain_feature_async(
+                type_name=type_name, examples=examples, feature=feature, llm=None
+            )
         from autointerp.llm import LLMClient
 
         async with LLMClient(endpoint) as llm:
-            return await explain_feature_async(type_name=type_name, examples=examples, feature=feature, llm=llm)
+            return await explain_feature_async(
+                type_name=type_name, examples=examples, feature=feature, llm=llm
+            )
 
     description = asyncio.run(run())
     explanation = _write_explanation(
-        feature=feature, type_name=type_name, spec=spec, model_name=model_name, description=description, user=user
+        feature=feature,
+        type_name=type_name,
+        spec=spec,
+        model_name=model_name,
+        description=description,
+        user=user,
     )
     embed_on_commit([explanation.pk])
     return explanation
@@ -133,7 +146,9 @@ def explanation_generate(
 
 def explanation_human_create(*, user, model_id: str, layer: str, index, description: str) -> Explanation:
     """A human-written explanation (type ``human``, no explainer model)."""
-    feature = feature_selectors.feature_ref_get(model_name=model_id, source_name=layer, index=index, user=user)
+    feature = feature_selectors.feature_ref_get(
+        model_name=model_id, source_name=layer, index=index, user=user
+    )
     explanation = feature_services.explanation_create(
         feature=feature,
         description=description,
@@ -152,7 +167,9 @@ def explanation_for_scoring(*, explanation_id, user) -> Explanation:
     try:
         pk = int(str(explanation_id))
     except (TypeError, ValueError):
-        raise ValidationFailed(f"must be an integer explanation id, got {explanation_id!r}", field="explanationId") from None
+        raise ValidationFailed(
+            f"must be an integer explanation id, got {explanation_id!r}", field="explanationId"
+        ) from None
     from models_app.models import Model, Source, SourceSet
 
     explanation = (
@@ -177,7 +194,9 @@ async def score_async(*, type_name: str, explanation: Explanation, top, zero, ll
     return await score(type_name, explanation.description, top, zero, llm=llm)
 
 
-def explanation_score(*, user, explanation_id, scorer_type: str, scorer_model: str | None = None) -> ExplanationScore:
+def explanation_score(
+    *, user, explanation_id, scorer_type: str, scorer_model: str | None = None
+) -> ExplanationScore:
     """Score an explanation (Neuronpedia's ``/api/explanation/score``); re-scoring adds a row."""
     spec = check_scorer_type(scorer_type)
     explanation = explanation_for_scoring(explanation_id=explanation_id, user=user)
@@ -198,11 +217,15 @@ def explanation_score(*, user, explanation_id, scorer_type: str, scorer_model: s
 
     async def run():
         if endpoint is None:
-            return await score_async(type_name=scorer_type, explanation=explanation, top=top, zero=zero, llm=None)
+            return await score_async(
+                type_name=scorer_type, explanation=explanation, top=top, zero=zero, llm=None
+            )
         from autointerp.llm import LLMClient
 
         async with LLMClient(endpoint) as llm:
-            return await score_async(type_name=scorer_type, explanation=explanation, top=top, zero=zero, llm=llm)
+            return await score_async(
+                type_name=scorer_type, explanation=explanation, top=top, zero=zero, llm=llm
+            )
 
     value, details = asyncio.run(run())
     return feature_services.explanation_score_create(
@@ -218,7 +241,9 @@ def explanation_score(*, user, explanation_id, scorer_type: str, scorer_model: s
 # --- embeddings ---------------------------------------------------------------------------------
 
 
-def explanations_embed(*, ids: list[int] | None = None, batch_size: int = 256, force: bool = False, progress=None) -> int:
+def explanations_embed(
+    *, ids: list[int] | None = None, batch_size: int = 256, force: bool = False, progress=None
+) -> int:
     """Embed explanations that have no embedding, or one from another model (or all, ``force``).
     Returns how many were written. ``progress(done, total)`` is called after each batch."""
     from autointerp.engines.embeddings import get_embedder
@@ -237,7 +262,7 @@ def explanations_embed(*, ids: list[int] | None = None, batch_size: int = 256, f
         chunk = pending[start : start + batch_size]
         vectors = embedder.encode([d for _, d in chunk], batch_size=min(batch_size, 128))
         done += feature_services.explanation_embeddings_set(
-            vectors={pk: v for (pk, _), v in zip(chunk, vectors)}, model_name=embedder.name
+            vectors={pk: v for (pk, _), v in zip(chunk, vectors, strict=True)}, model_name=embedder.name
         )
         if progress is not None:
             progress(done, len(pending))

@@ -82,7 +82,9 @@ def llm_key_page(request):
                 {"row": keys.user_llm_key_get(user=request.user), "error": exc.message, "form": request.POST},
                 status=400,
             )
-    return render(request, "autointerp/llm_key.html", {"row": keys.user_llm_key_get(user=request.user), "form": {}})
+    return render(
+        request, "autointerp/llm_key.html", {"row": keys.user_llm_key_get(user=request.user), "form": {}}
+    )
 
 
 def _back(model_id, source, index):

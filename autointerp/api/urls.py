@@ -9,7 +9,11 @@ urlpatterns = [
     # Semantic search (keyword mode kept); these take precedence over features' plain-text views.
     path("explanation/search", search.explanation_search, name="api-explanation-search-semantic"),
     path("explanation/search-all", search.explanation_search_all, name="api-explanation-search-all-semantic"),
-    path("explanation/search-model", search.explanation_search_model, name="api-explanation-search-model-semantic"),
+    path(
+        "explanation/search-model",
+        search.explanation_search_model,
+        name="api-explanation-search-model-semantic",
+    ),
     path(
         "explanation/search-release",
         search.explanation_search_release,

@@ -33,7 +33,9 @@ class NewInput(FeatureRefInput):
 class ScoreInput(serializers.Serializer):
     explanationId = serializers.CharField(max_length=32)
     scorerType = serializers.CharField(max_length=100)
-    scorerModel = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True, default="")
+    scorerModel = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True, default=""
+    )
 
 
 def explanation_body(exp) -> dict:
@@ -87,7 +89,11 @@ def explanation_generate(request):
 def explanation_new(request):
     v = validated(NewInput, request)
     exp = services.explanation_human_create(
-        user=request.user, model_id=v["modelId"], layer=v["layer"], index=v["index"], description=v["description"]
+        user=request.user,
+        model_id=v["modelId"],
+        layer=v["layer"],
+        index=v["index"],
+        description=v["description"],
     )
     return Response({"explanation": explanation_body(exp)})
 

@@ -69,7 +69,9 @@ class OpenAIEmbedder:
 
         vectors = asyncio.run(run())
         if vectors and len(vectors[0]) != DIM:
-            raise ValidationFailed(f"the embeddings endpoint returned {len(vectors[0])} dimensions, not {DIM}")
+            raise ValidationFailed(
+                f"the embeddings endpoint returned {len(vectors[0])} dimensions, not {DIM}"
+            )
         return vectors
 
 

@@ -32,7 +32,9 @@ def detail_rows(details) -> list[dict]:
                 {
                     "group": "activating" if d.get("ground_truth") else "non-activating",
                     "text": d.get("text", ""),
-                    "result": d.get("prediction") if "prediction" in d else round(float(d.get("similarity", 0)), 3),
+                    "result": d.get("prediction")
+                    if "prediction" in d
+                    else round(float(d.get("similarity", 0)), 3),
                     "correct": d.get("correct"),
                 }
             )

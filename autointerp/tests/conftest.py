@@ -46,7 +46,11 @@ def cat_feature(make_feature, make_source):
         top = max(values)
         rows.append(
             Activation(
-                feature=feature, tokens=tokens, values=values, max_value=top, max_value_token_index=values.index(top)
+                feature=feature,
+                tokens=tokens,
+                values=values,
+                max_value=top,
+                max_value_token_index=values.index(top),
             )
         )
     Activation.objects.bulk_create(rows)

@@ -68,7 +68,9 @@ class ScriptedLLM:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 with scripted._lock:
-                    scripted.requests.append({"path": self.path, "body": payload, "auth": self.headers.get("Authorization")})
+                    scripted.requests.append(
+                        {"path": self.path, "body": payload, "auth": self.headers.get("Authorization")}
+                    )
                     failure = scripted.failures.popleft() if scripted.failures else None
                 if scripted.latency_s:
                     time.sleep(scripted.latency_s)
@@ -81,7 +83,9 @@ class ScriptedLLM:
                     return self._send(200, b'{"choices": []}')
                 if isinstance(failure, int):
                     body = json.dumps({"error": {"message": f"scripted failure {failure}", "code": failure}})
-                    return self._send(failure, body.encode(), headers={"Retry-After": "0"} if failure == 429 else None)
+                    return self._send(
+                        failure, body.encode(), headers={"Retry-After": "0"} if failure == 429 else None
+                    )
                 if self.path.endswith("/embeddings"):
                     inputs = payload.get("input") or []
                     inputs = [inputs] if isinstance(inputs, str) else inputs
@@ -96,7 +100,13 @@ class ScriptedLLM:
                     "id": f"scripted-{len(scripted.requests)}",
                     "object": "chat.completion",
                     "model": payload.get("model"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split())},
                 }
                 self._send(200, json.dumps(body).encode())

@@ -18,7 +18,9 @@ def source_with_features(make_source, make_feature):
             continue  # no activations
         word = "Ġbad" if i == 4 else f"Ġword{i}"
         Activation.objects.create(feature=feature, tokens=["Ġthe", word], values=[0.0, 2.0], max_value=2.0)
-        Activation.objects.create(feature=feature, tokens=["Ġzero", "Ġtext"], values=[0.0, 0.0], max_value=0.0)
+        Activation.objects.create(
+            feature=feature, tokens=["Ġzero", "Ġtext"], values=[0.0, 0.0], max_value=0.0
+        )
     return source
 
 
@@ -78,7 +80,16 @@ def test_score_batch_skips_scored(llm, source_with_features, capsys):
     assert "4 done, 0 skipped (already done), 0 failed of 4; 8 LLM calls" in out
     # each feature: its activating text holds "word" (correct), its zero text does not (correct)
     assert set(ExplanationScore.objects.values_list("value", flat=True)) == {1.0}
-    call_command("score_explanations", "--model", "tiny", "--source", "0-res-batch", "--scorer", "eleuther_recall", verbosity=0)
+    call_command(
+        "score_explanations",
+        "--model",
+        "tiny",
+        "--source",
+        "0-res-batch",
+        "--scorer",
+        "eleuther_recall",
+        verbosity=0,
+    )
     assert "0 done, 4 skipped" in capsys.readouterr().out
 
 
@@ -88,7 +99,27 @@ def test_bad_arguments(llm, source_with_features):
     with pytest.raises(CommandError, match="Source 'tiny/9-x' not found"):
         call_command("generate_explanations", "--model", "tiny", "--source", "9-x", "--type", "top-tokens")
     with pytest.raises(CommandError, match="features: must look like 0:100"):
-        call_command("generate_explanations", "--model", "tiny", "--source", "0-res-batch", "--type", "top-tokens", "--features", "5:2")
+        call_command(
+            "generate_explanations",
+            "--model",
+            "tiny",
+            "--source",
+            "0-res-batch",
+            "--type",
+            "top-tokens",
+            "--features",
+            "5:2",
+        )
     with pytest.raises(CommandError, match="concurrency: must be between 1 and 512"):
-        call_command("score_explanations", "--model", "tiny", "--source", "0-res-batch", "--scorer", "recall_alt", "--concurrency", "0")
+        call_command(
+            "score_explanations",
+            "--model",
+            "tiny",
+            "--source",
+            "0-res-batch",
+            "--scorer",
+            "recall_alt",
+            "--concurrency",
+            "0",
+        )
     assert not AutointerpRun.objects.exists()

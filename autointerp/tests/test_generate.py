@@ -75,7 +75,9 @@ def test_duplicate_type_and_model_is_refused(llm, cat_feature, signed_in):
         (["garbage"], 502, "not JSON"),
     ],
 )
-def test_provider_failures_give_502_and_no_row(llm, cat_feature, signed_in, failure, status, message, settings):
+def test_provider_failures_give_502_and_no_row(
+    llm, cat_feature, signed_in, failure, status, message, settings
+):
     settings.AUTOINTERP_MAX_RETRIES = len(failure) - 1
     settings.AUTOINTERP_TIMEOUT_S = 0.3
     llm.fail_next(*failure)
@@ -98,10 +100,18 @@ def test_unparseable_answer_stores_nothing(llm, cat_feature, signed_in):
 def test_bad_input(llm, cat_feature, signed_in, make_feature, api_client):
     r = _gen(signed_in, "nonsense")
     assert r.status_code == 400 and "explanationType" in r.json()["error"] and "nonsense" in r.json()["error"]
-    r = signed_in.post(GEN, {"modelId": "tiny", "layer": "0-res-ai", "index": 99, "explanationType": "top-tokens"}, format="json")
+    r = signed_in.post(
+        GEN,
+        {"modelId": "tiny", "layer": "0-res-ai", "index": 99, "explanationType": "top-tokens"},
+        format="json",
+    )
     assert r.status_code == 404 and "tiny/0-res-ai/99" in r.json()["error"]
     make_feature(source=cat_feature.source, index=4)
-    r = signed_in.post(GEN, {"modelId": "tiny", "layer": "0-res-ai", "index": 4, "explanationType": "oai_token-act-pair"}, format="json")
+    r = signed_in.post(
+        GEN,
+        {"modelId": "tiny", "layer": "0-res-ai", "index": 4, "explanationType": "oai_token-act-pair"},
+        format="json",
+    )
     assert r.status_code == 400 and r.json()["error"] == "index: No activations found for this neuron"
     r = signed_in.post(GEN, {"layer": "0-res-ai", "index": 3, "explanationType": "top-tokens"}, format="json")
     assert r.status_code == 400 and "modelId" in r.json()["error"]
@@ -124,12 +134,22 @@ def test_human_explanation_and_author_delete(cat_feature, signed_in, make_user, 
     api_client = APIClient()
     settings.AUTOINTERP_EMBED_ON_WRITE = False
     r = signed_in.post(
-        "/api/explanation/new", {"modelId": "tiny", "layer": "0-res-ai", "index": 3, "description": "cats"}, format="json"
+        "/api/explanation/new",
+        {"modelId": "tiny", "layer": "0-res-ai", "index": 3, "description": "cats"},
+        format="json",
     )
     assert r.status_code == 200
     exp = r.json()["explanation"]
-    assert exp["typeName"] == "human" and exp["explanationModelName"] is None and exp["authorId"] == signed_in.user.pk
-    r = signed_in.post("/api/explanation/new", {"modelId": "tiny", "layer": "0-res-ai", "index": 3, "description": " "}, format="json")
+    assert (
+        exp["typeName"] == "human"
+        and exp["explanationModelName"] is None
+        and exp["authorId"] == signed_in.user.pk
+    )
+    r = signed_in.post(
+        "/api/explanation/new",
+        {"modelId": "tiny", "layer": "0-res-ai", "index": 3, "description": " "},
+        format="json",
+    )
     assert r.status_code == 400 and "description" in r.json()["error"]
     other = make_user()
     api_client.force_authenticate(other)

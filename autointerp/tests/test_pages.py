@@ -23,8 +23,12 @@ def browser(make_user):
 
 def test_search_page_semantic_and_keyword(make_feature, make_source, client):
     source = make_source()
-    Explanation.objects.create(feature=make_feature(source=source, index=1), description="small furry pets that purr")
-    Explanation.objects.create(feature=make_feature(source=source, index=2), description="stock market prices")
+    Explanation.objects.create(
+        feature=make_feature(source=source, index=1), description="small furry pets that purr"
+    )
+    Explanation.objects.create(
+        feature=make_feature(source=source, index=2), description="stock market prices"
+    )
     call_command("embed_explanations", verbosity=0)
     page = client.get("/search", {"q": "feline animals"}).content.decode()
     assert page.index("small furry pets that purr") < page.index("stock market prices")
@@ -38,7 +42,10 @@ def test_llm_key_is_encrypted_never_shown_and_used_for_that_user(browser, cat_fe
     r = browser.post("/account/llm-key/", {"base_url": "not a url", "api_key": "x"})
     assert r.status_code == 400 and "baseUrl" in r.content.decode()
     with ScriptedLLM(answer=lambda m: "[EXPLANATION]: cats") as own:
-        r = browser.post("/account/llm-key/", {"base_url": own.url, "api_key": "sk-user-secret-9876", "default_model": "mine"})
+        r = browser.post(
+            "/account/llm-key/",
+            {"base_url": own.url, "api_key": "sk-user-secret-9876", "default_model": "mine"},
+        )
         assert r.status_code == 302
         row = UserLLMKey.objects.get(user=browser.user)
         assert b"sk-user-secret" not in bytes(row.encrypted_key)
@@ -72,11 +79,15 @@ def test_dashboard_generate_score_and_chips(browser, cat_feature, llm):
     llm.answer = lambda m: "[EXPLANATION]: felines"
     page = browser.get("/tiny/0-res-ai/3").content.decode()
     assert "eleuther_acts_top20" in page and "Generate" in page
-    r = browser.post("/autointerp/generate/tiny/0-res-ai/3", {"explanation_type": "eleuther_acts_top20"}, follow=True)
+    r = browser.post(
+        "/autointerp/generate/tiny/0-res-ai/3", {"explanation_type": "eleuther_acts_top20"}, follow=True
+    )
     assert "New explanation: felines" in r.content.decode()
     exp = Explanation.objects.get()
     llm.answer = lambda m: '{"match": true, "reason": "ok"}'
-    r = browser.post(f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}", {"scorer_type": "recall_alt"}, follow=True)
+    r = browser.post(
+        f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}", {"scorer_type": "recall_alt"}, follow=True
+    )
     page = r.content.decode()
     # 4 top match (correct), 2 zero + 5 decoys match (wrong): 4 / 11 -> 36.
     assert "Scored 36 (recall_alt)." in page

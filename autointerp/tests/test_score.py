@@ -36,7 +36,9 @@ def explanation(cat_feature, signed_in):
 
 
 def _score(client, explanation, scorer_type, **kw):
-    return client.post(SCORE, {"explanationId": explanation.pk, "scorerType": scorer_type, **kw}, format="json")
+    return client.post(
+        SCORE, {"explanationId": explanation.pk, "scorerType": scorer_type, **kw}, format="json"
+    )
 
 
 def test_detection_stored_as_eleuther_recall(llm, explanation, signed_in):
@@ -67,7 +69,9 @@ def test_fuzz_counts_highlighted_examples(llm, explanation, signed_in):
     assert r.status_code == 200, r.json()
     details = r.json()["score"]["jsonDetails"]
     # Activating texts highlight their peak token; zero texts get random (wrong) highlights.
-    expected = sum(1 for d in details if d["ground_truth"] == ("<< cat>>" in _shown(llm, d["text"]))) / len(details)
+    expected = sum(1 for d in details if d["ground_truth"] == ("<< cat>>" in _shown(llm, d["text"]))) / len(
+        details
+    )
     assert r.json()["score"]["value"] == pytest.approx(expected) == pytest.approx(5 / 6)
     assert all(d["highlighted"] for d in details)
 

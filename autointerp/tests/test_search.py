@@ -22,10 +22,14 @@ TOPICS = {
 def corpus(make_source, make_feature, make_user):
     owner = make_user()
     public = make_source(model="tiny", set_name="res-pub", layer=0)
-    private = make_source(model="tiny", set_name="res-priv", layer=1, visibility=Visibility.PRIVATE, owner=owner)
+    private = make_source(
+        model="tiny", set_name="res-priv", layer=1, visibility=Visibility.PRIVATE, owner=owner
+    )
     for i, text in enumerate(TOPICS.values()):
         Explanation.objects.create(feature=make_feature(source=public, index=i), description=text)
-    secret = Explanation.objects.create(feature=make_feature(source=private, index=0), description="kittens and cats")
+    secret = Explanation.objects.create(
+        feature=make_feature(source=private, index=0), description="kittens and cats"
+    )
     call_command("embed_explanations", verbosity=0)
     return {"owner": owner, "secret": secret, "public": public, "private": private}
 
@@ -71,10 +75,13 @@ def test_pages_are_full_when_hidden_rows_rank_first(corpus, make_feature, django
     # 25 private cat explanations would fill the first page if visibility were applied after
     # the LIMIT; 22 public ones about other things must still give a full page of 20.
     for i in range(25):
-        Explanation.objects.create(feature=make_feature(source=corpus["private"], index=10 + i), description=f"cats {i}")
+        Explanation.objects.create(
+            feature=make_feature(source=corpus["private"], index=10 + i), description=f"cats {i}"
+        )
     for i in range(22):
         Explanation.objects.create(
-            feature=make_feature(source=corpus["public"], index=10 + i), description=f"a pet that meows, number {i}"
+            feature=make_feature(source=corpus["public"], index=10 + i),
+            description=f"a pet that meows, number {i}",
         )
     call_command("embed_explanations", verbosity=0)
     with django_assert_max_num_queries(8):

@@ -40,7 +40,9 @@ def drop_database() -> None:
     from neuronsite.embedded_db import ensure_running
 
     info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
-    with psycopg.connect(host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as c:
         c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
@@ -50,7 +52,9 @@ def seed():
 
     model = Model.objects.create(name="bench", layers=1, d_model=16)
     sset = SourceSet.objects.create(model=model, name="res-bench", type="sae")
-    source = Source.objects.create(model=model, source_set=sset, name="0-res-bench", layer=0, d_sae=N_FEATURES)
+    source = Source.objects.create(
+        model=model, source_set=sset, name="0-res-bench", layer=0, d_sae=N_FEATURES
+    )
     Feature.objects.bulk_create([Feature(source=source, index=i) for i in range(N_FEATURES)], batch_size=5000)
     words = ["Ġthe", "Ġcat", "Ġsat", "Ġon", "Ġa", "Ġmat", "Ġand", "Ġslept", "Ġall", "Ġday"] * 3
     rows = []
@@ -71,7 +75,9 @@ def delphi_examples():
     from autointerp.batch import _examples_by_feature
     from features.models import Feature
 
-    ids = list(Feature.objects.filter(source__name="0-res-bench").order_by("index").values_list("pk", flat=True))
+    ids = list(
+        Feature.objects.filter(source__name="0-res-bench").order_by("index").values_list("pk", flat=True)
+    )
     examples = _examples_by_feature(ids, n=20, positive=True)
     return [examples[pk] for pk in ids]
 
@@ -87,7 +93,9 @@ async def run_delphi(url: str, examples) -> list:
 
     client = d.OpenRouter("scripted", api_key="k", base_url=url + "/chat/completions")
     explainer = d.DefaultExplainer(client, threshold=0.3, activations=True, cot=False)
-    results = await Pipeline(lambda: (delphi_record(e) for e in examples), explainer).run(max_concurrent=CONCURRENCY)
+    results = await Pipeline(lambda: (delphi_record(e) for e in examples), explainer).run(
+        max_concurrent=CONCURRENCY
+    )
     assert len(results) == len(examples), len(results)
     return results
 
@@ -117,7 +125,10 @@ def main() -> None:
             settings.AUTOINTERP_MAX_RETRIES = 0
             t0 = time.perf_counter()
             run = explanations_generate_batch(
-                model_id="bench", source_id="0-res-bench", type_name="eleuther_acts_top20", concurrency=CONCURRENCY
+                model_id="bench",
+                source_id="0-res-bench",
+                type_name="eleuther_acts_top20",
+                concurrency=CONCURRENCY,
             )
             ours = time.perf_counter() - t0
             assert run.done == N_FEATURES and run.failed == 0, (run.done, run.failures[:3])
@@ -131,8 +142,12 @@ def main() -> None:
         print(f"features={N_FEATURES} latency={LATENCY * 1000:.0f} ms concurrency={CONCURRENCY}")
         print(f"ours (batch service, DB included): {ours:.2f} s  ({N_FEATURES / ours:.1f} features/s)")
         print(f"ideal latency-bound:               {ideal:.2f} s")
-        print(f"delphi Pipeline + OpenRouter (DB read included): {theirs:.2f} s  ({N_FEATURES / theirs:.1f} features/s)")
-        print(f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)")
+        print(
+            f"delphi Pipeline + OpenRouter (DB read included): {theirs:.2f} s  ({N_FEATURES / theirs:.1f} features/s)"
+        )
+        print(
+            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)"
+        )
     finally:
         connection.close()
         drop_database()

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         def progress(done, total):
             nonlocal bar
             if bar is None:
-                bar = tqdm(total=total, unit="expl", disable=options.get("verbosity", 1) < 1, file=self.stderr)
+                bar = tqdm(
+                    total=total, unit="expl", disable=options.get("verbosity", 1) < 1, file=self.stderr
+                )
             bar.n = done
             bar.refresh()
 

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_common_arguments(parser)
-        parser.add_argument("--scorer", required=True, help="eleuther_fuzz, eleuther_recall, eleuther_embedding, recall_alt")
+        parser.add_argument(
+            "--scorer", required=True, help="eleuther_fuzz, eleuther_recall, eleuther_embedding, recall_alt"
+        )
         parser.add_argument("--type", default=None, dest="type_name", help="only explanations of this type")
 
     def handle(self, *args, **o):

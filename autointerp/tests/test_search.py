@@ -113,3 +113,32 @@ def test_embed_command_records_model_and_skips_done(corpus, capsys):
     assert "Embedded 1 explanation(s)." in capsys.readouterr().out
     call_command("embed_explanations", "--force")
     assert "Embedded 5 explanation(s)." in capsys.readouterr().out
+
+
+def test_openai_compatible_embedder_and_re_embedding(llm, settings, make_feature, make_source):
+    """The pluggable alternative: an OpenAI-compatible /embeddings endpoint (scripted, real HTTP);
+    switching embedders re-embeds, and search only ranks rows of the current embedder."""
+    import math
+
+    def embed(text):
+        vec = [0.0] * 384
+        vec[0 if "cat" in text else 1] = 1.0
+        return vec
+
+    llm.embed = embed
+    source = make_source()
+    Explanation.objects.create(feature=make_feature(source=source, index=1), description="about cats")
+    Explanation.objects.create(feature=make_feature(source=source, index=2), description="about money")
+    settings.EXPLANATION_EMBEDDER = "openai"
+    settings.EXPLANATION_EMBEDDING_MODEL = "scripted-embedder"
+    call_command("embed_explanations", verbosity=0)
+    assert set(Explanation.objects.values_list("embedding_model", flat=True)) == {"openai:scripted-embedder"}
+    r = _search(APIClient(), query="cat pictures")
+    results = r.json()["results"]
+    assert [x["description"] for x in results] == ["about cats", "about money"]
+    assert math.isclose(results[0]["cosine_similarity"], 1.0, abs_tol=1e-6)
+    assert llm.requests[-1]["path"].endswith("/embeddings")
+    settings.EXPLANATION_EMBEDDER = "local"
+    assert _search(APIClient(), query="cat pictures").json()["results"] == []  # other model's vectors
+    call_command("embed_explanations", verbosity=0)
+    assert set(Explanation.objects.values_list("embedding_model", flat=True)) == {"all-MiniLM-L6-v2"}

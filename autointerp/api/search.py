@@ -22,15 +22,15 @@ class SemanticSearchInput(SearchInput):
     onePerFeature = serializers.BooleanField(required=False, default=False)
 
 
-class SearchModelInput(SemanticSearchInput):
+class SemanticSearchModelInput(SemanticSearchInput):
     modelId = serializers.CharField(max_length=128)
 
 
-class SearchLayersInput(SearchModelInput):
+class SemanticSearchLayersInput(SemanticSearchModelInput):
     layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
 
 
-class SearchReleaseInput(SemanticSearchInput):
+class SemanticSearchReleaseInput(SemanticSearchInput):
     releaseName = serializers.CharField(max_length=200)
 
 
@@ -85,10 +85,10 @@ def _response(request, v: dict, **scope) -> Response:
     )
 
 
-@extend_schema(request=SearchLayersInput, summary="Search explanations in some sources of a model")
+@extend_schema(request=SemanticSearchLayersInput, summary="Search explanations in some sources of a model")
 @api_view(["POST"])
 def explanation_search(request):
-    v = validated(SearchLayersInput, request)
+    v = validated(SemanticSearchLayersInput, request)
     return _response(request, v, model_name=v["modelId"], source_names=v["layers"])
 
 
@@ -98,15 +98,15 @@ def explanation_search_all(request):
     return _response(request, validated(SemanticSearchInput, request))
 
 
-@extend_schema(request=SearchModelInput, summary="Search explanations of one model")
+@extend_schema(request=SemanticSearchModelInput, summary="Search explanations of one model")
 @api_view(["POST"])
 def explanation_search_model(request):
-    v = validated(SearchModelInput, request)
+    v = validated(SemanticSearchModelInput, request)
     return _response(request, v, model_name=v["modelId"])
 
 
-@extend_schema(request=SearchReleaseInput, summary="Search explanations of one release")
+@extend_schema(request=SemanticSearchReleaseInput, summary="Search explanations of one release")
 @api_view(["POST"])
 def explanation_search_release(request):
-    v = validated(SearchReleaseInput, request)
+    v = validated(SemanticSearchReleaseInput, request)
     return _response(request, v, release_name=v["releaseName"])

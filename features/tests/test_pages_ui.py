@@ -252,7 +252,7 @@ def test_search_page(client, make_source, make_feature, django_assert_max_num_qu
             feature=make_feature(source=src, index=i), description=f"Paris is a capital {i}"
         )
     with django_assert_max_num_queries(5):
-        r = client.get("/search", {"q": "capital paris"})
+        r = client.get("/search", {"q": "capital paris", "mode": "keyword"})
     html = r.content.decode()
     assert "25 results" in html and 'rel="next"' in html
     r = client.get("/search", {"q": "ab"})

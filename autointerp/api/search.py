@@ -1,0 +1,112 @@
+"""Neuronpedia's explanation search APIs with semantic ranking: ``/api/explanation/search``,
+``search-model``, ``search-release``, ``search-all``. ``mode`` is ``semantic`` (default: cosine
+over the HNSW index, visibility filtered in SQL before the limit) or ``keyword`` (every word
+must appear; features' plain-text search). ``onePerFeature`` keeps the best hit per feature."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from autointerp import selectors
+from features import selectors as feature_selectors
+from features.api.serializers import activation_json, explanation_json
+from features.api.social import SEARCH_PAGE_SIZE, SearchInput
+from neuronsite.api import validated
+
+
+class SemanticSearchInput(SearchInput):
+    mode = serializers.ChoiceField(choices=["semantic", "keyword"], required=False, default="semantic")
+    onePerFeature = serializers.BooleanField(required=False, default=False)
+
+
+class SemanticSearchModelInput(SemanticSearchInput):
+    modelId = serializers.CharField(max_length=128)
+
+
+class SemanticSearchLayersInput(SemanticSearchModelInput):
+    layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
+
+
+class SemanticSearchReleaseInput(SemanticSearchInput):
+    releaseName = serializers.CharField(max_length=200)
+
+
+def search(*, user, v: dict, **scope) -> tuple[list, int | None, bool]:
+    """``(page, total or None, has_more)`` in the requested mode (shared with the search page)."""
+    if v.get("mode", "semantic") == "keyword":
+        page, total = feature_selectors.explanations_search_text(
+            query=v["query"], user=user, offset=v["offset"], limit=SEARCH_PAGE_SIZE, **scope
+        )
+        selectors.attach_top_activations(page)
+        return page, total, v["offset"] + len(page) < total
+    page, has_more = selectors.explanations_search_semantic(
+        query=v["query"],
+        user=user,
+        offset=v["offset"],
+        limit=SEARCH_PAGE_SIZE,
+        one_per_feature=v.get("onePerFeature", False),
+        **scope,
+    )
+    return page, None, has_more
+
+
+def _response(request, v: dict, **scope) -> Response:
+    page, total, has_more = search(user=request.user, v=v, **scope)
+    results = []
+    for exp in page:
+        feature = exp.feature
+        body = explanation_json(exp, feature)
+        if hasattr(exp, "similarity"):
+            body["cosine_similarity"] = exp.similarity
+        body["neuron"] = {
+            "modelId": feature.source.model.name,
+            "layer": feature.source.name,
+            "index": str(feature.index),
+            "maxActApprox": feature.max_act_approx,
+            "frac_nonzero": feature.frac_nonzero,
+            "pos_str": feature.pos_str,
+            "pos_values": feature.pos_values,
+            "activations": [activation_json(a, feature) for a in getattr(exp, "top_activations", [])],
+        }
+        results.append(body)
+    next_offset = v["offset"] + len(page)
+    return Response(
+        {
+            "request": dict(request.data),
+            "mode": v.get("mode", "semantic"),
+            "results": results,
+            "resultsCount": total if total is not None else next_offset + (1 if has_more else 0),
+            "hasMore": has_more,
+            "nextOffset": next_offset,
+        }
+    )
+
+
+@extend_schema(request=SemanticSearchLayersInput, summary="Search explanations in some sources of a model")
+@api_view(["POST"])
+def explanation_search(request):
+    v = validated(SemanticSearchLayersInput, request)
+    return _response(request, v, model_name=v["modelId"], source_names=v["layers"])
+
+
+@extend_schema(request=SemanticSearchInput, summary="Search all explanations")
+@api_view(["POST"])
+def explanation_search_all(request):
+    return _response(request, validated(SemanticSearchInput, request))
+
+
+@extend_schema(request=SemanticSearchModelInput, summary="Search explanations of one model")
+@api_view(["POST"])
+def explanation_search_model(request):
+    v = validated(SemanticSearchModelInput, request)
+    return _response(request, v, model_name=v["modelId"])
+
+
+@extend_schema(request=SemanticSearchReleaseInput, summary="Search explanations of one release")
+@api_view(["POST"])
+def explanation_search_release(request):
+    v = validated(SemanticSearchReleaseInput, request)
+    return _response(request, v, release_name=v["releaseName"])

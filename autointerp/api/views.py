@@ -1,0 +1,112 @@
+"""Neuronpedia's autointerp APIs: ``/api/explanation/generate``, ``/api/explanation/score``,
+``/api/explanation/new`` (a human explanation). Shapes follow Neuronpedia's webapp."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from autointerp import services
+from features.api.serializers import _iso
+from neuronsite.api import validated
+
+
+class FeatureRefInput(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    index = serializers.JSONField(help_text="feature index (integer)")
+
+
+class GenerateInput(FeatureRefInput):
+    explanationType = serializers.CharField(max_length=100)
+    explanationModelName = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    useOpenRouter = serializers.BooleanField(required=False, default=False)
+
+
+class NewInput(FeatureRefInput):
+    description = serializers.CharField(max_length=10_000, allow_blank=True)
+
+
+class ScoreInput(serializers.Serializer):
+    explanationId = serializers.CharField(max_length=32)
+    scorerType = serializers.CharField(max_length=100)
+    scorerModel = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True, default=""
+    )
+
+
+def explanation_body(exp) -> dict:
+    feature = exp.feature
+    return {
+        "id": str(exp.pk),
+        "modelId": feature.source.model.name,
+        "layer": feature.source.name,
+        "index": str(feature.index),
+        "description": exp.description,
+        "authorId": exp.author_id,
+        "triggeredByUserId": exp.author_id,
+        "typeName": exp.type.name if exp.type_id else None,
+        "explanationModelName": exp.explainer_model.name if exp.explainer_model_id else None,
+        "createdAt": _iso(exp.created_at),
+    }
+
+
+def score_body(score) -> dict:
+    return {
+        "id": str(score.pk),
+        "initiatedByUserId": score.author_id,
+        "value": score.value,
+        "explanationId": str(score.explanation_id),
+        "explanationScoreTypeName": score.score_type.name,
+        "explanationScoreModelName": score.scorer_model.name if score.scorer_model_id else None,
+        "jsonDetails": score.details,
+        "createdAt": _iso(score.created_at),
+    }
+
+
+@extend_schema(request=GenerateInput, summary="Generate an explanation for a feature with an LLM")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_generate(request):
+    v = validated(GenerateInput, request)
+    exp = services.explanation_generate(
+        user=request.user,
+        model_id=v["modelId"],
+        layer=v["layer"],
+        index=v["index"],
+        type_name=v["explanationType"],
+        explainer_model_name=v["explanationModelName"] or None,
+    )
+    return Response({"explanation": explanation_body(exp)})
+
+
+@extend_schema(request=NewInput, summary="Add a human explanation to a feature")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_new(request):
+    v = validated(NewInput, request)
+    exp = services.explanation_human_create(
+        user=request.user,
+        model_id=v["modelId"],
+        layer=v["layer"],
+        index=v["index"],
+        description=v["description"],
+    )
+    return Response({"explanation": explanation_body(exp)})
+
+
+@extend_schema(request=ScoreInput, summary="Score an explanation")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def explanation_score(request):
+    v = validated(ScoreInput, request)
+    score = services.explanation_score(
+        user=request.user,
+        explanation_id=v["explanationId"],
+        scorer_type=v["scorerType"],
+        scorer_model=v["scorerModel"] or None,
+    )
+    return Response({"score": score_body(score)})

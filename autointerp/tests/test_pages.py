@@ -1,0 +1,96 @@
+"""Pages: search switch, the account's LLM key (encrypted, used for that user's requests only),
+dashboard Generate / Score forms and score chips."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from autointerp.models import UserLLMKey
+from autointerp.tests.llm_server import ScriptedLLM
+from features.models import Explanation
+
+
+@pytest.fixture
+def browser(make_user):
+    user = make_user()
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_search_page_semantic_and_keyword(make_feature, make_source, client):
+    source = make_source()
+    Explanation.objects.create(
+        feature=make_feature(source=source, index=1), description="small furry pets that purr"
+    )
+    Explanation.objects.create(
+        feature=make_feature(source=source, index=2), description="stock market prices"
+    )
+    call_command("embed_explanations", verbosity=0)
+    page = client.get("/search", {"q": "feline animals"}).content.decode()
+    assert page.index("small furry pets that purr") < page.index("stock market prices")
+    assert 'value="semantic" selected' in page
+    page = client.get("/search", {"q": "feline animals", "mode": "keyword"}).content.decode()
+    assert "Nothing matches." in page
+    assert client.get("/search", {"q": "ab"}).status_code == 400
+
+
+def test_llm_key_is_encrypted_never_shown_and_used_for_that_user(browser, cat_feature, llm, settings):
+    r = browser.post("/account/llm-key/", {"base_url": "not a url", "api_key": "x"})
+    assert r.status_code == 400 and "baseUrl" in r.content.decode()
+    with ScriptedLLM(answer=lambda m: "[EXPLANATION]: cats") as own:
+        r = browser.post(
+            "/account/llm-key/",
+            {"base_url": own.url, "api_key": "sk-user-secret-9876", "default_model": "mine"},
+        )
+        assert r.status_code == 302
+        row = UserLLMKey.objects.get(user=browser.user)
+        assert b"sk-user-secret" not in bytes(row.encrypted_key)
+        page = browser.get("/account/llm-key/").content.decode()
+        assert "sk-user-secret" not in page and "…9876" in page
+        r = browser.post(
+            "/autointerp/generate/tiny/0-res-ai/3", {"explanation_type": "eleuther_acts_top20"}, follow=True
+        )
+        assert "New explanation: cats" in r.content.decode()
+        assert own.requests[0]["auth"] == "Bearer sk-user-secret-9876" and not llm.requests
+        assert Explanation.objects.get().explainer_model.name == "mine"
+    # Another user still gets the server's endpoint.
+    from rest_framework.test import APIClient
+
+    from accounts.models import User
+
+    other = APIClient()
+    other.force_authenticate(User.objects.create(username="other"))
+    llm.answer = lambda m: "[EXPLANATION]: server cats"
+    r = other.post(
+        "/api/explanation/generate",
+        {"modelId": "tiny", "layer": "0-res-ai", "index": 3, "explanationType": "eleuther_acts_top20"},
+        format="json",
+    )
+    assert r.status_code == 200 and llm.requests[0]["auth"] == "Bearer server-key"
+    browser.post("/account/llm-key/", {"action": "delete"})
+    assert not UserLLMKey.objects.exists()
+
+
+def test_dashboard_generate_score_and_chips(browser, cat_feature, llm):
+    llm.answer = lambda m: "[EXPLANATION]: felines"
+    page = browser.get("/tiny/0-res-ai/3").content.decode()
+    assert "eleuther_acts_top20" in page and "Generate" in page
+    r = browser.post(
+        "/autointerp/generate/tiny/0-res-ai/3", {"explanation_type": "eleuther_acts_top20"}, follow=True
+    )
+    assert "New explanation: felines" in r.content.decode()
+    exp = Explanation.objects.get()
+    llm.answer = lambda m: '{"match": true, "reason": "ok"}'
+    r = browser.post(
+        f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}", {"scorer_type": "recall_alt"}, follow=True
+    )
+    page = r.content.decode()
+    # 4 top match (correct), 2 zero + 5 decoys match (wrong): 4 / 11 -> 36.
+    assert "Scored 36 (recall_alt)." in page
+    assert "36 · recall_alt · scripted-scorer" in page and "<dialog" in page and "decoy" in page
+    r = browser.post(f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}", {"scorer_type": "bogus"}, follow=True)
+    assert "Could not score" in r.content.decode() and "bogus" in r.content.decode()

@@ -1,0 +1,157 @@
+"""Batch explanation throughput against a scripted OpenAI-compatible server over real HTTP.
+
+In one run, on its own database of the embedded server (created, then dropped):
+  (a) ours: ``explanations_generate_batch`` (``manage.py generate_explanations``) explaining
+      BENCH_FEATURES features with ``eleuther_acts_top20`` (delphi's DefaultExplainer prompt and
+      parser, our client), concurrency BENCH_CONCURRENCY, database reads and writes included;
+  (b) the ideal latency-bound time: features × latency / concurrency;
+  (c) delphi's own pipeline (``Pipeline(loader, DefaultExplainer)`` with its ``OpenRouter``
+      client pointed at the same server), same records, ``max_concurrent`` = concurrency.
+Prints ideal/ours (goal >= 0.8) and delphi_time/ours_time (goal >= 1).
+
+BENCH_FEATURES (default 1000), BENCH_LATENCY_MS (100), BENCH_CONCURRENCY (32), BENCH_ACTS (20).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_NAME = "bench_autointerp"
+N_FEATURES = int(os.environ.get("BENCH_FEATURES", 1000))
+LATENCY = int(os.environ.get("BENCH_LATENCY_MS", 100)) / 1000
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 32))
+N_ACTS = int(os.environ.get("BENCH_ACTS", 20))
+
+sys.path.insert(0, str(ROOT))
+os.environ["EMBEDDED_DB_NAME"] = DB_NAME
+os.environ["AUTOINTERP_EMBED_ON_WRITE"] = "0"  # measure explaining, not embedding
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+
+
+def drop_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    from neuronsite.embedded_db import ensure_running
+
+    info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def seed():
+    from features.models import Activation, Feature
+    from models_app.models import Model, Source, SourceSet
+
+    model = Model.objects.create(name="bench", layers=1, d_model=16)
+    sset = SourceSet.objects.create(model=model, name="res-bench", type="sae")
+    source = Source.objects.create(
+        model=model, source_set=sset, name="0-res-bench", layer=0, d_sae=N_FEATURES
+    )
+    Feature.objects.bulk_create([Feature(source=source, index=i) for i in range(N_FEATURES)], batch_size=5000)
+    words = ["Ġthe", "Ġcat", "Ġsat", "Ġon", "Ġa", "Ġmat", "Ġand", "Ġslept", "Ġall", "Ġday"] * 3
+    rows = []
+    for f in Feature.objects.filter(source=source):
+        for j in range(N_ACTS):
+            values = [0.0] * len(words)
+            values[(f.index + j) % len(words)] = 1.0 + j / 10
+            rows.append(Activation(feature=f, tokens=words, values=values, max_value=max(values)))
+        if len(rows) > 20000:
+            Activation.objects.bulk_create(rows)
+            rows = []
+    Activation.objects.bulk_create(rows)
+    return source
+
+
+def delphi_examples():
+    """The same inputs, read from the same database (top 20, de-duplicated by text)."""
+    from autointerp.batch import _examples_by_feature
+    from features.models import Feature
+
+    ids = list(
+        Feature.objects.filter(source__name="0-res-bench").order_by("index").values_list("pk", flat=True)
+    )
+    examples = _examples_by_feature(ids, n=20, positive=True)
+    return [examples[pk] for pk in ids]
+
+
+async def run_delphi(url: str, examples) -> list:
+    """delphi's Pipeline: its loader yields LatentRecords (torch tensors, as delphi's own
+    loader builds them), its DefaultExplainer sends them with its OpenRouter client."""
+    from autointerp.delphi_adapter import delphi
+    from autointerp.explainers import delphi_record
+
+    d = delphi()
+    from delphi.pipeline import Pipeline
+
+    client = d.OpenRouter("scripted", api_key="k", base_url=url + "/chat/completions")
+    explainer = d.DefaultExplainer(client, threshold=0.3, activations=True, cot=False)
+    results = await Pipeline(lambda: (delphi_record(e) for e in examples), explainer).run(
+        max_concurrent=CONCURRENCY
+    )
+    assert len(results) == len(examples), len(results)
+    return results
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from autointerp.batch import explanations_generate_batch
+    from autointerp.tests.llm_server import ScriptedLLM
+    from features.models import Explanation
+
+    drop_database()
+    call_command("migrate", verbosity=0)
+    try:
+        seed()
+        from autointerp.delphi_adapter import delphi
+
+        delphi()  # import torch + delphi before timing (both paths use them)
+        with ScriptedLLM(answer=lambda m: "[EXPLANATION]: cats on mats", latency_s=LATENCY) as llm:
+            settings.OPENAI_BASE_URL = llm.url
+            settings.OPENAI_API_KEY = "bench"
+            settings.AUTOINTERP_MAX_RETRIES = 0
+            t0 = time.perf_counter()
+            run = explanations_generate_batch(
+                model_id="bench",
+                source_id="0-res-bench",
+                type_name="eleuther_acts_top20",
+                concurrency=CONCURRENCY,
+            )
+            ours = time.perf_counter() - t0
+            assert run.done == N_FEATURES and run.failed == 0, (run.done, run.failures[:3])
+            assert Explanation.objects.count() == N_FEATURES
+            llm.requests.clear()
+            t0 = time.perf_counter()
+            asyncio.run(run_delphi(llm.url, delphi_examples()))
+            theirs = time.perf_counter() - t0
+            assert len(llm.chat_requests()) == N_FEATURES
+        ideal = N_FEATURES * LATENCY / CONCURRENCY
+        print(f"features={N_FEATURES} latency={LATENCY * 1000:.0f} ms concurrency={CONCURRENCY}")
+        print(f"ours (batch service, DB included): {ours:.2f} s  ({N_FEATURES / ours:.1f} features/s)")
+        print(f"ideal latency-bound:               {ideal:.2f} s")
+        print(
+            f"delphi Pipeline + OpenRouter (DB read included): {theirs:.2f} s  ({N_FEATURES / theirs:.1f} features/s)"
+        )
+        print(
+            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)"
+        )
+    finally:
+        connection.close()
+        drop_database()
+
+
+if __name__ == "__main__":
+    main()

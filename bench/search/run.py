@@ -1,0 +1,244 @@
+"""Semantic explanation search at scale, and embedding throughput.
+
+In one run, on its own database of the embedded server (created, then dropped):
+  (a) BENCH_N (default 200,000) explanations with 384-d unit vectors drawn around BENCH_CLUSTERS
+      topic centres (sentence embeddings cluster by topic), across 10 sources of which one is
+      private; the HNSW index is built as the migration defines it;
+  (b) BENCH_QUERIES queries (near existing points) through ``explanations_search_semantic``
+      (visibility in SQL, iterative HNSW scan, page hydration included) as an anonymous user:
+      recall@20 against an exact scan of the visible rows (numpy), p50 / p95 latency;
+  (c) embedding throughput: ``LocalEmbedder.encode`` (what writes and ``embed_explanations``
+      use) against bare ``SentenceTransformer.encode`` on the same BENCH_TEXTS texts
+      (pydoc topics, split into sentences) with the same batch size.
+Prints recall@20 (goal >= 0.95), p95 ms (goal <= 15) and ours/bare texts-per-second (goal >= 0.9).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_NAME = "bench_search"
+N = int(os.environ.get("BENCH_N", 200_000))
+N_CLUSTERS = int(os.environ.get("BENCH_CLUSTERS", 2000))
+N_QUERIES = int(os.environ.get("BENCH_QUERIES", 200))
+N_TEXTS = int(os.environ.get("BENCH_TEXTS", 2000))
+BATCH = int(os.environ.get("BENCH_BATCH", 64))
+DIM = 384
+K = 20
+
+sys.path.insert(0, str(ROOT))
+os.environ["EMBEDDED_DB_NAME"] = DB_NAME
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+
+
+def drop_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    from neuronsite.embedded_db import ensure_running
+
+    info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def unit(x):
+    import numpy as np
+
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def seed(rng):
+    """Rows in id order; returns (vectors, visible mask) aligned with explanation ids order."""
+    import numpy as np
+    from django.db import connection
+
+    from features.models import Explanation, Feature
+    from models_app.models import Model, Source, SourceSet
+    from neuronsite.fields import Visibility
+
+    model = Model.objects.create(name="bench", layers=10, d_model=16)
+    sset = SourceSet.objects.create(model=model, name="res-bench", type="sae")
+    sources = [
+        Source.objects.create(
+            model=model,
+            source_set=sset,
+            name=f"{layer}-res-bench",
+            layer=layer,
+            d_sae=N,
+            visibility=Visibility.PRIVATE if layer == 9 else Visibility.PUBLIC,
+        )  # fmt: skip
+        for layer in range(10)
+    ]
+    per_source = N // 10
+    features = []
+    for s in sources:
+        features += Feature.objects.bulk_create(
+            [Feature(source=s, index=i) for i in range(per_source)], batch_size=10000
+        )
+    centres = unit(rng.standard_normal((N_CLUSTERS, DIM)).astype(np.float32))
+    vectors = unit(
+        centres[rng.integers(0, N_CLUSTERS, len(features))]
+        + 0.35 * rng.standard_normal((len(features), DIM)).astype(np.float32) / np.sqrt(DIM) * 4
+    )
+    visible = np.array([f.source_id != sources[-1].pk for f in features])
+    # Drop the index while loading (as a bulk import would), then build it.
+    with connection.cursor() as c:
+        c.execute("DROP INDEX IF EXISTS explanation_embedding_hnsw")
+    t0 = time.perf_counter()
+    for start in range(0, len(features), 10000):
+        Explanation.objects.bulk_create(
+            [
+                Explanation(
+                    feature=f,
+                    description=f"explanation {start + i}",
+                    embedding=vectors[start + i],
+                    embedding_model="bench",
+                )
+                for i, f in enumerate(features[start : start + 10000])
+            ]
+        )
+    print(f"inserted {len(features):,} explanations in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    with connection.cursor() as c:
+        c.execute("SET maintenance_work_mem = '1GB'")
+        c.execute(
+            "CREATE INDEX explanation_embedding_hnsw ON features_explanation USING hnsw (embedding vector_cosine_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+        c.execute("ANALYZE features_explanation")
+    print(f"built the HNSW index in {time.perf_counter() - t0:.1f} s")
+    ids = np.array(list(Explanation.objects.order_by("id").values_list("id", flat=True)))
+    return ids, vectors, visible
+
+
+def bench_search(rng, ids, vectors, visible) -> None:
+    import numpy as np
+    from django.contrib.auth.models import AnonymousUser
+
+    from autointerp.selectors import explanations_search_semantic
+
+    anon = AnonymousUser()
+    picks = rng.integers(0, len(vectors), N_QUERIES)
+    queries = unit(
+        vectors[picks] + 0.2 * rng.standard_normal((N_QUERIES, DIM)).astype(np.float32) / np.sqrt(DIM) * 4
+    )
+    vis_ids, vis_vectors = ids[visible], vectors[visible]
+    recalls, times = [], []
+    for q in queries[:5]:  # warm-up (index pages into cache)
+        explanations_search_semantic(query="warm", user=anon, vector=q.tolist(), embedder_name="bench")
+    for q in queries:
+        t0 = time.perf_counter()
+        page, _ = explanations_search_semantic(
+            query="bench query", user=anon, vector=q.tolist(), embedder_name="bench"
+        )
+        times.append((time.perf_counter() - t0) * 1000)
+        exact = set(vis_ids[np.argsort(-(vis_vectors @ q))[:K]].tolist())
+        recalls.append(len(exact & {e.pk for e in page}) / K)
+        assert all(e.feature.source.visibility == "PUBLIC" for e in page)
+    # Server-side time of the ranking query alone (EXPLAIN ANALYZE), to separate the database's
+    # work from round trips on a busy machine.
+    from django.db import connection
+
+    server_ms = []
+    for q in queries[:50]:
+        connection.force_debug_cursor = True
+        connection.queries_log.clear()
+        explanations_search_semantic(query="bench query", user=anon, vector=q.tolist(), embedder_name="bench")
+        sql = next(x["sql"] for x in connection.queries if "<=>" in x["sql"])
+        connection.force_debug_cursor = False
+        with connection.cursor() as c:
+            c.execute("BEGIN")
+            c.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            c.execute("SET LOCAL enable_sort = off")
+            c.execute("SET LOCAL hnsw.ef_search = 100")
+            c.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+            plan = c.fetchone()[0]
+            c.execute("COMMIT")
+        plan = plan[0] if isinstance(plan, list) else plan
+        server_ms.append(plan["Execution Time"])
+        if os.environ.get("BENCH_EXPLAIN") and len(server_ms) == 1:
+            import cProfile
+            import pstats
+
+            connection.force_debug_cursor = True
+            connection.queries_log.clear()
+            prof = cProfile.Profile()
+            prof.enable()
+            explanations_search_semantic(
+                query="bench query", user=anon, vector=q.tolist(), embedder_name="bench"
+            )
+            prof.disable()
+            connection.force_debug_cursor = False
+            print([(x["time"], x["sql"][:60]) for x in connection.queries])
+            pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    server_ms.sort()
+    times.sort()
+    p95 = times[int(0.95 * (len(times) - 1))]
+    print(f"queries={N_QUERIES} over {len(vectors):,} rows ({visible.sum():,} visible)")
+    print(f"recall@{K} = {statistics.mean(recalls):.3f} (goal >= 0.95)   min {min(recalls):.2f}")
+    print(
+        f"latency p50 = {statistics.median(times):.1f} ms   p95 = {p95:.1f} ms (goal <= 15; selector end to end)"
+    )
+    print(
+        f"ranking query in the server: p50 = {statistics.median(server_ms):.2f} ms   "
+        f"p95 = {server_ms[int(0.95 * (len(server_ms) - 1))]:.2f} ms"
+    )
+
+
+def bench_embedding() -> None:
+    from pydoc_data.topics import topics
+
+    from autointerp.engines.embeddings import LocalEmbedder, sentence_transformer
+
+    texts = []
+    for body in topics.values():
+        texts += [s.strip() for s in body.replace("\n", " ").split(". ") if len(s.strip()) > 20]
+    texts = texts[:N_TEXTS]
+    model = sentence_transformer()
+    ours = LocalEmbedder()
+    model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
+    results = {"ours": [], "bare": []}
+    for _ in range(2):  # alternate so drift in the machine's speed hits both alike
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True)
+        results["bare"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ours.encode(texts, batch_size=BATCH)
+        results["ours"].append(time.perf_counter() - t0)
+    bare, mine = min(results["bare"]), min(results["ours"])
+    print(
+        f"embedding {len(texts):,} texts, batch {BATCH}: bare {len(texts) / bare:.0f}/s, ours {len(texts) / mine:.0f}/s"
+    )
+    print(f"ours/bare throughput = {bare / mine:.2f} (goal >= 0.9)")
+
+
+def main() -> None:
+    import django
+    import numpy as np
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    drop_database()
+    call_command("migrate", verbosity=0)
+    try:
+        rng = np.random.default_rng(0)
+        ids, vectors, visible = seed(rng)
+        bench_search(rng, ids, vectors, visible)
+        bench_embedding()
+    finally:
+        connection.close()
+        drop_database()
+
+
+if __name__ == "__main__":
+    main()

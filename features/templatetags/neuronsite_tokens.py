@@ -11,7 +11,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from features.tokens import NEWLINE_MARK, token_display
+from features.tokens import NEWLINE_MARK, display_pieces, token_display, visible_whitespace
 
 register = template.Library()
 
@@ -22,6 +22,23 @@ FAR_CONTEXT = 16
 @register.filter
 def display_token(raw: str) -> str:
     return token_display(raw)
+
+
+@register.filter
+def logit_token(raw: str):
+    """A token for the logit tables: leading, trailing and whitespace-only runs made visible
+    (``·`` for a space, ``→`` for a tab) in a muted span, so `` the`` and ``the`` differ."""
+    text = token_display(raw)
+    core = text.strip(" \t")
+    if not core:
+        return format_html('<span class="ws" title="whitespace">{}</span>', visible_whitespace(text) or "∅")
+    lead = text[: len(text) - len(text.lstrip(" \t"))]
+    trail = text[len(text.rstrip(" \t")) :]
+
+    def ws(run: str) -> str:
+        return str(format_html('<span class="ws">{}</span>', visible_whitespace(run))) if run else ""
+
+    return mark_safe(ws(lead) + str(escape(core)) + ws(trail))
 
 
 @lru_cache(maxsize=65536)
@@ -43,11 +60,13 @@ def token_span(token: str, value: float, max_value: float):
 
 
 def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
-    """One snippet as HTML: a span per token, escaped; active tokens coloured by ``value /
-    scale`` (green positive, red negative) with the value as a tooltip (``title``); tokens
-    further than 5 / 16 from ``center`` carry ``c5`` / ``c16`` so the context presets are a CSS
-    switch. Newline tokens show ``↵`` and carry ``nl``; the centre token carries ``q``. (A hot loop:
-    keep it plain.)"""
+    """One snippet as HTML: a span per shown piece (a token, or the byte-level tokens that
+    together make one UTF-8 character), escaped; active pieces coloured by ``value / scale``
+    (green positive, red negative) with the value in ``title`` (ui.js turns it into a tooltip
+    reachable by keyboard and touch); pieces further than 5 / 16 from ``center`` carry ``c5`` /
+    ``c16`` so the context presets are a CSS switch. Newline tokens show ``↵`` and carry ``nl``;
+    the centre piece carries ``q``; whitespace-only tokens carry ``ws``. (A hot loop: keep it
+    plain.)"""
     n = len(tokens)
     vals = list(values or [])
     if len(vals) < n:
@@ -59,15 +78,21 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     inv = 1.0 / scale
     parts = []
     append = parts.append
-    for i in range(n):
-        text, newline = _escaped_display(tokens[i])
-        d = i - center if i >= center else center - i
+    for first, last, shown in display_pieces(tokens):
+        if first == last:
+            text, newline = _escaped_display(tokens[first])
+            v = vals[first]
+        else:  # joined pieces: the strongest value of the group
+            text, newline = str(escape(shown)), NEWLINE_MARK in shown
+            v = max(vals[first : last + 1], key=abs)
+        d = 0 if first <= center <= last else (first - center if first > center else center - last)
         cls = "t c16" if d > FAR_CONTEXT else "t c5" if d > NEAR_CONTEXT else "t"
         if newline:
             cls += " nl"
-        if i == center:
+        elif text and not text.strip():
+            cls += " ws"
+        if d == 0:
             cls += " q"
-        v = vals[i]
         if v:
             a = v * inv if v > 0 else -v * inv
             append(

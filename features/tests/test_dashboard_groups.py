@@ -69,3 +69,25 @@ def test_top_rows_without_a_qualifying_index_centre_on_the_max(client, make_feat
     assert snip.startswith('<span class="mx" title="activation at the marked token">1.000</span>')
     assert 'class="t q a" style="--a:1.00" title="1.000">w25</span>' in snip
     assert 'class="t c16">w0</span>' in snip
+
+
+def test_split_utf8_bytes_join_and_whitespace_tokens_are_visible(client, make_feature):
+    # “ is three bytes in byte-level BPE: 'âĢ' + 'ľ'; 'ðŁĺĢ' split in two is 😀
+    feature = make_feature(
+        index=7, max_act_approx=1.0, pos_str=["Ġdog", "Ġ", "cat"], pos_values=[0.5, 0.4, 0.3]
+    )
+    tokens = ["Ġsaid", "Ġâ", "Ģľ", "hi", "ðŁ", "ĺĢ", "Ġ", "ĉ"]
+    values = [0.0, 0.2, 0.9, 0.0, 0.1, 0.0, 0.4, 0.0]
+    _row(feature, tokens, values)
+    html = client.get("/tiny/0-res-test/7").content.decode()
+    (snip,) = _snips(html)
+    assert "�" not in snip
+    # one span per character, carrying the strongest value of its pieces
+    assert 'class="t q a" style="--a:0.90" title="0.900"> “</span>' in snip
+    assert 'class="t a" style="--a:0.10" title="0.100">😀</span>' in snip
+    assert 'class="t ws a" style="--a:0.40" title="0.400"> </span>' in snip  # whitespace-only
+    assert 'class="t ws">\t</span>' in snip
+    # logit tables: leading spaces shown, a whitespace-only token readable
+    assert '<td><span class="ws">·</span>dog</td>' in html
+    assert '<td><span class="ws" title="whitespace">·</span></td>' in html
+    assert "<td>cat</td>" in html

@@ -28,6 +28,9 @@ urlpatterns = [
     path(f"{F}/comment/<int:comment_id>/delete", views.comment_delete, name="feature-comment-delete"),
     path(f"{F}/bookmark", views.bookmark_toggle, name="feature-bookmark"),
     path(f"{F}/list", views.feature_list_add, name="feature-list-add"),
+    # researcher pass (issue 16)
+    path(f"{F}/list/remove", views.feature_list_remove, name="feature-list-remove"),
+    path(f"{F}/vector", views.feature_vector_download, name="feature-vector"),
     re_path(
         r"^(?P<model_id>[^/]+)/(?P<source>[^/]+)/(?P<index>[^/]+)/explanation/(?P<explanation_id>\d+)/"
         r"(?P<action>vote|unvote|delete)$",

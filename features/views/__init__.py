@@ -5,6 +5,7 @@ inference, steering)."""
 from features.views.browse import (  # noqa: F401
     activations_more,
     feature_page,
+    feature_vector_download,
     home,
     jump,
     model_child_page,
@@ -18,6 +19,7 @@ from features.views.social import (  # noqa: F401
     comment_post,
     explanation_vote,
     feature_list_add,
+    feature_list_remove,
     list_comment_delete,
     list_comment_post,
     list_delete,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponseBadRequest
+import json
+
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -169,10 +171,41 @@ def feature_page(request, model_id: str, source: str, index: str):
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,
         "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,
+        # researcher pass (issue 16): embed-code generator, SAE config, OpenGraph
+        "embed_toggles": EMBED_TOGGLES,
+        "config_json": json.dumps(source_obj.config, indent=2, sort_keys=True) if source_obj.config else "",
+        "page_url": request.build_absolute_uri(
+            reverse("feature", args=[source_obj.model.name, source_obj.name, feature.index])
+        ),
     }
     response = render(request, "features/feature.html", context)
     if embed is not None:
         response.xframe_options_exempt = True  # embeds are meant for other sites' iframes
+    return response
+
+
+def feature_vector_download(request, model_id: str, source: str, index: str):
+    """A vector feature's steering vector as a JSON file (the fields ``/api/vector/new`` takes)."""
+    try:
+        feature = selectors.feature_ref_get(
+            model_name=model_id, source_name=source, index=index, user=request.user
+        )
+    except (NotFound, ValidationFailed) as exc:
+        raise _not_found(exc) from exc
+    if not feature.vector:
+        raise Http404(f"Feature {model_id}/{source}/{feature.index} has no vector.")
+    body = {
+        "modelId": feature.source.model.name,
+        "source": feature.source.name,
+        "index": feature.index,
+        "hookName": feature.hook_name or feature.source.hook_name,
+        "label": feature.vector_label,
+        "defaultSteerStrength": feature.vector_default_steer_strength,
+        "vector": list(feature.vector),
+    }
+    response = JsonResponse(body)
+    filename = f"{feature.source.model.name}-{feature.source.name}-{feature.index}-vector.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

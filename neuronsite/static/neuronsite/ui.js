@@ -137,3 +137,49 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
+
+/* Researcher pass (issue 16): the dashboard's embed-code generator (Neuronpedia's toggles as
+ * ?embed=true&embedplots=false...) and "copy code" buttons. */
+(function () {
+  "use strict";
+  function embedCode(fs) {
+    var params = ["embed=true"];
+    Array.prototype.forEach.call(fs.querySelectorAll(".embed-toggle"), function (c) {
+      if (!c.checked) params.push("embed" + c.value + "=false");
+    });
+    var h = parseInt(fs.querySelector(".embed-height").value, 10) || 600;
+    var url = fs.dataset.embedBase + "?" + params.join("&");
+    var code = '<iframe src="' + url.replace(/&/g, "&amp;").replace(/"/g, "&quot;") + '" title="Neuronsite feature" ' +
+      'style="width:100%;height:' + Math.max(100, Math.min(3000, h)) + 'px;border:1px solid #ddd" loading="lazy"></iframe>';
+    return { url: url, code: code };
+  }
+  function update(fs) {
+    var out = embedCode(fs), box = document.getElementById("embed-code"), link = document.getElementById("embed-preview");
+    if (box) box.value = out.code;
+    if (link) link.href = out.url;
+  }
+  document.addEventListener("input", function (ev) {
+    var fs = ev.target.closest && ev.target.closest("[data-embed-base]");
+    if (fs) update(fs);
+  });
+  document.addEventListener("change", function (ev) {
+    var fs = ev.target.closest && ev.target.closest("[data-embed-base]");
+    if (fs) update(fs);
+  });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest(".copy-code");
+    if (!b) return;
+    var src = document.getElementById(b.dataset.copyTarget);
+    if (!src) return;
+    var text = src.value !== undefined && src.tagName === "TEXTAREA" ? src.value : src.textContent, label = b.textContent;
+    function done() { b.textContent = "Copied"; setTimeout(function () { b.textContent = label; }, 1500); }
+    b.dataset.copied = text;
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, done);
+    else {
+      var ta = document.createElement("textarea"); ta.value = text; ta.style.position = "fixed"; ta.style.opacity = "0";
+      document.body.appendChild(ta); ta.select();
+      try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+      ta.remove(); done();
+    }
+  });
+})();

@@ -7,6 +7,7 @@ F = "<str:model_id>/<str:source>/<str:index>"
 urlpatterns = [
     path("", views.home, name="home"),
     path("jump", views.jump, name="jump"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("random", views.random_feature, name="random-feature"),
     path("search", views.search_page, name="search"),
     path("search-inference", views.search_inference_page, name="search-inference"),

@@ -4,6 +4,7 @@ inference, steering)."""
 
 from features.views.browse import (  # noqa: F401
     activations_more,
+    favicon,
     feature_page,
     feature_vector_download,
     home,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -44,6 +45,16 @@ def _int_param(request, name: str, default: int, lo: int = 0, hi: int = 10**9) -
     except ValueError:
         return default
     return max(lo, min(hi, value))
+
+
+_FAVICON = Path(__file__).resolve().parents[2] / "neuronsite" / "static" / "neuronsite" / "favicon.ico"
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers and crawlers ask for whatever the page says."""
+    response = HttpResponse(_FAVICON.read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def home(request):

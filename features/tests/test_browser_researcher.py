@@ -79,4 +79,27 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     top.locator(".copy", has_text="Copied").wait_for()
     copied = top.locator(".copy").get_attribute("data-copied")
     assert copied == "The quick brown fox\n jumps"
+    # the embed-code generator: toggles rewrite the code, the preview honours them
+    page.locator("#embed-gen summary").click()
+    page.get_by_label("plots").uncheck()
+    page.get_by_label("Height").fill("450")
+    code = page.get_by_label("Embed code").input_value()
+    assert "embed=true&amp;embedplots=false" in code and "height:450px" in code
+    preview = page.locator("#embed-preview").get_attribute("href")
+    assert preview.endswith("/tiny/1-res-tiny/1?embed=true&embedplots=false")
+    _shot(page, "h03-embed-generator")
+    page.goto(preview)
+    assert page.locator("svg.hist").count() == 0 and page.locator(".snip").count() >= 1
     ctx.close()
+
+    # a phone: the nav wraps inside the screen, nothing scrolls sideways
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(f"{server}/tiny/1-res-tiny/1")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.get_by_role("link", name="Sign up").is_visible()
+    # touch: a tap on a token shows its value
+    page.locator(".snip .t.a").first.tap()
+    assert "activation" in page.locator("#token-tip").inner_text()
+    _shot(page, "h04-phone-dashboard")
+    phone.close()

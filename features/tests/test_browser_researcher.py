@@ -103,3 +103,87 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     assert "activation" in page.locator("#token-tip").inner_text()
     _shot(page, "h04-phone-dashboard")
     phone.close()
+
+
+def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_folders):  # noqa: F811
+    from features.models import Explanation, Feature
+    from inference.testing import register_tiny
+
+    _model, source = _seed_tiny(tiny_ui_folders)
+    Explanation.objects.bulk_create(
+        Explanation(feature=f, description=f"latent {f.index} words")
+        for f in Feature.objects.filter(source=source, index__gte=6)
+    )
+    # a second SAE set on the same model: its layers must not show while res-tiny is chosen
+    register_tiny(
+        model_name="tiny",
+        model_folder=tiny_ui_folders["model"],
+        sae_folders={1: tiny_ui_folders["sae1"]},
+        set_name="res-other",
+    )
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server}/search-inference?model=tiny")
+    page.get_by_label("SAE set").select_option(label="res-tiny")
+    assert page.get_by_label("1-res-tiny").is_visible()
+    assert page.locator(".si-layer", has_text="1-res-other").is_hidden()
+    page.get_by_label("1-res-tiny").check()
+    page.get_by_label("Text to search").fill("The quick brown fox\njumps over the lazy dog.")
+    page.get_by_label("Hide features denser than").fill("0.9")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.locator("#si-results tbody tr").first.wait_for()
+    assert "not found" not in page.locator("#si-status").inner_text()
+    # sort by token 3: the value column becomes the value at that token
+    page.locator("#si-heatmap thead button").nth(3).click()
+    page.locator("#si-heatmap thead button[aria-pressed=true]").wait_for()
+    page.locator("#si-results th", has_text="At sorted tokens").wait_for()
+    rows = page.locator("#si-results tbody tr")
+    for i in range(min(3, rows.count())):
+        row = rows.nth(i)
+        shown = float(row.locator(".si-value").inner_text())
+        at_token = float(row.locator(".snip .t").nth(3).get_attribute("data-value"))
+        assert abs(shown - at_token) <= 1e-3
+    # activation-weighted heatmap
+    page.get_by_label("Show").select_option("sum")
+    cells = page.locator("#si-heatmap td.v").evaluate_all("tds => tds.map(t => t.textContent)")
+    assert cells[0] == "0" and any("." in c for c in cells)  # BOS ignored; activations summed
+    page.locator("#si-csv").click()
+    csv = page.locator("#si-csv").get_attribute("data-exported")
+    assert csv.startswith("model,source,index,explanation,max_value,value_at_sorted_tokens,t0:")
+    assert csv.count("\r\n") == rows.count() + 1
+    _shot(page, "h05-search-inference")
+
+    # top-k by token: 10 per token, explanations on the chips
+    page.locator("#topk-source").select_option("1-res-tiny")
+    page.get_by_label("Per token").select_option("10")
+    page.locator("#topk-text").fill("The quick brown fox")
+    page.get_by_role("button", name="Top-k by token").click()
+    page.locator("#topk-results tr").first.wait_for()
+    counts = page.locator("#topk-results tr").evaluate_all(
+        "rs => rs.map(r => r.querySelectorAll('.pill').length)"
+    )
+    assert max(counts) > 5 and max(counts) <= 10
+    assert page.locator("#topk-results .pill .ex").count() > 0
+    _shot(page, "h06-topk")
+
+    # steering: the default strength comes from the feature's activation scale (2 x max 2.0)
+    page.goto(f"{server}/steer?model=tiny&feature=1-res-tiny:1")
+    row = page.locator(".steer-feature")
+    row.wait_for()
+    page.wait_for_function("!document.querySelector('.steer-feature').dataset.pending")
+    assert row.locator(".strength-num").input_value() == "4"
+    assert row.locator(".strength").get_attribute("min") == "-300"
+    assert page.locator("#steer-mode-chat").is_disabled() and page.locator("#steer-chat-note").is_visible()
+    page.get_by_label("Strength of 1-res-tiny / 1").fill("12.5")
+    assert row.locator(".strength").input_value() == "12.5"
+    page.get_by_label("Prompt").fill("The quick brown")
+    page.get_by_text("Settings", exact=True).click()
+    assert int(page.get_by_label("Tokens").get_attribute("max")) <= 256
+    page.get_by_label("Tokens").fill("8")
+    page.get_by_role("button", name="Steer", exact=True).click()
+    page.get_by_role("status").filter(has_text="Done").wait_for()
+    assert page.locator("#out-default .prompt").inner_text() == "The quick brown"
+    assert page.locator("#out-steered .prompt").inner_text() == "The quick brown"
+    _shot(page, "h07-steer")
+    ctx.close()

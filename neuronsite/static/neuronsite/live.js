@@ -47,6 +47,11 @@
     return text.replace(/\r\n|\n|\r/g, "\u21b5");
   }
   NS.tokenDisplay = tokenDisplay;
+  // a token for headers and chips: whitespace-only tokens made visible (· space, → tab)
+  function visibleToken(raw) {
+    var text = tokenDisplay(raw);
+    return text.trim() ? text : (text.replace(/ /g, "\u00b7").replace(/\t/g, "\u2192") || "\u2205");
+  }
 
   function renderTokens(target, tokens, values, scale) {
     target.textContent = "";
@@ -435,7 +440,7 @@
       var table = el("table", null, "compact heat"), thead = el("thead"), hr = el("tr");
       hr.appendChild(el("th", "Source", null));
       tokens.forEach(function (t, i) {
-        var th = el("th"), b = el("button", tokenDisplay(t), "small " + (sortIndexes.indexOf(i) >= 0 ? "" : "secondary"));
+        var th = el("th"), b = el("button", visibleToken(t), "small " + (sortIndexes.indexOf(i) >= 0 ? "" : "secondary"));
         b.type = "button"; b.setAttribute("aria-pressed", sortIndexes.indexOf(i) >= 0 ? "true" : "false");
         b.setAttribute("aria-label", "Sort by token " + i + ": " + tokenDisplay(t));
         b.addEventListener("click", function () {
@@ -515,7 +520,7 @@
         if (body.error) { st.textContent = "Error: " + body.error; return; }
         var t = el("table", null, "compact"), tb = el("tbody");
         body.results.forEach(function (r) {
-          var tr = el("tr"); tr.appendChild(el("th", tokenDisplay(r.token)));
+          var tr = el("tr"); tr.appendChild(el("th", visibleToken(r.token)));
           var td = el("td");
           r.topFeatures.forEach(function (f) {
             var a = el("a", f.featureIndex + " (" + Number(f.activationValue).toFixed(2) + ")", "pill");

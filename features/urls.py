@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("jump", views.jump, name="jump"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path("release/<str:name>", views.release_page, name="release"),
     path("random", views.random_feature, name="random-feature"),
     path("search", views.search_page, name="search"),
     path("search-inference", views.search_inference_page, name="search-inference"),

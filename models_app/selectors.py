@@ -65,3 +65,32 @@ def source_get(*, model_name: str, name: str, user) -> Source:
     if source is None:
         raise NotFound(f"Source '{model_name}/{name}' not found.")
     return source
+
+
+# --- researcher pass (issue 16): the release page ------------------------------------------------
+
+
+def release_get(*, name: str, user):
+    """A visible release with its visible source sets (model, sources) prefetched."""
+    from models_app.models import SourceRelease
+
+    release = (
+        SourceRelease.objects.visible_to(user)
+        .filter(name=name)
+        .prefetch_related(
+            Prefetch(
+                "source_sets",
+                queryset=SourceSet.objects.visible_to(user)
+                .filter(model__in=Model.objects.visible_to(user))
+                .select_related("model")
+                .prefetch_related(
+                    Prefetch("sources", queryset=Source.objects.visible_to(user).order_by("layer", "name"))
+                )
+                .order_by("model__name", "name"),
+            )
+        )
+        .first()
+    )
+    if release is None:
+        raise NotFound(f"Release '{name}' not found.")
+    return release

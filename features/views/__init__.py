@@ -12,6 +12,7 @@ from features.views.browse import (  # noqa: F401
     model_child_page,
     model_page,
     random_feature,
+    release_page,
 )
 from features.views.search import search_inference_page, search_page, steer_page  # noqa: F401
 from features.views.social import (  # noqa: F401

@@ -88,6 +88,15 @@ def random_feature(request):
     return redirect("feature", feature.source.model.name, feature.source.name, feature.index)
 
 
+def release_page(request, name: str):
+    """A release: its description, links, and its SAE sets with their sources, by model."""
+    try:
+        release = model_selectors.release_get(name=name, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+    return render(request, "features/release.html", {"release": release})
+
+
 def model_page(request, model_id: str):
     try:
         model = model_selectors.model_get(name=model_id, user=request.user, with_source_sets=True)

@@ -454,3 +454,17 @@ def features_resolve(*, refs: list[tuple[str, str, object]], user) -> list[Featu
             raise NotFound(f"Feature '{key[0]}/{key[1]}/{key[2]}' not found.")
         out.append(feature)
     return out
+
+
+# --- researcher pass (issue 16): UMAP of a source --------------------------------------------------
+
+
+def source_umap_points(*, source: Source) -> list[tuple]:
+    """``(index, x, y, cluster, top explanation)`` of every feature of ``source`` that has UMAP
+    coordinates, by index, in one query."""
+    return list(
+        Feature.objects.filter(source=source, umap_x__isnull=False, umap_y__isnull=False)
+        .annotate(top_explanation=_top_explanation_subquery())
+        .order_by("index")
+        .values_list("index", "umap_x", "umap_y", "umap_cluster", "top_explanation")
+    )

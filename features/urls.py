@@ -33,6 +33,8 @@ urlpatterns = [
     # researcher pass (issue 16)
     path(f"{F}/list/remove", views.feature_list_remove, name="feature-list-remove"),
     path(f"{F}/vector", views.feature_vector_download, name="feature-vector"),
+    path("<str:model_id>/<str:source>/umap", views.umap_page, name="umap"),
+    path("<str:model_id>/<str:source>/umap.json", views.umap_data, name="umap-data"),
     re_path(
         r"^(?P<model_id>[^/]+)/(?P<source>[^/]+)/(?P<index>[^/]+)/explanation/(?P<explanation_id>\d+)/"
         r"(?P<action>vote|unvote|delete)$",

@@ -92,6 +92,53 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     assert page.locator("svg.hist").count() == 0 and page.locator(".snip").count() >= 1
     ctx.close()
 
+    # UMAP: hover reads an explanation, a dragged box selects, the selection goes into a new list
+    from accounts.models import User
+    from features.models import ListItem
+
+    for f in Feature.objects.filter(source=source):
+        f.umap_x, f.umap_y, f.umap_cluster = float(f.index % 8), float(f.index // 8), f.index % 3
+        f.save(update_fields=["umap_x", "umap_y", "umap_cluster"])
+    user = User(username="mapper")
+    user.set_password("a-long-enough-passphrase")
+    user.save()
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(45_000)
+    page.goto(f"{server}/account/login/?next=/tiny/1-res-tiny/umap")
+    page.get_by_label("Username").fill("mapper")
+    page.get_by_label("Password").fill("a-long-enough-passphrase")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/umap")
+    page.wait_for_function("document.getElementById('umap-page').dataset.ready === 'true'")
+    assert page.locator("#umap-status").inner_text() == "64 features · 3 clusters"
+    canvas = page.locator("#umap-canvas")
+    bb = canvas.bounding_box()
+    scale = bb["width"] / 1100
+
+    # feature 1 sits at x=1, y=0: the 8 x 8 grid spans the canvas (14 px padding)
+    def at(x, y):  # data coordinates -> page pixels (the canvas keeps its 1100 x 620 aspect)
+        return bb["x"] + (14 + x * (1100 - 28) / 7) * scale, bb["y"] + (14 + (7 - y) * (620 - 28) / 7) * scale
+
+    page.mouse.move(*at(1, 0))
+    assert page.locator("#umap-tip").inner_text().startswith("1 — words about animals #1")
+    # drag a box around the first two rows (features 0-15), starting inside the canvas
+    x0, y0 = at(-0.08, 1.4)
+    x1, y1 = at(7.08, -0.1)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2)
+    page.mouse.move(x1, y1)
+    page.mouse.up()
+    assert page.locator("#umap-count").inner_text() == "16 features"
+    page.get_by_label("or new list").fill("Map picks")
+    page.get_by_role("button", name="Add selected").click()
+    page.locator("#umap-list-link").wait_for()
+    _shot(page, "h05b-umap-selection")
+    picked = sorted(ListItem.objects.filter(list__name="Map picks").values_list("feature__index", flat=True))
+    assert picked == list(range(16))
+    ctx.close()
+
     # a phone: the nav wraps inside the screen, nothing scrolls sideways
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.new_page()

@@ -13,6 +13,8 @@ from features.views.browse import (  # noqa: F401
     model_page,
     random_feature,
     release_page,
+    umap_data,
+    umap_page,
 )
 from features.views.search import search_inference_page, search_page, steer_page  # noqa: F401
 from features.views.social import (  # noqa: F401

@@ -88,6 +88,42 @@ def random_feature(request):
     return redirect("feature", feature.source.model.name, feature.source.name, feature.index)
 
 
+def _source_or_404(request, model_id: str, source: str):
+    try:
+        return model_selectors.source_get(model_name=model_id, name=source, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+
+
+def umap_page(request, model_id: str, source: str):
+    """The UMAP of a source's features: a scatter coloured by cluster (drawn by umap.js from
+    ``umap.json``); hover shows the explanation, click opens the feature, drag a box to select
+    and add the selection to a list."""
+    src = _source_or_404(request, model_id, source)
+    return render(
+        request,
+        "features/umap.html",
+        {
+            "source": src,
+            "model": src.model,
+            "my_lists": list(selectors.lists_owned(user=request.user)),
+        },
+    )
+
+
+def umap_data(request, model_id: str, source: str):
+    src = _source_or_404(request, model_id, source)
+    points = selectors.source_umap_points(source=src)
+    return JsonResponse(
+        {
+            "modelId": src.model.name,
+            "source": src.name,
+            "fields": ["index", "x", "y", "cluster", "explanation"],
+            "points": [list(p) for p in points],
+        }
+    )
+
+
 def release_page(request, name: str):
     """A release: its description, links, and its SAE sets with their sources, by model."""
     try:

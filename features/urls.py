@@ -42,6 +42,7 @@ urlpatterns = [
         name="feature-explanation-action",
     ),
     path(F, views.feature_page, name="feature"),
+    path("<str:model_id>/evals", views.model_evals_page, name="model-evals"),
     path("<str:model_id>/<str:name>", views.model_child_page, name="model-child"),
     path("<str:model_id>", views.model_page, name="model"),
 ]

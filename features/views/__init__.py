@@ -10,6 +10,7 @@ from features.views.browse import (  # noqa: F401
     home,
     jump,
     model_child_page,
+    model_evals_page,
     model_page,
     random_feature,
     release_page,

@@ -176,8 +176,19 @@ def model_child_page(request, model_id: str, name: str):
             "prev_offset": max(0, offset - limit) if offset else None,
             "next_offset": offset + limit if has_more else None,
             "config_items": sorted((source.config or {}).items())[:40],
+            "evals": model_selectors.evals_of_source(source=source),
         },
     )
+
+
+def model_evals_page(request, model_id: str):
+    """SAEBench results of a model's sources side by side, one eval type at a time."""
+    try:
+        model = model_selectors.model_get(name=model_id, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+    table = model_selectors.evals_comparison(model=model, user=request.user, type_name=request.GET.get("type"))
+    return render(request, "features/model_evals.html", {"model": model, **table})
 
 
 def _embed_options(request) -> dict | None:

@@ -137,6 +137,28 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     _shot(page, "h05b-umap-selection")
     picked = sorted(ListItem.objects.filter(list__name="Map picks").values_list("feature__index", flat=True))
     assert picked == list(range(16))
+
+    # model -> SAE set from the browser, the service's errors on the form
+    page.goto(f"{server}/")
+    page.get_by_role("link", name="+ Add New Model").click()
+    page.get_by_label("Model id").fill("tiny")  # taken
+    page.get_by_label("Layers").fill("2")
+    page.get_by_role("button", name="Create model").click()
+    page.get_by_text("Model 'tiny' already exists.").wait_for()
+    page.get_by_label("Model id").fill("my-model")
+    page.get_by_label("TransformerLens name").fill("gpt2-small")
+    page.get_by_label("Visibility").select_option("PUBLIC")
+    _shot(page, "h08-model-new")
+    page.get_by_role("button", name="Create model").click()
+    page.wait_for_url(f"{server}/my-model")
+    page.goto(f"{server}/sae/new?model=my-model")
+    page.get_by_label("SAE set id").fill("res-mine")
+    page.get_by_label("Hook name").fill("blocks.{layer}.hook_resid_post")
+    page.get_by_label("How to load each layer").fill("0 my-release blocks.0.hook_resid_post\n1 my-release blocks.1.hook_resid_post")
+    _shot(page, "h09-sae-new")
+    page.get_by_role("button", name="Create SAE set").click()
+    page.wait_for_url(f"{server}/my-model/res-mine")
+    assert page.get_by_role("link", name="1-res-mine").is_visible()
     ctx.close()
 
     # a phone: the nav wraps inside the screen, nothing scrolls sideways

@@ -154,7 +154,9 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     page.goto(f"{server}/sae/new?model=my-model")
     page.get_by_label("SAE set id").fill("res-mine")
     page.get_by_label("Hook name").fill("blocks.{layer}.hook_resid_post")
-    page.get_by_label("How to load each layer").fill("0 my-release blocks.0.hook_resid_post\n1 my-release blocks.1.hook_resid_post")
+    page.get_by_label("How to load each layer").fill(
+        "0 my-release blocks.0.hook_resid_post\n1 my-release blocks.1.hook_resid_post"
+    )
     _shot(page, "h09-sae-new")
     page.get_by_role("button", name="Create SAE set").click()
     page.wait_for_url(f"{server}/my-model/res-mine")
@@ -235,6 +237,17 @@ def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_f
     assert max(counts) > 5 and max(counts) <= 10
     assert page.locator("#topk-results .pill .ex").count() > 0
     _shot(page, "h06-topk")
+
+    # the dashboard's live cos-sim match against another source (the same SAE weights here, so
+    # the feature finds itself first, at cosine 1)
+    page.goto(f"{server}/tiny/1-res-tiny/1")
+    page.locator("#cossim-match summary").click()
+    page.locator("#cossim-target option[value='1-res-other']").wait_for(state="attached")
+    page.locator("#cossim-target").select_option("1-res-other")
+    page.get_by_role("button", name="Match").click()
+    page.locator("#cossim-results li").first.wait_for()
+    assert page.locator("#cossim-results li").count() == 10
+    assert page.locator("#cossim-results li").first.inner_text() == "1-res-other / 1 1.000"
 
     # steering: the default strength comes from the feature's activation scale (2 x max 2.0)
     page.goto(f"{server}/steer?model=tiny&feature=1-res-tiny:1")

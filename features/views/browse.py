@@ -187,7 +187,9 @@ def model_evals_page(request, model_id: str):
         model = model_selectors.model_get(name=model_id, user=request.user)
     except NotFound as exc:
         raise _not_found(exc) from exc
-    table = model_selectors.evals_comparison(model=model, user=request.user, type_name=request.GET.get("type"))
+    table = model_selectors.evals_comparison(
+        model=model, user=request.user, type_name=request.GET.get("type")
+    )
     return render(request, "features/model_evals.html", {"model": model, **table})
 
 
@@ -238,7 +240,7 @@ def feature_page(request, model_id: str, source: str, index: str):
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,
         "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,
-        # researcher pass (issue 16): embed-code generator, SAE config, OpenGraph
+        # researcher pass (issue 16): embed-code generator, SAE config, OpenGraph, cos-sim match
         "embed_toggles": EMBED_TOGGLES,
         "config_json": json.dumps(source_obj.config, indent=2, sort_keys=True) if source_obj.config else "",
         "page_url": request.build_absolute_uri(

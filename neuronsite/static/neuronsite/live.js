@@ -560,6 +560,50 @@
     }
   }
 
-  function init() { initTestText(); initListTest(); initSteer(); initSearchInference(); }
+  /* --- dashboard: the nearest features of another source by decoder cosine (/api/cossim) --- */
+  function initCossim() {
+    var form = $("#cossim-form");
+    if (!form) return;
+    // the model's other inference-enabled sources, loaded when the section is first opened
+    var loaded = false;
+    $("#cossim-match").addEventListener("toggle", function () {
+      if (loaded || !this.open) return;
+      loaded = true;
+      fetch("/api/model/get", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: form.dataset.model }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        var select = $("#cossim-target");
+        (body.sourceSets || []).forEach(function (ss) {
+          (ss.sources || []).forEach(function (src) {
+            if (!src.inferenceEnabled || src.id === form.dataset.source) return;
+            var o = el("option", src.id); o.value = src.id; select.appendChild(o);
+          });
+        });
+      });
+    });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var status = $("#cossim-status"), out = $("#cossim-results"), target = $("#cossim-target").value;
+      status.textContent = "Matching…"; out.textContent = "";
+      fetch("/api/cossim", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: form.dataset.model, source: form.dataset.source, index: parseInt(form.dataset.index, 10), targetSource: target, numResults: 10 }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.error) { status.textContent = "Error: " + body.error; return; }
+        (body.results || []).forEach(function (r) {
+          var li = el("li"), a = el("a", r.source + " / " + r.index);
+          a.href = "/" + encodeURIComponent(form.dataset.model) + "/" + encodeURIComponent(r.source) + "/" + r.index;
+          li.appendChild(a); li.appendChild(el("span", " " + Number(r.cosSim).toFixed(3), "muted"));
+          out.appendChild(li);
+        });
+        status.textContent = (body.results || []).length + " features of " + target + ".";
+      }, function () { status.textContent = "Error: request failed."; });
+    });
+  }
+
+  function init() { initCossim(); initTestText(); initListTest(); initSteer(); initSearchInference(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

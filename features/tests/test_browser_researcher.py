@@ -161,6 +161,22 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     page.get_by_role("button", name="Create SAE set").click()
     page.wait_for_url(f"{server}/my-model/res-mine")
     assert page.get_by_role("link", name="1-res-mine").is_visible()
+
+    # a steering vector uploaded from the steer page joins the features to steer with
+    page.goto(f"{server}/steer?model=tiny")
+    page.locator("#vector-upload summary").click()
+    page.get_by_label("Label", exact=True).fill("all ones")
+    page.get_by_label("Layer", exact=True).fill("1")
+    page.get_by_label("Default strength").fill("3")
+    page.get_by_label("Vector (d_model numbers").fill(", ".join(["1"] * 32))
+    page.get_by_role("button", name="Upload and add").click()
+    page.locator("#vec-status", has_text="added").wait_for()
+    row = page.locator(".steer-feature")
+    assert row.count() == 1 and "all ones" in row.inner_text()
+    assert row.locator(".strength-num").input_value() == "3"
+    page.get_by_label("Vector (d_model numbers").fill("[1, 2]")
+    page.get_by_role("button", name="Upload and add").click()
+    page.locator("#vec-status", has_text="Error").wait_for()
     ctx.close()
 
     # a phone: the nav wraps inside the screen, nothing scrolls sideways

@@ -232,6 +232,37 @@
       addFeature(m[1], parseInt(m[2], 10), null);
       $("#steer-add-feature").value = "";
     });
+    // upload a steering vector (/api/vector/new), then steer with it
+    var vecBtn = $("#vec-upload");
+    if (vecBtn) {
+      $("#vec-file").addEventListener("change", function () {
+        var f = this.files && this.files[0];
+        if (f) f.text().then(function (t) { $("#vec-values").value = t.trim(); });
+      });
+      vecBtn.addEventListener("click", function () {
+        var st = $("#vec-status"), raw = $("#vec-values").value.trim(), values;
+        try {
+          values = raw.charAt(0) === "[" || raw.charAt(0) === "{" ? JSON.parse(raw) : raw.split(/[\s,]+/).filter(Boolean).map(Number);
+          if (values && !Array.isArray(values)) values = values.vector || values.values;
+        } catch (e) { st.textContent = "The vector is not valid JSON: " + e.message; return; }
+        if (!Array.isArray(values) || !values.length || values.some(function (v) { return typeof v !== "number" || isNaN(v); })) {
+          st.textContent = "Write the vector as numbers, e.g. [0.1, -0.2, …]."; return;
+        }
+        var strength = $("#vec-strength").value.trim() === "" ? null : parseFloat($("#vec-strength").value);
+        st.textContent = "Uploading…";
+        fetch("/api/vector/new", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+          body: JSON.stringify({ modelId: $("#steer-model").value, layerNumber: parseInt($("#vec-layer").value, 10), hookType: $("#vec-hook").value,
+            vector: values, vectorLabel: $("#vec-label").value.trim(), vectorDefaultSteerStrength: strength }),
+        }).then(function (r) { return r.json(); }).then(function (body) {
+          if (body.error) { st.textContent = "Error: " + body.error; return; }
+          var v = body.vector;
+          addFeature(v.source, parseInt(v.index, 10), v.defaultSteerStrength === null || v.defaultSteerStrength === undefined ? null : v.defaultSteerStrength, v.label);
+          st.textContent = "Vector " + v.source + " / " + v.index + " added.";
+        }, function () { st.textContent = "Error: request failed."; });
+      });
+    }
     $("#steer-search-btn").addEventListener("click", function () {
       var q = $("#steer-search").value.trim(), list = $("#steer-search-results");
       list.textContent = "";

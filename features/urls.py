@@ -37,6 +37,7 @@ urlpatterns = [
     path(f"{F}/vector", views.feature_vector_download, name="feature-vector"),
     path("<str:model_id>/<str:source>/umap", views.umap_page, name="umap"),
     path("<str:model_id>/<str:source>/umap.json", views.umap_data, name="umap-data"),
+    path("<str:model_id>/<str:source>/evals/upload", views.eval_upload, name="eval-upload"),
     re_path(
         r"^(?P<model_id>[^/]+)/(?P<source>[^/]+)/(?P<index>[^/]+)/explanation/(?P<explanation_id>\d+)/"
         r"(?P<action>vote|unvote|delete)$",

@@ -5,10 +5,14 @@ validation errors are shown on the form."""
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from models_app import selectors as model_selectors
 from models_app import services
 from models_app.models import Model
 from neuronsite.errors import ApplicationError, ValidationFailed
@@ -153,3 +157,39 @@ def sae_new(request):
         else:
             return redirect("model-child", source_set.model.name, source_set.name)
     return render(request, "features/sae_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+MAX_EVAL_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+@login_required
+@require_POST
+def eval_upload(request, model_id: str, source: str):
+    """A SAEBench result file uploaded on a source page you own (or as staff): the same service
+    as ``import_saebench``; the outcome is a message on the source page."""
+    import json
+
+    from django.http import Http404
+
+    try:
+        src = model_selectors.source_get(model_name=model_id, name=source, user=request.user)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    back = reverse("model-child", args=[src.model.name, src.name]) + "#evals"
+    upload = request.FILES.get("file")
+    try:
+        services.source_set_check_owner(source_set=src.source_set, user=request.user)
+        if upload is None:
+            raise ValidationFailed({"file": "choose a SAEBench result JSON file"})
+        if upload.size > MAX_EVAL_UPLOAD_BYTES:
+            raise ValidationFailed({"file": f"larger than {MAX_EVAL_UPLOAD_BYTES // (1024 * 1024)} MB"})
+        try:
+            data = json.loads(upload.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValidationFailed({"file": f"not valid JSON ({exc})"}) from exc
+        ev = services.eval_import(source=src, data=data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    messages.success(request, f"Imported the {ev.type.name} eval.")
+    return redirect(back)

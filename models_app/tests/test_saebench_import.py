@@ -112,3 +112,31 @@ def test_bad_files_are_clear_command_errors_and_write_nothing(
         call_command("import_saebench", good, model="nope")
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_saebench", str(tmp_path / "missing.json"), model="tiny", source="0-res-test")
+
+
+def test_upload_on_the_source_page(client, make_source, make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    owner, other = make_user(), make_user()
+    source = make_source(owner=owner)
+    url = f"/tiny/{source.name}/evals/upload"
+
+    def upload(data, name="result.json"):
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
+        return client.post(url, {"file": SimpleUploadedFile(name, body, "application/json")}, follow=True)
+
+    client.force_login(other)
+    assert "Upload a SAEBench result" not in client.get(f"/tiny/{source.name}").content.decode()
+    r = upload(_core(4.0))
+    assert "is not yours" in r.content.decode() and not Eval.objects.exists()
+    client.force_login(owner)
+    assert "Upload a SAEBench result" in client.get(f"/tiny/{source.name}").content.decode()
+    r = upload(b"{oops")
+    assert "not valid JSON" in r.content.decode() and not Eval.objects.exists()
+    r = upload({"eval_type_id": "core", "eval_result_metrics": {"x": {"y": "z"}}})
+    assert "eval_result_metrics.x.y" in r.content.decode() and not Eval.objects.exists()
+    r = upload(_core(4.0))
+    assert "Imported the core eval." in r.content.decode()
+    assert "<td>sparsity</td><td>l0</td><td>4.0000</td>" in r.content.decode()
+    client.logout()
+    assert client.post(url).status_code == 302  # sign in first

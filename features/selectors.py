@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models import Max as models_Max
 
 from features.models import Activation, Comment, Explanation, ExplanationScore, Feature, List, Vote
@@ -176,6 +176,14 @@ def feature_random(*, user, source: Source | None = None) -> Feature | None:
     )
 
 
+# One snippet context: its tokens and values (a row expression PostgreSQL can count distinct).
+_CONTEXT = Func(F("tokens"), F("values"), function="ROW")
+
+
+def _context_key(act: Activation) -> tuple:
+    return tuple(act.tokens or ()), tuple(act.values or ())
+
+
 def _activation_group_key(act: Activation) -> tuple:
     if act.bin_min is None or act.bin_min < 0:
         return ("top",)
@@ -210,10 +218,12 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
     if feature is None:
         # Same messages as the API's selector.
         return feature_get(model_name=model_name, source_name=source_name, index=index, user=user)
+    # Imports keep what the file says, but the page never shows the same context twice in a
+    # group: counts are of distinct (tokens, values) rows, duplicates are dropped below.
     counts = (
         Activation.objects.filter(feature=feature)
         .values("bin_min", "bin_max")
-        .annotate(n=Count("id"), contains=models_Max("bin_contains"))
+        .annotate(n=Count(_CONTEXT, distinct=True), contains=models_Max("bin_contains"))
         .order_by()
     )
     groups: dict[tuple, dict] = {}
@@ -225,8 +235,13 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
         )
         g = groups.setdefault(key, {"key": key, "count": 0, "contains": row["contains"], "activations": []})
         g["count"] += row["n"]
+    seen: set[tuple] = set()
     for act in feature.activations.all():
         key = _activation_group_key(act)
+        context = (key, *_context_key(act))
+        if context in seen:
+            continue
+        seen.add(context)
         groups.setdefault(key, {"key": key, "count": 0, "contains": act.bin_contains, "activations": []})
         groups[key]["activations"].append(act)
     ordered = sorted(
@@ -249,7 +264,13 @@ def activations_group_page(
         qs = qs.filter(Q(bin_min__isnull=True) | Q(bin_min__lt=0))
     else:
         qs = qs.filter(bin_min=bin_min, bin_max=bin_max)
-    rows = list(qs.order_by("-max_value", "id")[offset : offset + limit + 1])
+    # distinct contexts only (the first of each in display order), as on the dashboard
+    first_of_each = qs.order_by("tokens", "values", "-max_value", "id").distinct("tokens", "values")
+    rows = list(
+        Activation.objects.filter(id__in=first_of_each.values("id")).order_by("-max_value", "id")[
+            offset : offset + limit + 1
+        ]
+    )
     return rows[:limit], len(rows) > limit
 
 
@@ -411,3 +432,17 @@ def features_resolve(*, refs: list[tuple[str, str, object]], user) -> list[Featu
             raise NotFound(f"Feature '{key[0]}/{key[1]}/{key[2]}' not found.")
         out.append(feature)
     return out
+
+
+# --- researcher pass (issue 16): UMAP of a source --------------------------------------------------
+
+
+def source_umap_points(*, source: Source) -> list[tuple]:
+    """``(index, x, y, cluster, top explanation)`` of every feature of ``source`` that has UMAP
+    coordinates, by index, in one query."""
+    return list(
+        Feature.objects.filter(source=source, umap_x__isnull=False, umap_y__isnull=False)
+        .annotate(top_explanation=_top_explanation_subquery())
+        .order_by("index")
+        .values_list("index", "umap_x", "umap_y", "umap_cluster", "top_explanation")
+    )

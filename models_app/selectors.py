@@ -63,3 +63,76 @@ def source_get(*, model_name: str, name: str, user) -> Source:
     if source is None:
         raise NotFound(f"Source '{model_name}/{name}' not found.")
     return source
+
+
+# --- researcher pass (issue 16): the release page ------------------------------------------------
+
+
+def release_get(*, name: str, user):
+    """A visible release with its visible source sets (model, sources) prefetched."""
+    from models_app.models import SourceRelease
+
+    release = (
+        SourceRelease.objects.visible_to(user)
+        .filter(name=name)
+        .prefetch_related(
+            Prefetch(
+                "source_sets",
+                queryset=SourceSet.objects.visible_to(user)
+                .filter(model__in=Model.objects.visible_to(user))
+                .select_related("model")
+                .prefetch_related(
+                    Prefetch("sources", queryset=Source.objects.visible_to(user).order_by("layer", "name"))
+                )
+                .order_by("model__name", "name"),
+            )
+        )
+        .first()
+    )
+    if release is None:
+        raise NotFound(f"Release '{name}' not found.")
+    return release
+
+
+def evals_of_source(*, source: Source) -> list:
+    """The source's eval results with their types, by type name."""
+    from models_app.models import Eval
+
+    return list(Eval.objects.filter(source=source).select_related("type").order_by("type__name"))
+
+
+def evals_comparison(*, model: Model, user, type_name: str | None = None) -> dict:
+    """Eval results of the visible sources of ``model`` side by side: the eval types present,
+    the chosen one (``type_name``, else ``core``, else the first), its metric columns (category, metric) and one
+    row per source with the values (None where a source lacks a metric)."""
+    from models_app.models import Eval
+
+    evals = list(
+        Eval.objects.filter(
+            source__model=model,
+            source__in=Source.objects.visible_to(user),
+            source__source_set__in=SourceSet.objects.visible_to(user),
+        )
+        .select_related("type", "source")
+        .order_by("source__layer", "source__name")
+    )
+    types = sorted({e.type.name for e in evals})
+    # SAEBench's "core" eval (L0, reconstruction, KL) is the one people compare first
+    chosen = (
+        type_name if type_name in types else ("core" if "core" in types else (types[0] if types else None))
+    )
+    rows, columns = [], []
+    for e in evals:
+        if e.type.name != chosen:
+            continue
+        metrics = (e.output or {}).get("eval_result_metrics") or {}
+        for category, values in metrics.items():
+            for name in values:
+                if (category, name) not in columns:
+                    columns.append((category, name))
+        rows.append((e.source, metrics))
+    table = [
+        {"source": src, "values": [(metrics.get(c) or {}).get(n) for c, n in columns]}
+        for src, metrics in rows
+    ]
+    return {"types": types, "chosen": chosen, "columns": columns, "rows": table}

@@ -228,3 +228,137 @@ def source_set_check_owner(*, source_set: SourceSet, user) -> None:
 def release_ensure(*, name: str, **defaults) -> SourceRelease:
     release, _ = SourceRelease.objects.get_or_create(name=name, defaults=defaults)
     return release
+
+
+# --- researcher pass (issue 16): SAEBench eval results ---------------------------------------------
+
+
+def _eval_metrics(raw, *, field: str = "eval_result_metrics") -> dict:
+    """SAEBench's ``eval_result_metrics``: ``{category: {metric: number | null}}``; anything else
+    is refused naming the offending key."""
+    if not isinstance(raw, dict) or not raw:
+        raise ValidationFailed({field: "must be a non-empty object of metric categories"})
+    for category, metrics in raw.items():
+        if not isinstance(metrics, dict):
+            raise ValidationFailed({f"{field}.{category}": "must be an object of metrics"})
+        for name, value in metrics.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValidationFailed({f"{field}.{category}.{name}": f"must be a number, got {value!r}"})
+    return raw
+
+
+def source_for_saebench(*, data: dict, model: Model) -> Source:
+    """The source of ``model`` whose sae_lens release and id match the SAEBench output's
+    ``sae_lens_release_id`` / ``sae_lens_id``."""
+    release, sae_id = data.get("sae_lens_release_id"), data.get("sae_lens_id")
+    if not release or not sae_id:
+        raise ValidationFailed(
+            {"source": "name the source: the file has no sae_lens_release_id / sae_lens_id"}
+        )
+    source = Source.objects.filter(model=model, sae_release=release, sae_id=sae_id).first()
+    if source is None:
+        raise NotFound(f"No source of '{model.name}' loads sae_lens {release!r} / {sae_id!r}.")
+    return source
+
+
+@transaction.atomic
+def eval_import(*, source: Source, data) -> object:
+    """Store one SAEBench result file (``eval_type_id``, ``eval_result_metrics``, optional
+    ``eval_result_details``, ``eval_config``, ...) for ``source``: one Eval per (source, eval
+    type), replaced by a newer import."""
+    from models_app.models import Eval, EvalType
+
+    if not isinstance(data, dict):
+        raise ValidationFailed({"file": "must be a JSON object (one SAEBench result)"})
+    type_name = data.get("eval_type_id")
+    if not isinstance(type_name, str) or not type_name.strip() or len(type_name) > 100:
+        raise ValidationFailed({"eval_type_id": "must be a non-empty string of at most 100 characters"})
+    metrics = _eval_metrics(data.get("eval_result_metrics"))
+    details = data.get("eval_result_details")
+    if details is not None and not isinstance(details, (list, dict)):
+        raise ValidationFailed({"eval_result_details": "must be a list or an object"})
+    eval_type, _ = EvalType.objects.get_or_create(
+        name=type_name.strip(), defaults={"display_name": type_name.strip().replace("_", " ")}
+    )
+    output = {k: v for k, v in data.items() if k != "eval_result_details"}
+    output["eval_result_metrics"] = metrics
+    ev, _ = Eval.objects.update_or_create(
+        source=source,
+        type=eval_type,
+        defaults={"output": output, "detailed_metrics": {"eval_result_details": details} if details else {}},
+    )
+    return ev
+
+
+# --- researcher pass (issue 16): /sae/new, an SAE set with how to load each layer -------------------
+
+
+def parse_layer_loading(text: str, *, layers: int) -> dict[int, dict]:
+    """``"LAYER RELEASE SAE_ID"`` (sae_lens) or ``"LAYER /local/folder"`` per line into
+    ``{layer: {"sae_release", "sae_id"} | {"local_path"}}``; errors name the line."""
+    out: dict[int, dict] = {}
+    for n, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if not parts[0].isdigit():
+            raise ValidationFailed({"loading": f"line {n}: start with the layer number, got {parts[0]!r}"})
+        layer = int(parts[0])
+        if layer >= layers:
+            raise ValidationFailed(
+                {"loading": f"line {n}: layer {layer} is outside the model's {layers} layers"}
+            )
+        if layer in out:
+            raise ValidationFailed({"loading": f"line {n}: layer {layer} is given twice"})
+        if len(parts) == 2 and (parts[1].startswith(("/", "./", "~")) or "\\" in parts[1]):
+            out[layer] = {"local_path": parts[1]}
+        elif len(parts) == 3:
+            out[layer] = {"sae_release": parts[1], "sae_id": parts[2]}
+        else:
+            raise ValidationFailed(
+                {
+                    "loading": f"line {n}: write 'LAYER RELEASE SAE_ID' (sae_lens) or 'LAYER /path/to/sae-folder'"
+                }
+            )
+    return out
+
+
+@transaction.atomic
+def source_set_create_with_loading(
+    *,
+    model: Model,
+    name: str,
+    owner,
+    loading: dict[int, dict],
+    description: str = "",
+    type: str = "sae",
+    hook_template: str = "",
+    creator_name: str = "",
+    visibility: str = Visibility.UNLISTED,
+    urls: list[str] | None = None,
+) -> SourceSet:
+    """:func:`source_set_create` plus each layer's sae_lens release / id or local folder."""
+    if model.owner_id is not None and owner is not None and model.owner_id != owner.pk and not owner.is_staff:
+        raise PermissionDenied(f"Model '{model.name}' is not yours: only its owner adds SAE sets to it.")
+    if hook_template:
+        try:
+            hook_template.format(layer=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValidationFailed(
+                {"hook_template": "may only use {layer}, e.g. blocks.{layer}.hook_resid_post"}
+            ) from exc
+    source_set = source_set_create(
+        model=model,
+        name=name,
+        owner=owner,
+        description=description,
+        urls=urls,
+        visibility=visibility,
+        type=type,
+        hook_template=hook_template,
+        creator_name=creator_name,
+    )
+    for layer, how in loading.items():
+        Source.objects.filter(source_set=source_set, layer=layer).update(**how)
+    return source_set

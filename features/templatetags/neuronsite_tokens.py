@@ -11,7 +11,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from features.tokens import NEWLINE_MARK, token_display
+from features.tokens import NEWLINE_MARK, display_pieces, token_display, visible_whitespace
 
 register = template.Library()
 
@@ -22,6 +22,23 @@ FAR_CONTEXT = 16
 @register.filter
 def display_token(raw: str) -> str:
     return token_display(raw)
+
+
+@register.filter
+def logit_token(raw: str):
+    """A token for the logit tables: leading, trailing and whitespace-only runs made visible
+    (``·`` for a space, ``→`` for a tab) in a muted span, so `` the`` and ``the`` differ."""
+    text = token_display(raw)
+    core = text.strip(" \t")
+    if not core:
+        return format_html('<span class="ws" title="whitespace">{}</span>', visible_whitespace(text) or "∅")
+    lead = text[: len(text) - len(text.lstrip(" \t"))]
+    trail = text[len(text.rstrip(" \t")) :]
+
+    def ws(run: str) -> str:
+        return str(format_html('<span class="ws">{}</span>', visible_whitespace(run))) if run else ""
+
+    return mark_safe(ws(lead) + str(escape(core)) + ws(trail))
 
 
 @lru_cache(maxsize=65536)
@@ -43,10 +60,13 @@ def token_span(token: str, value: float, max_value: float):
 
 
 def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
-    """One snippet as HTML: a span per token, escaped; active tokens coloured by ``value /
-    scale`` (green positive, red negative) with the value as a tooltip (``title``); tokens
-    further than 5 / 16 from ``center`` carry ``c5`` / ``c16`` so the context presets are a CSS
-    switch. Newline tokens show ``↵`` and carry ``nl``. (A hot loop: keep it plain.)"""
+    """One snippet as HTML: a span per shown piece (a token, or the byte-level tokens that
+    together make one UTF-8 character), escaped; active pieces coloured by ``value / scale``
+    (green positive, red negative) with the value in ``title`` (ui.js turns it into a tooltip
+    reachable by keyboard and touch); pieces further than 5 / 16 from ``center`` carry ``c5`` /
+    ``c16`` so the context presets are a CSS switch. Newline tokens show ``↵`` and carry ``nl``;
+    the centre piece carries ``q``; whitespace-only tokens carry ``ws``. (A hot loop: keep it
+    plain.)"""
     n = len(tokens)
     vals = list(values or [])
     if len(vals) < n:
@@ -58,13 +78,21 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     inv = 1.0 / scale
     parts = []
     append = parts.append
-    for i in range(n):
-        text, newline = _escaped_display(tokens[i])
-        d = i - center if i >= center else center - i
+    for first, last, shown in display_pieces(tokens):
+        if first == last:
+            text, newline = _escaped_display(tokens[first])
+            v = vals[first]
+        else:  # joined pieces: the strongest value of the group
+            text, newline = str(escape(shown)), NEWLINE_MARK in shown
+            v = max(vals[first : last + 1], key=abs)
+        d = 0 if first <= center <= last else (first - center if first > center else center - last)
         cls = "t c16" if d > FAR_CONTEXT else "t c5" if d > NEAR_CONTEXT else "t"
         if newline:
             cls += " nl"
-        v = vals[i]
+        elif text and not text.strip():
+            cls += " ws"
+        if d == 0:
+            cls += " q"
         if v:
             a = v * inv if v > 0 else -v * inv
             append(
@@ -76,19 +104,56 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     return "".join(parts)
 
 
+def qualifying_position(act) -> int:
+    """The token that put ``act`` in its group: ``qualifying_token_index`` when the row has a
+    valid one (an interval row's value inside the interval), else the max token."""
+    q = getattr(act, "qualifying_token_index", None)
+    n = len(act.values or ())
+    if q is not None and 0 <= q < n:
+        return q
+    return act.max_value_token_index if 0 <= (act.max_value_token_index or 0) < max(n, 1) else 0
+
+
+def _qualifying_value(act, position: int) -> float:
+    vals = act.values or ()
+    return vals[position] if position < len(vals) else act.max_value
+
+
 @register.simple_tag
 def activation_snippet(act, scale=None):
-    """An ``Activation`` row as a highlighted snippet (see :func:`snippet_html`)."""
-    return mark_safe(snippet_html(act.tokens, act.values, scale or act.max_value, act.max_value_token_index))
+    """An ``Activation`` row as a highlighted snippet (see :func:`snippet_html`), centred on
+    its qualifying token."""
+    return mark_safe(snippet_html(act.tokens, act.values, scale or act.max_value, qualifying_position(act)))
 
 
 @register.simple_tag
 def activation_snippets(activations, scale=None):
-    """Rows of snippets, each with its max value: ``<div class="snip">`` per activation."""
+    """Rows of snippets, each centred on its qualifying token and led by that token's value
+    (for the top group, the max): ``<div class="snip">`` per activation."""
     out = []
     for act in activations:
-        body = snippet_html(act.tokens, act.values, scale or act.max_value, act.max_value_token_index)
+        q = qualifying_position(act)
+        body = snippet_html(act.tokens, act.values, scale or act.max_value, q)
         out.append(
-            f'<div class="snip"><span class="mx" title="max activation">{act.max_value:.3f}</span>{body}</div>'
+            f'<div class="snip"><span class="mx" title="activation at the marked token">'
+            f"{_qualifying_value(act, q):.3f}</span>{body}</div>"
         )
     return mark_safe("".join(out))
+
+
+@register.filter
+def percent(fraction) -> str:
+    """A fraction of tokens as a percentage with enough digits to be non-zero: 0.011 ->
+    ``1.10%``, 0.0000123 -> ``0.0012%``."""
+    try:
+        pct = float(fraction) * 100
+    except (TypeError, ValueError):
+        return ""
+    if pct == 0:
+        return "0%"
+    if pct >= 1:
+        return f"{pct:.2f}%"
+    digits = 2
+    while pct < 10 ** -(digits - 1) and digits < 8:
+        digits += 1
+    return f"{pct:.{digits}f}%"

@@ -63,11 +63,10 @@ def test_dashboard_constant_queries(client, make_feature, make_user, django_asse
 
 def test_dashboard_with_1000_snippets_renders_fast(client, make_feature, django_assert_max_num_queries):
     feature = make_feature(index=9, max_act_approx=10.0)
-    tokens = [f"Ġtok{i}" for i in range(64)]
     rows = [
         Activation(
             feature=feature,
-            tokens=tokens,
+            tokens=[f"Ġtok{i}"] + [f"Ġtok{j}" for j in range(1, 64)],  # distinct contexts
             values=[float((i + j) % 11) for j in range(64)],
             max_value=10.0 - i / 1000,
             max_value_token_index=i % 64,
@@ -106,7 +105,7 @@ def test_snippet_colours_context_and_newlines(client, make_feature):
         feature=feature, tokens=tokens, values=values, max_value=2.0, max_value_token_index=20
     )
     html = client.get("/tiny/0-res-test/1").content.decode()
-    assert 'class="t a" style="--a:0.50" title="2.000">w20</span>' in html  # scaled to the feature max
+    assert 'class="t q a" style="--a:0.50" title="2.000">w20</span>' in html  # scaled to the feature max
     assert 'class="t nl">↵</span>' in html  # newline marker
     assert 'class="t c16 n" style="--a:0.25" title="-1.000">w3</span>' in html
     assert 'class="t c5">w10</span>' in html and 'class="t">w15</span>' in html

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponseBadRequest
+import json
+from pathlib import Path
+
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -44,6 +47,16 @@ def _int_param(request, name: str, default: int, lo: int = 0, hi: int = 10**9) -
     return max(lo, min(hi, value))
 
 
+_FAVICON = Path(__file__).resolve().parents[2] / "neuronsite" / "static" / "neuronsite" / "favicon.ico"
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers and crawlers ask for whatever the page says."""
+    response = HttpResponse(_FAVICON.read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 def home(request):
     models = model_selectors.models_with_source_sets(user=request.user)
     return render(request, "features/home.html", {"models": models})
@@ -73,6 +86,51 @@ def random_feature(request):
     if feature is None:
         raise Http404("No features yet.")
     return redirect("feature", feature.source.model.name, feature.source.name, feature.index)
+
+
+def _source_or_404(request, model_id: str, source: str):
+    try:
+        return model_selectors.source_get(model_name=model_id, name=source, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+
+
+def umap_page(request, model_id: str, source: str):
+    """The UMAP of a source's features: a scatter coloured by cluster (drawn by umap.js from
+    ``umap.json``); hover shows the explanation, click opens the feature, drag a box to select
+    and add the selection to a list."""
+    src = _source_or_404(request, model_id, source)
+    return render(
+        request,
+        "features/umap.html",
+        {
+            "source": src,
+            "model": src.model,
+            "my_lists": list(selectors.lists_owned(user=request.user)),
+        },
+    )
+
+
+def umap_data(request, model_id: str, source: str):
+    src = _source_or_404(request, model_id, source)
+    points = selectors.source_umap_points(source=src)
+    return JsonResponse(
+        {
+            "modelId": src.model.name,
+            "source": src.name,
+            "fields": ["index", "x", "y", "cluster", "explanation"],
+            "points": [list(p) for p in points],
+        }
+    )
+
+
+def release_page(request, name: str):
+    """A release: its description, links, and its SAE sets with their sources, by model."""
+    try:
+        release = model_selectors.release_get(name=name, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+    return render(request, "features/release.html", {"release": release})
 
 
 def model_page(request, model_id: str):
@@ -118,8 +176,21 @@ def model_child_page(request, model_id: str, name: str):
             "prev_offset": max(0, offset - limit) if offset else None,
             "next_offset": offset + limit if has_more else None,
             "config_items": sorted((source.config or {}).items())[:40],
+            "evals": model_selectors.evals_of_source(source=source),
         },
     )
+
+
+def model_evals_page(request, model_id: str):
+    """SAEBench results of a model's sources side by side, one eval type at a time."""
+    try:
+        model = model_selectors.model_get(name=model_id, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+    table = model_selectors.evals_comparison(
+        model=model, user=request.user, type_name=request.GET.get("type")
+    )
+    return render(request, "features/model_evals.html", {"model": model, **table})
 
 
 def _embed_options(request) -> dict | None:
@@ -169,10 +240,41 @@ def feature_page(request, model_id: str, source: str, index: str):
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,
         "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,
+        # researcher pass (issue 16): embed-code generator, SAE config, OpenGraph, cos-sim match
+        "embed_toggles": EMBED_TOGGLES,
+        "config_json": json.dumps(source_obj.config, indent=2, sort_keys=True) if source_obj.config else "",
+        "page_url": request.build_absolute_uri(
+            reverse("feature", args=[source_obj.model.name, source_obj.name, feature.index])
+        ),
     }
     response = render(request, "features/feature.html", context)
     if embed is not None:
         response.xframe_options_exempt = True  # embeds are meant for other sites' iframes
+    return response
+
+
+def feature_vector_download(request, model_id: str, source: str, index: str):
+    """A vector feature's steering vector as a JSON file (the fields ``/api/vector/new`` takes)."""
+    try:
+        feature = selectors.feature_ref_get(
+            model_name=model_id, source_name=source, index=index, user=request.user
+        )
+    except (NotFound, ValidationFailed) as exc:
+        raise _not_found(exc) from exc
+    if not feature.vector:
+        raise Http404(f"Feature {model_id}/{source}/{feature.index} has no vector.")
+    body = {
+        "modelId": feature.source.model.name,
+        "source": feature.source.name,
+        "index": feature.index,
+        "hookName": feature.hook_name or feature.source.hook_name,
+        "label": feature.vector_label,
+        "defaultSteerStrength": feature.vector_default_steer_strength,
+        "vector": list(feature.vector),
+    }
+    response = JsonResponse(body)
+    filename = f"{feature.source.model.name}-{feature.source.name}-{feature.index}-vector.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

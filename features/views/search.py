@@ -3,6 +3,10 @@ search via inference, and steering (the last two are driven by the inference eng
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from django.conf import settings
 from django.shortcuts import render
 
 from features import selectors
@@ -50,6 +54,22 @@ def search_inference_page(request):
     return render(request, "features/search_inference.html", {"models": models})
 
 
+def _max_new_tokens(model) -> int:
+    """The most tokens a steering run may ask of ``model``: the server's cap, and for a local
+    model folder whose config names its context (``n_ctx``), less than that context."""
+    cap = settings.INFERENCE_MAX_NEW_TOKENS
+    if model.local_path:
+        try:
+            n_ctx = json.loads((Path(model.local_path) / "config.json").read_text()).get("n_ctx")
+        except (OSError, ValueError, AttributeError):
+            n_ctx = None
+        if isinstance(n_ctx, int) and n_ctx > 1:
+            cap = min(cap, n_ctx - 1)
+    return cap
+
+
 def steer_page(request):
-    models = model_selectors.models_with_source_sets(user=request.user)
+    models = list(model_selectors.models_with_source_sets(user=request.user))
+    for m in models:
+        m.max_new_tokens = _max_new_tokens(m)
     return render(request, "features/steer.html", {"models": models})

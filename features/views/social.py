@@ -175,6 +175,19 @@ def feature_list_add(request, model_id, source, index):
     return _done(request, feature, "features/_lists.html", _lists_context(request, feature), "lists", error)
 
 
+@login_required
+@require_POST
+def feature_list_remove(request, model_id, source, index):
+    """Remove the feature from one of your lists (``list_id``), from its dashboard."""
+    feature = _feature(request, model_id, source, index)
+    error = None
+    try:
+        services.list_feature_remove(user=request.user, list_id=request.POST.get("list_id"), feature=feature)
+    except (ValidationFailed, NotFound) as exc:
+        error = _message(exc)
+    return _done(request, feature, "features/_lists.html", _lists_context(request, feature), "lists", error)
+
+
 # --- list pages ---------------------------------------------------------------------------------
 
 

@@ -4,12 +4,17 @@ Everything is computed for a whole group of features at once, as tensor operatio
 prompt batch at a time, so memory depends on the number of features and the context length,
 never on the corpus size:
 
-- pass 1 (streaming): density, max / min activation, the top-k activating tokens of every
-  feature (a running ``topk`` merged batch by batch, carrying the snippet's activation row), and
-  the largest activations needed for the high quantiles;
+- pass 1 (streaming): density, max / min activation, the top-k activating prompts of every
+  feature (ranked by their largest activation, a running sort merged batch by batch), and the
+  largest activations needed for the high quantiles;
 - pass 2 (streaming, now that each feature's max is known): the activation histogram, the
-  interval counts (``bin_contains``) and a uniform sample of snippets per interval (the entries
-  with the smallest random keys — reservoir sampling without replacement).
+  interval counts (``bin_contains``) and a uniform sample of the prompts holding a token in each
+  interval (the prompts with the smallest random keys — sampling without replacement).
+
+Selection is per prompt, as SAEDashboard's sequence-level selection: a group never holds the
+same prompt twice. The qualifying token of a top snippet is the prompt's (first) maximal token;
+that of an interval snippet is the prompt's largest activation inside the interval, so
+``values[qualifying_token_index]`` always lies in the group's interval.
 
 The hook activations of pass 1 are kept in memory for pass 2 when they fit a budget, so the
 model runs once per source, and the SAE encodes once when the group's feature activations fit the
@@ -233,23 +238,22 @@ def compute_dashboards(
         if scratch is None or scratch.shape != flat_t.shape:
             scratch = torch.empty_like(flat_t)
         act_min = torch.minimum(act_min, torch.where(pos_t, flat_t, inf, out=scratch).min(1).values)
-        # topk with a margin, then a stable sort of the few kept: among equal values the earlier
-        # token wins (independent of batching) without sorting the whole batch
-        n_top = min(max(2 * cfg.top_k, q_k), n_tok)
-        top_values, top_sel = flat_t.topk(n_top, dim=1)  # descending
-        # the quantile tail needs the q_k largest values: the same topk has them
-        q_vals = torch.cat([q_vals, top_values[:, : min(q_k, n_tok)].T])
+        # the quantile tail needs the q_k largest token values
+        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, n_tok), dim=1).values.T])
         q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
-        score, sel = top_values.T, top_sel.T
-        sel, order = sel.sort(dim=0)
-        score = score.gather(0, order)
-        score, order = torch.sort(score, dim=0, descending=True, stable=True)
-        score, sel = score[: cfg.top_k], sel.gather(0, order)[: cfg.top_k]
+        # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
+        # largest activation, qualifying at its first maximal token. A stable sort over the
+        # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
+        acts_fbl = flat_t.view(n_feat, -1, ctx_len)
+        p_max, p_pos = acts_fbl.max(dim=2)  # [F, B]: first maximal position on ties
+        p_score, p_sel = torch.sort(p_max, dim=1, descending=True, stable=True)
+        p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
+        sel = p_sel * ctx_len + p_pos.gather(1, p_sel)  # token index within the batch
         top.merge(
-            score,
+            p_score.T,
             flat_t,
-            None if lazy_rows else flat_t.view(n_feat, -1, ctx_len),
-            sel,
+            None if lazy_rows else acts_fbl,
+            sel.T,
             start * ctx_len,
             cfg.top_k,
             True,
@@ -267,7 +271,7 @@ def compute_dashboards(
     iv_count = torch.zeros(n_feat * n_iv, dtype=torch.long)
     samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
     gen = torch.Generator().manual_seed(cfg.seed)
-    ones = key_buf = None
+    ones = None
     no_key = torch.tensor(NO_KEY)
     for start, flat_t in pass2_batches():
         n_tok = flat_t.shape[1]
@@ -287,20 +291,24 @@ def compute_dashboards(
             .scatter_add_(1, ivl_t, ones)[:, :n_iv]
             .reshape(-1)
         )
-        keys_t = torch.rand((n_feat, n_tok), generator=gen)
         acts_fbl = flat_t.view(n_feat, -1, ctx_len)
-        s = min(cfg.interval_size, n_tok)
-        ivl_small = ivl_t.to(torch.int8 if n_iv < 127 else torch.int32)  # less memory to scan below
-        if key_buf is None or key_buf.shape != keys_t.shape:
-            key_buf = torch.empty_like(keys_t)
+        n_prompts = acts_fbl.shape[1]
+        keys_t = torch.rand((n_feat, n_prompts), generator=gen)
+        s = min(cfg.interval_size, n_prompts)
+        ivl_small = ivl_t.to(torch.int8 if n_iv < 127 else torch.int32).view(n_feat, n_prompts, ctx_len)
         for i in range(n_iv):
-            masked = torch.where(ivl_small == i, keys_t, no_key, out=key_buf)
-            score, sel = (t.T for t in masked.topk(s, dim=1, largest=False))
+            # A uniform sample of the prompts holding a token in interval i, one snippet per
+            # prompt; its qualifying token is the prompt's largest activation inside the interval.
+            in_iv = ivl_small == i
+            masked = torch.where(in_iv.any(dim=2), keys_t, no_key)
+            score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
+            q_pos = torch.where(in_iv, acts_fbl, -math.inf).argmax(dim=2)  # [F, B]
+            sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
             samples[i].merge(
-                score,
+                score.T,
                 flat_t,
                 None if lazy_rows else acts_fbl,
-                sel,
+                sel.T,
                 start * ctx_len,
                 cfg.interval_size,
                 False,

@@ -197,15 +197,27 @@ def demo_register(*, model_dir: Path, sae_dirs: dict[int, Path]):
     return sources
 
 
+def _whitespace_name(token: str) -> str:
+    """A readable name for a whitespace-only token: ``[space]``, ``[3 spaces]``, ``[tab]``."""
+    if not token:
+        return "[empty]"
+    if set(token) == {" "}:
+        return "[space]" if len(token) == 1 else f"[{len(token)} spaces]"
+    if set(token) == {"\t"}:
+        return "[tab]" if len(token) == 1 else f"[{len(token)} tabs]"
+    return "[whitespace]"
+
+
 def top_tokens_explanation(top_tokens: list[str], previous: list[str]) -> str | None:
     """Deterministic explanation from a feature's top-group qualifying tokens (display forms)
     and the tokens just before them."""
-    counts = Counter(t.strip() or repr(t) for t in top_tokens)
+    counts = Counter(t.strip() or _whitespace_name(t) for t in top_tokens)
     if not counts:
         return None
     common = counts.most_common(3)
     share = common[0][1] / sum(counts.values())
-    quoted = [f'"{t}"' for t, _ in common]
+    # whitespace-only tokens are named ("a space"), not quoted: '" "' is unreadable
+    quoted = [t if t.startswith("[") else f'"{t}"' for t, _ in common]
     if share >= 0.6:
         text = f"the token {quoted[0]}"
     else:

@@ -74,11 +74,16 @@ def test_top_snippets_density_and_max_match_brute_force(tiny):
         assert f["frac_nonzero"] == pytest.approx(int((col > 0).sum()) / n_valid)
         assert f["max_act_approx"] == pytest.approx(float(col.max()), rel=1e-5)
         top = [a for a in f["activations"] if a["bin_min"] == -1]
-        k = min(20, int((col > 0).sum()))
+        # sequence-level: the top prompts by their largest activation, each prompt once
+        prompt_max = acts[..., f["feature_index"]].max(dim=1).values  # [n_prompts]
+        k = min(20, int((prompt_max > 0).sum()))
         assert len(top) == k
-        expected = col.topk(k)
+        assert len({a["data_index"] for a in top}) == k
+        expected = prompt_max.topk(k)
         got_vals = [a["values"][a["qualifying_token_index"]] for a in top]
         assert got_vals == pytest.approx(expected.values.tolist(), rel=1e-5)
+        for a in top:  # the qualifying token is the prompt's maximum
+            assert a["values"][a["qualifying_token_index"]] == pytest.approx(max(a["values"]), rel=1e-6)
         # ties make the brute-force order ambiguous: check each snippet against its own prompt
         for a in top:
             seq, position = a["data_index"], a["qualifying_token_index"] + 1  # BOS position dropped
@@ -120,12 +125,18 @@ def test_interval_groups_histograms_and_quantiles_match_brute_force(tiny):
             j = round(lo / (mx / 5))
             in_bin = ((nz >= lo) & (nz < hi)) if j < 4 else (nz >= lo)
             assert snippets[0]["bin_contains"] == pytest.approx(int(in_bin.sum()) / n_valid)
-            assert len(snippets) == min(5, int(in_bin.sum()))
+            a_col = acts[..., i]  # [n_prompts, ctx]
+            tok_in = ((a_col > 0) & (a_col >= lo) & ((a_col < hi) if j < 4 else True)).any(dim=1)
+            assert len(snippets) == min(5, int(tok_in.sum()))  # one per prompt holding such a token
+            assert len({a["data_index"] for a in snippets}) == len(snippets)  # distinct contexts
             for a in snippets:
+                assert bool(tok_in[a["data_index"]])
                 v = a["values"][a["qualifying_token_index"]]
+                # the qualifying token's value lies inside the interval ...
                 assert lo - 1e-5 <= v <= hi + 1e-5 and v > 0
-            keys = {(a["data_index"], a["qualifying_token_index"]) for a in snippets}
-            assert len(keys) == len(snippets)  # sampled without replacement
+                # ... and is the prompt's largest activation inside it
+                inside = [x for x in a["values"] if x > 0 and lo - 1e-6 <= x and (j == 4 or x < hi)]
+                assert v == pytest.approx(max(inside), rel=1e-6)
         # activation histogram == torch.histc over the non-zero activations
         hist = torch.histc(nz, bins=50, min=float(nz.min()), max=float(nz.max()))
         assert sum(f["freq_hist_data_bar_heights"]) == len(nz)

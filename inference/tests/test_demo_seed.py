@@ -66,3 +66,8 @@ def test_top_tokens_explanation_is_deterministic_and_typed_by_agreement():
     assert top_tokens_explanation([" self"] * 8 + [" cls"] * 2, ["("] * 10) == 'the token "self" after "("'
     assert top_tokens_explanation([" a", " b", " c", " a"], ["x", "y", "z", "w"]) == 'tokens "a", "b" and "c"'
     assert top_tokens_explanation([], []) is None
+    # whitespace-only tokens are named, not shown as an unreadable quoted blank
+    assert top_tokens_explanation([" "] * 7 + ["   "] * 3, ["x"] * 10) == 'the token [space] after "x"'
+    assert top_tokens_explanation([" ", "\t", " the", "   "], ["a", "b", "c", "d"]) == (
+        'tokens [space], [tab] and "the"'
+    )

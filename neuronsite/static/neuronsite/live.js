@@ -47,6 +47,11 @@
     return text.replace(/\r\n|\n|\r/g, "\u21b5");
   }
   NS.tokenDisplay = tokenDisplay;
+  // a token for headers and chips: whitespace-only tokens made visible (· space, → tab)
+  function visibleToken(raw) {
+    var text = tokenDisplay(raw);
+    return text.trim() ? text : (text.replace(/ /g, "\u00b7").replace(/\t/g, "\u2192") || "\u2205");
+  }
 
   function renderTokens(target, tokens, values, scale) {
     target.textContent = "";
@@ -177,30 +182,87 @@
     var outDefault = $("#out-default"), outSteered = $("#out-steered"), share = $("#steer-share");
     var socket = new Socket("/ws/steer/"), current = null;
 
+    var STRENGTH_RANGE = 300, FALLBACK_STRENGTH = 8;
+    // A feature's default strength from its activation scale: twice the largest activation its
+    // dashboard saw (a push past its strongest natural occurrence), FALLBACK_STRENGTH if unknown.
+    function defaultStrength(maxAct) {
+      if (!(maxAct > 0)) return FALLBACK_STRENGTH;
+      return Math.max(0.5, Math.min(STRENGTH_RANGE, Math.round(maxAct * 20) / 10));
+    }
     function addFeature(layer, index, strength, label) {
       var row = el("div", null, "row steer-feature");
       row.dataset.layer = layer; row.dataset.index = index;
       var id = "strength-" + layer + "-" + index;
       var name = el("label", layer + " / " + index + (label ? " — " + label : ""));
       name.setAttribute("for", id);
-      var slider = el("input"); slider.type = "range"; slider.min = "-200"; slider.max = "200"; slider.step = "1";
-      slider.value = String(strength); slider.id = id; slider.className = "strength";
-      var shown = el("output", String(strength)); shown.setAttribute("for", id);
-      slider.addEventListener("input", function () { shown.textContent = slider.value; });
+      var derive = strength === null || strength === undefined;
+      var start = derive ? FALLBACK_STRENGTH : strength;
+      var slider = el("input"); slider.type = "range"; slider.min = String(-STRENGTH_RANGE); slider.max = String(STRENGTH_RANGE); slider.step = "0.5";
+      slider.value = String(start); slider.id = id; slider.className = "strength";
+      var num = el("input"); num.type = "number"; num.min = slider.min; num.max = slider.max; num.step = "any";
+      num.value = String(start); num.className = "strength-num"; num.style.width = "5.5rem";
+      num.setAttribute("aria-label", "Strength of " + layer + " / " + index);
+      slider.addEventListener("input", function () { num.value = slider.value; });
+      num.addEventListener("input", function () {
+        var v = parseFloat(num.value);
+        if (!isNaN(v)) slider.value = String(Math.max(-STRENGTH_RANGE, Math.min(STRENGTH_RANGE, v)));
+      });
       var remove = el("button", "Remove", "small secondary"); remove.type = "button";
       remove.setAttribute("aria-label", "Remove feature " + layer + " / " + index);
       remove.addEventListener("click", function () { row.remove(); });
-      row.appendChild(name); row.appendChild(slider); row.appendChild(shown); row.appendChild(remove);
+      row.appendChild(name); row.appendChild(slider); row.appendChild(num); row.appendChild(remove);
       featureRows.appendChild(row);
+      if (derive) {
+        row.dataset.pending = "true";
+        fetch("/api/feature/" + encodeURIComponent($("#steer-model").value) + "/" + encodeURIComponent(layer) + "/" + index, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : {}; }, function () { return {}; })
+          .then(function (f) {
+            var v = defaultStrength(f && f.maxActApprox);
+            slider.value = String(v); num.value = String(v);
+            row.dataset.maxAct = f && f.maxActApprox ? String(f.maxActApprox) : "";
+            delete row.dataset.pending;
+          });
+      }
     }
     NS.steerAddFeature = addFeature;
 
     $("#steer-add").addEventListener("click", function () {
       var raw = $("#steer-add-feature").value.trim(), m = raw.match(/^([^:/\s]+)\s*[:/]\s*(\d+)$/);
       if (!m) { status.textContent = "Write a feature as source:index, e.g. 6-res-jb:1234."; return; }
-      addFeature(m[1], parseInt(m[2], 10), 40);
+      addFeature(m[1], parseInt(m[2], 10), null);
       $("#steer-add-feature").value = "";
     });
+    // upload a steering vector (/api/vector/new), then steer with it
+    var vecBtn = $("#vec-upload");
+    if (vecBtn) {
+      $("#vec-file").addEventListener("change", function () {
+        var f = this.files && this.files[0];
+        if (f) f.text().then(function (t) { $("#vec-values").value = t.trim(); });
+      });
+      vecBtn.addEventListener("click", function () {
+        var st = $("#vec-status"), raw = $("#vec-values").value.trim(), values;
+        try {
+          values = raw.charAt(0) === "[" || raw.charAt(0) === "{" ? JSON.parse(raw) : raw.split(/[\s,]+/).filter(Boolean).map(Number);
+          if (values && !Array.isArray(values)) values = values.vector || values.values;
+        } catch (e) { st.textContent = "The vector is not valid JSON: " + e.message; return; }
+        if (!Array.isArray(values) || !values.length || values.some(function (v) { return typeof v !== "number" || isNaN(v); })) {
+          st.textContent = "Write the vector as numbers, e.g. [0.1, -0.2, …]."; return;
+        }
+        var strength = $("#vec-strength").value.trim() === "" ? null : parseFloat($("#vec-strength").value);
+        st.textContent = "Uploading…";
+        fetch("/api/vector/new", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+          body: JSON.stringify({ modelId: $("#steer-model").value, layerNumber: parseInt($("#vec-layer").value, 10), hookType: $("#vec-hook").value,
+            vector: values, vectorLabel: $("#vec-label").value.trim(), vectorDefaultSteerStrength: strength }),
+        }).then(function (r) { return r.json(); }).then(function (body) {
+          if (body.error) { st.textContent = "Error: " + body.error; return; }
+          var v = body.vector;
+          addFeature(v.source, parseInt(v.index, 10), v.defaultSteerStrength === null || v.defaultSteerStrength === undefined ? null : v.defaultSteerStrength, v.label);
+          st.textContent = "Vector " + v.source + " / " + v.index + " added.";
+        }, function () { st.textContent = "Error: request failed."; });
+      });
+    }
     $("#steer-search-btn").addEventListener("click", function () {
       var q = $("#steer-search").value.trim(), list = $("#steer-search-results");
       list.textContent = "";
@@ -214,7 +276,7 @@
         body.results.forEach(function (res) {
           var li = el("li"), b = el("button", "Add", "small"); b.type = "button";
           b.setAttribute("aria-label", "Add " + res.layer + " / " + res.index + " to steering");
-          b.addEventListener("click", function () { addFeature(res.layer, parseInt(res.index, 10), 40, res.description); });
+          b.addEventListener("click", function () { addFeature(res.layer, parseInt(res.index, 10), null, res.description); });
           li.appendChild(b); li.appendChild(el("span", " " + res.layer + " / " + res.index + " — " + res.description));
           list.appendChild(li);
         });
@@ -225,16 +287,40 @@
       $("#steer-prompt-label").textContent = chat ? "Your message" : "Prompt";
     }
     $all("input[name=mode]").forEach(function (r) { r.addEventListener("change", showMode); });
+    // Per model: chat only with an instruct model (a chat template); tokens within its context.
+    function syncModel() {
+      var opt = $("#steer-model").selectedOptions[0];
+      if (!opt) return;
+      var instruct = opt.dataset.instruct === "true", chat = $("#steer-mode-chat");
+      chat.disabled = !instruct; $("#steer-chat-note").hidden = instruct;
+      if (!instruct && chat.checked) { $("#steer-mode-completion").checked = true; showMode(); }
+      var cap = parseInt(opt.dataset.maxTokens, 10), tokens = $("#steer-tokens");
+      if (cap > 0) { tokens.max = String(cap); if (parseInt(tokens.value, 10) > cap) tokens.value = String(cap); }
+    }
+    $("#steer-model").addEventListener("change", syncModel);
+    syncModel();
+    // the prompt set apart from the continuation
+    function showText(target, text) {
+      var prompt = $("#steer-mode-chat").checked ? "" : $("#steer-prompt").value;
+      target.textContent = "";
+      if (prompt && text.indexOf(prompt) === 0) {
+        target.appendChild(el("span", prompt, "prompt"));
+        target.appendChild(document.createTextNode(text.slice(prompt.length)));
+      } else target.textContent = text;
+    }
 
     function body() {
       var features = $all(".steer-feature", featureRows).map(function (row) {
-        return { modelId: $("#steer-model").value, layer: row.dataset.layer, index: parseInt(row.dataset.index, 10), strength: parseFloat($(".strength", row).value) };
+        var v = parseFloat($(".strength-num", row).value);
+        if (isNaN(v)) v = parseFloat($(".strength", row).value);
+        return { modelId: $("#steer-model").value, layer: row.dataset.layer, index: parseInt(row.dataset.index, 10), strength: Math.max(-STRENGTH_RANGE, Math.min(STRENGTH_RANGE, v)) };
       });
       var b = {
         modelId: $("#steer-model").value, features: features,
         temperature: parseFloat($("#steer-temperature").value), n_tokens: parseInt($("#steer-tokens").value, 10),
         seed: parseInt($("#steer-seed").value, 10), strength_multiplier: parseFloat($("#steer-multiplier").value),
         freq_penalty: parseFloat($("#steer-freq").value), steer_method: $("#steer-method").value,
+        steer_special_tokens: $("#steer-special").checked,
       };
       var text = $("#steer-prompt").value;
       if ($("#steer-mode-chat").checked) {
@@ -246,8 +332,8 @@
     }
     function showDone(msg) {
       var d = msg.DEFAULT, s = msg.STEERED;
-      outDefault.textContent = typeof d === "string" ? d : (d && d.raw) || "";
-      outSteered.textContent = typeof s === "string" ? s : (s && s.raw) || "";
+      showText(outDefault, typeof d === "string" ? d : (d && d.raw) || "");
+      showText(outSteered, typeof s === "string" ? s : (s && s.raw) || "");
       if (msg.id) {
         var url = location.origin + location.pathname + "?id=" + encodeURIComponent(msg.id);
         share.value = url; share.hidden = false; $("#steer-share-label").hidden = false;
@@ -263,7 +349,7 @@
       status.textContent = "Generating…";
       current = socket.send(b, function (msg) {
         if (msg.type === "token") {
-          (msg.kind === "DEFAULT" ? outDefault : outSteered).textContent = msg.text;
+          showText(msg.kind === "DEFAULT" ? outDefault : outSteered, msg.text);
           return false;
         }
         if (msg.type === "done") { showDone(msg); status.textContent = msg.cached ? "Done (from cache)." : "Done."; current = null; return true; }
@@ -276,9 +362,9 @@
 
     // Initial state from the URL: ?model=&feature=source:index (dashboard shortcut) or ?id= (share link).
     var params = new URLSearchParams(location.search);
-    if (params.get("model")) $("#steer-model").value = params.get("model");
+    if (params.get("model")) { $("#steer-model").value = params.get("model"); syncModel(); }
     params.getAll("feature").forEach(function (f) {
-      var m = f.match(/^([^:/\s]+)[:/](\d+)$/); if (m) addFeature(m[1], parseInt(m[2], 10), 40);
+      var m = f.match(/^([^:/\s]+)[:/](\d+)$/); if (m) addFeature(m[1], parseInt(m[2], 10), null);
     });
     if (params.get("id")) {
       status.textContent = "Loading shared result…";
@@ -291,6 +377,8 @@
           [["temperature", "#steer-temperature"], ["n_tokens", "#steer-tokens"], ["seed", "#steer-seed"],
            ["strength_multiplier", "#steer-multiplier"], ["freq_penalty", "#steer-freq"], ["steer_method", "#steer-method"]]
             .forEach(function (p) { if (st[p[0]] !== undefined && st[p[0]] !== null) $(p[1]).value = st[p[0]]; });
+          syncModel();
+          if (st.steer_special_tokens !== undefined) $("#steer-special").checked = !!st.steer_special_tokens;
           if (msg.prompt) {
             $("#steer-mode-completion").checked = true;
             $("#steer-prompt").value = msg.prompt;
@@ -328,14 +416,62 @@
       syncLayers();
     });
 
+    var last = null;
+    // the value a feature is ranked by: its sum over the sorted tokens (else its max)
+    function sortedValue(r, body) {
+      if (r.sumValues !== null && r.sumValues !== undefined) return r.sumValues;
+      return (body.sortIndexes || []).reduce(function (acc, i) { return acc + ((r.values || [])[i] || 0); }, 0);
+    }
+    // sources x tokens: active-latent counts (server), or the top features' activations summed,
+    // raw or divided by each feature's max activation (informative for TopK SAEs too)
+    function heatGrid(body) {
+      var mode = $("#si-heat-mode").value, sources = body.selectedSources || [], n = (body.tokens || []).length;
+      if (mode === "count") return body.counts || [];
+      var grid = sources.map(function () { var row = []; for (var i = 0; i < n; i++) row.push(0); return row; });
+      (body.result || []).forEach(function (r) {
+        var s = sources.indexOf(r.source || r.layer); if (s < 0) return;
+        var scale = mode === "norm" ? ((r.neuron && r.neuron.maxActApprox) || r.maxValue || 1) : 1;
+        (r.values || []).forEach(function (v, i) { if (v > 0 && i < n) grid[s][i] += v / scale; });
+      });
+      return grid;
+    }
+    function download(name, type, text) {
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([text], { type: type })); a.download = name;
+      document.body.appendChild(a); a.click(); a.remove();
+      return text;
+    }
+    function csvCell(v) { v = v === null || v === undefined ? "" : String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
+    function toCsv(body) {
+      var tokens = body.tokens || [], sorted = (body.sortIndexes || []).length > 0;
+      var head = ["model", "source", "index", "explanation", "max_value", sorted ? "value_at_sorted_tokens" : null]
+        .filter(function (h) { return h !== null; })
+        .concat(tokens.map(function (t, i) { return "t" + i + ":" + tokenDisplay(t); }));
+      var lines = [head.map(csvCell).join(",")];
+      (body.result || []).forEach(function (r) {
+        var n = r.neuron || {}, expl = (n.explanations && n.explanations[0] && n.explanations[0].description) || "";
+        var row = [body.modelId, r.layer, r.index, expl, r.maxValue].concat(sorted ? [sortedValue(r, body)] : []).concat(r.values || []);
+        lines.push(row.map(csvCell).join(","));
+      });
+      return lines.join("\r\n") + "\r\n";
+    }
+    $("#si-csv").addEventListener("click", function () {
+      if (last) $("#si-csv").dataset.exported = download("search-" + (last.id || "result") + ".csv", "text/csv", toCsv(last));
+    });
+    $("#si-json").addEventListener("click", function () {
+      if (last) $("#si-json").dataset.exported = download("search-" + (last.id || "result") + ".json", "application/json", JSON.stringify(last, null, 2));
+    });
+    $("#si-heat-mode").addEventListener("change", function () { if (last) render(last); });
+
     function render(body) {
+      last = body; $("#si-csv").disabled = false; $("#si-json").disabled = false;
       results.textContent = ""; heat.textContent = "";
       var tokens = body.tokens || [];
       // layers x tokens heatmap of how many features are active (sorting by token: click its header)
       var table = el("table", null, "compact heat"), thead = el("thead"), hr = el("tr");
       hr.appendChild(el("th", "Source", null));
       tokens.forEach(function (t, i) {
-        var th = el("th"), b = el("button", tokenDisplay(t), "small " + (sortIndexes.indexOf(i) >= 0 ? "" : "secondary"));
+        var th = el("th"), b = el("button", visibleToken(t), "small " + (sortIndexes.indexOf(i) >= 0 ? "" : "secondary"));
         b.type = "button"; b.setAttribute("aria-pressed", sortIndexes.indexOf(i) >= 0 ? "true" : "false");
         b.setAttribute("aria-label", "Sort by token " + i + ": " + tokenDisplay(t));
         b.addEventListener("click", function () {
@@ -345,19 +481,21 @@
         th.appendChild(b); hr.appendChild(th);
       });
       thead.appendChild(hr); table.appendChild(thead);
-      var tbody = el("tbody"), counts = body.counts || [], maxCount = 1;
-      counts.forEach(function (row) { row.forEach(function (c) { if (c > maxCount) maxCount = c; }); });
+      var tbody = el("tbody"), grid = heatGrid(body), mode = $("#si-heat-mode").value, maxCell = 0;
+      grid.forEach(function (row) { row.forEach(function (c) { if (c > maxCell) maxCell = c; }); });
       (body.selectedSources || []).forEach(function (src, s) {
         var tr = el("tr"); tr.appendChild(el("th", src));
-        (counts[s] || []).forEach(function (c) {
-          var td = el("td", c, "v"); td.style.background = "rgba(47,111,186," + (c / maxCount).toFixed(2) + ")"; tr.appendChild(td);
+        (grid[s] || []).forEach(function (c) {
+          var td = el("td", mode === "count" ? c : (c ? c.toFixed(2) : "0"), "v");
+          td.style.background = "rgba(47,111,186," + (maxCell ? c / maxCell : 0).toFixed(2) + ")"; tr.appendChild(td);
         });
         tbody.appendChild(tr);
       });
       table.appendChild(tbody); heat.appendChild(table);
 
       var rt = el("table", null, "compact"), rh = el("thead"), r0 = el("tr");
-      ["Feature", "Explanation", "Max", "Activations per token"].forEach(function (h) { var th = el("th", h); th.scope = "col"; r0.appendChild(th); });
+      var sorted = (body.sortIndexes || []).length > 0;
+      ["Feature", "Explanation", sorted ? "At sorted tokens" : "Max", "Activations per token"].forEach(function (h) { var th = el("th", h); th.scope = "col"; r0.appendChild(th); });
       rh.appendChild(r0); rt.appendChild(rh);
       var rb = el("tbody");
       (body.result || []).forEach(function (r) {
@@ -366,7 +504,7 @@
         var td = el("td"); td.appendChild(a); tr.appendChild(td);
         var n = r.neuron || {}, expl = (n.explanations && n.explanations[0] && n.explanations[0].description) || n.explanation || "";
         tr.appendChild(el("td", expl));
-        tr.appendChild(el("td", Number(r.maxValue).toFixed(3)));
+        tr.appendChild(el("td", Number(sorted ? sortedValue(r, body) : r.maxValue).toFixed(3), "si-value"));
         var cell = el("td", null, "acts"), snip = el("div", null, "snip");
         renderTokens(snip, tokens, r.values || [], r.maxValue);
         cell.appendChild(snip); tr.appendChild(cell);
@@ -380,6 +518,10 @@
       }
       status.textContent = (body.result || []).length + " features" + (body.cached ? " (saved result)" : "") + ".";
     }
+    function densityThreshold() {
+      var raw = $("#si-density").value.trim();
+      return raw === "" ? null : parseFloat(raw);
+    }
     function run() {
       var layers = selectedLayers();
       status.textContent = "Running…";
@@ -387,7 +529,8 @@
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
         body: JSON.stringify({ modelId: $("#si-model").value, sourceSet: $("#si-set").selectedOptions[0].dataset.name,
-          text: $("#si-text").value, selectedLayers: layers, sortIndexes: sortIndexes, numResults: parseInt($("#si-num").value, 10) || 20 }),
+          text: $("#si-text").value, selectedLayers: layers, sortIndexes: sortIndexes, numResults: parseInt($("#si-num").value, 10) || 20,
+          ignoreBos: $("#si-ignore-bos").checked, densityThreshold: densityThreshold() }),
       }).then(function (r) { return r.json(); }).then(function (body) {
         if (body.error) { status.textContent = "Error: " + body.error; return; }
         render(body);
@@ -403,15 +546,20 @@
       fetch("/api/search-topk-by-token", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ modelId: $("#topk-source").selectedOptions[0].dataset.model, source: $("#topk-source").value, text: $("#topk-text").value, numResults: 5 }),
+        body: JSON.stringify({ modelId: $("#topk-source").selectedOptions[0].dataset.model, source: $("#topk-source").value, text: $("#topk-text").value, numResults: parseInt($("#topk-k").value, 10) || 5 }),
       }).then(function (r) { return r.json(); }).then(function (body) {
         if (body.error) { st.textContent = "Error: " + body.error; return; }
         var t = el("table", null, "compact"), tb = el("tbody");
         body.results.forEach(function (r) {
-          var tr = el("tr"); tr.appendChild(el("th", tokenDisplay(r.token)));
+          var tr = el("tr"); tr.appendChild(el("th", visibleToken(r.token)));
           var td = el("td");
           r.topFeatures.forEach(function (f) {
             var a = el("a", f.featureIndex + " (" + Number(f.activationValue).toFixed(2) + ")", "pill");
+            var fx = f.feature && f.feature.explanations && f.feature.explanations[0];
+            if (fx && fx.description) {
+              var ex = el("span", fx.description.length > 40 ? fx.description.slice(0, 39) + "…" : fx.description, "ex");
+              a.appendChild(ex); a.title = fx.description;
+            }
             a.href = "/" + encodeURIComponent(body.modelId) + "/" + encodeURIComponent(body.source) + "/" + f.featureIndex;
             td.appendChild(a);
           });
@@ -436,11 +584,57 @@
           syncLayers();
           $all("input[name=layer]").forEach(function (c) { c.checked = (body.selectedSources || []).indexOf(c.value) >= 0; });
           sortIndexes = body.sortIndexes || [];
+          if (body.ignoreBos !== undefined) $("#si-ignore-bos").checked = !!body.ignoreBos;
+          $("#si-density").value = body.densityThreshold === null || body.densityThreshold === undefined ? "" : body.densityThreshold;
           render(body);
         });
     }
   }
 
-  function init() { initTestText(); initListTest(); initSteer(); initSearchInference(); }
+  /* --- dashboard: the nearest features of another source by decoder cosine (/api/cossim) --- */
+  function initCossim() {
+    var form = $("#cossim-form");
+    if (!form) return;
+    // the model's other inference-enabled sources, loaded when the section is first opened
+    var loaded = false;
+    $("#cossim-match").addEventListener("toggle", function () {
+      if (loaded || !this.open) return;
+      loaded = true;
+      fetch("/api/model/get", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: form.dataset.model }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        var select = $("#cossim-target");
+        (body.sourceSets || []).forEach(function (ss) {
+          (ss.sources || []).forEach(function (src) {
+            if (!src.inferenceEnabled || src.id === form.dataset.source) return;
+            var o = el("option", src.id); o.value = src.id; select.appendChild(o);
+          });
+        });
+      });
+    });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var status = $("#cossim-status"), out = $("#cossim-results"), target = $("#cossim-target").value;
+      status.textContent = "Matching…"; out.textContent = "";
+      fetch("/api/cossim", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ modelId: form.dataset.model, source: form.dataset.source, index: parseInt(form.dataset.index, 10), targetSource: target, numResults: 10 }),
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.error) { status.textContent = "Error: " + body.error; return; }
+        (body.results || []).forEach(function (r) {
+          var li = el("li"), a = el("a", r.source + " / " + r.index);
+          a.href = "/" + encodeURIComponent(form.dataset.model) + "/" + encodeURIComponent(r.source) + "/" + r.index;
+          li.appendChild(a); li.appendChild(el("span", " " + Number(r.cosSim).toFixed(3), "muted"));
+          out.appendChild(li);
+        });
+        status.textContent = (body.results || []).length + " features of " + target + ".";
+      }, function () { status.textContent = "Error: request failed."; });
+    });
+  }
+
+  function init() { initCossim(); initTestText(); initListTest(); initSteer(); initSearchInference(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

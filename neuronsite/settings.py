@@ -245,3 +245,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING")},
 }
+
+# Jobs (issue 12): Procrastinate task queue on the same PostgreSQL, queues cpu/gpu, live progress
+# over Channels (see neuronsite/jobs/). A worker: `manage.py run_jobs_worker` (README).
+INSTALLED_APPS += ["procrastinate.contrib.django", "neuronsite.jobs"]
+JOBS_CPU_QUEUE = env("JOBS_CPU_QUEUE", "cpu")
+JOBS_GPU_QUEUE = env("JOBS_GPU_QUEUE", "gpu")
+JOBS_WORKER_QUEUES = env_list("JOBS_WORKER_QUEUES", f"{JOBS_CPU_QUEUE},{JOBS_GPU_QUEUE}")
+JOBS_WORKER_CONCURRENCY = env_int("JOBS_WORKER_CONCURRENCY", 1)  # one model job at a time per worker
+JOBS_HEARTBEAT_SECONDS = float(env("JOBS_HEARTBEAT_SECONDS", "10"))
+# a worker silent this long is dead: its running tasks are queued again (they resume)
+JOBS_STALLED_SECONDS = float(env("JOBS_STALLED_SECONDS", "30"))
+JOBS_UPLOAD_MAX_BYTES = env_int("JOBS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)

@@ -1,0 +1,76 @@
+"""Test helpers: real worker processes (``manage.py run_jobs_worker``) against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    from django.conf import settings
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "neuronsite.settings",
+        "NEURONSITE_DATA_DIR": str(settings.DATA_DIR),
+        "JOBS_HEARTBEAT_SECONDS": "0.5",
+        "JOBS_STALLED_SECONDS": "2",
+        **extra,
+    }
+    if not os.environ.get("DATABASE_URL"):
+        env["EMBEDDED_DB_NAME"] = connection.settings_dict["NAME"]
+    return env
+
+
+def start_worker(name: str, log_dir: Path, **extra: str) -> subprocess.Popen:
+    log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_jobs_worker", "--name", name, "-v", "0"],
+        cwd=ROOT,
+        env=worker_env(**extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 180, what: str = "condition", logs=None):
+    """Poll ``condition`` (a database read) until it is truthy; fail with the worker logs if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    tail = ""
+    for path in logs or []:
+        tail += f"\n--- {path}\n" + Path(path).read_text()[-3000:]
+    raise AssertionError(f"timed out waiting for {what}{tail}")
+
+
+def clear_queue() -> None:
+    """Drop Procrastinate jobs left by earlier tests (its tables are not flushed between tests)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs")
+        cursor.execute("DELETE FROM procrastinate_workers")

@@ -1,0 +1,59 @@
+// Live job progress: one websocket on /ws/jobs/, each frame carries a job's whole state.
+(function () {
+  const lists = document.querySelectorAll("[data-live-jobs]");
+  if (!lists.length) return;
+
+  function fmtEta(s) {
+    if (s == null) return "";
+    if (s < 90) return Math.round(s) + " s left";
+    if (s < 5400) return Math.round(s / 60) + " min left";
+    return (s / 3600).toFixed(1) + " h left";
+  }
+
+  function render(li, job) {
+    li.dataset.state = job.state;
+    li.querySelector(".job-state").textContent = job.state;
+    const bar = li.querySelector(".job-bar");
+    bar.max = job.total || 1;
+    bar.value = job.done;
+    bar.textContent = job.percent + "%";
+    li.querySelector(".job-count").textContent = job.done + " / " + job.total + " " + job.unit;
+    const rate = li.querySelector(".job-rate");
+    rate.textContent = job.rate ? job.rate + " " + job.unit + "/s " + fmtEta(job.eta_seconds) : "";
+    li.querySelector(".job-log").textContent = (job.log || []).join("\n");
+    const err = li.querySelector(".job-error");
+    err.textContent = job.error || "";
+    err.hidden = !job.error;
+    const results = li.querySelector(".job-results");
+    results.replaceChildren(...(job.results || []).map((r) => {
+      const a = document.createElement("a");
+      a.href = r.url;
+      a.textContent = r.label;
+      return a;
+    }));
+    const active = ["queued", "running", "cancelling"].includes(job.state);
+    const cancel = li.querySelector(".job-cancel");
+    if (cancel) cancel.hidden = !active;
+    const retry = li.querySelector(".job-retry");
+    if (retry) retry.hidden = !["failed", "cancelled"].includes(job.state);
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(proto + "://" + location.host + "/ws/jobs/");
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "ready") document.body.dataset.jobsLive = "1";
+      if (msg.type !== "job") return;
+      lists.forEach((list) => {
+        const li = list.querySelector('[data-job-id="' + msg.job.id + '"]');
+        if (li) {
+          render(li, msg.job);
+          if (msg.job.state === "succeeded" && list.hasAttribute("data-reload-on-success")) location.reload();
+        }
+      });
+    };
+    ws.onclose = () => setTimeout(connect, 2000);
+  }
+  connect();
+})();

@@ -15,18 +15,19 @@ from neuronsite.errors import ValidationFailed
 TASK = "inference.dashboards_shard"
 
 
-def shard_ranges(start: int, stop: int, *, batch_size: int, shards: int) -> list[tuple[int, int]]:
-    """``shards`` contiguous ranges covering ``start:stop``, cut on multiples of ``batch_size``
-    from ``start`` (the ledger keys of a sharded run equal those of a single run)."""
-    n_batches = math.ceil((stop - start) / batch_size)
-    shards = max(1, min(shards, n_batches))
-    base, extra = divmod(n_batches, shards)
-    out, b = [], 0
+def shard_ranges(start: int, stop: int, *, unit: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous ranges covering ``start:stop``, cut on multiples of ``unit`` from
+    ``start``. With ``unit`` = the generation's pass window (``features_per_pass`` rounded down to
+    whole batches) every shard computes its features exactly as one full run does (same ledger
+    keys, same passes, hence the same sampled snippets)."""
+    n_units = math.ceil((stop - start) / unit)
+    shards = max(1, min(shards, n_units))
+    base, extra = divmod(n_units, shards)
+    out, u = [], 0
     for i in range(shards):
         n = base + (1 if i < extra else 0)
-        a_, b_ = start + b * batch_size, min(stop, start + (b + n) * batch_size)
-        out.append((a_, b_))
-        b += n
+        out.append((start + u * unit, min(stop, start + (u + n) * unit)))
+        u += n
     return out
 
 
@@ -57,6 +58,7 @@ def dashboards_job_create(
         start, stop = parse_feature_range(features, int(source.d_sae))
     except GenerationError as exc:
         raise ValidationFailed(str(exc), field="features") from exc
+    window = max(1, features_per_pass // batch_size) * batch_size
     common = {
         "model": source.model.name,
         "source": source.name,
@@ -76,7 +78,7 @@ def dashboards_job_create(
             "kwargs": {**common, "features": f"{a}:{b}"},
             "total": math.ceil((b - a) / batch_size),
         }
-        for a, b in shard_ranges(start, stop, batch_size=batch_size, shards=shards)
+        for a, b in shard_ranges(start, stop, unit=window, shards=shards)
     ]
     return job_create(
         kind="dashboards",

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint migrate demo browser clean-db
+.PHONY: install run test bench lint migrate demo browser redis clean-db
 
 install: $(STAMP) $(FASTSCAN)
 
@@ -32,9 +32,14 @@ migrate: install
 demo: migrate
 	@if $(BIN)/python manage.py help seed_demo >/dev/null 2>&1; then $(BIN)/python manage.py seed_demo; fi
 
-run: demo
-	@echo "Neuronsite on http://$(HOST):$(PORT)/"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
+# Serves at once: the demo is queued as a job (progress on the home page) that the worker started
+# beside the web server builds. Ctrl-C stops both. More workers: `manage.py run_jobs_worker` (README).
+run: migrate
+	@$(BIN)/python manage.py seed_demo --enqueue
+	@echo "Neuronsite on http://$(HOST):$(PORT)/ (with one job worker)"
+	@$(BIN)/python manage.py run_jobs_worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  $(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
 
 # Chromium for the browser tests (Debian's package; Playwright cannot download its own here).
 browser:
@@ -42,7 +47,13 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: install browser
+# redis-server for the scale-out test (several web processes sharing streams), from Debian.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; fi; }
+
+test: install browser redis
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: install

@@ -13,13 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker_env(**extra: str) -> dict[str, str]:
-    from django.conf import settings
     from django.db import connection
 
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "neuronsite.settings",
-        "NEURONSITE_DATA_DIR": str(settings.DATA_DIR),
         "JOBS_HEARTBEAT_SECONDS": "0.5",
         "JOBS_STALLED_SECONDS": "2",
         **extra,

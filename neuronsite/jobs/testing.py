@@ -72,3 +72,65 @@ def clear_queue() -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM procrastinate_jobs")
         cursor.execute("DELETE FROM procrastinate_workers")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}:\n{log.read_text()[-3000:]}")
+
+
+def start_web(log_dir: Path, **extra: str) -> tuple[subprocess.Popen, str]:
+    """daphne on a free port against the test database; returns (process, base URL)."""
+    import shutil
+
+    port = free_port()
+    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
+    log_path = log_dir / f"web-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - owned by the child
+    proc = subprocess.Popen(
+        [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
+        cwd=ROOT,
+        env=worker_env(**extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_for_port(port, proc, log_path)
+    return proc, f"127.0.0.1:{port}"
+
+
+def start_redis(log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """A real redis-server (``make redis`` installs it) on a free port, nothing saved to disk."""
+    import shutil
+
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    log_path = log_dir / "redis.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - owned by the child
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(log_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    wait_for_port(port, proc, log_path)
+    return proc, f"redis://127.0.0.1:{port}/0"

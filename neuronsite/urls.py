@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
     path("api/", include("neuronsite.jobs.urls_api")),  # jobs (issue 12)
+    path("api/", include("features.api.job_upload_urls")),  # jobs: web upload (issue 12)
     path("", include("neuronsite.jobs.urls")),  # jobs (issue 12)
     path("", include("accounts.urls")),
     path("", include("features.urls")),

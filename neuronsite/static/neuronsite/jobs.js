@@ -57,3 +57,54 @@
   }
   connect();
 })();
+
+// Web upload: files or folders dropped (or picked) go to the import API as one job.
+(function () {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const zone = document.getElementById("dropzone");
+  const status = form.querySelector(".upload-status");
+  let dropped = [];
+
+  async function entries(entry, out) {
+    if (entry.isFile) {
+      out.push(await new Promise((ok, ko) => entry.file(ok, ko)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, ko) => reader.readEntries(ok, ko));
+        if (!batch.length) break;
+        for (const e of batch) await entries(e, out);
+      }
+    }
+  }
+
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const out = [];
+    for (const item of ev.dataTransfer.items) {
+      const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+      if (entry) await entries(entry, out);
+      else if (item.getAsFile()) out.push(item.getAsFile());
+    }
+    dropped = out.filter((f) => /^batch-\d+\.json$/.test(f.name));
+    status.textContent = dropped.length + " batch file(s) ready";
+  });
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData();
+    data.append("model", form.elements.model.value);
+    data.append("sourceSet", form.elements.sourceSet.value);
+    const picked = Array.from(form.elements.files.files || []);
+    for (const f of dropped.length ? dropped : picked) data.append("files", f, f.name);
+    const token = document.querySelector('meta[name="csrf-token"]').content;
+    const res = await fetch(form.dataset.url, { method: "POST", body: data, headers: { "X-CSRFToken": token } });
+    const body = await res.json().catch(() => ({ error: "HTTP " + res.status }));
+    if (res.ok) location.reload();
+    else status.textContent = body.error;
+  });
+})();

@@ -10,7 +10,9 @@ from neuronsite.jobs.runner import run_part
 
 
 @app.task(name="features.import_saedashboard", queue=settings.JOBS_CPU_QUEUE)
-def import_saedashboard_task(*, job_id: int, part: int, upload_id: str, model: str, source_set: str, user_id: int):
+def import_saedashboard_task(
+    *, job_id: int, part: int, upload_id: str, model: str, source_set: str, user_id: int
+):
     """Import an upload's batch files one by one (each file one transaction, resumable)."""
 
     def work(reporter):

@@ -55,7 +55,8 @@ def dashboards_view(request):
                 form.add_error(None, exc.message)
             else:
                 messages.success(
-                    request, f"Queued dashboard generation job {job.pk} for {source.model.name}/{source.name}."
+                    request,
+                    f"Queued dashboard generation job {job.pk} for {source.model.name}/{source.name}.",
                 )
                 return redirect("admin:inference_dashboards")
     else:

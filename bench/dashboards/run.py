@@ -159,7 +159,9 @@ def main() -> None:
     ours_s, ours = run_ours(out, args.threads)
     print(f"ours: {ours_s:.2f}s for {len(ours)} features x {args.n_prompts} prompts x {args.ctx_len} tokens")
     limit_s = run_limit(out, args.threads)
-    print(f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)")
+    print(
+        f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)"
+    )
     if peer_python is None:
         return
     peer_out = out / "peer.json"

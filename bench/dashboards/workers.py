@@ -42,7 +42,9 @@ def main() -> None:
     out = ROOT / "bench" / "out" / f"workers-{args.d_sae}-{args.ctx_len}"
     if not (out / "sae").exists():
         build_tiny_model(out / "model", n_layers=2, d_model=64, n_ctx=args.ctx_len, vocab_size=1024)
-        build_tiny_sae(out / "sae", d_in=64, d_sae=args.d_sae, hook_name="blocks.1.hook_resid_pre", model_name="bench")
+        build_tiny_sae(
+            out / "sae", d_in=64, d_sae=args.d_sae, hook_name="blocks.1.hook_resid_pre", model_name="bench"
+        )
     cores = os.cpu_count() or 1
     stamp = time.strftime("%H%M%S")
     timings = {}
@@ -68,7 +70,9 @@ def main() -> None:
                 batch_size=min(256, window), features_per_pass=window, umap=False,
             )  # fmt: skip
             start = time.perf_counter()
-            wait_until(lambda job=job: Job.objects.get(pk=job.pk).state in ("succeeded", "failed"), timeout=3600)
+            wait_until(
+                lambda job=job: Job.objects.get(pk=job.pk).state in ("succeeded", "failed"), timeout=3600
+            )
             timings[n] = time.perf_counter() - start
             assert Job.objects.get(pk=job.pk).state == "succeeded", Job.objects.get(pk=job.pk).error
         finally:

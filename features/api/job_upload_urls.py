@@ -2,4 +2,6 @@ from django.urls import path
 
 from features.api.job_upload import SaeDashboardUploadApi
 
-urlpatterns = [path("jobs/upload-saedashboard", SaeDashboardUploadApi.as_view(), name="api-jobs-upload-saedashboard")]
+urlpatterns = [
+    path("jobs/upload-saedashboard", SaeDashboardUploadApi.as_view(), name="api-jobs-upload-saedashboard")
+]

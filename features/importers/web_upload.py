@@ -52,7 +52,9 @@ def saedashboard_upload_job_create(*, user, model: str, source_set: str, files: 
     if existing is not None:
         source_set_check_owner(source_set=existing, user=user)
     else:
-        source_set_create(model=model_row, name=source_set, owner=user, visibility=Visibility.PRIVATE, type="sae")
+        source_set_create(
+            model=model_row, name=source_set, owner=user, visibility=Visibility.PRIVATE, type="sae"
+        )
     upload_id = uuid.uuid4().hex
     folder = upload_dir(upload_id)
     folder.mkdir(parents=True)
@@ -67,7 +69,12 @@ def saedashboard_upload_job_create(*, user, model: str, source_set: str, files: 
             {
                 "task": TASK,
                 "queue": settings.JOBS_CPU_QUEUE,
-                "kwargs": {"upload_id": upload_id, "model": model, "source_set": source_set, "user_id": user.pk},
+                "kwargs": {
+                    "upload_id": upload_id,
+                    "model": model,
+                    "source_set": source_set,
+                    "user_id": user.pk,
+                },
                 "total": len(files),
             }
         ],

@@ -35,7 +35,9 @@ def test_upload_checks_its_input_and_imports_through_a_job(tmp_path, make_user, 
 
     assert post(None, model="synth-model", sourceSet="res-up", files=_files(paths)).status_code == 401
     bad = post(alice, model="synth-model", sourceSet="res-up", files=[SimpleUploadedFile("x.txt", b"{}")])
-    assert bad.status_code == 400 and bad.json()["error"] == "files: x.txt: not a SAEDashboard batch-N.json file"
+    assert (
+        bad.status_code == 400 and bad.json()["error"] == "files: x.txt: not a SAEDashboard batch-N.json file"
+    )
     assert post(alice, model="nope", sourceSet="res-up", files=_files(paths)).status_code == 404
     assert "sourceSet" in post(alice, model="synth-model", files=_files(paths)).json()["error"]
     assert not Job.objects.exists() and not SourceSet.objects.exists()

@@ -33,7 +33,10 @@ def sources(transactional_db, folders):
     out = {}
     for name in ("ref", "jobs"):
         _, _, (source,) = register_tiny(
-            model_name="job-tiny", model_folder=folders[0], sae_folders={1: folders[1]}, set_name=f"res-{name}"
+            model_name="job-tiny",
+            model_folder=folders[0],
+            sae_folders={1: folders[1]},
+            set_name=f"res-{name}",
         )
         out[name] = source
     return out
@@ -130,7 +133,9 @@ def test_a_killed_worker_is_replaced_and_the_rows_are_the_same(sources, tmp_path
     assert _rows(sources["jobs"]) == expected
 
 
-def test_a_cancelled_job_stops_within_one_batch_and_a_retry_finishes_it(sources, tmp_path, make_user, api_client):
+def test_a_cancelled_job_stops_within_one_batch_and_a_retry_finishes_it(
+    sources, tmp_path, make_user, api_client
+):
     from features.models import ImportLedger
     from inference.dashboards.sharding import dashboards_job_create
 

@@ -21,7 +21,9 @@ def admin_urls(settings, tmp_path):
     clear_url_caches()
 
 
-def test_admin_starts_a_generation_and_shows_its_progress(transactional_db, admin_urls, client, make_user, tmp_path):
+def test_admin_starts_a_generation_and_shows_its_progress(
+    transactional_db, admin_urls, client, make_user, tmp_path
+):
     from features.models import Feature
     from inference.testing import build_tiny_model, build_tiny_sae, register_tiny
     from neuronsite.jobs.models import Job

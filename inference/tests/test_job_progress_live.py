@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from neuronsite.jobs.testing import clear_queue, start_redis, start_web, start_worker, stop, wait_until
+from neuronsite.jobs.testing import clear_queue, start_redis, start_web, start_worker, stop
 
 CHROMIUM = "/usr/bin/chromium"
 HOOK = "blocks.1.hook_resid_pre"
@@ -39,7 +39,9 @@ def public_job(folders):
     from inference.testing import register_tiny
 
     clear_queue()
-    _, _, (source,) = register_tiny(model_name="live-tiny", model_folder=folders[0], sae_folders={1: folders[1]})
+    _, _, (source,) = register_tiny(
+        model_name="live-tiny", model_folder=folders[0], sae_folders={1: folders[1]}
+    )
 
     def make(batch: int):
         return dashboards_job_create(
@@ -71,7 +73,10 @@ class SocketClient(threading.Thread):
         import aiohttp
 
         origin = "http://" + self.url.split("/")[2]
-        async with aiohttp.ClientSession() as session, session.ws_connect(self.url, headers={"Origin": origin}) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(self.url, headers={"Origin": origin}) as ws,
+        ):
             async for msg in ws:
                 frame = json.loads(msg.data)
                 if frame["type"] == "ready":
@@ -103,7 +108,9 @@ def test_progress_through_redis_reaches_a_socket_on_one_web_process_and_the_page
 
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
             page = browser.new_page()
             page.goto(f"http://{host_b}/jobs/")
             bar = page.locator(f'[data-job-id="{job.pk}"] progress.job-bar')
@@ -117,7 +124,9 @@ def test_progress_through_redis_reaches_a_socket_on_one_web_process_and_the_page
                             return b.value > 0 && b.value < b.max; }}""",
                 timeout=120_000,
             )
-            moving = float(bar.get_attribute("value") or page.evaluate("document.querySelector('progress').value"))
+            moving = float(
+                bar.get_attribute("value") or page.evaluate("document.querySelector('progress').value")
+            )
             page.wait_for_selector(f'[data-job-id="{job.pk}"][data-state="succeeded"]', timeout=180_000)
             final = page.evaluate(f"document.querySelector('[data-job-id=\"{job.pk}\"] progress').value")
             page.screenshot(path=str(tmp_path / "jobs.png"))

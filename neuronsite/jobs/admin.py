@@ -11,7 +11,16 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("state", "kind")
     search_fields = ("title", "owner__username")
     raw_id_fields = ("owner",)
-    readonly_fields = ("parts", "log", "results", "error", "created_at", "started_at", "finished_at", "updated_at")
+    readonly_fields = (
+        "parts",
+        "log",
+        "results",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    )
     show_full_result_count = False
     actions = ["cancel_jobs", "retry_jobs"]
 

@@ -13,7 +13,9 @@ from neuronsite.jobs.events import job_payload
 class JobListApi(APIView):
     def get(self, request):
         mine = request.query_params.get("mine") in ("1", "true")
-        return Response({"jobs": [job_payload(j) for j in selectors.jobs_list(user=request.user, mine_only=mine)]})
+        return Response(
+            {"jobs": [job_payload(j) for j in selectors.jobs_list(user=request.user, mine_only=mine)]}
+        )
 
 
 class JobDetailApi(APIView):

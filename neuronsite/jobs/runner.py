@@ -23,7 +23,9 @@ class Reporter:
         """Record progress; raises ``JobCancelled`` when the job was cancelled."""
         if self._skipped is None:  # the first report counts work already done before this run
             self._skipped = int(done)
-        services.job_progress(job_id=self.job_id, part=self.part, done=done, total=total, skipped=self._skipped)
+        services.job_progress(
+            job_id=self.job_id, part=self.part, done=done, total=total, skipped=self._skipped
+        )
 
     def log(self, line: str) -> None:
         services.job_log(job_id=self.job_id, line=str(line))

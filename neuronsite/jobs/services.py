@@ -132,7 +132,9 @@ def job_part_start(*, job_id: int, part: int) -> bool:
     return True
 
 
-def job_progress(*, job_id: int, part: int, done: int, total: int | None = None, skipped: int | None = None) -> None:
+def job_progress(
+    *, job_id: int, part: int, done: int, total: int | None = None, skipped: int | None = None
+) -> None:
     """A task's progress (``done`` of ``total`` in the job's unit). Raises ``JobCancelled`` when the
     job was cancelled, so the task stops at its next report (one batch)."""
     with transaction.atomic():
@@ -220,7 +222,9 @@ def job_retry(*, job_id: int, user) -> Job:
     job = _locked(job_id)
     _check_can_manage(job, user)
     if job.state not in (JobState.FAILED, JobState.CANCELLED):
-        raise ValidationFailed(f"only failed or cancelled jobs can be retried; job {job.pk} is {job.state}", field="id")
+        raise ValidationFailed(
+            f"only failed or cancelled jobs can be retried; job {job.pk} is {job.state}", field="id"
+        )
     job.cancel_requested = False
     job.error = ""
     job.finished_at = None

@@ -32,7 +32,9 @@ class Command(BaseCommand):
             action="store_true",
             help="queue a job for the job workers (manage.py run_jobs_worker) instead of running here",
         )
-        parser.add_argument("--shards", type=int, default=1, help="with --enqueue: tasks to split the features into")
+        parser.add_argument(
+            "--shards", type=int, default=1, help="with --enqueue: tasks to split the features into"
+        )
 
     def handle(self, *args, **opt):
         from inference.dashboards.services import GenerationError, dashboards_generate

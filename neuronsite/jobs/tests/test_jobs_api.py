@@ -15,7 +15,9 @@ def job_for(make_source):
 
     def make(owner=None, **kw):
         source = make_source(set_name=f"res-{owner.username if owner else 'none'}{kw.pop('suffix', '')}")
-        return dashboards_job_create(source=source, owner=owner, batch_size=16, features_per_pass=16, umap=False, **kw)
+        return dashboards_job_create(
+            source=source, owner=owner, batch_size=16, features_per_pass=16, umap=False, **kw
+        )
 
     return make
 
@@ -41,7 +43,9 @@ def test_jobs_are_visible_to_their_owner_and_staff_only(job_for, make_user, api_
     assert anon.status_code == 401 and "error" in anon.json()
 
 
-def test_cancel_before_start_cancels_its_queued_tasks_and_retry_queues_them_again(job_for, make_user, api_client):
+def test_cancel_before_start_cancels_its_queued_tasks_and_retry_queues_them_again(
+    job_for, make_user, api_client
+):
     from django.db import connection
 
     alice = make_user()
@@ -88,7 +92,9 @@ def test_shards_cut_on_pass_windows():
     assert shard_ranges(5, 6, unit=8, shards=3) == [(5, 6)]
 
 
-def test_jobs_page_lists_own_jobs_with_progress_bars_and_buttons(job_for, make_user, client, django_assert_max_num_queries):
+def test_jobs_page_lists_own_jobs_with_progress_bars_and_buttons(
+    job_for, make_user, client, django_assert_max_num_queries
+):
     alice = make_user()
     for i in range(3):
         job_for(alice, suffix=str(i))

@@ -23,7 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--name", default=None, help="worker name shown in logs")
 
     def handle(self, *args, **opt):
-        queues = [q.strip() for q in (opt["queues"] or ",".join(settings.JOBS_WORKER_QUEUES)).split(",") if q.strip()]
+        queues = [
+            q.strip()
+            for q in (opt["queues"] or ",".join(settings.JOBS_WORKER_QUEUES)).split(",")
+            if q.strip()
+        ]
         if opt["verbosity"] > 0:
             self.stdout.write(f"Job worker on queues {', '.join(queues)} (concurrency {opt['concurrency']})")
         asyncio.run(self._run(queues=queues, concurrency=opt["concurrency"], name=opt["name"]))

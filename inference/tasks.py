@@ -26,7 +26,10 @@ def dashboards_shard(*, job_id: int, part: int, model: str, source: str, **optio
         reporter.log(f"features {options['features']} of {model}/{source}")
         try:
             result = dashboards_generate(
-                source=row, progress=lambda phase, done, total: reporter.progress(done, total), **options
+                source=row,
+                progress=lambda phase, done, total: reporter.progress(done, total),
+                check=reporter.check,
+                **options,
             )
         except GenerationError as exc:
             raise ValidationFailed(str(exc)) from exc

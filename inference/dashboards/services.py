@@ -73,6 +73,7 @@ def dashboards_generate(
     neighbours: int = 10,
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> GenerationResult:
     """Compute and store the dashboards of ``source`` (see the module docstring)."""
     import time
@@ -159,6 +160,8 @@ def dashboards_generate(
                 vocab=vocab,
                 config=config,
                 hook_acts=hook_acts,
+                # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
+                progress=(lambda step, steps: check()) if check else None,
             )
         by_index = {d["feature_index"]: d for d in dicts}
         for a, b in group:

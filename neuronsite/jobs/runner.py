@@ -4,6 +4,7 @@ apps' ``tasks.py``; this is the shared frame around them."""
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ class Reporter:
         self.job_id = job_id
         self.part = part
         self._skipped: int | None = None
+        self._checked = 0.0
 
     def progress(self, done: int, total: int | None = None) -> None:
         """Record progress; raises ``JobCancelled`` when the job was cancelled."""
@@ -26,6 +28,16 @@ class Reporter:
         services.job_progress(
             job_id=self.job_id, part=self.part, done=done, total=total, skipped=self._skipped
         )
+
+    def check(self, every: float = 0.5) -> None:
+        """Raise ``JobCancelled`` if the job was cancelled (reads the database at most every
+        ``every`` seconds): for work that reports rarely but can stop between its steps."""
+        now = time.monotonic()
+        if now - self._checked < every:
+            return
+        self._checked = now
+        if services.job_cancel_requested(job_id=self.job_id):
+            raise services.JobCancelled(f"Job {self.job_id} was cancelled.")
 
     def log(self, line: str) -> None:
         services.job_log(job_id=self.job_id, line=str(line))

@@ -153,6 +153,10 @@ def job_progress(
         raise JobCancelled(f"Job {job_id} was cancelled.")
 
 
+def job_cancel_requested(*, job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+
+
 @transaction.atomic
 def job_log(*, job_id: int, line: str) -> None:
     job = _locked(job_id)

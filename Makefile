@@ -34,10 +34,10 @@ demo: migrate
 
 # Serves at once: the demo is queued as a job (progress on the home page) that the worker started
 # beside the web server builds. Ctrl-C stops both. More workers: `manage.py run_jobs_worker` (README).
+# The demo is queued beside the web server's start (not before it), so the site answers sooner.
 run: migrate
-	@$(BIN)/python manage.py seed_demo --enqueue
 	@echo "Neuronsite on http://$(HOST):$(PORT)/ (with one job worker)"
-	@$(BIN)/python manage.py run_jobs_worker & worker=$$!; \
+	@( $(BIN)/python manage.py seed_demo --enqueue; exec $(BIN)/python manage.py run_jobs_worker ) & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	  $(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
 

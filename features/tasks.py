@@ -40,3 +40,32 @@ def import_saedashboard_task(
         return [{"label": f"{model}/{source_set}", "url": f"/{model}/{source_set}"}]
 
     run_part(job_id=job_id, part=part, work=work)
+
+
+@app.task(name="features.import_neuronpedia", queue=settings.JOBS_CPU_QUEUE)
+def import_neuronpedia_task(*, job_id: int, part: int, upload_id: str):
+    """Import an uploaded Neuronpedia export (each batch file one transaction, resumable)."""
+
+    def work(reporter):
+        from features.importers.neuronpedia_import import ExportImportError, export_folder_import, plan
+        from features.importers.neuronpedia_layout import source_dirs
+        from features.importers.web_upload import upload_dir
+
+        found = source_dirs(upload_dir(upload_id))
+        total = len(plan(source_dirs=found, explanations_only=False, from_batch=0))
+        done = 0
+        reporter.progress(0, total)
+
+        def on_batch(result):
+            nonlocal done
+            done += 1
+            reporter.progress(done, total)
+
+        try:
+            export_folder_import(source_dirs=found, on_batch=on_batch)
+        except ExportImportError as exc:
+            raise ValidationFailed(str(exc).replace(str(upload_dir(upload_id)) + "/", "")) from None
+        models = sorted({d.parent.name for d in found})
+        return [{"label": m, "url": f"/{m}"} for m in models]
+
+    run_part(job_id=job_id, part=part, work=work)

@@ -81,3 +81,84 @@ def saedashboard_upload_job_create(*, user, model: str, source_set: str, files: 
         owner=user,
         unit="files",
     )
+
+
+ARCHIVE_TASK = "features.import_neuronpedia"
+
+
+def _extract(archive, folder: Path) -> None:
+    """Unpack a .zip or .tar(.gz) upload into ``folder``; members that would land outside it are refused."""
+    import tarfile
+    import zipfile
+
+    name = Path(archive.name).name.lower()
+    root = folder.resolve()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if not (root / member).resolve().is_relative_to(root):
+                    raise ValidationFailed(f"{member}: a path outside the archive", field="archive")
+            zf.extractall(folder)
+    elif name.endswith((".tar", ".tar.gz", ".tgz")):
+        with tarfile.open(fileobj=archive, mode="r:*") as tf:
+            try:
+                tf.extractall(folder, filter="data")
+            except tarfile.FilterError as exc:
+                raise ValidationFailed(f"{exc}", field="archive") from None
+    else:
+        raise ValidationFailed(f"{archive.name}: expected a .zip, .tar or .tar.gz archive", field="archive")
+
+
+@transaction.atomic
+def neuronpedia_archive_job_create(*, user, archive):
+    """A Neuronpedia export archive (``{model}/{source}/features|activations|explanations/…``) →
+    an import job. Staff only: the import creates the models, releases and source sets the export
+    describes, with their owners from the export (as ``manage.py import_neuronpedia`` does)."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    from features.importers.neuronpedia_import import plan
+    from features.importers.neuronpedia_layout import source_dirs
+    from neuronsite.errors import PermissionDenied
+    from neuronsite.jobs.services import job_create
+
+    if not user.is_staff:
+        raise PermissionDenied(
+            "Importing a Neuronpedia export needs a staff account: it creates the models and source sets it describes."
+        )
+    if archive is None:
+        raise ValidationFailed("required", field="archive")
+    if int(archive.size or 0) > settings.JOBS_UPLOAD_MAX_BYTES:
+        raise PayloadTooLarge(f"archive: over the {settings.JOBS_UPLOAD_MAX_BYTES} byte limit")
+    upload_id = uuid.uuid4().hex
+    folder = upload_dir(upload_id)
+    folder.mkdir(parents=True)
+    try:
+        _extract(archive, folder)
+        found = source_dirs(folder)
+        if not found:
+            raise ValidationFailed(
+                "no source folders found (expected {model}/{source}/features/batch-N.jsonl.gz)",
+                field="archive",
+            )
+    except (ValidationFailed, zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, ValidationFailed):
+            raise
+        raise ValidationFailed(f"{archive.name}: not a readable archive ({exc})", field="archive") from None
+    steps = plan(source_dirs=found, explanations_only=False, from_batch=0)
+    return job_create(
+        kind="import",
+        title=f"Import the Neuronpedia export {Path(archive.name).name} ({len(found)} source(s))",
+        parts=[
+            {
+                "task": ARCHIVE_TASK,
+                "queue": settings.JOBS_CPU_QUEUE,
+                "kwargs": {"upload_id": upload_id},
+                "total": len(steps),
+            }
+        ],
+        owner=user,
+        unit="files",
+    )

@@ -70,3 +70,53 @@ def test_upload_checks_its_input_and_imports_through_a_job(tmp_path, make_user, 
     assert bad_job.state == "failed"
     assert "batch-1.json" in bad_job.error and "activations[1].values" in bad_job.error
     assert "7 values for 8 tokens" in bad_job.error
+
+
+def test_a_neuronpedia_export_archive_is_imported_by_a_job_for_staff(tmp_path, make_user, api_client):
+    import tarfile
+
+    from django.core.management import call_command
+
+    from features.models import Activation, Feature
+    from features.tests.saedashboard_synth import samples_dir
+    from models_app.models import Model
+    from neuronsite.jobs.models import Job
+
+    clear_queue()
+    call_command("import_saedashboard", str(samples_dir()), verbosity=0)
+    counts = (Feature.objects.count(), Activation.objects.count())
+    export = tmp_path / "export"
+    call_command("export_neuronpedia", str(export), model="tiny-pydoc", batch_size=20, verbosity=0)
+    archive = tmp_path / "export.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(export, arcname=".")
+    Model.objects.all().delete()
+    staff, alice = make_user(is_staff=True), make_user()
+    url = "/api/jobs/upload-neuronpedia"
+
+    def post(user, name, data):
+        api_client.force_authenticate(user)
+        return api_client.post(url, {"archive": SimpleUploadedFile(name, data)}, format="multipart")
+
+    denied = post(alice, "export.tar.gz", archive.read_bytes())
+    assert denied.status_code == 403 and "staff" in denied.json()["error"]
+    bad = post(staff, "export.rar", b"x")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("archive: ")
+    garbage = post(staff, "export.tar.gz", b"not a tar")
+    assert garbage.status_code == 400 and "not a readable archive" in garbage.json()["error"]
+    created = post(staff, "export.tar.gz", archive.read_bytes())
+    assert created.status_code == 201, created.content
+    job_id = created.json()["job"]["id"]
+    worker = start_worker("archive", tmp_path)
+    try:
+        wait_until(
+            lambda: Job.objects.get(pk=job_id).state in ("succeeded", "failed"),
+            what="the archive import",
+            logs=[tmp_path / "archive.log"],
+        )
+    finally:
+        stop(worker)
+    job = Job.objects.get(pk=job_id)
+    assert job.state == "succeeded", job.error
+    assert job.done == job.total > 0
+    assert (Feature.objects.count(), Activation.objects.count()) == counts

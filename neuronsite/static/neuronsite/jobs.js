@@ -90,19 +90,27 @@
       if (entry) await entries(entry, out);
       else if (item.getAsFile()) out.push(item.getAsFile());
     }
-    dropped = out.filter((f) => /^batch-\d+\.json$/.test(f.name));
-    status.textContent = dropped.length + " batch file(s) ready";
+    dropped = out.filter((f) => /^batch-\d+\.json$/.test(f.name) || /\.(zip|tar|tar\.gz|tgz)$/.test(f.name));
+    status.textContent = dropped.length + " file(s) ready";
   });
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const data = new FormData();
-    data.append("model", form.elements.model.value);
-    data.append("sourceSet", form.elements.sourceSet.value);
     const picked = Array.from(form.elements.files.files || []);
-    for (const f of dropped.length ? dropped : picked) data.append("files", f, f.name);
+    const chosen = dropped.length ? dropped : picked;
+    const archive = chosen.find((f) => /\.(zip|tar|tar\.gz|tgz)$/.test(f.name));
+    let url = form.dataset.url;
+    if (archive) {  // a Neuronpedia export archive (staff): its own endpoint
+      url = form.dataset.archiveUrl;
+      data.append("archive", archive, archive.name);
+    } else {
+      data.append("model", form.elements.model.value);
+      data.append("sourceSet", form.elements.sourceSet.value);
+      for (const f of chosen) data.append("files", f, f.name);
+    }
     const token = document.querySelector('meta[name="csrf-token"]').content;
-    const res = await fetch(form.dataset.url, { method: "POST", body: data, headers: { "X-CSRFToken": token } });
+    const res = await fetch(url, { method: "POST", body: data, headers: { "X-CSRFToken": token } });
     const body = await res.json().catch(() => ({ error: "HTTP " + res.status }));
     if (res.ok) location.reload();
     else status.textContent = body.error;

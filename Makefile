@@ -32,9 +32,14 @@ migrate: install
 demo: migrate
 	@if $(BIN)/python manage.py help seed_demo >/dev/null 2>&1; then $(BIN)/python manage.py seed_demo; fi
 
-run: demo
-	@echo "Neuronsite on http://$(HOST):$(PORT)/"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
+# Serves at once: the demo is queued as a job (progress on the home page) that the worker started
+# beside the web server builds. Ctrl-C stops both. More workers: `manage.py run_jobs_worker` (README).
+# The demo is queued beside the web server's start (not before it), so the site answers sooner.
+run: migrate
+	@echo "Neuronsite on http://$(HOST):$(PORT)/ (with one job worker)"
+	@( $(BIN)/python manage.py seed_demo --enqueue; exec $(BIN)/python manage.py run_jobs_worker ) & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  $(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
 
 # Chromium for the browser tests (Debian's package; Playwright cannot download its own here).
 browser:
@@ -42,7 +47,7 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-# redis-server for the Redis rate-limit cache test (Debian's package), like `make browser`.
+# redis-server (Debian's package, like `make browser`) for the Redis rate-limit cache and scale-out tests.
 redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \

@@ -1,9 +1,9 @@
-"""Admin page for dashboard generation: start ``generate_dashboards`` for a source and watch its
-progress (jobs run as separate processes; see ``inference.dashboards.jobs``).
+"""Admin page for dashboard generation: start a sharded generation job for a source (Procrastinate
+tasks run by ``manage.py run_jobs_worker``; see ``inference.dashboards.sharding``) and watch it.
 
 Registered by importing this module from ``inference/admin.py``; it adds
 ``/admin/dashboards/`` to the admin site and a "Generate dashboards" action to the Source admin.
-No torch here: the heavy work happens in the child process.
+No torch here: the heavy work happens in the workers.
 """
 
 from __future__ import annotations
@@ -27,40 +27,48 @@ class GenerateDashboardsForm(forms.Form):
     n_prompts = forms.IntegerField(initial=1024, min_value=1, max_value=10_000_000)
     ctx_len = forms.IntegerField(initial=64, min_value=2, max_value=100_000)
     features = forms.RegexField(regex=r"^\d*:\d*$", required=False, help_text="a:b, empty for all")
+    shards = forms.IntegerField(
+        initial=1, min_value=1, max_value=1024, help_text="tasks to split the features into (one per worker)"
+    )
 
 
 def dashboards_view(request):
-    from inference.dashboards.jobs import job_list, job_start
+    from inference.dashboards.sharding import dashboards_job_create
+    from neuronsite.errors import ApplicationError
+    from neuronsite.jobs.models import ACTIVE_STATES, Job
 
     if request.method == "POST":
         form = GenerateDashboardsForm(request.POST)
         if form.is_valid():
             source = form.cleaned_data["source"]
-            job_id = job_start(
-                model=source.model.name,
-                source=source.name,
-                corpus=form.cleaned_data["corpus"],
-                n_prompts=form.cleaned_data["n_prompts"],
-                ctx_len=form.cleaned_data["ctx_len"],
-                features=form.cleaned_data["features"] or "",
-            )
-            messages.success(
-                request, f"Started dashboard generation {job_id} for {source.model.name}/{source.name}."
-            )
-            return redirect("admin:inference_dashboards")
+            try:
+                job = dashboards_job_create(
+                    source=source,
+                    owner=request.user,
+                    corpus=form.cleaned_data["corpus"],
+                    n_prompts=form.cleaned_data["n_prompts"],
+                    ctx_len=form.cleaned_data["ctx_len"],
+                    features=form.cleaned_data["features"] or None,
+                    shards=form.cleaned_data["shards"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"Queued dashboard generation job {job.pk} for {source.model.name}/{source.name}.",
+                )
+                return redirect("admin:inference_dashboards")
     else:
         initial = {"source": request.GET.get("source")} if request.GET.get("source") else {}
         form = GenerateDashboardsForm(initial=initial)
-    jobs = job_list()
-    for job in jobs:
-        total = job.get("total") or 0
-        job["percent"] = int(100 * (job.get("done") or 0) / total) if total else 0
+    jobs = list(Job.objects.filter(kind="dashboards").select_related("owner")[:50])
     context = {
         **admin.site.each_context(request),
         "title": "Generate dashboards",
         "form": form,
         "jobs": jobs,
-        "refresh": any(j.get("status") in {"starting", "running"} for j in jobs),
+        "refresh": any(j.state in ACTIVE_STATES for j in jobs),
     }
     return TemplateResponse(request, "admin/inference/dashboards.html", context)
 

@@ -3,8 +3,10 @@
 from django.urls import path
 
 from inference.consumers import ActivationConsumer, SteerConsumer
+from neuronsite.jobs.consumers import JobConsumer
 
 websocket_urlpatterns: list = [
     path("ws/activation/", ActivationConsumer.as_asgi()),
     path("ws/steer/", SteerConsumer.as_asgi()),
+    path("ws/jobs/", JobConsumer.as_asgi()),  # jobs (issue 12)
 ]

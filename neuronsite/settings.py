@@ -213,7 +213,12 @@ STORAGES = {
 REDIS_URL = env("REDIS_URL")
 CHANNEL_LAYERS = {
     "default": (
-        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # redis-py 8 reads with a 5 s socket timeout by default, which kills the channel layer's
+            # blocking receive (django/channels_redis#422): no client-side timeout.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        }
         if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
@@ -322,3 +327,14 @@ LLM_KEY_ENCRYPTION_KEY = env("LLM_KEY_ENCRYPTION_KEY")
 EXPLANATION_EMBEDDER = env("EXPLANATION_EMBEDDER", "local")
 EXPLANATION_EMBEDDING_MODEL = env("EXPLANATION_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 AUTOINTERP_EMBED_ON_WRITE = env("AUTOINTERP_EMBED_ON_WRITE", "1") not in ("0", "false", "no")
+# Jobs (issue 12): Procrastinate task queue on the same PostgreSQL, queues cpu/gpu, live progress
+# over Channels (see neuronsite/jobs/). A worker: `manage.py run_jobs_worker` (README).
+INSTALLED_APPS += ["procrastinate.contrib.django", "neuronsite.jobs"]
+JOBS_CPU_QUEUE = env("JOBS_CPU_QUEUE", "cpu")
+JOBS_GPU_QUEUE = env("JOBS_GPU_QUEUE", "gpu")
+JOBS_WORKER_QUEUES = env_list("JOBS_WORKER_QUEUES", f"{JOBS_CPU_QUEUE},{JOBS_GPU_QUEUE}")
+JOBS_WORKER_CONCURRENCY = env_int("JOBS_WORKER_CONCURRENCY", 1)  # one model job at a time per worker
+JOBS_HEARTBEAT_SECONDS = float(env("JOBS_HEARTBEAT_SECONDS", "10"))
+# a worker silent this long is dead: its running tasks are queued again (they resume)
+JOBS_STALLED_SECONDS = float(env("JOBS_STALLED_SECONDS", "30"))
+JOBS_UPLOAD_MAX_BYTES = env_int("JOBS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)

@@ -7,6 +7,10 @@ so the local CPU wheel is used). Prints both times, the speed ratio and the over
 activation group (same prompt and token) per feature. Not a test.
 
     .venv/bin/python bench/dashboards/run.py [--d-sae 2048 --n-prompts 512 --ctx-len 64]
+
+Also prints the limit: the bare model forward + SAE encode over the same tokens (no dashboard
+work), timed in the same run (goal: ours <= 1.5x that). The job-worker figure (2 workers vs 1 on
+the same source) is ``bench/dashboards/workers.py``.
 """
 
 from __future__ import annotations
@@ -95,6 +99,36 @@ def run_ours(out: Path, threads: int) -> tuple[float, list[dict]]:
     return time.perf_counter() - start, feats
 
 
+def run_limit(out: Path, threads: int) -> float:
+    """The floor: forward to the hook and SAE encode over every prompt batch, nothing else."""
+    import torch
+
+    from inference.loading import load_model, load_sae
+
+    torch.set_num_threads(threads)
+
+    class Row:
+        name = "bench"
+        local_path = str(out / "model")
+        tl_model_name = ""
+
+    class SaeRow:
+        name = "bench"
+        local_path = str(out / "sae")
+
+    model = load_model(Row(), device="cpu", dtype="float32")
+    sae = load_sae(SaeRow(), device="cpu", dtype="float32")
+    tokens = torch.load(out / "tokens.pt")
+    hook = sae.cfg.metadata.hook_name
+    layer = int(hook.split(".")[1])
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, tokens.shape[0], 32):
+            _, cache = model.run_with_cache(tokens[i : i + 32], names_filter=hook, stop_at_layer=layer + 1)
+            sae.encode(cache[hook])
+    return time.perf_counter() - start
+
+
 def top_group(activations: list[dict]) -> list[tuple]:
     """(prompt tokens, qualifying index) of the top group's snippets whose token activates
     (SAEDashboard pads a rarely-firing feature's top group with zero activations)."""
@@ -124,6 +158,10 @@ def main() -> None:
         peer_python = None
     ours_s, ours = run_ours(out, args.threads)
     print(f"ours: {ours_s:.2f}s for {len(ours)} features x {args.n_prompts} prompts x {args.ctx_len} tokens")
+    limit_s = run_limit(out, args.threads)
+    print(
+        f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)"
+    )
     if peer_python is None:
         return
     peer_out = out / "peer.json"

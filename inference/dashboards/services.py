@@ -73,6 +73,7 @@ def dashboards_generate(
     neighbours: int = 10,
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> GenerationResult:
     """Compute and store the dashboards of ``source`` (see the module docstring)."""
     import time
@@ -139,11 +140,16 @@ def dashboards_generate(
 
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     hook_acts = HookActivations(model, tokens, hook_name, prompt_batch_size, config.cache_bytes)
-    per_pass = max(1, features_per_pass // batch_size)
+    # Passes are fixed windows of the feature range (not runs of pending batches): the engine's
+    # random interval sampling depends on which features share a pass, so a resumed run or a shard
+    # (cut on window boundaries, see sharding.py) computes every batch exactly as one full run does.
+    window = max(1, features_per_pass // batch_size) * batch_size
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for a, b in pending:
+        groups.setdefault((a - start) // window, []).append((a, b))
     t2 = time.monotonic()
-    for g in range(0, len(pending), per_pass):
-        group = pending[g : g + per_pass]
-        indices = [i for a, b in group for i in range(a, b)]
+    for w, group in groups.items():
+        indices = list(range(start + w * window, min(stop, start + (w + 1) * window)))
         with torch.inference_mode():
             dicts = compute_dashboards(
                 model=model,
@@ -154,6 +160,8 @@ def dashboards_generate(
                 vocab=vocab,
                 config=config,
                 hook_acts=hook_acts,
+                # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
+                progress=(lambda step, steps: check()) if check else None,
             )
         by_index = {d["feature_index"]: d for d in dicts}
         for a, b in group:

@@ -65,11 +65,19 @@ def demo_is_seeded() -> bool:
 
 
 def demo_seed(
-    *, spec: DemoSpec = DemoSpec(), data_dir: Path | None = None, log: Callable[[str], None] = print
+    *,
+    spec: DemoSpec = DemoSpec(),
+    data_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SeedResult:
-    """Build (or reuse) the demo and register it (see the module docstring)."""
+    """Build (or reuse) the demo and register it (see the module docstring). ``progress(done,
+    total)`` counts its steps: training, each source's dashboards, explanations (jobs report it)."""
     if demo_is_seeded():
         return SeedResult(skipped=True)
+    steps = len(spec.layers) + 2
+    report = progress or (lambda done, total: None)
+    report(0, steps)
     import torch
 
     from inference.dashboards.services import dashboards_generate
@@ -81,8 +89,9 @@ def demo_seed(
     model_dir, sae_dirs = _build_folders(spec, folder, log)
     result.seconds["train"] = time.monotonic() - t0
     sources = demo_register(model_dir=model_dir, sae_dirs=sae_dirs)
+    report(1, steps)
     t1 = time.monotonic()
-    for source in sources:
+    for step, source in enumerate(sources, start=2):
         log(f"dashboards for {MODEL_NAME}/{source.name}")
         dashboards_generate(
             source=source,
@@ -93,9 +102,11 @@ def demo_seed(
             umap=spec.umap,
             seed=spec.seed,
         )
+        report(step, steps)
     result.seconds["dashboards"] = time.monotonic() - t1
     result.features, result.explanations = demo_explain(sources=sources)
     demo_list_create(sources=sources)
+    report(steps, steps)
     result.seconds["total"] = time.monotonic() - t0
     return result
 

@@ -1,10 +1,9 @@
-"""The admin page that starts a dashboard generation and shows its progress (a real child
-process running ``generate_dashboards`` against this test database)."""
+"""The admin page that queues a dashboard generation job and shows its progress (a real job
+worker process, ``manage.py run_jobs_worker``, against this test database)."""
 
 from __future__ import annotations
 
 import importlib
-import time
 
 import pytest
 from django.urls import clear_url_caches
@@ -22,10 +21,15 @@ def admin_urls(settings, tmp_path):
     clear_url_caches()
 
 
-def test_admin_starts_a_generation_and_shows_its_progress(transactional_db, admin_urls, client, make_user):
+def test_admin_starts_a_generation_and_shows_its_progress(
+    transactional_db, admin_urls, client, make_user, tmp_path
+):
     from features.models import Feature
     from inference.testing import build_tiny_model, build_tiny_sae, register_tiny
+    from neuronsite.jobs.models import Job
+    from neuronsite.jobs.testing import clear_queue, start_worker, stop, wait_until
 
+    clear_queue()
     base = __import__("pathlib").Path(__import__("tempfile").mkdtemp())
     hook = "blocks.0.hook_resid_pre"
     model_dir = build_tiny_model(base / "m", n_ctx=16, vocab_size=300)
@@ -43,16 +47,19 @@ def test_admin_starts_a_generation_and_shows_its_progress(transactional_db, admi
 
     response = client.post(
         "/admin/dashboards/",
-        {"source": source.pk, "corpus": "pydoc", "n_prompts": 16, "ctx_len": 16, "features": ""},
+        {"source": source.pk, "corpus": "pydoc", "n_prompts": 16, "ctx_len": 16, "features": "", "shards": 1},
     )
     assert response.status_code == 302
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        html = client.get("/admin/dashboards/").content.decode()
-        if "done" in html or "failed" in html:
-            break
-        time.sleep(0.5)
-    assert '<td class="status">done</td>' in html, html[-3000:]
+    job = Job.objects.get()
+    assert job.owner == staff and job.kind == "dashboards"
+    assert '<td class="status">queued</td>' in client.get("/admin/dashboards/").content.decode()
+    worker = start_worker("admin", tmp_path)
+    try:
+        wait_until(lambda: Job.objects.get().state in ("succeeded", "failed"), logs=[tmp_path / "admin.log"])
+    finally:
+        stop(worker)
+    html = client.get("/admin/dashboards/").content.decode()
+    assert '<td class="status">succeeded</td>' in html, html[-3000:]
     assert "1/1 batches" in html
     assert Feature.objects.filter(source=source).count() == 16
 

@@ -1,7 +1,5 @@
 """Generate feature dashboards for a source from its model + SAE over a corpus."""
 
-import argparse
-
 from django.core.management.base import BaseCommand, CommandError
 
 from models_app.models import Source
@@ -29,8 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("--prompt-batch-size", type=int, default=32)
         parser.add_argument("--no-umap", action="store_true")
         parser.add_argument("--seed", type=int, default=0)
-        # set by the admin: report progress to this job file
-        parser.add_argument("--job-file", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="queue a job for the job workers (manage.py run_jobs_worker) instead of running here",
+        )
+        parser.add_argument(
+            "--shards", type=int, default=1, help="with --enqueue: tasks to split the features into"
+        )
 
     def handle(self, *args, **opt):
         from inference.dashboards.services import GenerationError, dashboards_generate
@@ -42,12 +46,8 @@ class Command(BaseCommand):
         )
         if source is None:
             raise CommandError(f"Source {opt['source']!r} of model {opt['model']!r} not found")
-        job = None
-        if opt["job_file"]:
-            from inference.dashboards.jobs import JobProgress
-
-            job = JobProgress(opt["job_file"])
-            job.update(status="running")
+        if opt["enqueue"]:
+            return self._enqueue(source, opt)
         bar = None
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -58,8 +58,6 @@ class Command(BaseCommand):
                 bar = tqdm(total=total, initial=done, desc="feature batches", disable=opt["verbosity"] < 1)
             else:
                 bar.update(done - bar.n)
-            if job:
-                job.update(done=done, total=total)
 
         try:
             result = dashboards_generate(
@@ -76,20 +74,37 @@ class Command(BaseCommand):
                 progress=progress,
             )
         except GenerationError as exc:
-            if job:
-                job.update(status="failed", error=str(exc))
             raise CommandError(str(exc)) from exc
-        except Exception as exc:
-            if job:
-                job.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
         finally:
             if bar is not None:
                 bar.close()
-        if job:
-            job.update(status="done", done=result.batches_total, total=result.batches_total)
         self.stdout.write(
             f"{source.model.name}/{source.name}: {result.batches_written} batches written "
             f"({result.features_written} features, {result.activations_written} snippets), "
             f"{result.batches_skipped} already done."
+        )
+
+    def _enqueue(self, source, opt) -> None:
+        from inference.dashboards.sharding import dashboards_job_create
+        from neuronsite.errors import ApplicationError
+
+        try:
+            job = dashboards_job_create(
+                source=source,
+                corpus=opt["corpus"],
+                n_prompts=opt["n_prompts"],
+                ctx_len=opt["ctx_len"],
+                features=opt["features"],
+                shards=opt["shards"],
+                batch_size=opt["batch_size"],
+                features_per_pass=opt["features_per_pass"],
+                prompt_batch_size=opt["prompt_batch_size"],
+                umap=not opt["no_umap"],
+                seed=opt["seed"],
+            )
+        except ApplicationError as exc:
+            raise exc.as_command_error() from exc
+        self.stdout.write(
+            f"Queued job {job.pk}: {job.title}. Run `manage.py run_jobs_worker` to process it; "
+            f"progress on /jobs/."
         )

@@ -1,6 +1,6 @@
 """Build the offline demo (model, SAEs, dashboards, explanations, list) unless it exists."""
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
@@ -27,6 +27,11 @@ class Command(BaseCommand):
                 else:
                     parser.add_argument(flag, type=int, default=f.default)
         parser.add_argument("--layers", default="0,1", help="layers to train SAEs on (comma-separated)")
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="queue the seeding as a job (progress on the home page) unless seeded or already queued",
+        )
 
     def handle(self, *args, **opt):
         from inference.demo.seed import DemoSpec, demo_is_seeded
@@ -46,6 +51,17 @@ class Command(BaseCommand):
         spec = DemoSpec(layers=layers, **values)
         if not layers or any(not 0 <= layer < spec.n_layers for layer in layers):
             raise CommandError(f"--layers must be within 0..{spec.n_layers - 1}")
+        if opt["enqueue"]:
+            from inference.tasks import demo_job_create
+            from neuronsite.jobs.models import ACTIVE_STATES, Job
+
+            pending = Job.objects.filter(kind="demo", state__in=ACTIVE_STATES).first()
+            if pending is not None:
+                self.stdout.write(f"Demo job {pending.pk} is already {pending.state}.")
+                return
+            job = demo_job_create(spec=asdict(spec), data_dir=opt["data_dir"])
+            self.stdout.write(f"Queued the demo as job {job.pk}; a job worker builds it.")
+            return
         result = demo_seed(
             spec=spec,
             data_dir=Path(opt["data_dir"]) if opt["data_dir"] else None,

@@ -1,0 +1,38 @@
+"""``POST /api/jobs/upload-saedashboard`` (multipart: ``model``, ``sourceSet``, ``files``…) → an import job."""
+
+from __future__ import annotations
+
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from features.importers.web_upload import neuronpedia_archive_job_create, saedashboard_upload_job_create
+from neuronsite.errors import NotAuthenticated
+from neuronsite.jobs.events import job_payload
+
+
+class SaeDashboardUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    def post(self, request):
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        job = saedashboard_upload_job_create(
+            user=request.user,
+            model=(request.data.get("model") or "").strip(),
+            source_set=(request.data.get("sourceSet") or "").strip(),
+            files=request.FILES.getlist("files"),
+        )
+        return Response({"job": job_payload(job)}, status=201)
+
+
+class NeuronpediaArchiveUploadApi(APIView):
+    """``POST /api/jobs/upload-neuronpedia`` (multipart ``archive``: .zip / .tar.gz of an export; staff)."""
+
+    parser_classes = [MultiPartParser]
+
+    def post(self, request):
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        job = neuronpedia_archive_job_create(user=request.user, archive=request.FILES.get("archive"))
+        return Response({"job": job_payload(job)}, status=201)

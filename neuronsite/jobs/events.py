@@ -1,0 +1,89 @@
+"""Live job events: a service calls ``job_event_on_commit``; after the transaction commits the job's
+state goes to the channel-layer groups that ``JobConsumer`` connections joined (Zulip's
+``send_event_on_commit``). With the in-memory layer (one machine, no ``REDIS_URL``) the event is
+also published with PostgreSQL ``NOTIFY`` so that a worker process reaches the web process
+(see ``neuronsite.jobs.bridge``)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db import connection, transaction
+
+NOTIFY_CHANNEL = "neuronsite_jobs"
+GROUP_PUBLIC = "jobs.public"
+GROUP_STAFF = "jobs.staff"
+
+
+def group_for_user(user_id: int) -> str:
+    return f"jobs.user.{user_id}"
+
+
+def job_payload(job) -> dict:
+    eta = job.eta_seconds
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "title": job.title,
+        "owner": job.owner.username if job.owner_id and job.owner else None,
+        "state": job.state,
+        "unit": job.unit,
+        "done": job.done,
+        "total": job.total,
+        "percent": job.percent,
+        "rate": round(job.rate, 3) if job.rate else None,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "log": job.log.splitlines()[-10:],
+        "results": job.results,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def job_groups(job) -> list[str]:
+    groups = [GROUP_STAFF]
+    if job.owner_id:
+        groups.append(group_for_user(job.owner_id))
+    if job.public:
+        groups.append(GROUP_PUBLIC)
+    return groups
+
+
+def layer_is_shared() -> bool:
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return "InMemory" not in backend
+
+
+def job_event_on_commit(job) -> None:
+    """Send the job's current state to its groups once the surrounding transaction commits."""
+    event = {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
+    if not layer_is_shared():
+        # NOTIFY is transactional: delivered on commit, dropped on rollback.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, json.dumps(event)])
+    transaction.on_commit(lambda: group_send(event))
+
+
+def group_send(event: dict) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": event["type"], "job": event["job"]}
+    for group in event["groups"]:
+        async_to_sync(layer.group_send)(group, message)
+
+
+async def group_send_async(event: dict) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    message = {"type": event["type"], "job": event["job"]}
+    for group in event["groups"]:
+        await layer.group_send(group, message)

@@ -1,0 +1,243 @@
+"""Writes for jobs: create (and enqueue its Procrastinate tasks), report progress from a task,
+finish, cancel, retry. Every change sends the job's state to the live page after commit
+(``events.job_event_on_commit``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
+from neuronsite.jobs.events import job_event_on_commit
+from neuronsite.jobs.models import Job, JobState
+
+LOG_LINES = 50
+PART_ACTIVE = ("queued", "running")
+
+
+class JobCancelled(Exception):
+    """Raised inside a task when its job was cancelled (checked at every progress report)."""
+
+
+def _defer(job: Job, index: int, part: dict) -> int:
+    from procrastinate.contrib.django import app
+
+    task = app.tasks[part["task"]]
+    return task.configure(queue=part["queue"]).defer(job_id=job.pk, part=index, **part["kwargs"])
+
+
+@transaction.atomic
+def job_create(
+    *,
+    kind: str,
+    title: str,
+    parts: list[dict[str, Any]],
+    owner=None,
+    unit: str = "steps",
+    public: bool = False,
+) -> Job:
+    """A job made of ``parts`` (``{"task", "queue", "kwargs", "total"}``), each deferred as its own
+    Procrastinate task in this transaction (so nothing is queued if the job row is not written)."""
+    if not parts:
+        raise ValidationFailed("a job needs at least one part", field="parts")
+    job = Job.objects.create(
+        kind=kind,
+        title=title[:300],
+        owner=owner,
+        public=public,
+        unit=unit,
+        total=sum(int(p.get("total") or 0) for p in parts),
+        parts=[
+            {
+                "task": p["task"],
+                "queue": p["queue"],
+                "kwargs": p["kwargs"],
+                "state": "queued",
+                "done": 0,
+                "total": int(p.get("total") or 0),
+            }
+            for p in parts
+        ],
+    )
+    for index, part in enumerate(job.parts):
+        part["task_id"] = _defer(job, index, part)
+    job.save(update_fields=["parts"])
+    job_event_on_commit(job)
+    return job
+
+
+def _locked(job_id: int) -> Job:
+    job = Job.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"Job {job_id} not found.")
+    return job
+
+
+def _aggregate(job: Job) -> None:
+    job.done = sum(int(p["done"]) for p in job.parts)
+    job.total = sum(int(p["total"]) for p in job.parts)
+    if job.started_at:
+        elapsed = (timezone.now() - job.started_at).total_seconds()
+        fresh = sum(int(p["done"]) - int(p.get("skipped", 0)) for p in job.parts)
+        job.rate = fresh / elapsed if elapsed > 0 and fresh > 0 else None
+
+
+def _settle(job: Job) -> None:
+    """The job's state from its parts' states once none is active."""
+    states = [p["state"] for p in job.parts]
+    if any(s in PART_ACTIVE for s in states):
+        if any(s == "running" for s in states) and job.state == JobState.QUEUED:
+            job.state = JobState.RUNNING
+        return
+    if "failed" in states:
+        job.state = JobState.FAILED
+    elif "cancelled" in states:
+        job.state = JobState.CANCELLED
+    else:
+        job.state = JobState.SUCCEEDED
+    job.finished_at = timezone.now()
+    job.rate = job.rate if job.state == JobState.SUCCEEDED else None
+
+
+def _append_log(job: Job, line: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    lines = [*job.log.splitlines(), f"{stamp} {line[:300]}"]
+    job.log = "\n".join(lines[-LOG_LINES:])
+
+
+@transaction.atomic
+def job_part_start(*, job_id: int, part: int) -> bool:
+    """Called by a task as it starts; False when the job was cancelled meanwhile (skip the work)."""
+    job = _locked(job_id)
+    entry = job.parts[part]
+    if job.cancel_requested:
+        entry["state"] = "cancelled"
+        _settle(job)
+        job.save()
+        job_event_on_commit(job)
+        return False
+    entry["state"] = "running"
+    entry["done"] = 0
+    entry["skipped"] = 0
+    if job.started_at is None:
+        job.started_at = timezone.now()
+    if job.state in (JobState.QUEUED, JobState.FAILED, JobState.CANCELLED):
+        job.state = JobState.RUNNING
+    _append_log(job, f"part {part + 1}/{len(job.parts)} started")
+    job.save()
+    job_event_on_commit(job)
+    return True
+
+
+def job_progress(
+    *, job_id: int, part: int, done: int, total: int | None = None, skipped: int | None = None
+) -> None:
+    """A task's progress (``done`` of ``total`` in the job's unit). Raises ``JobCancelled`` when the
+    job was cancelled, so the task stops at its next report (one batch)."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        entry = job.parts[part]
+        entry["done"] = int(done)
+        if total is not None:
+            entry["total"] = int(total)
+        if skipped is not None:
+            entry["skipped"] = int(skipped)
+        _aggregate(job)
+        job.save()
+        job_event_on_commit(job)
+        cancelled = job.cancel_requested
+    if cancelled:
+        raise JobCancelled(f"Job {job_id} was cancelled.")
+
+
+def job_cancel_requested(*, job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+
+
+@transaction.atomic
+def job_log(*, job_id: int, line: str) -> None:
+    job = _locked(job_id)
+    _append_log(job, line)
+    job.save(update_fields=["log", "updated_at"])
+    job_event_on_commit(job)
+
+
+@transaction.atomic
+def job_part_finish(
+    *, job_id: int, part: int, state: str, error: str = "", results: list[dict] | None = None
+) -> Job:
+    """A task ended: ``state`` is succeeded, failed or cancelled."""
+    job = _locked(job_id)
+    entry = job.parts[part]
+    entry["state"] = state
+    if error:
+        job.error = error[:5000]
+        _append_log(job, f"part {part + 1} failed: {error.splitlines()[0] if error else ''}")
+    elif state == "cancelled":
+        _append_log(job, f"part {part + 1} stopped: cancelled")
+    else:
+        _append_log(job, f"part {part + 1}/{len(job.parts)} done")
+    for link in results or []:
+        if link not in job.results:
+            job.results.append(link)
+    _aggregate(job)
+    _settle(job)
+    job.save()
+    job_event_on_commit(job)
+    return job
+
+
+def _check_can_manage(job: Job, user) -> None:
+    if not (user and user.is_authenticated):
+        raise PermissionDenied("Sign in to manage jobs.")
+    if not (user.is_staff or job.owner_id == user.pk):
+        raise PermissionDenied("This job belongs to someone else.")
+
+
+@transaction.atomic
+def job_cancel(*, job_id: int, user) -> Job:
+    """Cancel: queued parts never start; running parts stop at their next progress report."""
+    from procrastinate.contrib.django import app
+
+    job = _locked(job_id)
+    _check_can_manage(job, user)
+    if not job.is_active:
+        raise ValidationFailed(f"job {job.pk} is already {job.state}", field="id")
+    job.cancel_requested = True
+    for entry in job.parts:
+        if entry["state"] == "queued" and app.job_manager.cancel_job_by_id(entry["task_id"]):
+            entry["state"] = "cancelled"
+    _settle(job)
+    if job.is_active:
+        job.state = JobState.CANCELLING
+    _append_log(job, f"cancel requested by {user.username}")
+    job.save()
+    job_event_on_commit(job)
+    return job
+
+
+@transaction.atomic
+def job_retry(*, job_id: int, user) -> Job:
+    """Run a failed or cancelled job's unfinished parts again (their tasks resume: written batches
+    are skipped)."""
+    job = _locked(job_id)
+    _check_can_manage(job, user)
+    if job.state not in (JobState.FAILED, JobState.CANCELLED):
+        raise ValidationFailed(
+            f"only failed or cancelled jobs can be retried; job {job.pk} is {job.state}", field="id"
+        )
+    job.cancel_requested = False
+    job.error = ""
+    job.finished_at = None
+    job.state = JobState.QUEUED
+    for index, entry in enumerate(job.parts):
+        if entry["state"] != "succeeded":
+            entry["state"] = "queued"
+            entry["task_id"] = _defer(job, index, entry)
+    _append_log(job, f"retried by {user.username}")
+    job.save()
+    job_event_on_commit(job)
+    return job

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("inference.api.urls")),
     path("api/", include("features.api.urls")),
     path("api/", include("features.api.social_urls")),
+    path("api/", include("graphs.api.urls")),  # graphs (helper G)
     path("", include("accounts.urls")),
     path("", include("features.urls")),
 ]

@@ -190,3 +190,42 @@ def _circuit_tracer_version() -> str:
 def count_tokens(model, prompt: str) -> int:
     """Prompt tokens as circuit-tracer counts them (BOS included)."""
     return int(model.ensure_tokenized(prompt).shape[-1])
+
+
+class PromptTooLong(GraphEngineError):
+    def __init__(self, n_tokens: int, cap: int):
+        self.n_tokens, self.cap = n_tokens, cap
+        super().__init__(f"The prompt has {n_tokens} tokens; the cap for this model is {cap}.")
+
+
+def render_messages(model, messages: list[dict]) -> str:
+    """Chat messages rendered with the model's chat template (generation prompt added)."""
+    tokenizer = model.tokenizer
+    if not getattr(tokenizer, "chat_template", None):
+        raise GraphEngineError("this model has no chat template: send a prompt instead of messages")
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def generate_for(
+    model_row: Any,
+    spec: TranscoderSpec,
+    *,
+    prompt: str | None = None,
+    messages: list[dict] | None = None,
+    max_tokens: int,
+    **params,
+) -> dict:
+    """Engine-thread entry: resolve the replacement model once, check the token cap, generate."""
+    import torch
+
+    model = cached_replacement_model(model_row, spec)
+    text = render_messages(model, messages) if messages else prompt
+    if messages:
+        # The template already holds the BOS token: hand circuit-tracer the ids as rendered.
+        ids = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        n_tokens, inputs = len(ids), torch.tensor(ids)
+    else:
+        n_tokens, inputs = count_tokens(model, text), text
+    if n_tokens > max_tokens:
+        raise PromptTooLong(n_tokens, max_tokens)
+    return generate_graph(model, inputs, **params)

@@ -61,7 +61,7 @@ def max_graph_nodes() -> int:
 def check_slug(value: str, *, field: str) -> str:
     if not isinstance(value, str) or not SLUG_RE.match(value) or len(value) > 200:
         raise ValidationFailed(
-            "Invalid scan or slug", field=field, extra={"message": f"{field} must match [a-zA-Z0-9_.-]+"}
+            "Invalid scan or slug", extra={"message": f"{field} must match [a-zA-Z0-9_.-]+"}
         )
     return value
 
@@ -133,7 +133,7 @@ def _param(params: dict, name: str):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ValidationFailed(
-            "Validation error", field=name, extra={"message": f"{name} must be between {low} and {high}"}
+            "Validation error", extra={"message": f"{name} must be between {low} and {high}"}
         )
     return int(value) if isinstance(default, int) else float(value)
 
@@ -175,9 +175,9 @@ def graph_generate(
 
     params = params or {}
     if not prompt and not messages:
-        raise ValidationFailed("Validation error", field="prompt", extra={"message": "prompt or messages is required"})
+        raise ValidationFailed("Validation error", extra={"message": "prompt or messages is required"})
     if prompt is not None and len(prompt) > 10_000:
-        raise ValidationFailed("Prompt Too Long", field="prompt", extra={"message": "prompt is over 10,000 characters"})
+        raise ValidationFailed("Prompt Too Long", extra={"message": "prompt is over 10,000 characters"})
     settings_ = {name: _param(params, name) for name in GENERATE_RANGES}
     model = selectors.model_for_graphs(model_name=model_name, user=user)
     if not model.inference_enabled:
@@ -207,7 +207,7 @@ def graph_generate(
             progress=progress,
         )
     except PromptTooLong as exc:
-        raise ValidationFailed("Prompt Too Long", field="prompt", extra={"message": str(exc)}) from exc
+        raise ValidationFailed("Prompt Too Long", extra={"message": str(exc)}) from exc
     except GraphEngineError as exc:
         raise ValidationFailed(str(exc), field="modelId") from exc
     graph_labels_apply(data=data, source_set=source_set)
@@ -225,7 +225,6 @@ def _check_slug_free(*, model: Model, slug: str, user, generate: bool = False) -
     if generate or existing.owner_id is None or existing.owner_id != getattr(user, "pk", None):
         raise ValidationFailed(
             "Model + Slug/ID Exists",
-            field="slug",
             extra={"message": f"A graph '{model.name}/{slug}' already exists."},
         )
 

@@ -10,6 +10,12 @@ D_TRANSCODER = 64
 N_LAYERS = 2
 
 
+@pytest.fixture(autouse=True)
+def graph_media(settings, tmp_path):
+    """Graph files go to a per-test folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 @pytest.fixture(scope="session")
 def graph_folders(tmp_path_factory):
     from inference.graphs.transcoders import build_tiny_transcoders

@@ -211,7 +211,14 @@ def graph_generate(
     except GraphEngineError as exc:
         raise ValidationFailed(str(exc), field="modelId") from exc
     graph_labels_apply(data=data, source_set=source_set)
-    return graph_store(model=model, slug=slug, data=data, owner=_owner(user), source_set_name=source_set.name)
+    return graph_store(
+        model=model,
+        slug=slug,
+        data=data,
+        owner=_owner(user),
+        source_set_name=source_set.name,
+        prompt=prompt if prompt else json.dumps(messages),
+    )
 
 
 def _owner(user):
@@ -238,6 +245,7 @@ def graph_store(
     source_set_name: str = "",
     gz: bytes | None = None,
     visibility: str = Visibility.PUBLIC,
+    prompt: str | None = None,
 ) -> GraphMetadata:
     """Write the gzip file, then upsert the row (the file is removed again if the row fails)."""
     meta = data["metadata"]
@@ -246,7 +254,7 @@ def graph_store(
         raise PayloadTooLarge(f"The graph has {n_nodes} nodes; the cap is {max_graph_nodes()}.")
     name = storage.graph_file_save(model_name=model.name, slug=slug, gz=gz or storage.graph_dumps(data))
     fields = {
-        "prompt": meta.get("prompt", ""),
+        "prompt": prompt if prompt is not None else meta.get("prompt", ""),
         "prompt_tokens": [str(t) for t in meta.get("prompt_tokens", [])],
         "title": str(meta.get("title_prefix", "") or "")[:300],
         "file": name,

@@ -95,3 +95,26 @@ def subgraph_json(sub) -> dict:
         "userId": str(sub.owner_id) if sub.owner_id else None,
         "updatedAt": sub.updated_at.isoformat() if sub.updated_at else None,
     }
+
+
+class SteerFeatureInput(serializers.Serializer):
+    layer = serializers.IntegerField(min_value=0)
+    index = serializers.IntegerField(min_value=0)
+    token_active_position = serializers.IntegerField(min_value=0)
+    steer_position = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    steer_generated_tokens = serializers.BooleanField(required=False, default=False)
+    delta = serializers.FloatField(required=False, allow_null=True, default=None)
+    ablate = serializers.BooleanField(required=False, default=False)
+
+
+class SteerLogitsInput(serializers.Serializer):
+    modelId = serializers.CharField(max_length=128)
+    sourceSetName = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=128)
+    prompt = serializers.CharField(max_length=10_000, trim_whitespace=False)
+    features = SteerFeatureInput(many=True, allow_empty=False)
+    nTokens = serializers.IntegerField(min_value=1, max_value=256, required=False, default=10)
+    topK = serializers.IntegerField(min_value=0, max_value=10, required=False, default=5)
+    freezeAttention = serializers.BooleanField(required=False, default=True)
+    temperature = serializers.FloatField(min_value=0, max_value=2, required=False, default=0)
+    freqPenalty = serializers.FloatField(min_value=-2, max_value=2, required=False, default=0)
+    seed = serializers.IntegerField(required=False, default=16)

@@ -4,6 +4,7 @@ from graphs.api import views
 
 urlpatterns = [
     path("graph/generate", views.graph_generate, name="api-graph-generate"),
+    path("steer-logits", views.steer_logits, name="api-steer-logits"),
     path("graph/list-owned", views.graph_list_owned, name="api-graph-list-owned"),
     path("graph/delete", views.graph_delete, name="api-graph-delete"),
     path("graph/signed-put", views.graph_signed_put, name="api-graph-signed-put"),

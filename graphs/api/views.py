@@ -17,6 +17,7 @@ from graphs.api.serializers import (
     ModelSlugInput,
     SaveToDbInput,
     SignedPutInput,
+    SteerLogitsInput,
     SubgraphInput,
     graph_json_url,
     graph_metadata_json,
@@ -177,3 +178,24 @@ def subgraph_delete(request):
 
 
 
+
+
+@extend_schema(request=SteerLogitsInput, summary="Graph steering: default vs steered generations")
+@api_view(["POST"])
+def steer_logits(request):
+    v = validated(SteerLogitsInput, request)
+    return Response(
+        services.graph_steer_logits(
+            user=request.user,
+            model_name=v["modelId"],
+            source_set_name=v.get("sourceSetName") or None,
+            prompt=v["prompt"],
+            features=[dict(f) for f in v["features"]],
+            n_tokens=v["nTokens"],
+            top_k=v["topK"],
+            freeze_attention=v["freezeAttention"],
+            temperature=v["temperature"],
+            freq_penalty=v["freqPenalty"],
+            seed=v["seed"],
+        )
+    )

@@ -29,6 +29,41 @@ def graph_folders(tmp_path_factory):
     return {"model": model, "transcoders": transcoders}
 
 
+@pytest.fixture(scope="session")
+def bare_model(graph_folders):
+    """Bare circuit-tracer (no Neuronsite code): its own transcoder loader and
+    ``ReplacementModel.from_config`` with the model folder's weights."""
+    import json
+
+    import torch
+    import yaml
+    from circuit_tracer import ReplacementModel
+    from circuit_tracer.utils.hf_utils import load_transcoders
+    from safetensors.torch import load_file
+    from transformer_lens import HookedTransformerConfig
+    from transformers import AutoTokenizer
+
+    folder = graph_folders["model"]
+    tc_folder = graph_folders["transcoders"]
+    config = yaml.safe_load((tc_folder / "config.yaml").read_text())
+    config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
+    transcoders = load_transcoders(config, torch.device("cpu"), torch.float32, lazy_decoder=False)
+    raw = json.loads((folder / "config.json").read_text())
+    raw.update(dtype=torch.float32, device="cpu", tokenizer_name=str(folder))
+    cfg = HookedTransformerConfig.from_dict(raw)
+    model = ReplacementModel.from_config(cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder)))
+    state = {}
+    for key, value in load_file(str(folder / "model.safetensors")).items():
+        parts = key.split(".")
+        if len(parts) > 2 and parts[2] == "mlp":
+            key = ".".join(parts[:3] + ["old_mlp"] + parts[3:])
+        elif parts[0] == "unembed":
+            key = "unembed.old_unembed." + ".".join(parts[1:])
+        state[key] = value
+    model.load_state_dict(state, strict=False)
+    return model
+
+
 @pytest.fixture
 def graph_model(db, graph_folders):
     """Model ``gtiny`` (instruct, with a chat template) and transcoder set ``tc`` (type transcoder,

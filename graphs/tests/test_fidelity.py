@@ -14,37 +14,14 @@ PROMPT = "The quick brown fox jumps over"
 
 
 @pytest.fixture(scope="module")
-def bare_output(graph_folders, tmp_path_factory):
-    """Bare circuit-tracer: its own transcoder loader, ReplacementModel.from_config, attribute,
-    create_graph_files. No Neuronsite code."""
-    import torch
-    import yaml
-    from circuit_tracer import ReplacementModel, attribute
+def bare_output(bare_model, tmp_path_factory):
+    """Bare circuit-tracer: attribute and create_graph_files on its own replacement model."""
+    from circuit_tracer import attribute
     from circuit_tracer.utils.create_graph_files import create_graph_files
-    from circuit_tracer.utils.hf_utils import load_transcoders
-    from safetensors.torch import load_file
-    from transformer_lens import HookedTransformerConfig
-    from transformers import AutoTokenizer
 
-    folder = graph_folders["model"]
-    tc_folder = graph_folders["transcoders"]
-    config = yaml.safe_load((tc_folder / "config.yaml").read_text())
-    config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
-    transcoders = load_transcoders(config, torch.device("cpu"), torch.float32, lazy_decoder=False)
-    raw = json.loads((folder / "config.json").read_text())
-    raw.update(dtype=torch.float32, device="cpu", tokenizer_name=str(folder))
-    cfg = HookedTransformerConfig.from_dict(raw)
-    model = ReplacementModel.from_config(cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder)))
-    state = {}
-    for key, value in load_file(str(folder / "model.safetensors")).items():
-        parts = key.split(".")
-        if len(parts) > 2 and parts[2] == "mlp":
-            key = ".".join(parts[:3] + ["old_mlp"] + parts[3:])
-        elif parts[0] == "unembed":
-            key = "unembed.old_unembed." + ".".join(parts[1:])
-        state[key] = value
-    model.load_state_dict(state, strict=False)
-    graph = attribute(PROMPT, model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000)
+    graph = attribute(
+        PROMPT, bare_model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000
+    )
     out = tmp_path_factory.mktemp("bare")
     create_graph_files(graph, "bare", str(out), scan="gtiny", node_threshold=0.8, edge_threshold=0.85)
     return json.loads((out / "bare.json").read_text())

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("features.api.social_urls")),
     path("api/", include("graphs.api.urls")),  # graphs (helper G)
     path("", include("accounts.urls")),
+    path("", include("graphs.urls")),  # graphs viewer (helper G): before features' catch-alls
     path("", include("features.urls")),
 ]
 

@@ -100,3 +100,15 @@ def feature_labels(*, source_set: SourceSet, keys: set[tuple[int, int]]) -> dict
         if (layer, index) in keys:
             labels.setdefault((layer, index), description)
     return labels
+
+
+def subgraph_get(*, subgraph_id: int, user) -> Subgraph:
+    """A subgraph by id (share links): readable by anyone who can see its graph."""
+    sub = (
+        Subgraph.objects.select_related("graph", "graph__model")
+        .filter(pk=subgraph_id, graph__in=GraphMetadata.objects.visible_to(user))
+        .first()
+    )
+    if sub is None:
+        raise NotFound(f"Subgraph {subgraph_id} not found.", field="subgraphId")
+    return sub

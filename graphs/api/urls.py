@@ -13,6 +13,7 @@ urlpatterns = [
     path("graph/subgraph/save", views.subgraph_save, name="api-subgraph-save"),
     path("graph/subgraph/list", views.subgraph_list, name="api-subgraph-list"),
     path("graph/subgraph/delete", views.subgraph_delete, name="api-subgraph-delete"),
+    path("graph/subgraph/<int:subgraph_id>", views.subgraph_get, name="api-subgraph-get"),
     path("graph-upload/<str:token>", views.graph_upload, name="api-graph-upload"),
     path("graph/<str:model_id>/<str:slug>/json", views.graph_file, name="api-graph-file"),
     path("graph/<str:model_id>/<str:slug>", views.graph_get, name="api-graph-get"),

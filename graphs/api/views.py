@@ -199,3 +199,9 @@ def steer_logits(request):
             seed=v["seed"],
         )
     )
+
+
+@extend_schema(summary="One subgraph by id (share links)")
+@api_view(["GET"])
+def subgraph_get(request, subgraph_id: int):
+    return Response(subgraph_json(selectors.subgraph_get(subgraph_id=subgraph_id, user=request.user)))

@@ -191,6 +191,7 @@ def test_validate_and_subgraphs(graph_model, api_user):
     _, other = api_user()
     listed = other.post("/api/graph/subgraph/list", {"modelId": "gtiny", "slug": "up1"}, format="json").json()
     assert [s["id"] for s in listed] == [sub["id"]]  # featured: visible to others
+    assert other.get(f"/api/graph/subgraph/{sub['id']}").json()["pinnedIds"] == ["0_3_1"]
     assert other.post("/api/graph/subgraph/delete", {"subgraphId": sub["id"]}, format="json").status_code == 403
     bad = client.post("/api/graph/subgraph/save", {"modelId": "gtiny", "slug": "up1"}, format="json")
     assert bad.status_code == 400 and "pinnedIds" in bad.json()["error"]

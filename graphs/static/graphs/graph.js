@@ -178,7 +178,7 @@
           loadActivations(body, `${n.layer}-${set}`, featureIndex(n));
         }
         const edit = document.createElement("input"); edit.type = "text"; edit.id = "graph-label-edit";
-        edit.placeholder = "edit label"; edit.value = state.clerps.get(featureKey(n)) || "";
+        edit.placeholder = "edit label"; edit.setAttribute("aria-label", "Edit label"); edit.value = state.clerps.get(featureKey(n)) || "";
         edit.addEventListener("change", () => {
           edit.value ? state.clerps.set(featureKey(n), edit.value) : state.clerps.delete(featureKey(n)); writeURL(); draw();
         });
@@ -259,8 +259,7 @@
   }
 
   async function applySubgraph(id) {
-    const subs = await api("/api/graph/subgraph/list", { modelId: MODEL, slug: state.slug });
-    const s = subs.find((x) => String(x.id) === String(id)); if (!s) return;
+    const s = await api(`/api/graph/subgraph/${encodeURIComponent(id)}`);
     state.pinned = new Set(s.pinnedIds); state.supernodes = s.supernodes || [];
     state.clerps = new Map(s.clerps || []);
     if (s.pruningThreshold != null) state.pruning = s.pruningThreshold;

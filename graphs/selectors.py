@@ -68,7 +68,7 @@ def transcoder_ref(*, source_set: SourceSet) -> str:
     source = source_set.sources.order_by("layer").first()
     if source is None:
         raise ValidationFailed(f"Source set '{source_set.name}' has no sources.", field="sourceSetName")
-    ref = source.local_path or source.sae_release
+    ref = (source.config or {}).get("set_folder") or source.local_path or source.sae_release
     if not ref:
         raise ValidationFailed(
             f"Source set '{source_set.name}' names no transcoder folder or hub reference.", field="sourceSetName"

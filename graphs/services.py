@@ -80,12 +80,16 @@ def transcoder_set_register(
     model_name: str,
     set_name: str,
     folder: str | Path,
+    sae_folders: dict[int, Path] | None = None,
     owner=None,
     description: str = "",
     visibility: str = Visibility.PUBLIC,
 ) -> SourceSet:
     """A graph-capable source set whose sources (one per layer) point at a transcoder folder in
-    circuit-tracer's format (``config.yaml`` + ``layer_{i}.safetensors``)."""
+    circuit-tracer's format (``config.yaml`` + ``layer_{i}.safetensors``, kept in each source's
+    ``config["set_folder"]``). ``sae_folders`` (``{layer: sae_lens folder}`` holding the same
+    encoder) become the sources' ``local_path`` so the dashboards engine can load them; without
+    them ``local_path`` is the circuit-tracer folder."""
     from inference.graphs.transcoders import read_config
     from models_app.services import source_ensure
 
@@ -97,12 +101,17 @@ def transcoder_set_register(
     sources = []
     for layer, path in enumerate(config["transcoders"]):
         d_transcoder = _safetensors_shape(Path(path), "b_enc")[0]
+        sae_folder = (sae_folders or {}).get(layer)
+        sae_cfg = {}
+        if sae_folder is not None:
+            sae_cfg = json.loads((Path(sae_folder) / "cfg.json").read_text())
         sources.append(
             source_ensure(
                 model_name=model_name,
                 set_name=set_name,
                 layer=layer,
-                hook_name=f"blocks.{layer}.{config.get('feature_input_hook', 'mlp.hook_in')}",
+                hook_name=(sae_cfg.get("metadata") or {}).get("hook_name")
+                or f"blocks.{layer}.{config.get('feature_input_hook', 'mlp.hook_in')}",
                 create_model=False,
                 owner=owner,
                 d_sae=d_transcoder,
@@ -113,9 +122,9 @@ def transcoder_set_register(
                     "visibility": visibility,
                 },
                 source_defaults={
-                    "local_path": str(folder),
+                    "local_path": str(Path(sae_folder).resolve()) if sae_folder else str(folder),
                     "architecture": "transcoder",
-                    "config": {"format": "circuit-tracer", "layer": layer, "path": path},
+                    "config": {**sae_cfg, "format": "circuit-tracer", "set_folder": str(folder), "path": path},
                 },
             )
         )

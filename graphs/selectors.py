@@ -54,7 +54,9 @@ def transcoder_set_for(*, model: Model, set_name: str | None, user) -> SourceSet
     else:
         source_set = qs.filter(allow_graphs=True).order_by("name").first()
         if source_set is None:
-            raise ValidationFailed(f"Model '{model.name}' has no transcoder set for graphs.", field="sourceSetName")
+            raise ValidationFailed(
+                f"Model '{model.name}' has no transcoder set for graphs.", field="sourceSetName"
+            )
     if not source_set.allow_graphs or source_set.type not in ("transcoder", "clt"):
         raise ValidationFailed(
             f"Source set '{model.name}/{source_set.name}' has no transcoders (graphs need a transcoder set).",
@@ -71,7 +73,8 @@ def transcoder_ref(*, source_set: SourceSet) -> str:
     ref = (source.config or {}).get("set_folder") or source.local_path or source.sae_release
     if not ref:
         raise ValidationFailed(
-            f"Source set '{source_set.name}' names no transcoder folder or hub reference.", field="sourceSetName"
+            f"Source set '{source_set.name}' names no transcoder folder or hub reference.",
+            field="sourceSetName",
         )
     return ref
 

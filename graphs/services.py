@@ -124,7 +124,12 @@ def transcoder_set_register(
                 source_defaults={
                     "local_path": str(Path(sae_folder).resolve()) if sae_folder else str(folder),
                     "architecture": "transcoder",
-                    "config": {**sae_cfg, "format": "circuit-tracer", "set_folder": str(folder), "path": path},
+                    "config": {
+                        **sae_cfg,
+                        "format": "circuit-tracer",
+                        "set_folder": str(folder),
+                        "path": path,
+                    },
                 },
             )
         )

@@ -29,3 +29,8 @@ def graph_page(request, model_id: str):
         ),
     }
     return render(request, "graphs/graph.html", context)
+
+
+def graph_validator_page(request):
+    """Check a graph JSON file against the upload schema before uploading it."""
+    return render(request, "graphs/validate.html")

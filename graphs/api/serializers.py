@@ -52,7 +52,9 @@ class SubgraphInput(serializers.Serializer):
     subgraphId = serializers.IntegerField(required=False, allow_null=True)
     displayName = serializers.CharField(required=False, allow_blank=True, max_length=300)
     pinnedIds = serializers.ListField(child=serializers.CharField(max_length=100), max_length=5000)
-    supernodes = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    supernodes = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
     clerps = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
     pruningThreshold = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     densityThreshold = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)

@@ -74,7 +74,9 @@ def graph_file(request, model_id: str, slug: str):
         return JsonResponse({"error": "The graph file is missing from storage."}, status=404)
     response = FileResponse(handle, content_type="application/json")
     response["Content-Encoding"] = "gzip"
-    response["Cache-Control"] = "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
+    response["Cache-Control"] = (
+        "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
+    )
     response["ETag"] = f'"{graph.pk}-{graph.file.name.rsplit("/", 1)[-1]}"'
     return response
 
@@ -100,7 +102,9 @@ def graph_delete(request):
 @permission_classes([IsAuthenticated])
 def graph_signed_put(request):
     v = validated(SignedPutInput, request)
-    token = services.graph_upload_begin(user=request.user, filename=v["filename"], content_length=v["contentLength"])
+    token = services.graph_upload_begin(
+        user=request.user, filename=v["filename"], content_length=v["contentLength"]
+    )
     url = request.build_absolute_uri(reverse("api-graph-upload", args=[token]))
     return Response({"url": url, "putRequestId": token})
 
@@ -112,7 +116,9 @@ def graph_upload(request, token: str):
         return JsonResponse({"error": "Use PUT to upload the gzip file."}, status=405)
     try:
         length = request.META.get("CONTENT_LENGTH")
-        services.graph_upload_receive(token=token, stream=request, content_length=int(length) if length else None)
+        services.graph_upload_receive(
+            token=token, stream=request, content_length=int(length) if length else None
+        )
     except ApplicationError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     return JsonResponse({"message": "Uploaded"})
@@ -175,9 +181,6 @@ def subgraph_delete(request):
         raise ValidationFailed("must be an integer", field="subgraphId")
     services.subgraph_delete(user=request.user, subgraph_id=raw)
     return Response({"message": "Subgraph deleted"})
-
-
-
 
 
 @extend_schema(request=SteerLogitsInput, summary="Graph steering: default vs steered generations")

@@ -51,7 +51,9 @@ def bare_model(graph_folders):
     raw = json.loads((folder / "config.json").read_text())
     raw.update(dtype=torch.float32, device="cpu", tokenizer_name=str(folder))
     cfg = HookedTransformerConfig.from_dict(raw)
-    model = ReplacementModel.from_config(cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder)))
+    model = ReplacementModel.from_config(
+        cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder))
+    )
     state = {}
     for key, value in load_file(str(folder / "model.safetensors")).items():
         parts = key.split(".")
@@ -73,7 +75,9 @@ def graph_model(db, graph_folders):
     from models_app.models import SourceSet
 
     model, _, _ = register_tiny(model_name="gtiny", model_folder=graph_folders["model"], instruct=True)
-    source_set = transcoder_set_register(model_name="gtiny", set_name="tc", folder=graph_folders["transcoders"])
+    source_set = transcoder_set_register(
+        model_name="gtiny", set_name="tc", folder=graph_folders["transcoders"]
+    )
     SourceSet.objects.create(model=model, name="res", type="sae")
     return {"model": model, "set": source_set}
 

@@ -13,16 +13,33 @@ from graphs.models import GraphMetadata
 
 def minimal_graph(slug="up1", scan="gtiny", **meta) -> dict:
     return {
-        "metadata": {"slug": slug, "scan": scan, "prompt": "hi there", "prompt_tokens": ["hi", " there"], **meta},
+        "metadata": {
+            "slug": slug,
+            "scan": scan,
+            "prompt": "hi there",
+            "prompt_tokens": ["hi", " there"],
+            **meta,
+        },
         "qParams": {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""},
         "nodes": [
             {
-                "node_id": "E_5_0", "feature": 0, "layer": "E", "ctx_idx": 0,
-                "feature_type": "embedding", "jsNodeId": "E_5-0", "clerp": "",
+                "node_id": "E_5_0",
+                "feature": 0,
+                "layer": "E",
+                "ctx_idx": 0,
+                "feature_type": "embedding",
+                "jsNodeId": "E_5-0",
+                "clerp": "",
             },
             {
-                "node_id": "0_3_1", "feature": 9, "layer": "0", "ctx_idx": 1,
-                "feature_type": "cross layer transcoder", "jsNodeId": "0_3-0", "clerp": "x", "extra_key": 1,
+                "node_id": "0_3_1",
+                "feature": 9,
+                "layer": "0",
+                "ctx_idx": 1,
+                "feature_type": "cross layer transcoder",
+                "jsNodeId": "0_3-0",
+                "clerp": "x",
+                "extra_key": 1,
             },
         ],
         "links": [{"source": "E_5_0", "target": "0_3_1", "weight": 0.5}],
@@ -66,9 +83,7 @@ def test_generate_bad_input(graph_model, api_user, body, status, needle):
 def test_generate_token_cap_slug_taken_and_chat(graph_model, api_user, settings):
     user, client = api_user()
     settings.GRAPH_MAX_PROMPT_TOKENS = 8
-    response = client.post(
-        "/api/graph/generate", {"modelId": "gtiny", "prompt": "word " * 20}, format="json"
-    )
+    response = client.post("/api/graph/generate", {"modelId": "gtiny", "prompt": "word " * 20}, format="json")
     assert response.status_code == 400
     assert response.json()["error"] == "Prompt Too Long" and "cap" in response.json()["message"]
     settings.GRAPH_MAX_PROMPT_TOKENS = 64
@@ -82,11 +97,15 @@ def test_generate_token_cap_slug_taken_and_chat(graph_model, api_user, settings)
     assert body["numNodes"] > 0 and body["numLinks"] > 0 and body["url"].endswith("/gtiny/graph?slug=chat1")
     graph = GraphMetadata.objects.get(slug="chat1")
     assert graph.prompt_tokens[:2] == ["<|endoftext|>", "<|user|>"] and graph.owner == user
-    again = client.post("/api/graph/generate", {"modelId": "gtiny", "prompt": "hi", "slug": "chat1"}, format="json")
+    again = client.post(
+        "/api/graph/generate", {"modelId": "gtiny", "prompt": "hi", "slug": "chat1"}, format="json"
+    )
     assert again.status_code == 400 and again.json()["error"] == "Model + Slug/ID Exists"
 
     meta = client.get("/api/graph/gtiny/chat1").json()
-    assert meta["modelId"] == "gtiny" and meta["slug"] == "chat1" and meta["promptTokens"] == graph.prompt_tokens
+    assert (
+        meta["modelId"] == "gtiny" and meta["slug"] == "chat1" and meta["promptTokens"] == graph.prompt_tokens
+    )
     file = client.get("/api/graph/gtiny/chat1/json")
     assert file["Content-Encoding"] == "gzip" and "max-age" in file["Cache-Control"]
 
@@ -116,7 +135,9 @@ def test_upload_flow_list_owned_and_delete(
     assert sorted(g["slug"] for g in listed) == ["up1", "up2"]
     assert other.post("/api/graph/list-owned").json() == []
 
-    assert other.post("/api/graph/delete", {"modelId": "gtiny", "slug": "up1"}, format="json").status_code == 403
+    assert (
+        other.post("/api/graph/delete", {"modelId": "gtiny", "slug": "up1"}, format="json").status_code == 403
+    )
     name = GraphMetadata.objects.get(slug="up1").file.name
     with django_capture_on_commit_callbacks(execute=True):
         deleted = client.post("/api/graph/delete", {"modelId": "gtiny", "slug": "up1"}, format="json")
@@ -156,14 +177,21 @@ def test_upload_bad_files_and_caps(graph_model, api_user, settings):
     )
     assert too_big.status_code == 413
     settings.GRAPH_MAX_UPLOAD_BYTES = 100
-    body = client.post("/api/graph/signed-put", {"filename": "g.json", "contentLength": 50}, format="json").json()
-    put = client.generic("PUT", body["url"].split("testserver", 1)[1], b"x" * 500, content_type="application/json")
+    body = client.post(
+        "/api/graph/signed-put", {"filename": "g.json", "contentLength": 50}, format="json"
+    ).json()
+    put = client.generic(
+        "PUT", body["url"].split("testserver", 1)[1], b"x" * 500, content_type="application/json"
+    )
     assert put.status_code == 413
     forged = client.generic("PUT", "/api/graph-upload/forged-token", b"x", content_type="application/json")
     assert forged.status_code == 403
     assert client.post("/api/graph/save-to-db", {"putRequestId": "nope"}, format="json").status_code == 403
     _, other = api_user()
-    assert other.post("/api/graph/save-to-db", {"putRequestId": body["putRequestId"]}, format="json").status_code == 403
+    assert (
+        other.post("/api/graph/save-to-db", {"putRequestId": body["putRequestId"]}, format="json").status_code
+        == 403
+    )
     assert client.post("/api/graph/signed-put", {"filename": "g.json"}, format="json").status_code == 400
     from rest_framework.test import APIClient
 
@@ -173,15 +201,23 @@ def test_upload_bad_files_and_caps(graph_model, api_user, settings):
 
 def test_validate_and_subgraphs(graph_model, api_user):
     owner, client = api_user()
-    assert client.post("/api/graph/validate", minimal_graph(), format="json").json() == {"valid": True, "errors": []}
+    assert client.post("/api/graph/validate", minimal_graph(), format="json").json() == {
+        "valid": True,
+        "errors": [],
+    }
     invalid = client.post("/api/graph/validate", {"nodes": "x"}, format="json").json()
     assert not invalid["valid"] and any(e.startswith("nodes:") for e in invalid["errors"])
     upload(client, minimal_graph())
     saved = client.post(
         "/api/graph/subgraph/save",
         {
-            "modelId": "gtiny", "slug": "up1", "displayName": "mine", "pinnedIds": ["0_3_1"],
-            "supernodes": [["group", "0_3_1"]], "pruningThreshold": 0.6, "featured": True,
+            "modelId": "gtiny",
+            "slug": "up1",
+            "displayName": "mine",
+            "pinnedIds": ["0_3_1"],
+            "supernodes": [["group", "0_3_1"]],
+            "pruningThreshold": 0.6,
+            "featured": True,
         },
         format="json",
     )
@@ -192,7 +228,24 @@ def test_validate_and_subgraphs(graph_model, api_user):
     listed = other.post("/api/graph/subgraph/list", {"modelId": "gtiny", "slug": "up1"}, format="json").json()
     assert [s["id"] for s in listed] == [sub["id"]]  # featured: visible to others
     assert other.get(f"/api/graph/subgraph/{sub['id']}").json()["pinnedIds"] == ["0_3_1"]
-    assert other.post("/api/graph/subgraph/delete", {"subgraphId": sub["id"]}, format="json").status_code == 403
+    assert (
+        other.post("/api/graph/subgraph/delete", {"subgraphId": sub["id"]}, format="json").status_code == 403
+    )
     bad = client.post("/api/graph/subgraph/save", {"modelId": "gtiny", "slug": "up1"}, format="json")
     assert bad.status_code == 400 and "pinnedIds" in bad.json()["error"]
-    assert client.post("/api/graph/subgraph/delete", {"subgraphId": sub["id"]}, format="json").status_code == 200
+    assert (
+        client.post("/api/graph/subgraph/delete", {"subgraphId": sub["id"]}, format="json").status_code == 200
+    )
+
+
+def test_pages(graph_model, api_user, client, django_assert_max_num_queries):
+    owner, api = api_user()
+    upload(api, minimal_graph())
+    with django_assert_max_num_queries(8):
+        page = client.get("/gtiny/graph?slug=up1")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-slug="up1"' in html and "graphs/graph.js" in html and "up1" in html
+    assert client.get("/nomodel/graph").status_code == 404
+    validator = client.get("/graph/validate")
+    assert validator.status_code == 200 and "graphs/validate.js" in validator.content.decode()

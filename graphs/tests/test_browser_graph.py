@@ -70,9 +70,7 @@ def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa:
     assert other.locator(f"circle.gnode.pinned[data-node-id='{node_id}']").count() == 1
 
     page.get_by_role("button", name="Steer").click()
-    page.wait_for_function(
-        "document.getElementById('graph-steer-default').textContent.length > 0"
-    )
+    page.wait_for_function("document.getElementById('graph-steer-default').textContent.length > 0")
     assert page.locator("#graph-steer-default").inner_text().startswith("The quick brown fox")
     assert page.locator("#graph-steer-steered").inner_text().startswith("The quick brown fox")
     assert errors == []

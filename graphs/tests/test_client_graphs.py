@@ -28,7 +28,9 @@ def test_client_graph_helpers(np_client, tmp_path):
 
     uploaded = NPGraphMetadata.upload(json.dumps(minimal_graph(slug="client-up")))
     assert uploaded.model_id == "gtiny" and uploaded.slug == "client-up"
-    assert uploaded.prompt_tokens == ["hi", " there"] and uploaded.json_url.endswith("/api/graph/gtiny/client-up/json")
+    assert uploaded.prompt_tokens == ["hi", " there"] and uploaded.json_url.endswith(
+        "/api/graph/gtiny/client-up/json"
+    )
 
     path = tmp_path / "graph.json"
     path.write_text(json.dumps(minimal_graph(slug="client-file")))
@@ -38,7 +40,9 @@ def test_client_graph_helpers(np_client, tmp_path):
     got = NPGraphMetadata.get("gtiny", "client-up")
     assert got == uploaded
 
-    generated = NPGraphMetadata.generate("gtiny", "The cat sat", "client-gen", node_threshold=0.8, edge_threshold=0.9)
+    generated = NPGraphMetadata.generate(
+        "gtiny", "The cat sat", "client-gen", node_threshold=0.8, edge_threshold=0.9
+    )
     assert generated.slug == "client-gen" and generated.prompt == "The cat sat"
     assert generated.prompt_tokens[0] == "<|endoftext|>"
 

@@ -25,13 +25,18 @@ def test_demo_transcoders_give_graph_nodes_real_feature_pages(graph_model, graph
     _, client = api_user()
     prompt = "def __init__(self):"
     response = client.post(
-        "/api/graph/generate", {"modelId": "gtiny", "prompt": prompt, "sourceSetName": SET_NAME, "slug": "demo"},
+        "/api/graph/generate",
+        {"modelId": "gtiny", "prompt": prompt, "sourceSetName": SET_NAME, "slug": "demo"},
         format="json",
     )
     assert response.status_code == 200, response.json()
     from graphs.tests.conftest import fetch_graph
 
-    nodes = [n for n in fetch_graph(client, "gtiny", "demo")["nodes"] if n["feature_type"] == "cross layer transcoder"]
+    nodes = [
+        n
+        for n in fetch_graph(client, "gtiny", "demo")["nodes"]
+        if n["feature_type"] == "cross layer transcoder"
+    ]
     assert nodes
     with_pages = 0
     for node in nodes:

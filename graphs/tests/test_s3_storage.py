@@ -50,5 +50,10 @@ def test_upload_and_serve_through_s3(graph_model, api_user, s3_bucket, django_ca
     assert served.status_code == 200 and served["Content-Encoding"] == "gzip"
     assert gzip.decompress(b"".join(served.streaming_content)) == gzip.decompress(stored)
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/api/graph/delete", {"modelId": "gtiny", "slug": "s3graph"}, format="json").status_code == 200
+        assert (
+            client.post(
+                "/api/graph/delete", {"modelId": "gtiny", "slug": "s3graph"}, format="json"
+            ).status_code
+            == 200
+        )
     assert s3_bucket.list_objects_v2(Bucket="graphs-test").get("KeyCount") == 0

@@ -47,8 +47,15 @@ def test_steer_logits_equals_direct_intervention(graph_model, api_user, bare_mod
         "delta": None if ablate else delta,
         "ablate": ablate,
     }
-    body = {"modelId": "gtiny", "prompt": PROMPT, "features": [feature], "nTokens": 4, "topK": 3,
-            "temperature": 0.9, "seed": 7}
+    body = {
+        "modelId": "gtiny",
+        "prompt": PROMPT,
+        "features": [feature],
+        "nTokens": 4,
+        "topK": 3,
+        "temperature": 0.9,
+        "seed": 7,
+    }
     response = client.post("/api/steer-logits", body, format="json")
     assert response.status_code == 200, response.json()
     out = response.json()
@@ -58,7 +65,7 @@ def test_steer_logits_equals_direct_intervention(graph_model, api_user, bare_mod
     tokens, probs = _direct(bare_model, [(1, pos, index, value)], n_tokens=4, temperature=0.9, seed=7)
     decode = bare_model.tokenizer.decode
     assert [step["token"] for step in out["STEERED_LOGITS_BY_TOKEN"]] == [decode([t]) for t in tokens]
-    for step, row in zip(out["STEERED_LOGITS_BY_TOKEN"], probs):
+    for step, row in zip(out["STEERED_LOGITS_BY_TOKEN"], probs, strict=True):
         top = row.topk(3)
         assert [t["token"] for t in step["top_logits"]] == [decode([int(i)]) for i in top.indices]
         assert [t["prob"] for t in step["top_logits"]] == pytest.approx(top.values.tolist(), abs=1e-5)
@@ -68,9 +75,18 @@ def test_steer_logits_equals_direct_intervention(graph_model, api_user, bare_mod
     import torch
 
     torch.manual_seed(7)
-    plain = bare_model.generate(PROMPT, max_new_tokens=4, do_sample=True, temperature=0.9, stop_at_eos=False,
-                                verbose=False, return_type="tokens")
-    assert [s["token"] for s in out["DEFAULT_LOGITS_BY_TOKEN"]] == [decode([t]) for t in plain[0, -4:].tolist()]
+    plain = bare_model.generate(
+        PROMPT,
+        max_new_tokens=4,
+        do_sample=True,
+        temperature=0.9,
+        stop_at_eos=False,
+        verbose=False,
+        return_type="tokens",
+    )
+    assert [s["token"] for s in out["DEFAULT_LOGITS_BY_TOKEN"]] == [
+        decode([t]) for t in plain[0, -4:].tolist()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -97,10 +113,18 @@ def test_steer_logits_bad_input(graph_model, api_user, feature, status, needle):
 def test_steer_logits_bad_request_fields(graph_model, api_user):
     _, client = api_user()
     feature = {"layer": 0, "index": 1, "token_active_position": 2, "delta": 1.0}
-    for extra, needle in (({"nTokens": 0}, "nTokens"), ({"topK": 11}, "topK"), ({"temperature": 3}, "temperature")):
+    for extra, needle in (
+        ({"nTokens": 0}, "nTokens"),
+        ({"topK": 11}, "topK"),
+        ({"temperature": 3}, "temperature"),
+    ):
         response = client.post(
-            "/api/steer-logits", {"modelId": "gtiny", "prompt": PROMPT, "features": [feature], **extra}, format="json"
+            "/api/steer-logits",
+            {"modelId": "gtiny", "prompt": PROMPT, "features": [feature], **extra},
+            format="json",
         )
         assert response.status_code == 400 and needle in response.json()["error"]
-    missing = client.post("/api/steer-logits", {"modelId": "zzz", "prompt": "x", "features": [feature]}, format="json")
+    missing = client.post(
+        "/api/steer-logits", {"modelId": "zzz", "prompt": "x", "features": [feature]}, format="json"
+    )
     assert missing.status_code == 404

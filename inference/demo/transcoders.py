@@ -60,7 +60,9 @@ def train_transcoder(
 
     torch.manual_seed(seed)
     d_model = x.shape[1]
-    tc = SingleLayerTranscoder(d_model, d_transcoder, F.relu, layer, device=torch.device("cpu"), dtype=torch.float32)
+    tc = SingleLayerTranscoder(
+        d_model, d_transcoder, F.relu, layer, device=torch.device("cpu"), dtype=torch.float32
+    )
     with torch.no_grad():
         w = F.normalize(torch.randn(d_transcoder, d_model), dim=1)
         tc.W_dec.copy_(w)
@@ -103,7 +105,9 @@ def save_sae_lens_copy(tc, folder: Path, *, layer: int, model_name: str) -> Path
         dataset_path="pydoc_data.topics",
     )
     sae = StandardSAE(
-        StandardSAEConfig(d_in=tc.d_model, d_sae=tc.d_transcoder, apply_b_dec_to_input=False, metadata=metadata)
+        StandardSAEConfig(
+            d_in=tc.d_model, d_sae=tc.d_transcoder, apply_b_dec_to_input=False, metadata=metadata
+        )
     )
     with torch.no_grad():
         sae.W_enc.copy_(tc.W_enc.T)
@@ -135,10 +139,16 @@ def build_transcoders(
     sae_folders = {}
     for layer in range(model.cfg.n_layers):
         x, y = mlp_io(model, tokens, layer)
-        tc = train_transcoder(x, y, layer=layer, d_transcoder=d_transcoder, steps=steps, seed=seed + layer, log=log)
+        tc = train_transcoder(
+            x, y, layer=layer, d_transcoder=d_transcoder, steps=steps, seed=seed + layer, log=log
+        )
         tc.to_safetensors(str(set_folder / f"layer_{layer}.safetensors"))
-        sae_folders[layer] = save_sae_lens_copy(tc, folder / f"sae-{layer}", layer=layer, model_name=model_name)
-    write_config(set_folder, n_layers=model.cfg.n_layers, scan=f"{model_name}-{SET_NAME}", model_name=model_name)
+        sae_folders[layer] = save_sae_lens_copy(
+            tc, folder / f"sae-{layer}", layer=layer, model_name=model_name
+        )
+    write_config(
+        set_folder, n_layers=model.cfg.n_layers, scan=f"{model_name}-{SET_NAME}", model_name=model_name
+    )
     return set_folder, sae_folders
 
 
@@ -169,7 +179,9 @@ def demo_transcoders_seed(
     stamp = folder / "stamp.json"
     wanted = {"d_transcoder": d_transcoder, "steps": steps, "seed": seed, "version": 1}
     set_folder = folder / "circuit-tracer"
-    model = load_model(SimpleNamespace(name=model_name, local_path=str(model_dir), tl_model_name=""), device="cpu")
+    model = load_model(
+        SimpleNamespace(name=model_name, local_path=str(model_dir), tl_model_name=""), device="cpu"
+    )
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         n_layers = model.cfg.n_layers
         sae_folders = {layer: folder / f"sae-{layer}" for layer in range(n_layers)}
@@ -178,7 +190,14 @@ def demo_transcoders_seed(
         log("training the demo transcoders")
         tokens = tokenize_corpus(model.tokenizer, "pydoc", n_prompts=train_prompts, ctx_len=ctx_len)
         set_folder, sae_folders = build_transcoders(
-            model, tokens, folder, d_transcoder=d_transcoder, steps=steps, model_name=model_name, seed=seed, log=log
+            model,
+            tokens,
+            folder,
+            d_transcoder=d_transcoder,
+            steps=steps,
+            model_name=model_name,
+            seed=seed,
+            log=log,
         )
         stamp.write_text(json.dumps(wanted))
     source_set = transcoder_set_register(
@@ -194,6 +213,12 @@ def demo_transcoders_seed(
         for source in source_set.sources.order_by("layer"):
             log(f"dashboards for {model_name}/{source.name}")
             dashboards_generate(
-                source=source, corpus="pydoc", n_prompts=n_prompts, ctx_len=ctx_len, batch_size=128, umap=umap, seed=seed
+                source=source,
+                corpus="pydoc",
+                n_prompts=n_prompts,
+                ctx_len=ctx_len,
+                batch_size=128,
+                umap=umap,
+                seed=seed,
             )
     return source_set

@@ -72,7 +72,9 @@ def load_replacement_model(model_row: Any, transcoder_ref: str, *, device: str |
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("transcoders.")]
     if missing or result.unexpected_keys:
-        raise GraphEngineError(f"weights do not fit the replacement model: {missing or result.unexpected_keys}")
+        raise GraphEngineError(
+            f"weights do not fit the replacement model: {missing or result.unexpected_keys}"
+        )
     model.to(device)
     model.eval()
     return model

@@ -83,7 +83,7 @@ def _run(model, text, interventions, *, n_tokens, temperature, freq_penalty, fre
             values, indices = probs[step].topk(top_k)
             entry["top_logits"] = [
                 {"token": model.tokenizer.decode([int(t)]), "prob": float(p)}
-                for p, t in zip(values.tolist(), indices.tolist())
+                for p, t in zip(values.tolist(), indices.tolist(), strict=True)
             ]
         by_token.append(entry)
     return model.tokenizer.decode(tokens.tolist(), skip_special_tokens=True), by_token
@@ -123,7 +123,9 @@ def steer_logits(
     }
 
 
-def steer_for(model_row: Any, spec: TranscoderSpec, *, prompt: str, features: list[SteerFeature], max_tokens: int, **kw):
+def steer_for(
+    model_row: Any, spec: TranscoderSpec, *, prompt: str, features: list[SteerFeature], max_tokens: int, **kw
+):
     """Engine-thread entry."""
     from inference.graphs.engine import PromptTooLong, count_tokens
 

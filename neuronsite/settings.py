@@ -245,3 +245,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING")},
 }
+
+# Attribution graphs (graphs/, helper G): prompt token cap, upload cap, node cap, uploads per day.
+GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
+GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
+GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
+GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)

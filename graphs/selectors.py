@@ -115,3 +115,18 @@ def subgraph_get(*, subgraph_id: int, user) -> Subgraph:
     if sub is None:
         raise NotFound(f"Subgraph {subgraph_id} not found.", field="subgraphId")
     return sub
+
+
+def feature_densities(*, source_set: SourceSet, keys: set[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """Each (layer, index)'s activation density (``frac_nonzero``) where its dashboard has one."""
+    from features.models import Feature
+
+    if not keys:
+        return {}
+    rows = Feature.objects.filter(
+        source__source_set=source_set,
+        source__layer__in={layer for layer, _ in keys},
+        index__in={index for _, index in keys},
+        frac_nonzero__isnull=False,
+    ).values_list("source__layer", "index", "frac_nonzero")
+    return {(layer, index): float(d) for layer, index, d in rows if (layer, index) in keys}

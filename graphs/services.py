@@ -153,21 +153,28 @@ def _param(params: dict, name: str):
 
 
 def graph_labels_apply(*, data: dict, source_set: SourceSet) -> int:
-    """Fill empty ``clerp`` of feature nodes from our best explanations; returns how many."""
+    """Fill empty ``clerp`` of feature nodes from our best explanations and add each feature's
+    ``density`` (dashboard ``frac_nonzero``, for the viewer's density filter); returns how many
+    labels were filled."""
     keys = set()
     for node in data.get("nodes", []):
         if node.get("feature_type") == FEATURE_TYPE:
             layer, index, _ = str(node["node_id"]).split("_")
             keys.add((int(layer), int(index)))
     labels = selectors.feature_labels(source_set=source_set, keys=keys)
+    densities = selectors.feature_densities(source_set=source_set, keys=keys)
     count = 0
     for node in data.get("nodes", []):
-        if node.get("feature_type") == FEATURE_TYPE and not node.get("clerp"):
-            layer, index, _ = str(node["node_id"]).split("_")
-            label = labels.get((int(layer), int(index)))
-            if label:
-                node["clerp"] = label
-                count += 1
+        if node.get("feature_type") != FEATURE_TYPE:
+            continue
+        layer, index, _ = str(node["node_id"]).split("_")
+        key = (int(layer), int(index))
+        if key in densities:
+            node["density"] = densities[key]
+        label = labels.get(key)
+        if label and not node.get("clerp"):
+            node["clerp"] = label
+            count += 1
     return count
 
 

@@ -57,6 +57,12 @@ def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa:
     page.wait_for_selector(f"#graph-pinned li[data-node-id='{node_id}']")
     assert "pinnedIds=" in page.url
 
+    page.get_by_label("Supernode name").fill("fox group")
+    page.get_by_role("button", name="Group pinned").click()
+    page.get_by_label("Rename supernode").fill("fox words")
+    page.get_by_label("Rename supernode").press("Enter")
+    page.wait_for_function("location.search.includes('fox%20words') || location.search.includes('fox+words')")
+
     page.get_by_label("Subgraph name").fill("my circuit")
     page.get_by_role("button", name="Save subgraph").click()
     share = page.wait_for_selector("#graph-share-link").get_attribute("href")
@@ -68,6 +74,7 @@ def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa:
     other.wait_for_selector("#graph-app[data-ready='1']")
     other.wait_for_selector(f"#graph-pinned li[data-node-id='{node_id}']")
     assert other.locator(f"circle.gnode.pinned[data-node-id='{node_id}']").count() == 1
+    assert other.get_by_label("Rename supernode").input_value() == "fox words"
 
     page.get_by_role("button", name="Steer").click()
     page.wait_for_function("document.getElementById('graph-steer-default').textContent.length > 0")

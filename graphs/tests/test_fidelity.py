@@ -97,14 +97,15 @@ def test_stored_graph_equals_create_graph_files(graph_model, api_user, bare_outp
     node = next(n for n in ours["nodes"] if n["feature_type"] == "cross layer transcoder")
     layer, index, _ = node["node_id"].split("_")
     source = graph_model["set"].sources.get(layer=int(layer))
-    feature = Feature.objects.create(source=source, index=int(index))
+    feature = Feature.objects.create(source=source, index=int(index), frac_nonzero=0.25)
     Explanation.objects.create(feature=feature, description="foxes and jumping")
     response = client.post(
         "/api/graph/generate", {"modelId": "gtiny", "prompt": PROMPT, "slug": "fox2"}, format="json"
     )
     assert response.status_code == 200
-    labelled = {n["node_id"]: n["clerp"] for n in fetch_graph(client, "gtiny", "fox2")["nodes"]}
-    assert labelled[node["node_id"]] == "foxes and jumping"
+    labelled = {n["node_id"]: n for n in fetch_graph(client, "gtiny", "fox2")["nodes"]}
+    assert labelled[node["node_id"]]["clerp"] == "foxes and jumping"
+    assert labelled[node["node_id"]]["density"] == 0.25  # documented addition: the feature's density
 
 
 def test_error_ids_never_collide_with_feature_ids():

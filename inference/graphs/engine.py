@@ -11,8 +11,8 @@ except for these documented additions:
 - ``metadata`` gains ``info``, ``generation_settings``, ``pruning_settings``,
   ``feature_details``, ``replacement_score`` and ``completeness_score``
   (``circuit_tracer.graph.compute_graph_scores``);
-- ``clerp`` labels on feature nodes are filled by the caller (``graphs.services``) from our
-  explanations, outside the engine thread.
+- ``clerp`` labels and ``density`` on feature nodes are filled by the caller (``graphs.services``)
+  from our explanations and dashboards, outside the engine thread.
 
 Kernels are handed their resources (the replacement model); ``cached_replacement_model`` keeps
 one per (model, transcoder set) and must run on the inference engine's thread.

@@ -193,7 +193,18 @@
       const li = document.createElement("li"); li.textContent = label(p); li.dataset.nodeId = id; ul.appendChild(li);
     });
     const su = $("graph-supernodes"); su.replaceChildren();
-    state.supernodes.forEach(([name, ...ids]) => { const li = document.createElement("li"); li.textContent = `${name}: ${ids.length} nodes`; su.appendChild(li); });
+    state.supernodes.forEach((group, gi) => {
+      const li = document.createElement("li");
+      const name = document.createElement("input"); name.type = "text"; name.value = group[0]; name.size = 14;
+      name.setAttribute("aria-label", "Rename supernode"); name.className = "supernode-name";
+      name.addEventListener("change", () => { state.supernodes[gi][0] = name.value; writeURL(); });
+      const count = document.createElement("span"); count.textContent = ` ${group.length - 1} nodes `;
+      const pin = document.createElement("button"); pin.type = "button"; pin.className = "small secondary"; pin.textContent = "Pin";
+      pin.addEventListener("click", () => { group.slice(1).forEach((id) => state.pinned.add(id)); writeURL(); draw(); });
+      const rm = document.createElement("button"); rm.type = "button"; rm.className = "small secondary"; rm.textContent = "Ungroup";
+      rm.addEventListener("click", () => { state.supernodes.splice(gi, 1); writeURL(); renderSide(); });
+      li.append(name, count, pin, rm); su.appendChild(li);
+    });
     $("graph-sub-scores").textContent = subgraphScores();
   }
 
@@ -295,7 +306,7 @@
       const out = await api("/api/graph/subgraph/save", {
         modelId: MODEL, slug: state.slug, displayName: $("graph-sub-name").value,
         pinnedIds: [...state.pinned], supernodes: state.supernodes, clerps: [...state.clerps],
-        pruningThreshold: state.pruning, densityThreshold: state.density,
+        pruningThreshold: state.pruning, densityThreshold: state.density, featured: $("graph-sub-featured").checked,
       });
       state.subgraph = String(out.subgraph.id); writeURL();
       const a = document.createElement("a"); a.id = "graph-share-link"; a.href = shareURL(out.subgraph.id); a.textContent = a.href;
@@ -304,7 +315,9 @@
     } catch (e) { $("graph-share").textContent = e.message; }
   });
   $("graph-steer-run").addEventListener("click", async () => {
-    const feats = [...state.pinned].map((id) => byId.get(id)).filter((n) => n && kind(n) === "feature");
+    // Chat-template / special-token positions cannot be steered: leave those nodes out.
+    const special = (n) => /^<\|.*\|>$/.test((graph.metadata.prompt_tokens || [])[n.ctx_idx] || "");
+    const feats = [...state.pinned].map((id) => byId.get(id)).filter((n) => n && kind(n) === "feature" && !special(n));
     if (!feats.length) { $("graph-steer-steered").textContent = "Pin feature nodes first."; return; }
     const ablate = $("graph-steer-ablate").checked, mult = parseFloat($("graph-steer-mult").value || "1");
     const toks = graph.metadata.prompt_tokens || [];

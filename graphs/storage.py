@@ -65,3 +65,19 @@ def inflate_json(gz: bytes, *, max_bytes: int) -> dict:
     if not isinstance(data, dict):
         raise ValidationFailed("The graph must be a JSON object.", field="file")
     return data
+
+
+def pruned_view(data: dict, *, threshold: float) -> dict:
+    """The graph with only the feature/error nodes whose cumulative influence is within
+    ``threshold`` (embeddings and logits always kept) and the links among kept nodes."""
+    keep = [
+        n
+        for n in data.get("nodes", [])
+        if n.get("feature_type") in ("embedding", "logit")
+        or n.get("influence") is None
+        or n["influence"] <= threshold
+    ]
+    ids = {n["node_id"] for n in keep}
+    links = [li for li in data.get("links", []) if li["source"] in ids and li["target"] in ids]
+    meta = {**data.get("metadata", {}), "pruned_view": {"pruning_threshold": threshold}}
+    return {**data, "metadata": meta, "nodes": keep, "links": links}

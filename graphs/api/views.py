@@ -3,6 +3,8 @@ the stored gzip file, schema validation and subgraphs."""
 
 from __future__ import annotations
 
+import io
+
 from django.http import FileResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -64,10 +66,24 @@ def graph_get(request, model_id: str, slug: str):
 
 
 def graph_file(request, model_id: str, slug: str):
-    """The stored graph JSON, sent gzip-encoded as stored (never inflated here)."""
+    """The stored graph JSON, sent gzip-encoded as stored (never inflated here); with
+    ``?pruningThreshold=0.2..0.99`` a pruned view (fewer nodes and links), gzip too."""
+    raw_threshold = request.GET.get("pruningThreshold")
     try:
+        threshold = None
+        if raw_threshold is not None:
+            try:
+                threshold = float(raw_threshold)
+            except ValueError:
+                threshold = -1.0
+            if not 0.2 <= threshold <= 0.99:
+                raise ValidationFailed("must be a number between 0.2 and 0.99", field="pruningThreshold")
         graph = selectors.graph_get(model_name=model_id, slug=slug, user=request.user)
-        handle = storage.graph_storage().open(graph.file.name, "rb")
+        if threshold is not None:
+            data = storage.inflate_json(storage.graph_file_bytes(graph.file.name), max_bytes=2**34)
+            handle = io.BytesIO(storage.graph_dumps(storage.pruned_view(data, threshold=threshold)))
+        else:
+            handle = storage.graph_storage().open(graph.file.name, "rb")
     except ApplicationError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     except FileNotFoundError:

@@ -249,3 +249,27 @@ def test_pages(graph_model, api_user, client, django_assert_max_num_queries):
     assert client.get("/nomodel/graph").status_code == 404
     validator = client.get("/graph/validate")
     assert validator.status_code == 200 and "graphs/validate.js" in validator.content.decode()
+
+
+def test_pruned_view_and_upload_rate_limit(graph_model, api_user, settings):
+    _, client = api_user()
+    data = minimal_graph()
+    data["nodes"][1]["influence"] = 0.9
+    data["nodes"].append(
+        {"node_id": "1_4_1", "feature": 3, "layer": "1", "ctx_idx": 1, "feature_type": "cross layer transcoder",
+         "jsNodeId": "1_4-0", "clerp": "", "influence": 0.3}
+    )  # fmt: skip
+    data["links"].append({"source": "E_5_0", "target": "1_4_1", "weight": 0.25})
+    assert upload(client, data).status_code == 200
+    response = client.get("/api/graph/gtiny/up1/json?pruningThreshold=0.6")
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    pruned = json.loads(gzip.decompress(b"".join(response.streaming_content)))
+    assert [n["node_id"] for n in pruned["nodes"]] == ["E_5_0", "1_4_1"]
+    assert pruned["links"] == [{"source": "E_5_0", "target": "1_4_1", "weight": 0.25}]
+    for bad in ("2", "x"):
+        rejected = client.get(f"/api/graph/gtiny/up1/json?pruningThreshold={bad}")
+        assert rejected.status_code == 400 and "pruningThreshold" in rejected.json()["error"]
+
+    settings.GRAPH_UPLOADS_PER_DAY = 1
+    limited = client.post("/api/graph/signed-put", {"filename": "g.json", "contentLength": 10}, format="json")
+    assert limited.status_code == 429 and "per day" in limited.json()["error"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from graphs import selectors, storage
@@ -297,7 +297,7 @@ def graph_store(
                 transaction.on_commit(lambda: storage.graph_file_delete(old_name))
             else:
                 graph = GraphMetadata.objects.create(model=model, slug=slug, **fields)
-    except (IntegrityError, Exception):
+    except BaseException:  # the row was not written: remove the file again
         storage.graph_file_delete(name)
         raise
     graph.num_nodes = n_nodes
@@ -375,7 +375,7 @@ def graph_save_to_db(*, user, put_request_id: str) -> GraphMetadata:
     if not store.exists(name):
         raise NotFound("No file was uploaded for this putRequestId.", field="putRequestId")
     gz = storage.graph_file_bytes(name)
-    data = storage.inflate_json(gz, max_bytes=max_upload_bytes() * 20)
+    data = storage.inflate_json(gz, max_bytes=max_upload_bytes() * 10)
     errors = graph_schema_errors(data)
     if errors:
         raise ValidationFailed(

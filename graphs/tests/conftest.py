@@ -43,13 +43,16 @@ def bare_model(graph_folders):
     from transformer_lens import HookedTransformerConfig
     from transformers import AutoTokenizer
 
+    from inference.loading import inference_device
+
+    device = inference_device()  # the engine's device, so both sides compute alike
     folder = graph_folders["model"]
     tc_folder = graph_folders["transcoders"]
     config = yaml.safe_load((tc_folder / "config.yaml").read_text())
     config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
-    transcoders = load_transcoders(config, torch.device("cpu"), torch.float32, lazy_decoder=False)
+    transcoders = load_transcoders(config, torch.device(device), torch.float32, lazy_decoder=False)
     raw = json.loads((folder / "config.json").read_text())
-    raw.update(dtype=torch.float32, device="cpu", tokenizer_name=str(folder))
+    raw.update(dtype=torch.float32, device=device, tokenizer_name=str(folder))
     cfg = HookedTransformerConfig.from_dict(raw)
     model = ReplacementModel.from_config(
         cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder))
@@ -63,6 +66,7 @@ def bare_model(graph_folders):
             key = "unembed.old_unembed." + ".".join(parts[1:])
         state[key] = value
     model.load_state_dict(state, strict=False)
+    model.to(device)
     return model
 
 

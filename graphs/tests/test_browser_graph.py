@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from features.tests.test_browser import CHROMIUM, browser, server  # noqa: F401 (fixtures)
+from features.tests.test_browser import ARTIFACTS, CHROMIUM, browser, server  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make browser)"),
@@ -52,6 +52,8 @@ def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa:
     assert page.locator("#graph-node-label").inner_text()
     assert f"clickedId={node_id}" in page.url
     assert page.locator("#graph-node-body td.conn").count() > 0  # input/output connections
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "graph-viewer.png"), full_page=True)
 
     page.locator(f"circle.gnode[data-node-id='{node_id}']").click(modifiers=["Control"])
     page.wait_for_selector(f"#graph-pinned li[data-node-id='{node_id}']")

@@ -136,7 +136,10 @@
     const t = $("graph-tooltip");
     const svg = $("graph-svg"), box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
     t.textContent = label(n) + (n.activation != null ? "  (act " + n.activation.toFixed(3) + ")" : "");
-    t.style.left = (x * box.width / vb.width + 10) + "px";
+    const px = x * box.width / vb.width;
+    // Near the right edge the tooltip opens to the left of the node instead of being clipped.
+    if (px > box.width * 0.6) { t.style.left = ""; t.style.right = (box.width - px + 10) + "px"; }
+    else { t.style.right = ""; t.style.left = (px + 10) + "px"; }
     t.style.top = (y * box.height / vb.height + 10) + "px";
     t.hidden = false;
   }

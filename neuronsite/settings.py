@@ -338,3 +338,8 @@ JOBS_HEARTBEAT_SECONDS = float(env("JOBS_HEARTBEAT_SECONDS", "10"))
 # a worker silent this long is dead: its running tasks are queued again (they resume)
 JOBS_STALLED_SECONDS = float(env("JOBS_STALLED_SECONDS", "30"))
 JOBS_UPLOAD_MAX_BYTES = env_int("JOBS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
+# Attribution graphs (graphs/, helper G): prompt token cap, upload cap, node cap, uploads per day.
+GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
+GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
+GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
+GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)

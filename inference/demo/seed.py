@@ -106,9 +106,24 @@ def demo_seed(
     result.seconds["dashboards"] = time.monotonic() - t1
     result.features, result.explanations = demo_explain(sources=sources)
     demo_list_create(sources=sources)
+    t2 = time.monotonic()
+    demo_graphs_hook(spec=spec, model_dir=model_dir, folder=folder, log=log)  # graphs (helper G)
+    result.seconds["graphs"] = time.monotonic() - t2
     report(steps, steps)
     result.seconds["total"] = time.monotonic() - t0
     return result
+
+
+def demo_graphs_hook(*, spec: DemoSpec, model_dir: Path, folder: Path, log) -> None:
+    """Graphs: per-layer transcoders with dashboards and top-token labels (inference/demo/transcoders.py)."""
+    from inference.demo.transcoders import demo_transcoders_seed
+
+    source_set = demo_transcoders_seed(
+        model_name=MODEL_NAME, model_dir=model_dir, folder=folder / "transcoders",
+        d_transcoder=spec.d_sae, steps=spec.sae_steps, train_prompts=4096,  # sized like the demo's SAEs
+        n_prompts=spec.n_prompts, ctx_len=spec.n_ctx, umap=spec.umap, seed=spec.seed, log=log,
+    )  # fmt: skip
+    demo_explain(sources=list(source_set.sources.all()))
 
 
 def _build_folders(spec: DemoSpec, folder: Path, log) -> tuple[Path, dict[int, Path]]:

@@ -1,0 +1,132 @@
+"""Reads for graphs: visible graph rows, owned rows, labels for feature nodes."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from graphs.models import GraphMetadata, Subgraph
+from models_app.models import Model, SourceSet
+from neuronsite.errors import NotFound, ValidationFailed
+
+
+def graphs_visible(*, user) -> QuerySet[GraphMetadata]:
+    return GraphMetadata.objects.visible_to(user).select_related("model", "owner")
+
+
+def graph_get(*, model_name: str, slug: str, user) -> GraphMetadata:
+    graph = graphs_visible(user=user).filter(model__name=model_name, slug=slug).first()
+    if graph is None:
+        raise NotFound(f"Graph '{model_name}/{slug}' not found.")
+    return graph
+
+
+def graphs_owned(*, user) -> QuerySet[GraphMetadata]:
+    return GraphMetadata.objects.filter(owner=user).select_related("model", "owner")
+
+
+def graphs_for_model(*, model: Model, user) -> QuerySet[GraphMetadata]:
+    return graphs_visible(user=user).filter(model=model)
+
+
+def subgraphs_for(*, graph: GraphMetadata, user) -> QuerySet[Subgraph]:
+    from django.db.models import Q
+
+    qs = Subgraph.objects.filter(graph=graph).select_related("owner")
+    if user is not None and user.is_authenticated:
+        return qs.filter(Q(owner=user) | Q(pinned=True))
+    return qs.filter(pinned=True)
+
+
+def model_for_graphs(*, model_name: str, user) -> Model:
+    model = Model.objects.visible_to(user).filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"Model '{model_name}' not found.", field="modelId")
+    return model
+
+
+def transcoder_set_for(*, model: Model, set_name: str | None, user) -> SourceSet:
+    """The named source set (or the model's first graph-capable set); it must hold transcoders."""
+    qs = SourceSet.objects.visible_to(user).filter(model=model)
+    if set_name:
+        source_set = qs.filter(name=set_name).first()
+        if source_set is None:
+            raise NotFound(f"Source set '{model.name}/{set_name}' not found.", field="sourceSetName")
+    else:
+        source_set = qs.filter(allow_graphs=True).order_by("name").first()
+        if source_set is None:
+            raise ValidationFailed(
+                f"Model '{model.name}' has no transcoder set for graphs.", field="sourceSetName"
+            )
+    if not source_set.allow_graphs or source_set.type not in ("transcoder", "clt"):
+        raise ValidationFailed(
+            f"Source set '{model.name}/{source_set.name}' has no transcoders (graphs need a transcoder set).",
+            field="sourceSetName",
+        )
+    return source_set
+
+
+def transcoder_ref(*, source_set: SourceSet) -> str:
+    """Where circuit-tracer finds the set: its sources' local folder, else a hub reference."""
+    source = source_set.sources.order_by("layer").first()
+    if source is None:
+        raise ValidationFailed(f"Source set '{source_set.name}' has no sources.", field="sourceSetName")
+    ref = (source.config or {}).get("set_folder") or source.local_path or source.sae_release
+    if not ref:
+        raise ValidationFailed(
+            f"Source set '{source_set.name}' names no transcoder folder or hub reference.",
+            field="sourceSetName",
+        )
+    return ref
+
+
+def feature_labels(*, source_set: SourceSet, keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """Our best explanation (most votes, then newest) for each (layer, index) in the set."""
+    from features.models import Explanation
+
+    if not keys:
+        return {}
+    layers = {layer for layer, _ in keys}
+    indices = {index for _, index in keys}
+    rows = (
+        Explanation.objects.filter(
+            feature__source__source_set=source_set,
+            feature__source__layer__in=layers,
+            feature__index__in=indices,
+        )
+        .exclude(status=Explanation.Status.HIDDEN)
+        .annotate(_votes=Count("votes"))
+        .order_by("feature__source__layer", "feature__index", "-_votes", "-created_at", "id")
+        .values_list("feature__source__layer", "feature__index", "description")
+    )
+    labels: dict[tuple[int, int], str] = {}
+    for layer, index, description in rows:
+        if (layer, index) in keys:
+            labels.setdefault((layer, index), description)
+    return labels
+
+
+def subgraph_get(*, subgraph_id: int, user) -> Subgraph:
+    """A subgraph by id (share links): readable by anyone who can see its graph."""
+    sub = (
+        Subgraph.objects.select_related("graph", "graph__model")
+        .filter(pk=subgraph_id, graph__in=GraphMetadata.objects.visible_to(user))
+        .first()
+    )
+    if sub is None:
+        raise NotFound(f"Subgraph {subgraph_id} not found.", field="subgraphId")
+    return sub
+
+
+def feature_densities(*, source_set: SourceSet, keys: set[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """Each (layer, index)'s activation density (``frac_nonzero``) where its dashboard has one."""
+    from features.models import Feature
+
+    if not keys:
+        return {}
+    rows = Feature.objects.filter(
+        source__source_set=source_set,
+        source__layer__in={layer for layer, _ in keys},
+        index__in={index for _, index in keys},
+        frac_nonzero__isnull=False,
+    ).values_list("source__layer", "index", "frac_nonzero")
+    return {(layer, index): float(d) for layer, index, d in rows if (layer, index) in keys}

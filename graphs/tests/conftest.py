@@ -1,0 +1,110 @@
+"""A tiny real model with per-layer transcoders in circuit-tracer's folder format, built once per
+test session; ``graph_model`` registers them (Model + transcoder source set)."""
+
+from __future__ import annotations
+
+import pytest
+
+D_MODEL = 32
+D_TRANSCODER = 64
+N_LAYERS = 2
+
+
+@pytest.fixture(autouse=True)
+def graph_media(settings, tmp_path):
+    """Graph files go to a per-test folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(scope="session")
+def graph_folders(tmp_path_factory):
+    from inference.graphs.transcoders import build_tiny_transcoders
+    from inference.testing import build_tiny_model
+
+    root = tmp_path_factory.mktemp("graphs")
+    model = build_tiny_model(root / "gmodel", n_layers=N_LAYERS, d_model=D_MODEL, seed=0)
+    transcoders = build_tiny_transcoders(
+        root / "tc", n_layers=N_LAYERS, d_model=D_MODEL, d_transcoder=D_TRANSCODER, scan="gtiny-tc", seed=5
+    )
+    return {"model": model, "transcoders": transcoders}
+
+
+@pytest.fixture(scope="session")
+def bare_model(graph_folders):
+    """Bare circuit-tracer (no Neuronsite code): its own transcoder loader and
+    ``ReplacementModel.from_config`` with the model folder's weights."""
+    import json
+
+    import torch
+    import yaml
+    from circuit_tracer import ReplacementModel
+    from circuit_tracer.utils.hf_utils import load_transcoders
+    from safetensors.torch import load_file
+    from transformer_lens import HookedTransformerConfig
+    from transformers import AutoTokenizer
+
+    from inference.loading import inference_device
+
+    device = inference_device()  # the engine's device, so both sides compute alike
+    folder = graph_folders["model"]
+    tc_folder = graph_folders["transcoders"]
+    config = yaml.safe_load((tc_folder / "config.yaml").read_text())
+    config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
+    transcoders = load_transcoders(config, torch.device(device), torch.float32, lazy_decoder=False)
+    raw = json.loads((folder / "config.json").read_text())
+    raw.update(dtype=torch.float32, device=device, tokenizer_name=str(folder))
+    cfg = HookedTransformerConfig.from_dict(raw)
+    model = ReplacementModel.from_config(
+        cfg, transcoders, tokenizer=AutoTokenizer.from_pretrained(str(folder))
+    )
+    state = {}
+    for key, value in load_file(str(folder / "model.safetensors")).items():
+        parts = key.split(".")
+        if len(parts) > 2 and parts[2] == "mlp":
+            key = ".".join(parts[:3] + ["old_mlp"] + parts[3:])
+        elif parts[0] == "unembed":
+            key = "unembed.old_unembed." + ".".join(parts[1:])
+        state[key] = value
+    model.load_state_dict(state, strict=False)
+    model.to(device)
+    return model
+
+
+@pytest.fixture
+def graph_model(db, graph_folders):
+    """Model ``gtiny`` (instruct, with a chat template) and transcoder set ``tc`` (type transcoder,
+    graphs allowed) plus an SAE-style set ``res`` without transcoders."""
+    from graphs.services import transcoder_set_register
+    from inference.testing import register_tiny
+    from models_app.models import SourceSet
+
+    model, _, _ = register_tiny(model_name="gtiny", model_folder=graph_folders["model"], instruct=True)
+    source_set = transcoder_set_register(
+        model_name="gtiny", set_name="tc", folder=graph_folders["transcoders"]
+    )
+    SourceSet.objects.create(model=model, name="res", type="sae")
+    return {"model": model, "set": source_set}
+
+
+@pytest.fixture
+def api_user(make_user):
+    from rest_framework.test import APIClient
+
+    def make(**kw):
+        user = make_user(**kw)
+        client = APIClient()
+        client.force_authenticate(user)
+        return user, client
+
+    return make
+
+
+def fetch_graph(client, model: str, slug: str) -> dict:
+    """The stored graph JSON as served (gzip-encoded bytes inflated)."""
+    import gzip
+    import json
+
+    response = client.get(f"/api/graph/{model}/{slug}/json")
+    assert response.status_code == 200, response
+    assert response["Content-Encoding"] == "gzip"
+    return json.loads(gzip.decompress(b"".join(response.streaming_content)))

@@ -195,7 +195,9 @@ class Explanation(models.Model):
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPROVED)
     embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
-    embedding_model = models.CharField(max_length=200, blank=True, help_text="what produced `embedding`")
+    embedding_model = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="what produced `embedding`"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,6 +15,7 @@ INFERENCE_ROUTES = frozenset(
         "api-activation-new",
         "api-search-all",
         "api-search-topk-by-token",
+        "api-activation-source",
         "api-cossim",
         "api-tokenize",
         "api-steer",
@@ -22,6 +23,7 @@ INFERENCE_ROUTES = frozenset(
         "api-explanation-generate",
         "api-explanation-score",
         "api-graph-generate",
+        "api-steer-logits",
     }
 )
 # POST endpoints that only read (Neuronpedia's API reads with POST in places).
@@ -38,7 +40,20 @@ READ_ROUTES = frozenset(
         "api-explanation-search-all",
         "api-explanation-search-model",
         "api-explanation-search-release",
+        "api-explanation-search-semantic",
+        "api-explanation-search-all-semantic",
+        "api-explanation-search-model-semantic",
+        "api-explanation-search-release-semantic",
+        "api-explanation-export",
+        "api-explanation-get",
+        "api-features-batch",
+        "api-activation-get",
+        "api-user-bookmarks",
+        "api-jobs",
+        "api-job",
         "api-graph-list-owned",
+        "api-graph-validate",
+        "api-subgraph-list",
     }
 )
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='explanation',
             name='embedding_model',
-            field=models.CharField(blank=True, help_text='what produced `embedding`', max_length=200),
+            field=models.CharField(blank=True, db_default='', default='', help_text='what produced `embedding`', max_length=200),
         ),
     ]

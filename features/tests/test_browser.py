@@ -364,7 +364,7 @@ def test_xss_payloads_render_as_text(server, browser, make_user):
     page.goto(f"{server}/list/{lst.pk}/")
     assert page.get_by_role("heading", name="<img src=y onerror=alert('list')>").is_visible()
     assert page.get_by_text("<svg onload=alert('note')>").is_visible()
-    page.goto(f"{server}/search?q=onerror")
+    page.goto(f"{server}/search?q=onerror&mode=keyword")
     assert page.get_by_text(onerror).is_visible()
     _shot(page, "10-xss-search")
     page.wait_for_timeout(300)

@@ -54,12 +54,17 @@ if not SECRET_KEY:
     _key_file = DATA_DIR / "secret_key"
     if _key_file.exists():
         SECRET_KEY = _key_file.read_text().strip()
+        if _key_file.stat().st_mode & 0o077:
+            _key_file.chmod(0o600)  # files written by older versions were world-readable
     else:
         import secrets
 
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         SECRET_KEY = secrets.token_urlsafe(50)
-        _key_file.write_text(SECRET_KEY)
+        # Readable by the owner only (0600), created so from the start.
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(_fd, "w") as _fh:
+            _fh.write(SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -245,3 +250,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING")},
 }
+
+# --- hardening (issue 10, helper A): bounded JSON bodies (size and depth) -> 4xx JSON, not 500 ---
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "neuronsite.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True

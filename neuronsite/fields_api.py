@@ -194,7 +194,9 @@ def error_responses(*codes: int) -> dict:
 
     400 and 413 are always included (every JSON body can be malformed or too large)."""
     wanted = sorted({400, 413, *codes})
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT.get(code, "Error.")) for code in wanted}
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT.get(code, "Error.")) for code in wanted
+    }
 
 
 def error_paths(detail, prefix: str = "") -> list[str]:

@@ -15,40 +15,59 @@ from rest_framework.response import Response
 
 from features import selectors, services
 from features.api.serializers import _iso, explanation_json, list_json
+from features.models import List
+from models_app.models import Model, Source, SourceRelease
 from neuronsite.api import validated
+from neuronsite.fields import Visibility
+from neuronsite.fields_api import (
+    INT64_MAX,
+    BoundedIntegerField,
+    FeatureIndexField,
+    SafeCharField,
+    column_max_length,
+)
 
 SEARCH_PAGE_SIZE = 20
 
 
+MODEL_ID = column_max_length(Model, "name")
+SOURCE_ID = column_max_length(Source, "name")
+TEXT_MAX = 10_000
+MAX_SEARCH_OFFSET = 100_000
+VISIBILITY_CHOICES = [*Visibility.values, *(v.lower() for v in Visibility.values)]
+
+
 class FeatureRef(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
+    modelId = SafeCharField(max_length=MODEL_ID)
+    layer = SafeCharField(max_length=SOURCE_ID, help_text='source id, e.g. "6-res-jb"')
+    index = FeatureIndexField()
 
 
 class FeatureToAdd(FeatureRef):
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
 
 
 class ListNewInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
-    testText = serializers.CharField(
-        max_length=10_000, required=False, allow_blank=True, allow_null=True, default=""
+    name = SafeCharField(max_length=column_max_length(List, "name"), allow_blank=True)
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    testText = SafeCharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True, default=""
     )
-    visibility = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+    visibility = serializers.ChoiceField(
+        choices=VISIBILITY_CHOICES, required=False, allow_null=True, default=None
+    )
 
 
 class ListNewWithFeaturesInput(ListNewInput):
-    features = FeatureToAdd(many=True, required=False, default=list)
+    features = FeatureToAdd(many=True, required=False, default=list, max_length=1000)
 
 
 class ListIdInput(serializers.Serializer):
-    listId = serializers.CharField(max_length=32)
+    listId = BoundedIntegerField(min_value=1, max_value=INT64_MAX)
 
 
 class ListAddInput(ListIdInput):
-    featuresToAdd = FeatureToAdd(many=True, allow_empty=False)
+    featuresToAdd = FeatureToAdd(many=True, allow_empty=False, max_length=1000)
 
 
 class ListRemoveInput(ListIdInput, FeatureRef):
@@ -56,10 +75,10 @@ class ListRemoveInput(ListIdInput, FeatureRef):
 
 
 class ListUpdateInput(ListIdInput):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
-    testText = serializers.CharField(max_length=10_000, required=False, allow_blank=True, allow_null=True)
-    visibility = serializers.CharField(max_length=10, required=False)
+    name = SafeCharField(max_length=column_max_length(List, "name"), required=False, allow_blank=True)
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+    testText = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True)
+    visibility = serializers.ChoiceField(choices=VISIBILITY_CHOICES, required=False)
 
 
 def _item_json(item, lst_id) -> dict:
@@ -268,20 +287,22 @@ def bookmark_delete(request):
 
 
 class SearchInput(serializers.Serializer):
-    query = serializers.CharField(max_length=1000)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    query = SafeCharField(max_length=1000)
+    offset = BoundedIntegerField(min_value=0, max_value=MAX_SEARCH_OFFSET, required=False, default=0)
 
 
 class SearchModelInput(SearchInput):
-    modelId = serializers.CharField(max_length=128)
+    modelId = SafeCharField(max_length=MODEL_ID)
 
 
 class SearchLayersInput(SearchModelInput):
-    layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
+    layers = serializers.ListField(
+        child=SafeCharField(max_length=SOURCE_ID), allow_empty=False, max_length=1000
+    )
 
 
 class SearchReleaseInput(SearchInput):
-    releaseName = serializers.CharField(max_length=200)
+    releaseName = SafeCharField(max_length=column_max_length(SourceRelease, "name"))
 
 
 def _search_response(request, v: dict, **scope) -> Response:

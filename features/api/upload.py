@@ -21,7 +21,6 @@ from neuronsite.fields_api import (
     validated_data,
 )
 
-
 TOKEN_MAX = 1000  # one token's text
 SNIPPET_MAX_TOKENS = 4096
 MODEL_ID = column_max_length(Model, "name")
@@ -58,10 +57,16 @@ class UploadSnippetIn(SnippetIn):
 class ExplanationIn(serializers.Serializer):
     text = SafeCharField(max_length=10_000)
     methodName = SafeCharField(
-        max_length=column_max_length(ExplanationType, "name"), required=False, allow_blank=True, allow_null=True
+        max_length=column_max_length(ExplanationType, "name"),
+        required=False,
+        allow_blank=True,
+        allow_null=True,
     )
     modelName = SafeCharField(
-        max_length=column_max_length(ExplainerModel, "name"), required=False, allow_blank=True, allow_null=True
+        max_length=column_max_length(ExplainerModel, "name"),
+        required=False,
+        allow_blank=True,
+        allow_null=True,
     )
 
 

@@ -6,6 +6,8 @@ from rest_framework.response import Response
 
 from features import selectors, services
 from features.api.serializers import comment_json, feature_json
+from features.api.social import FeatureRef
+from neuronsite.fields_api import INT64_MAX, BoundedIntegerField, SafeCharField
 
 
 @extend_schema(summary="A feature with its statistics, top activations, explanations, lists and comments")
@@ -15,18 +17,12 @@ def feature_get(request, model_id: str, source: str, index: str):
     return Response(feature_json(feature))
 
 
-class FeatureRefInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
-
-
-class CommentNewInput(FeatureRefInput):
-    text = serializers.CharField(max_length=10_000, allow_blank=True, trim_whitespace=True)
+class CommentNewInput(FeatureRef):
+    text = SafeCharField(max_length=10_000, allow_blank=True, trim_whitespace=True)
 
 
 class CommentDeleteInput(serializers.Serializer):
-    commentId = serializers.IntegerField()
+    commentId = BoundedIntegerField(min_value=1, max_value=INT64_MAX)
 
 
 @extend_schema(request=CommentNewInput, summary="Comment on a feature")

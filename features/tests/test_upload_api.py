@@ -110,7 +110,11 @@ def test_activation_upload_batch(owned, make_feature):
         '{"modelId": "up", "source": "%s", "index": 7, "activations": [{"tokens": ["x"], "values": [1e999]}]}'
     )
     r = client.post(url, raw % source.name, content_type="application/json")
-    assert r.status_code == 400 and "finite" in r.json()["error"] and "activations[0].values" in r.json()["error"]
+    assert (
+        r.status_code == 400
+        and "finite" in r.json()["error"]
+        and "activations[0].values" in r.json()["error"]
+    )
     r = client.post(
         url, {"modelId": "up", "source": source.name, "index": 8, "activations": acts}, format="json"
     )

@@ -12,22 +12,27 @@ from rest_framework.response import Response
 from features.api.serializers import model_json
 from models_app import services
 from models_app.api.serializers import source_set_json
-from models_app.models import Model
+from models_app.models import Model, SourceSet
+from neuronsite.fields_api import BoundedIntegerField, SafeCharField, column_max_length
 
 
 class ModelNewInput(serializers.Serializer):
-    id = serializers.CharField(max_length=128)
-    layers = serializers.IntegerField(min_value=0, max_value=10_000)
-    displayName = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
-    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
-    dimension = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    id = SafeCharField(max_length=column_max_length(Model, "name"))
+    layers = BoundedIntegerField(min_value=0, max_value=10_000)
+    displayName = SafeCharField(
+        max_length=column_max_length(Model, "display_name"), required=False, allow_null=True, allow_blank=True
+    )
+    url = serializers.URLField(
+        max_length=column_max_length(Model, "website"), required=False, allow_null=True, allow_blank=True
+    )
+    dimension = BoundedIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
 
 
 class SourceSetNewInput(serializers.Serializer):
-    name = serializers.CharField(max_length=128)
-    modelId = serializers.CharField(max_length=128)
-    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
+    name = SafeCharField(max_length=column_max_length(SourceSet, "name"))
+    modelId = SafeCharField(max_length=column_max_length(Model, "name"))
+    description = SafeCharField(max_length=10_000, required=False, allow_null=True, allow_blank=True)
+    url = serializers.URLField(max_length=2000, required=False, allow_null=True, allow_blank=True)
 
 
 @extend_schema(request=ModelNewInput, summary="Create a model (unlisted)")

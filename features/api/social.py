@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features import selectors, services
+from features.api import openapi_bodies as body
 from features.api.serializers import _iso, explanation_json, list_json
 from features.models import List
 from models_app.models import Model, Source, SourceRelease
@@ -26,6 +27,7 @@ from neuronsite.fields_api import (
     SafeCharField,
     column_max_length,
 )
+from neuronsite.openapi import MESSAGE, array, ok
 
 SEARCH_PAGE_SIZE = 20
 
@@ -37,10 +39,15 @@ MAX_SEARCH_OFFSET = 100_000
 VISIBILITY_CHOICES = [*Visibility.values, *(v.lower() for v in Visibility.values)]
 
 
-class FeatureRef(serializers.Serializer):
+class FeatureKey(serializers.Serializer):
+    """A feature named by (modelId, layer = source id, index)."""
+
     modelId = SafeCharField(max_length=MODEL_ID)
     layer = SafeCharField(max_length=SOURCE_ID, help_text='source id, e.g. "6-res-jb"')
     index = FeatureIndexField()
+
+
+FeatureRef = FeatureKey  # the name the views use
 
 
 class FeatureToAdd(FeatureRef):
@@ -119,7 +126,7 @@ def _features_to_add(items, user) -> list:
     return [(feature, f.get("description", "")) for feature, f in zip(features, items, strict=True)]
 
 
-@extend_schema(request=ListNewInput, summary="Create a list")
+@extend_schema(request=ListNewInput, responses=ok(body.LIST), summary="Create a list")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_new(request):
@@ -134,7 +141,9 @@ def list_new(request):
     return Response(list_json(lst))
 
 
-@extend_schema(request=ListNewWithFeaturesInput, summary="Create a list with features")
+@extend_schema(
+    request=ListNewWithFeaturesInput, responses=ok(body.LIST_FULL), summary="Create a list with features"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_new_with_features(request):
@@ -155,7 +164,9 @@ def list_new_with_features(request):
     return Response(_list_with_items_json(selectors.list_get(list_id=lst.pk, user=request.user)))
 
 
-@extend_schema(request=ListAddInput, summary="Add features to one of your lists")
+@extend_schema(
+    request=ListAddInput, responses=ok(array(body.LIST_ITEM)), summary="Add features to one of your lists"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_add_features(request):
@@ -165,7 +176,9 @@ def list_add_features(request):
     return Response([_item_json(item, v["listId"]) for item in items])
 
 
-@extend_schema(request=ListRemoveInput, summary="Remove a feature from one of your lists")
+@extend_schema(
+    request=ListRemoveInput, responses=ok(MESSAGE), summary="Remove a feature from one of your lists"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_remove(request):
@@ -177,7 +190,9 @@ def list_remove(request):
     return Response({"message": "Removed from the list."})
 
 
-@extend_schema(request=ListIdInput, summary="A list with its features and comments")
+@extend_schema(
+    request=ListIdInput, responses=ok(body.LIST_FULL), summary="A list with its features and comments"
+)
 @api_view(["GET", "POST"])
 def list_get(request):
     raw = request.data if request.method == "POST" else request.query_params
@@ -187,7 +202,7 @@ def list_get(request):
     return Response(_list_with_items_json(lst))
 
 
-@extend_schema(summary="Your lists")
+@extend_schema(request=None, responses=ok(array(body.LIST)), summary="Your lists")
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def list_list(request):
@@ -196,7 +211,7 @@ def list_list(request):
     )
 
 
-@extend_schema(request=ListUpdateInput, summary="Rename or edit one of your lists")
+@extend_schema(request=ListUpdateInput, responses=ok(body.LIST), summary="Rename or edit one of your lists")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_update(request):
@@ -212,7 +227,7 @@ def list_update(request):
     return Response(list_json(lst))
 
 
-@extend_schema(request=ListIdInput, summary="Delete one of your lists")
+@extend_schema(request=ListIdInput, responses=ok(MESSAGE), summary="Delete one of your lists")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_delete(request):
@@ -224,7 +239,7 @@ def list_delete(request):
 # --- explanations: votes, delete --------------------------------------------------------------
 
 
-@extend_schema(request=None, summary="Vote for an explanation")
+@extend_schema(request=None, responses=ok(body.VOTE), summary="Vote for an explanation")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_vote(request, explanation_id: str):
@@ -232,7 +247,7 @@ def explanation_vote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": True, "votes": votes})
 
 
-@extend_schema(request=None, summary="Remove your vote from an explanation")
+@extend_schema(request=None, responses=ok(body.VOTE), summary="Remove your vote from an explanation")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_unvote(request, explanation_id: str):
@@ -240,7 +255,7 @@ def explanation_unvote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": False, "votes": votes})
 
 
-@extend_schema(request=None, summary="Delete your explanation")
+@extend_schema(request=None, responses=ok(MESSAGE), summary="Delete your explanation")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_delete(request, explanation_id: str):
@@ -251,7 +266,7 @@ def explanation_delete(request, explanation_id: str):
 # --- bookmarks --------------------------------------------------------------------------------
 
 
-@extend_schema(request=FeatureRef, summary="Bookmark a feature")
+@extend_schema(request=FeatureRef, responses=ok(body.BOOKMARK), summary="Bookmark a feature")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_add(request):
@@ -271,7 +286,7 @@ def bookmark_add(request):
     )
 
 
-@extend_schema(request=FeatureRef, summary="Remove a bookmark")
+@extend_schema(request=FeatureRef, responses=ok(MESSAGE), summary="Remove a bookmark")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_delete(request):
@@ -335,27 +350,35 @@ def _search_response(request, v: dict, **scope) -> Response:
     )
 
 
-@extend_schema(request=SearchLayersInput, summary="Search explanations in some sources of a model")
+@extend_schema(
+    request=SearchLayersInput,
+    responses=ok(body.SEARCH),
+    summary="Search explanations in some sources of a model",
+)
 @api_view(["POST"])
 def explanation_search(request):
     v = validated(SearchLayersInput, request)
     return _search_response(request, v, model_name=v["modelId"], source_names=v["layers"])
 
 
-@extend_schema(request=SearchInput, summary="Search all explanations")
+@extend_schema(request=SearchInput, responses=ok(body.SEARCH), summary="Search all explanations")
 @api_view(["POST"])
 def explanation_search_all(request):
     return _search_response(request, validated(SearchInput, request))
 
 
-@extend_schema(request=SearchModelInput, summary="Search explanations of one model")
+@extend_schema(
+    request=SearchModelInput, responses=ok(body.SEARCH), summary="Search explanations of one model"
+)
 @api_view(["POST"])
 def explanation_search_model(request):
     v = validated(SearchModelInput, request)
     return _search_response(request, v, model_name=v["modelId"])
 
 
-@extend_schema(request=SearchReleaseInput, summary="Search explanations of one release")
+@extend_schema(
+    request=SearchReleaseInput, responses=ok(body.SEARCH), summary="Search explanations of one release"
+)
 @api_view(["POST"])
 def explanation_search_release(request):
     v = validated(SearchReleaseInput, request)

@@ -8,6 +8,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from features.api import openapi_bodies as body
 from features.importers import uploads
 from features.models import ExplainerModel, ExplanationType, Feature
 from models_app.models import Model, Source
@@ -20,6 +21,7 @@ from neuronsite.fields_api import (
     column_max_length,
     validated_data,
 )
+from neuronsite.openapi import MESSAGE, STR, array, obj, ok
 
 TOKEN_MAX = 1000  # one token's text
 SNIPPET_MAX_TOKENS = 4096
@@ -123,7 +125,11 @@ def _plain(value):
     return value
 
 
-@extend_schema(request=FeatureUploadInput, summary="Upload up to 128 features into a source set you own")
+@extend_schema(
+    request=FeatureUploadInput,
+    responses=ok(body.FEATURE_UPLOAD),
+    summary="Upload up to 128 features into a source set you own",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def feature_upload_batch(request):
@@ -142,7 +148,9 @@ def feature_upload_batch(request):
 
 
 @extend_schema(
-    request=ActivationUploadInput, summary="Upload activation snippets to a feature or vector you own"
+    request=ActivationUploadInput,
+    responses=ok(body.ACTIVATION_UPLOAD),
+    summary="Upload activation snippets to a feature or vector you own",
 )
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
@@ -158,7 +166,11 @@ def activation_upload_batch(request):
     return Response({"message": "Activations uploaded.", "activations": count})
 
 
-@extend_schema(request=VectorNewInput, summary="Create a steering vector")
+@extend_schema(
+    request=VectorNewInput,
+    responses=ok(obj(("message", "vector"), message=STR, vector=body.VECTOR, url=STR)),
+    summary="Create a steering vector",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def vector_new(request):
@@ -177,7 +189,9 @@ def vector_new(request):
     return Response({"message": "Vector created.", "vector": body, "url": url})
 
 
-@extend_schema(request=VectorRefInput, summary="One steering vector")
+@extend_schema(
+    request=VectorRefInput, responses=ok(obj(("vector",), vector=body.VECTOR)), summary="One steering vector"
+)
 @api_view(["POST"])
 def vector_get(request):
     v = _valid(VectorRefInput, request)
@@ -185,14 +199,16 @@ def vector_get(request):
     return Response({"vector": uploads.vector_json(feature)})
 
 
-@extend_schema(summary="Your steering vectors")
+@extend_schema(
+    request=None, responses=ok(obj(("vectors",), vectors=array(body.VECTOR))), summary="Your steering vectors"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def vector_list_owned(request):
     return Response({"vectors": [uploads.vector_json(f) for f in uploads.vectors_owned(user=request.user)]})
 
 
-@extend_schema(request=VectorRefInput, summary="Delete one of your steering vectors")
+@extend_schema(request=VectorRefInput, responses=ok(MESSAGE), summary="Delete one of your steering vectors")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def vector_delete(request):

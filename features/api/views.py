@@ -5,12 +5,17 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features import selectors, services
+from features.api import openapi_bodies as body
 from features.api.serializers import comment_json, feature_json
 from features.api.social import FeatureRef
 from neuronsite.fields_api import INT64_MAX, BoundedIntegerField, SafeCharField
+from neuronsite.openapi import MESSAGE, ok
 
 
-@extend_schema(summary="A feature with its statistics, top activations, explanations, lists and comments")
+@extend_schema(
+    responses=ok(body.FEATURE),
+    summary="A feature with its statistics, top activations, explanations, lists and comments",
+)
 @api_view(["GET"])
 def feature_get(request, model_id: str, source: str, index: str):
     feature = selectors.feature_get(model_name=model_id, source_name=source, index=index, user=request.user)
@@ -25,7 +30,7 @@ class CommentDeleteInput(serializers.Serializer):
     commentId = BoundedIntegerField(min_value=1, max_value=INT64_MAX)
 
 
-@extend_schema(request=CommentNewInput, summary="Comment on a feature")
+@extend_schema(request=CommentNewInput, responses=ok(body.COMMENT), summary="Comment on a feature")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def comment_new(request):
@@ -40,7 +45,7 @@ def comment_new(request):
     return Response(comment_json(comment, feature))
 
 
-@extend_schema(request=CommentDeleteInput, summary="Delete one of your comments")
+@extend_schema(request=CommentDeleteInput, responses=ok(MESSAGE), summary="Delete one of your comments")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def comment_delete(request):

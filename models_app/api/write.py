@@ -9,11 +9,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from features.api import openapi_bodies as body
 from features.api.serializers import model_json
 from models_app import services
 from models_app.api.serializers import source_set_json
 from models_app.models import Model, SourceSet
 from neuronsite.fields_api import BoundedIntegerField, SafeCharField, column_max_length
+from neuronsite.openapi import ok
 
 
 class ModelNewInput(serializers.Serializer):
@@ -35,7 +37,7 @@ class SourceSetNewInput(serializers.Serializer):
     url = serializers.URLField(max_length=2000, required=False, allow_null=True, allow_blank=True)
 
 
-@extend_schema(request=ModelNewInput, summary="Create a model (unlisted)")
+@extend_schema(request=ModelNewInput, responses=ok(body.MODEL), summary="Create a model (unlisted)")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def model_new(request):
@@ -53,7 +55,11 @@ def model_new(request):
     return Response(model_json(model))
 
 
-@extend_schema(request=SourceSetNewInput, summary="Create a source set (one source per layer of its model)")
+@extend_schema(
+    request=SourceSetNewInput,
+    responses=ok(body.SOURCE_SET),
+    summary="Create a source set (one source per layer of its model)",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def source_set_new(request):

@@ -86,3 +86,15 @@ def ok(schema: dict, description: str = "OK") -> dict:
 
 
 MESSAGE = obj(("message",), message=STR)
+
+
+def path_params(**patterns: str) -> list:
+    """Path parameters with their pattern, so generated requests reach the view (``index="^[0-9]{1,9}$"``)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [OpenApiParameter(name, str, OpenApiParameter.PATH, pattern=p) for name, p in patterns.items()]
+
+
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+ID_PATTERN = "^[1-9][0-9]{0,17}$"
+INDEX_PATTERN = "^[0-9]{1,9}$"

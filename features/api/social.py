@@ -27,7 +27,7 @@ from neuronsite.fields_api import (
     SafeCharField,
     column_max_length,
 )
-from neuronsite.openapi import MESSAGE, array, ok
+from neuronsite.openapi import ID_PATTERN, MESSAGE, array, ok, path_params
 
 SEARCH_PAGE_SIZE = 20
 
@@ -239,7 +239,12 @@ def list_delete(request):
 # --- explanations: votes, delete --------------------------------------------------------------
 
 
-@extend_schema(request=None, responses=ok(body.VOTE), summary="Vote for an explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(body.VOTE),
+    summary="Vote for an explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_vote(request, explanation_id: str):
@@ -247,7 +252,12 @@ def explanation_vote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": True, "votes": votes})
 
 
-@extend_schema(request=None, responses=ok(body.VOTE), summary="Remove your vote from an explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(body.VOTE),
+    summary="Remove your vote from an explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_unvote(request, explanation_id: str):
@@ -255,7 +265,12 @@ def explanation_unvote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": False, "votes": votes})
 
 
-@extend_schema(request=None, responses=ok(MESSAGE), summary="Delete your explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(MESSAGE),
+    summary="Delete your explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_delete(request, explanation_id: str):

@@ -9,10 +9,11 @@ from features.api import openapi_bodies as body
 from features.api.serializers import comment_json, feature_json
 from features.api.social import FeatureRef
 from neuronsite.fields_api import INT64_MAX, BoundedIntegerField, SafeCharField
-from neuronsite.openapi import MESSAGE, ok
+from neuronsite.openapi import INDEX_PATTERN, MESSAGE, NAME_PATTERN, ok, path_params
 
 
 @extend_schema(
+    parameters=path_params(model_id=NAME_PATTERN, source=NAME_PATTERN, index=INDEX_PATTERN),
     responses=ok(body.FEATURE),
     summary="A feature with its statistics, top activations, explanations, lists and comments",
 )

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from features.api import openapi_bodies as body
 from models_app import selectors
 from models_app.api.serializers import ModelGetInput, model_with_sets_json, source_set_json
-from neuronsite.openapi import array, ok
+from neuronsite.openapi import NAME_PATTERN, array, ok, path_params
 
 
 @extend_schema(
@@ -30,7 +30,11 @@ def model_get(request):
     return Response(model_with_sets_json(model))
 
 
-@extend_schema(responses=ok(body.SOURCE_SET), summary="One source set (SAE set) with its sources")
+@extend_schema(
+    parameters=path_params(model_id=NAME_PATTERN, name=NAME_PATTERN),
+    responses=ok(body.SOURCE_SET),
+    summary="One source set (SAE set) with its sources",
+)
 @api_view(["GET"])
 def source_set_get(request, model_id: str, name: str):
     source_set = selectors.source_set_get(model_name=model_id, name=name, user=request.user)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
@@ -136,16 +137,46 @@ class FeatureIndexField(serializers.Field):
         return str(value)
 
 
+class SchemaPattern(RegexValidator):
+    """A ``pattern`` for the OpenAPI schema only: what it says is enforced by the field itself."""
+
+    def __call__(self, value):
+        return None
+
+
+NO_NUL = "^[^\\x00]*$"
+NOT_BLANK = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+
+
 class SafeCharField(serializers.CharField):
     """Text PostgreSQL and tokenizers can take: ``max_length`` required, no NUL, no lone surrogate
-    (DRF's ``CharField`` validators), and never a JSON number/bool/object coerced to text."""
+    (DRF's ``CharField`` validators), and never a JSON number/bool/object coerced to text.
+
+    The schema carries ``maxLength`` and a ``pattern`` saying "no NUL" (and "not only whitespace"
+    unless ``allow_blank``); pass ``pattern=`` for a stricter, enforced one (e.g. an id's)."""
 
     default_error_messages = {"invalid": "Not a valid string."}
 
-    def __init__(self, *, max_length: int, **kwargs):
+    def __init__(
+        self,
+        *,
+        max_length: int,
+        pattern: str | None = None,
+        pattern_message: str = "",
+        schema_pattern: str | None = None,
+        **kwargs,
+    ):
         if max_length is None:
             raise TypeError("SafeCharField needs a max_length (use column_max_length(Model, 'field')).")
         super().__init__(max_length=max_length, **kwargs)
+        if pattern is not None:
+            self.validators.append(
+                RegexValidator(pattern, message=pattern_message or f"must match {pattern}")
+            )
+        else:
+            self.validators.append(
+                SchemaPattern(schema_pattern or (NO_NUL if self.allow_blank else NOT_BLANK))
+            )
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

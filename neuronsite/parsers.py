@@ -73,6 +73,8 @@ def loads(raw: bytes):
             data = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc2:
             raise ParseError(f"JSON parse error: {exc2}") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"JSON parse error: the body must be a JSON object, got {type(data).__name__}.")
     if _depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise ParseError(f"JSON parse error: nested deeper than {MAX_DEPTH} levels.")
     return data

@@ -262,3 +262,5 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "neuronsite.openapi.postprocess",
 ]
+# The API is JSON: document only that body type (forms are parsed, but cannot say null or nest).
+SPECTACULAR_SETTINGS["PARSER_WHITELIST"] = ["neuronsite.parsers.BoundedJSONParser"]

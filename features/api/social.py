@@ -7,7 +7,7 @@ Request and response shapes follow Neuronpedia's webapp (``/api/list/*``,
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
@@ -66,7 +66,7 @@ class ListNewInput(serializers.Serializer):
 
 
 class ListNewWithFeaturesInput(ListNewInput):
-    features = FeatureToAdd(many=True, required=False, default=list, max_length=1000)
+    features = serializers.ListField(child=FeatureToAdd(), required=False, default=list, max_length=1000)
 
 
 class ListIdInput(serializers.Serializer):
@@ -74,7 +74,7 @@ class ListIdInput(serializers.Serializer):
 
 
 class ListAddInput(ListIdInput):
-    featuresToAdd = FeatureToAdd(many=True, allow_empty=False, max_length=1000)
+    featuresToAdd = serializers.ListField(child=FeatureToAdd(), min_length=1, max_length=1000)
 
 
 class ListRemoveInput(ListIdInput, FeatureRef):
@@ -191,7 +191,16 @@ def list_remove(request):
 
 
 @extend_schema(
-    request=ListIdInput, responses=ok(body.LIST_FULL), summary="A list with its features and comments"
+    methods=["GET"],
+    parameters=[OpenApiParameter("listId", int, required=True)],
+    responses=ok(body.LIST_FULL),
+    summary="A list with its features and comments",
+)
+@extend_schema(
+    methods=["POST"],
+    request=ListIdInput,
+    responses=ok(body.LIST_FULL),
+    summary="A list with its features and comments",
 )
 @api_view(["GET", "POST"])
 def list_get(request):
@@ -317,7 +326,11 @@ def bookmark_delete(request):
 
 
 class SearchInput(serializers.Serializer):
-    query = SafeCharField(max_length=1000)
+    query = SafeCharField(
+        max_length=1000,
+        schema_pattern=r"^[^\x00]*\S[^\x00]*\S[^\x00]*\S[^\x00]*$",
+        help_text="at least 3 characters besides surrounding whitespace",
+    )
     offset = BoundedIntegerField(min_value=0, max_value=MAX_SEARCH_OFFSET, required=False, default=0)
 
 

@@ -75,23 +75,29 @@ class ExplanationIn(serializers.Serializer):
 class FeatureIn(serializers.Serializer):
     index = FeatureIndexField()
     density = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    activations = UploadSnippetIn(many=True, required=False, max_length=uploads.MAX_ACTIVATIONS_PER_UPLOAD)
-    explanations = ExplanationIn(many=True, required=False, max_length=100)
-    topLogits = LogitIn(many=True, required=False, max_length=1000)
-    bottomLogits = LogitIn(many=True, required=False, max_length=1000)
+    activations = serializers.ListField(
+        child=UploadSnippetIn(), required=False, max_length=uploads.MAX_ACTIVATIONS_PER_UPLOAD
+    )
+    explanations = serializers.ListField(child=ExplanationIn(), required=False, max_length=100)
+    topLogits = serializers.ListField(child=LogitIn(), required=False, max_length=1000)
+    bottomLogits = serializers.ListField(child=LogitIn(), required=False, max_length=1000)
 
 
 class FeatureUploadInput(serializers.Serializer):
     modelId = SafeCharField(max_length=MODEL_ID)
     source = SafeCharField(max_length=SOURCE_ID, help_text='source id, e.g. "0-my-saes"')
-    features = FeatureIn(many=True, min_length=1, max_length=uploads.MAX_FEATURES_PER_UPLOAD)
+    features = serializers.ListField(
+        child=FeatureIn(), min_length=1, max_length=uploads.MAX_FEATURES_PER_UPLOAD
+    )
 
 
 class ActivationUploadInput(serializers.Serializer):
     modelId = SafeCharField(max_length=MODEL_ID)
     source = SafeCharField(max_length=SOURCE_ID)
     index = FeatureIndexField()
-    activations = SnippetIn(many=True, min_length=1, max_length=uploads.MAX_ACTIVATIONS_PER_UPLOAD)
+    activations = serializers.ListField(
+        child=SnippetIn(), min_length=1, max_length=uploads.MAX_ACTIVATIONS_PER_UPLOAD
+    )
 
 
 class VectorNewInput(serializers.Serializer):

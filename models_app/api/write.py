@@ -19,7 +19,11 @@ from neuronsite.openapi import ok
 
 
 class ModelNewInput(serializers.Serializer):
-    id = SafeCharField(max_length=column_max_length(Model, "name"))
+    id = SafeCharField(
+        max_length=column_max_length(Model, "name"),
+        pattern=services.MODEL_ID_RE.pattern,
+        pattern_message="use letters, digits, '.', '_' or '-' (starting with a letter or digit)",
+    )
     layers = BoundedIntegerField(min_value=0, max_value=10_000)
     displayName = SafeCharField(
         max_length=column_max_length(Model, "display_name"), required=False, allow_null=True, allow_blank=True
@@ -31,7 +35,11 @@ class ModelNewInput(serializers.Serializer):
 
 
 class SourceSetNewInput(serializers.Serializer):
-    name = SafeCharField(max_length=column_max_length(SourceSet, "name"))
+    name = SafeCharField(
+        max_length=column_max_length(SourceSet, "name"),
+        pattern=services.SET_NAME_RE.pattern,
+        pattern_message="use letters, digits, '.', '_' or '-' (starting with a letter or digit)",
+    )
     modelId = SafeCharField(max_length=column_max_length(Model, "name"))
     description = SafeCharField(max_length=10_000, required=False, allow_null=True, allow_blank=True)
     url = serializers.URLField(max_length=2000, required=False, allow_null=True, allow_blank=True)

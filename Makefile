@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint migrate demo browser clean-db
+.PHONY: install run test bench lint migrate demo browser clean-db fuzz
 
 install: $(STAMP) $(FASTSCAN)
 
@@ -50,3 +50,12 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# hardening (issue 10): the long schemathesis run over every API operation (live server + API key,
+# all phases; > 10,000 requests). Report: var/fuzz.txt.
+FUZZ_EXAMPLES ?= 150
+fuzz: install
+	mkdir -p var
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_TIMEOUT=7200 \
+	FUZZ_REPORT=var/fuzz.txt $(BIN)/python -m pytest -q -p no:randomly neuronsite/tests/test_schemathesis.py; \
+	status=$$?; tail -30 var/fuzz.txt; exit $$status

@@ -192,7 +192,9 @@ def list_remove(request):
 
 @extend_schema(
     methods=["GET"],
-    parameters=[OpenApiParameter("listId", int, required=True)],
+    parameters=[
+        OpenApiParameter("listId", {"type": "integer", "minimum": 1, "maximum": INT64_MAX}, required=True)
+    ],
     responses=ok(body.LIST_FULL),
     summary="A list with its features and comments",
 )
@@ -339,9 +341,7 @@ class SearchModelInput(SearchInput):
 
 
 class SearchLayersInput(SearchModelInput):
-    layers = serializers.ListField(
-        child=SafeCharField(max_length=SOURCE_ID), allow_empty=False, max_length=1000
-    )
+    layers = serializers.ListField(child=SafeCharField(max_length=SOURCE_ID), min_length=1, max_length=1000)
 
 
 class SearchReleaseInput(SearchInput):

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint migrate demo browser clean-db fuzz
+.PHONY: install run test bench lint migrate demo browser clean-db
 
 install: $(STAMP) $(FASTSCAN)
 
@@ -53,6 +53,7 @@ lint: install
 
 # hardening (issue 10): the long schemathesis run over every API operation (live server + API key,
 # all phases; > 10,000 requests). Report: var/fuzz.txt.
+.PHONY: fuzz
 FUZZ_EXAMPLES ?= 150
 fuzz: install
 	mkdir -p var

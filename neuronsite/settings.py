@@ -264,3 +264,5 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 ]
 # The API is JSON: document only that body type (forms are parsed, but cannot say null or nest).
 SPECTACULAR_SETTINGS["PARSER_WHITELIST"] = ["neuronsite.parsers.BoundedJSONParser"]
+# NUL in the path or query string -> 400 before any view runs (PostgreSQL cannot store or compare it).
+MIDDLEWARE.insert(1, "neuronsite.middleware.RejectNulMiddleware")

@@ -218,3 +218,15 @@ def test_json_parser_answers_plain_values(api_client, make_source):
     make_source(model="pm")
     r = api_client.post("/api/model/get", json.dumps({"modelId": "pm"}), content_type="application/json")
     assert r.status_code == 200 and r.json()["id"] == "pm"
+
+
+def test_nul_in_path_or_query_is_400(api_client, make_feature):
+    feature = make_feature(index=1)
+    model, source = feature.source.model.name, feature.source.name
+    for url in ["/user/%00/", f"/{model}/{source}/%00", "/search?q=ab%00c", f"/api/feature/{model}/%00/1"]:
+        r = api_client.get(url)
+        assert r.status_code == 400, url
+        assert "NUL" in (r.json()["error"] if url.startswith("/api/") else r.content.decode())
+    assert api_client.get("/api/list/get?listId=%00").json()["error"].startswith("listId")
+    r = api_client.get("/list/99999999999999999999999/")
+    assert r.status_code == 404

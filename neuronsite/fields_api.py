@@ -144,7 +144,8 @@ class SchemaPattern(RegexValidator):
         return None
 
 
-NO_NUL = "^[^\\x00]*$"
+# Non-empty: with allow_blank the schema says oneOf [this, maxLength 0], and "" must match one only.
+NO_NUL = "^[^\\x00]+$"
 NOT_BLANK = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
 
 

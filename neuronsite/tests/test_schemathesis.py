@@ -46,6 +46,15 @@ def seed_data():
     return key
 
 
+def _generation_options() -> list[str]:
+    """Deterministic by default; with FUZZ_MAX_TIME (``make fuzz``) random from a fixed seed,
+    fuzzing and stateful phases repeating until the time is spent."""
+    max_time = os.environ.get("FUZZ_MAX_TIME")
+    if not max_time:
+        return ["--generation-deterministic"]
+    return ["--seed", str(SEED), "--max-time", max_time, "--continue-on-failure"]
+
+
 def run_schemathesis(
     base_url: str, key: str, *, max_examples: int, phases: str = "examples,fuzzing", extra: list[str] = ()
 ) -> subprocess.CompletedProcess:
@@ -59,9 +68,6 @@ def run_schemathesis(
         base_url,
         "--header",
         f"x-api-key: {key}",
-        "--seed",
-        str(SEED),
-        "--generation-deterministic",
         "--max-examples",
         str(max_examples),
         "--phases",
@@ -73,6 +79,7 @@ def run_schemathesis(
         "30",
         "--suppress-health-check",
         "all",
+        *_generation_options(),
         *extra,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}

@@ -55,7 +55,9 @@ class FeatureToAdd(FeatureRef):
 
 
 class ListNewInput(serializers.Serializer):
-    name = SafeCharField(max_length=column_max_length(List, "name"), allow_blank=True)
+    name = SafeCharField(
+        max_length=column_max_length(List, "name"), error_messages={"blank": "must not be empty"}
+    )
     description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
     testText = SafeCharField(
         max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True, default=""
@@ -82,7 +84,11 @@ class ListRemoveInput(ListIdInput, FeatureRef):
 
 
 class ListUpdateInput(ListIdInput):
-    name = SafeCharField(max_length=column_max_length(List, "name"), required=False, allow_blank=True)
+    name = SafeCharField(
+        max_length=column_max_length(List, "name"),
+        required=False,
+        error_messages={"blank": "must not be empty"},
+    )
     description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True)
     testText = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True)
     visibility = serializers.ChoiceField(choices=VISIBILITY_CHOICES, required=False)
@@ -330,7 +336,7 @@ def bookmark_delete(request):
 class SearchInput(serializers.Serializer):
     query = SafeCharField(
         max_length=1000,
-        schema_pattern=r"^[^\x00]*\S[^\x00]*\S[^\x00]*\S[^\x00]*$",
+        schema_pattern=r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$",
         help_text="at least 3 characters besides surrounding whitespace",
     )
     offset = BoundedIntegerField(min_value=0, max_value=MAX_SEARCH_OFFSET, required=False, default=0)

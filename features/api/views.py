@@ -24,7 +24,7 @@ def feature_get(request, model_id: str, source: str, index: str):
 
 
 class CommentNewInput(FeatureRef):
-    text = SafeCharField(max_length=10_000, allow_blank=True, trim_whitespace=True)
+    text = SafeCharField(max_length=10_000, error_messages={"blank": "must not be empty"})
 
 
 class CommentDeleteInput(serializers.Serializer):

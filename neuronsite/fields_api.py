@@ -146,7 +146,11 @@ class SchemaPattern(RegexValidator):
 
 # Non-empty: with allow_blank the schema says oneOf [this, maxLength 0], and "" must match one only.
 NO_NUL = "^[^\\x00]+$"
-NOT_BLANK = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+# What str.strip() removes (JSON Schema's \\s, ECMA's, leaves out \\x1c-\\x1f and \\x85).
+WHITESPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NOT_BLANK = f"^[^\\x00]*[^{WHITESPACE}\\x00][^\\x00]*$"
 
 
 class SafeCharField(serializers.CharField):

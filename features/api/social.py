@@ -22,6 +22,7 @@ from neuronsite.api import validated
 from neuronsite.fields import Visibility
 from neuronsite.fields_api import (
     INT64_MAX,
+    WHITESPACE,
     BoundedIntegerField,
     FeatureIndexField,
     SafeCharField,
@@ -333,10 +334,13 @@ def bookmark_delete(request):
 # --- explanation search (plain text) ----------------------------------------------------------
 
 
+_CHAR = f"[^{WHITESPACE}\\x00]"  # one character str.strip() keeps
+
+
 class SearchInput(serializers.Serializer):
     query = SafeCharField(
         max_length=1000,
-        schema_pattern=r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$",
+        schema_pattern=f"^[^\\x00]*{_CHAR}[^\\x00]*{_CHAR}[^\\x00]*{_CHAR}[^\\x00]*$",
         help_text="at least 3 characters besides surrounding whitespace",
     )
     offset = BoundedIntegerField(min_value=0, max_value=MAX_SEARCH_OFFSET, required=False, default=0)

@@ -28,6 +28,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 FLOAT32_MAX = 3.4028234663852886e38
+# Below this a float32 is 0, and PostgreSQL refuses such a double cast to real ("underflow"):
+# flushed to 0.0 at the edge.
+FLOAT32_TINY = 1e-45
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -68,7 +71,7 @@ class FiniteFloatField(serializers.FloatField):
             self.fail("not_finite")
         if not math.isfinite(value):
             self.fail("not_finite")
-        return value
+        return value if abs(value) >= FLOAT32_TINY else 0.0
 
 
 class BoundedIntegerField(serializers.IntegerField):
@@ -315,4 +318,4 @@ def _fast_float_list(field: serializers.ListField, data):
             if bad is not None:
                 at = data.index(bad)
                 raise serializers.ValidationError(f"[{at}] = {bad} is not a finite number in {lo:g}..{hi:g}.")
-    return [float(v) for v in data]
+    return [float(v) if abs(v) >= FLOAT32_TINY else 0.0 for v in data]

@@ -100,6 +100,17 @@ def test_vector_numbers_are_bounded(api_client, make_user):
     assert not Feature.objects.exists()
 
 
+def test_numbers_too_small_for_float32_are_stored_as_zero(api_client, make_user):
+    from models_app.models import Model
+
+    Model.objects.create(name="tm", layers=2, d_model=2)
+    api_client.force_authenticate(make_user())
+    body = {"modelId": "tm", "layerNumber": 0, "hookType": "hook_resid_post", "vector": [-1.8e-88, 1.0]}
+    r = api_client.post("/api/vector/new", {**body, "vectorLabel": "tiny"}, format="json")
+    assert r.status_code == 200, r.content
+    assert r.json()["vector"]["values"] == [0.0, 1.0]
+
+
 def test_huge_offset_and_ids_are_400_not_500(api_client, make_user):
     r = api_client.post("/api/explanation/search-all", {"query": "abc", "offset": 2**63}, format="json")
     assert "offset" in _error(r)

@@ -192,6 +192,20 @@ class SafeCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# What Django's URLValidator accepts, narrowed so that every URL the schema allows passes it.
+URL_PATTERN = (
+    r"^https?://[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?)*\.[a-z]{2,10}"
+    r"(/[A-Za-z0-9._~/-]{0,100})?$"
+)
+
+
+def url_field(*, max_length: int, **kwargs) -> serializers.URLField:
+    """A URL field whose schema (``pattern``) says what Django's URL validator will accept."""
+    field = serializers.URLField(max_length=max_length, **kwargs)
+    field.validators.append(SchemaPattern(URL_PATTERN))
+    return field
+
+
 class FloatListField(serializers.ListField):
     """A list of finite float32 numbers with a bounded length."""
 
@@ -293,6 +307,7 @@ __all__ = [
     "FeatureIndexField",
     "SafeCharField",
     "FloatListField",
+    "url_field",
     "ErrorSerializer",
     "error_responses",
     "error_paths",

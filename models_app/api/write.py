@@ -14,7 +14,7 @@ from features.api.serializers import model_json
 from models_app import services
 from models_app.api.serializers import source_set_json
 from models_app.models import Model, SourceSet
-from neuronsite.fields_api import BoundedIntegerField, SafeCharField, column_max_length
+from neuronsite.fields_api import BoundedIntegerField, SafeCharField, column_max_length, url_field
 from neuronsite.openapi import ok
 
 
@@ -28,7 +28,7 @@ class ModelNewInput(serializers.Serializer):
     displayName = SafeCharField(
         max_length=column_max_length(Model, "display_name"), required=False, allow_null=True, allow_blank=True
     )
-    url = serializers.URLField(
+    url = url_field(
         max_length=column_max_length(Model, "website"), required=False, allow_null=True, allow_blank=True
     )
     dimension = BoundedIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
@@ -42,7 +42,7 @@ class SourceSetNewInput(serializers.Serializer):
     )
     modelId = SafeCharField(max_length=column_max_length(Model, "name"))
     description = SafeCharField(max_length=10_000, required=False, allow_null=True, allow_blank=True)
-    url = serializers.URLField(max_length=2000, required=False, allow_null=True, allow_blank=True)
+    url = url_field(max_length=2000, required=False, allow_null=True, allow_blank=True)
 
 
 @extend_schema(request=ModelNewInput, responses=ok(body.MODEL), summary="Create a model (unlisted)")

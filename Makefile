@@ -61,3 +61,15 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# hardening (issue 10): the long schemathesis run over every API operation (live server + API key,
+# all phases, FUZZ_MAX_TIME seconds; > 10,000 requests), in its own test database. Report: var/fuzz.txt.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 100
+FUZZ_MAX_TIME ?= 1500
+fuzz: install
+	mkdir -p var
+	EMBEDDED_TEST_DB_NAME=test_neuronsite_fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MAX_TIME=$(FUZZ_MAX_TIME) \
+	FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_TIMEOUT=7200 FUZZ_REPORT=var/fuzz.txt \
+	$(BIN)/python -m pytest -q -p no:randomly neuronsite/tests/test_schemathesis.py; \
+	status=$$?; tail -40 var/fuzz.txt; exit $$status

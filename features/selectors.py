@@ -18,7 +18,7 @@ def parse_index(raw) -> int:
         value = raw
     else:
         text = str(raw).strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # not '²' or '①' (isdigit says yes, int() fails)
             raise ValidationFailed({"index": f"must be a non-negative integer, got {raw!r}"})
         value = int(text)
     if value < 0 or value > 2**31 - 1:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from models_app.models import Model, Source, SourceRelease, SourceSet
-from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
+from neuronsite.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
 
 
@@ -75,7 +75,7 @@ def model_create(
     if type(layers) is not int or layers < 0 or layers > 10_000:
         raise ValidationFailed({"layers": f"must be an integer between 0 and 10000, got {layers!r}"})
     if Model.objects.filter(name=name).exists():
-        raise ValidationFailed({"id": f"Model '{name}' already exists."})
+        raise Conflict({"id": f"Model '{name}' already exists."})
     return Model.objects.create(
         name=name,
         layers=layers,
@@ -104,7 +104,7 @@ def source_set_create(
     """A source set with one source per layer of its model (``"{layer}-{name}"``)."""
     name = _check_slug(name, field="name", pattern=SET_NAME_RE)
     if SourceSet.objects.filter(model=model, name=name).exists():
-        raise ValidationFailed({"name": f"Source set '{model.name}/{name}' already exists."})
+        raise Conflict({"name": f"Source set '{model.name}/{name}' already exists."})
     source_set = SourceSet.objects.create(
         model=model,
         name=name,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from neuronsite.errors import ApplicationError, RateLimited
+from neuronsite.errors import ApplicationError, PayloadTooLarge, RateLimited, ValidationFailed
 from neuronsite.errors import flatten_message as flatten_detail
 
 
@@ -24,6 +24,10 @@ def application_error_response(exc: ApplicationError) -> Response:
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return application_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return application_error_response(PayloadTooLarge(f"Request body too large: {exc}"))
+    if isinstance(exc, SuspiciousOperation):  # too many form fields or files, bad multipart
+        return application_error_response(ValidationFailed(f"Malformed request: {exc}"))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, ObjectDoesNotExist):

@@ -4,12 +4,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
+
+from neuronsite.staticfiles import SafeASGIStaticFilesHandler  # noqa: E402
 
 # Static files are served by the app itself so that `make run` needs no web server in front;
 # behind a load balancer, run collectstatic and let it (or S3) serve /static/.
-django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
+django_asgi_app = SafeASGIStaticFilesHandler(get_asgi_application())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -54,6 +54,8 @@ if not SECRET_KEY:
     _key_file = DATA_DIR / "secret_key"
     if _key_file.exists():
         SECRET_KEY = _key_file.read_text().strip()
+        if _key_file.stat().st_mode & 0o077:
+            _key_file.chmod(0o600)  # files written by older versions were world-readable
     else:
         import secrets
 
@@ -61,8 +63,6 @@ if not SECRET_KEY:
         SECRET_KEY = secrets.token_urlsafe(50)
         with os.fdopen(os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as _fh:
             _fh.write(SECRET_KEY)
-    if _key_file.stat().st_mode & 0o077:  # readable by the owner only (issue 10)
-        _key_file.chmod(0o600)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -343,3 +343,18 @@ GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
 GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
 GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)
+# --- hardening (issue 10, helper A): bounded JSON bodies (size and depth) -> 4xx JSON, not 500 ---
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "neuronsite.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "neuronsite.openapi.postprocess",
+]
+# The API is JSON: document only that body type (forms are parsed, but cannot say null or nest).
+SPECTACULAR_SETTINGS["PARSER_WHITELIST"] = ["neuronsite.parsers.BoundedJSONParser"]
+# NUL in the path or query string -> 400 before any view runs (PostgreSQL cannot store or compare it).
+MIDDLEWARE.insert(1, "neuronsite.middleware.RejectNulMiddleware")

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from neuronsite.api_routing import api_fallback
 
+import neuronsite.openapi  # noqa: F401  (registers the x-api-key scheme with drf-spectacular)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

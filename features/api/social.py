@@ -7,48 +7,77 @@ Request and response shapes follow Neuronpedia's webapp (``/api/list/*``,
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features import selectors, services
+from features.api import openapi_bodies as body
 from features.api.serializers import _iso, explanation_json, list_json
+from features.models import List
+from models_app.models import Model, Source, SourceRelease
 from neuronsite.api import validated
+from neuronsite.fields import Visibility
+from neuronsite.fields_api import (
+    INT64_MAX,
+    WHITESPACE,
+    BoundedIntegerField,
+    FeatureIndexField,
+    SafeCharField,
+    column_max_length,
+)
+from neuronsite.openapi import ID_PATTERN, MESSAGE, array, ok, path_params
 
 SEARCH_PAGE_SIZE = 20
 
 
-class FeatureRef(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
+MODEL_ID = column_max_length(Model, "name")
+SOURCE_ID = column_max_length(Source, "name")
+TEXT_MAX = 10_000
+MAX_SEARCH_OFFSET = 100_000
+VISIBILITY_CHOICES = [*Visibility.values, *(v.lower() for v in Visibility.values)]
+
+
+class FeatureKey(serializers.Serializer):
+    """A feature named by (modelId, layer = source id, index)."""
+
+    modelId = SafeCharField(max_length=MODEL_ID)
+    layer = SafeCharField(max_length=SOURCE_ID, help_text='source id, e.g. "6-res-jb"')
+    index = FeatureIndexField()
+
+
+FeatureRef = FeatureKey  # the name the views use
 
 
 class FeatureToAdd(FeatureRef):
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
 
 
 class ListNewInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
-    testText = serializers.CharField(
-        max_length=10_000, required=False, allow_blank=True, allow_null=True, default=""
+    name = SafeCharField(
+        max_length=column_max_length(List, "name"), error_messages={"blank": "must not be empty"}
     )
-    visibility = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    testText = SafeCharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    visibility = serializers.ChoiceField(
+        choices=VISIBILITY_CHOICES, required=False, allow_null=True, default=None
+    )
 
 
 class ListNewWithFeaturesInput(ListNewInput):
-    features = FeatureToAdd(many=True, required=False, default=list)
+    features = serializers.ListField(child=FeatureToAdd(), required=False, default=list, max_length=1000)
 
 
 class ListIdInput(serializers.Serializer):
-    listId = serializers.CharField(max_length=32)
+    listId = BoundedIntegerField(min_value=1, max_value=INT64_MAX)
 
 
 class ListAddInput(ListIdInput):
-    featuresToAdd = FeatureToAdd(many=True, allow_empty=False)
+    featuresToAdd = serializers.ListField(child=FeatureToAdd(), min_length=1, max_length=1000)
 
 
 class ListRemoveInput(ListIdInput, FeatureRef):
@@ -56,10 +85,14 @@ class ListRemoveInput(ListIdInput, FeatureRef):
 
 
 class ListUpdateInput(ListIdInput):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
-    testText = serializers.CharField(max_length=10_000, required=False, allow_blank=True, allow_null=True)
-    visibility = serializers.CharField(max_length=10, required=False)
+    name = SafeCharField(
+        max_length=column_max_length(List, "name"),
+        required=False,
+        error_messages={"blank": "must not be empty"},
+    )
+    description = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+    testText = SafeCharField(max_length=TEXT_MAX, required=False, allow_blank=True, allow_null=True)
+    visibility = serializers.ChoiceField(choices=VISIBILITY_CHOICES, required=False)
 
 
 def _item_json(item, lst_id) -> dict:
@@ -100,7 +133,7 @@ def _features_to_add(items, user) -> list:
     return [(feature, f.get("description", "")) for feature, f in zip(features, items, strict=True)]
 
 
-@extend_schema(request=ListNewInput, summary="Create a list")
+@extend_schema(request=ListNewInput, responses=ok(body.LIST), summary="Create a list")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_new(request):
@@ -115,7 +148,9 @@ def list_new(request):
     return Response(list_json(lst))
 
 
-@extend_schema(request=ListNewWithFeaturesInput, summary="Create a list with features")
+@extend_schema(
+    request=ListNewWithFeaturesInput, responses=ok(body.LIST_FULL), summary="Create a list with features"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_new_with_features(request):
@@ -136,7 +171,9 @@ def list_new_with_features(request):
     return Response(_list_with_items_json(selectors.list_get(list_id=lst.pk, user=request.user)))
 
 
-@extend_schema(request=ListAddInput, summary="Add features to one of your lists")
+@extend_schema(
+    request=ListAddInput, responses=ok(array(body.LIST_ITEM)), summary="Add features to one of your lists"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_add_features(request):
@@ -146,7 +183,9 @@ def list_add_features(request):
     return Response([_item_json(item, v["listId"]) for item in items])
 
 
-@extend_schema(request=ListRemoveInput, summary="Remove a feature from one of your lists")
+@extend_schema(
+    request=ListRemoveInput, responses=ok(MESSAGE), summary="Remove a feature from one of your lists"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_remove(request):
@@ -158,7 +197,20 @@ def list_remove(request):
     return Response({"message": "Removed from the list."})
 
 
-@extend_schema(request=ListIdInput, summary="A list with its features and comments")
+@extend_schema(
+    methods=["GET"],
+    parameters=[
+        OpenApiParameter("listId", {"type": "integer", "minimum": 1, "maximum": INT64_MAX}, required=True)
+    ],
+    responses=ok(body.LIST_FULL),
+    summary="A list with its features and comments",
+)
+@extend_schema(
+    methods=["POST"],
+    request=ListIdInput,
+    responses=ok(body.LIST_FULL),
+    summary="A list with its features and comments",
+)
 @api_view(["GET", "POST"])
 def list_get(request):
     raw = request.data if request.method == "POST" else request.query_params
@@ -168,7 +220,7 @@ def list_get(request):
     return Response(_list_with_items_json(lst))
 
 
-@extend_schema(summary="Your lists")
+@extend_schema(request=None, responses=ok(array(body.LIST)), summary="Your lists")
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def list_list(request):
@@ -177,7 +229,7 @@ def list_list(request):
     )
 
 
-@extend_schema(request=ListUpdateInput, summary="Rename or edit one of your lists")
+@extend_schema(request=ListUpdateInput, responses=ok(body.LIST), summary="Rename or edit one of your lists")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_update(request):
@@ -193,7 +245,7 @@ def list_update(request):
     return Response(list_json(lst))
 
 
-@extend_schema(request=ListIdInput, summary="Delete one of your lists")
+@extend_schema(request=ListIdInput, responses=ok(MESSAGE), summary="Delete one of your lists")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_delete(request):
@@ -205,7 +257,12 @@ def list_delete(request):
 # --- explanations: votes, delete --------------------------------------------------------------
 
 
-@extend_schema(request=None, summary="Vote for an explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(body.VOTE),
+    summary="Vote for an explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_vote(request, explanation_id: str):
@@ -213,7 +270,12 @@ def explanation_vote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": True, "votes": votes})
 
 
-@extend_schema(request=None, summary="Remove your vote from an explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(body.VOTE),
+    summary="Remove your vote from an explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_unvote(request, explanation_id: str):
@@ -221,7 +283,12 @@ def explanation_unvote(request, explanation_id: str):
     return Response({"id": str(explanation_id), "voted": False, "votes": votes})
 
 
-@extend_schema(request=None, summary="Delete your explanation")
+@extend_schema(
+    request=None,
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(MESSAGE),
+    summary="Delete your explanation",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_delete(request, explanation_id: str):
@@ -232,7 +299,7 @@ def explanation_delete(request, explanation_id: str):
 # --- bookmarks --------------------------------------------------------------------------------
 
 
-@extend_schema(request=FeatureRef, summary="Bookmark a feature")
+@extend_schema(request=FeatureRef, responses=ok(body.BOOKMARK), summary="Bookmark a feature")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_add(request):
@@ -252,7 +319,7 @@ def bookmark_add(request):
     )
 
 
-@extend_schema(request=FeatureRef, summary="Remove a bookmark")
+@extend_schema(request=FeatureRef, responses=ok(MESSAGE), summary="Remove a bookmark")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def bookmark_delete(request):
@@ -267,21 +334,28 @@ def bookmark_delete(request):
 # --- explanation search (plain text) ----------------------------------------------------------
 
 
+_CHAR = f"[^{WHITESPACE}\\x00]"  # one character str.strip() keeps
+
+
 class SearchInput(serializers.Serializer):
-    query = serializers.CharField(max_length=1000)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    query = SafeCharField(
+        max_length=1000,
+        schema_pattern=f"^[^\\x00]*{_CHAR}[^\\x00]*{_CHAR}[^\\x00]*{_CHAR}[^\\x00]*$",
+        help_text="at least 3 characters besides surrounding whitespace",
+    )
+    offset = BoundedIntegerField(min_value=0, max_value=MAX_SEARCH_OFFSET, required=False, default=0)
 
 
 class SearchModelInput(SearchInput):
-    modelId = serializers.CharField(max_length=128)
+    modelId = SafeCharField(max_length=MODEL_ID)
 
 
 class SearchLayersInput(SearchModelInput):
-    layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
+    layers = serializers.ListField(child=SafeCharField(max_length=SOURCE_ID), min_length=1, max_length=1000)
 
 
 class SearchReleaseInput(SearchInput):
-    releaseName = serializers.CharField(max_length=200)
+    releaseName = SafeCharField(max_length=column_max_length(SourceRelease, "name"))
 
 
 def _search_response(request, v: dict, **scope) -> Response:
@@ -314,27 +388,35 @@ def _search_response(request, v: dict, **scope) -> Response:
     )
 
 
-@extend_schema(request=SearchLayersInput, summary="Search explanations in some sources of a model")
+@extend_schema(
+    request=SearchLayersInput,
+    responses=ok(body.SEARCH),
+    summary="Search explanations in some sources of a model",
+)
 @api_view(["POST"])
 def explanation_search(request):
     v = validated(SearchLayersInput, request)
     return _search_response(request, v, model_name=v["modelId"], source_names=v["layers"])
 
 
-@extend_schema(request=SearchInput, summary="Search all explanations")
+@extend_schema(request=SearchInput, responses=ok(body.SEARCH), summary="Search all explanations")
 @api_view(["POST"])
 def explanation_search_all(request):
     return _search_response(request, validated(SearchInput, request))
 
 
-@extend_schema(request=SearchModelInput, summary="Search explanations of one model")
+@extend_schema(
+    request=SearchModelInput, responses=ok(body.SEARCH), summary="Search explanations of one model"
+)
 @api_view(["POST"])
 def explanation_search_model(request):
     v = validated(SearchModelInput, request)
     return _search_response(request, v, model_name=v["modelId"])
 
 
-@extend_schema(request=SearchReleaseInput, summary="Search explanations of one release")
+@extend_schema(
+    request=SearchReleaseInput, responses=ok(body.SEARCH), summary="Search explanations of one release"
+)
 @api_view(["POST"])
 def explanation_search_release(request):
     v = validated(SearchReleaseInput, request)

@@ -5,31 +5,33 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features import selectors, services
+from features.api import openapi_bodies as body
 from features.api.serializers import comment_json, feature_json
+from features.api.social import FeatureRef
+from neuronsite.fields_api import INT64_MAX, BoundedIntegerField, SafeCharField
+from neuronsite.openapi import INDEX_PATTERN, MESSAGE, NAME_PATTERN, ok, path_params
 
 
-@extend_schema(summary="A feature with its statistics, top activations, explanations, lists and comments")
+@extend_schema(
+    parameters=path_params(model_id=NAME_PATTERN, source=NAME_PATTERN, index=INDEX_PATTERN),
+    responses=ok(body.FEATURE),
+    summary="A feature with its statistics, top activations, explanations, lists and comments",
+)
 @api_view(["GET"])
 def feature_get(request, model_id: str, source: str, index: str):
     feature = selectors.feature_get(model_name=model_id, source_name=source, index=index, user=request.user)
     return Response(feature_json(feature))
 
 
-class FeatureRefInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
-
-
-class CommentNewInput(FeatureRefInput):
-    text = serializers.CharField(max_length=10_000, allow_blank=True, trim_whitespace=True)
+class CommentNewInput(FeatureRef):
+    text = SafeCharField(max_length=10_000, error_messages={"blank": "must not be empty"})
 
 
 class CommentDeleteInput(serializers.Serializer):
-    commentId = serializers.IntegerField()
+    commentId = BoundedIntegerField(min_value=1, max_value=INT64_MAX)
 
 
-@extend_schema(request=CommentNewInput, summary="Comment on a feature")
+@extend_schema(request=CommentNewInput, responses=ok(body.COMMENT), summary="Comment on a feature")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def comment_new(request):
@@ -44,7 +46,7 @@ def comment_new(request):
     return Response(comment_json(comment, feature))
 
 
-@extend_schema(request=CommentDeleteInput, summary="Delete one of your comments")
+@extend_schema(request=CommentDeleteInput, responses=ok(MESSAGE), summary="Delete one of your comments")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def comment_delete(request):

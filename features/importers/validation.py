@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 MAX_INDEX = 2**31 - 1
+# Values are stored as PostgreSQL real / fed to float32 tensors: 1e39 overflows to infinity there.
+FLOAT32_MAX = 3.4028234663852886e38
 
 # Feature columns that are arrays, by element kind.
 TEXT_ARRAYS = ("pos_str", "neg_str")
@@ -96,8 +98,10 @@ def check_float(value, *, field: str, index, nullable: bool = True) -> float | N
             f"must be a number, got {type(value).__name__}", feature_index=index, field=field
         )
     value = float(value)
-    if not math.isfinite(value):
-        raise FeatureDataError(f"must be finite, got {value}", feature_index=index, field=field)
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise FeatureDataError(
+            f"must be finite (float32 range, |x| <= 3.4e38), got {value}", feature_index=index, field=field
+        )
     return value
 
 
@@ -135,6 +139,13 @@ def check_float_list(values, *, field: str, index) -> list:
             raise FeatureDataError(
                 f"must be finite, found {bad[0]} at position {at}", feature_index=index, field=field
             )
+    if max(values) > FLOAT32_MAX or min(values) < -FLOAT32_MAX:
+        at = next(i for i, v in enumerate(values) if abs(v) > FLOAT32_MAX)
+        raise FeatureDataError(
+            f"must be finite (float32 range, |x| <= 3.4e38), found {values[at]} at position {at}",
+            feature_index=index,
+            field=field,
+        )
     return values
 
 
@@ -171,7 +182,7 @@ def check_str_list(values, *, field: str, index) -> list:
 
 
 def check_feature_index(raw, *, d_sae: int | None = None) -> int:
-    if type(raw) is str and raw.strip().isdigit():
+    if type(raw) is str and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw.strip())
     if type(raw) is float and raw.is_integer():
         raw = int(raw)

@@ -70,7 +70,7 @@ def test_feature_upload_batch_errors(owned, api_client, make_user, make_source):
         url, {"modelId": "up", "source": source.name, "features": [_feature(0), bad]}, format="json"
     )
     assert r.status_code == 400
-    assert "feature 1" in r.json()["error"] and "activations[0].values" in r.json()["error"]
+    assert "features[1].activations[0].values" in r.json()["error"]
     assert not Feature.objects.filter(source=source).exists()  # nothing of the batch written
     r = client.post(
         url,
@@ -110,7 +110,11 @@ def test_activation_upload_batch(owned, make_feature):
         '{"modelId": "up", "source": "%s", "index": 7, "activations": [{"tokens": ["x"], "values": [1e999]}]}'
     )
     r = client.post(url, raw % source.name, content_type="application/json")
-    assert r.status_code == 400 and "finite" in r.json()["error"] and "feature 7" in r.json()["error"]
+    assert (
+        r.status_code == 400
+        and "finite" in r.json()["error"]
+        and "activations[0].values" in r.json()["error"]
+    )
     r = client.post(
         url, {"modelId": "up", "source": source.name, "index": 8, "activations": acts}, format="json"
     )

@@ -68,7 +68,7 @@ def jump(request):
     if not raw and request.GET.get("index"):
         raw = f"{request.GET.get('model', '')}/{request.GET.get('source', '')}/{request.GET.get('index', '')}"
     parts = [p.strip() for p in raw.replace("@", "/").replace(":", "/").split("/") if p.strip()]
-    if len(parts) != 3 or not parts[2].isdigit():
+    if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
         return render(
             request,
             "features/jump_error.html",

@@ -20,7 +20,7 @@ def search_page(request):
     query = (request.GET.get("q") or "").strip()
     model_name = request.GET.get("model") or None
     try:
-        offset = max(0, int(request.GET.get("offset", 0)))
+        offset = min(max(0, int(request.GET.get("offset", 0))), 100_000)  # 2^63 overflowed the query
     except ValueError:
         offset = 0
     results, total, error = [], 0, None

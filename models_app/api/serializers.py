@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from features.api.serializers import _iso, model_json, source_json
+from neuronsite.fields_api import SafeCharField
 
 
 def release_json(release) -> dict | None:
@@ -64,4 +65,4 @@ def model_with_sets_json(model) -> dict:
 
 
 class ModelGetInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
+    modelId = SafeCharField(max_length=128)

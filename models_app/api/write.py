@@ -8,27 +8,43 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from features.api import openapi_bodies as body
 from features.api.serializers import model_json
 from models_app import services
 from models_app.api.serializers import source_set_json
+from models_app.models import Model, SourceSet
+from neuronsite.fields_api import BoundedIntegerField, SafeCharField, column_max_length, url_field
+from neuronsite.openapi import ok
 
 
 class ModelNewInput(serializers.Serializer):
-    id = serializers.CharField(max_length=128)
-    layers = serializers.IntegerField(min_value=0, max_value=10_000)
-    displayName = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
-    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
-    dimension = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    id = SafeCharField(
+        max_length=column_max_length(Model, "name"),
+        pattern=services.MODEL_ID_RE.pattern,
+        pattern_message="use letters, digits, '.', '_' or '-' (starting with a letter or digit)",
+    )
+    layers = BoundedIntegerField(min_value=0, max_value=10_000)
+    displayName = SafeCharField(
+        max_length=column_max_length(Model, "display_name"), required=False, allow_null=True, allow_blank=True
+    )
+    url = url_field(
+        max_length=column_max_length(Model, "website"), required=False, allow_null=True, allow_blank=True
+    )
+    dimension = BoundedIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
 
 
 class SourceSetNewInput(serializers.Serializer):
-    name = serializers.CharField(max_length=128)
-    modelId = serializers.CharField(max_length=128)
-    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
+    name = SafeCharField(
+        max_length=column_max_length(SourceSet, "name"),
+        pattern=services.SET_NAME_RE.pattern,
+        pattern_message="use letters, digits, '.', '_' or '-' (starting with a letter or digit)",
+    )
+    modelId = SafeCharField(max_length=column_max_length(Model, "name"))
+    description = SafeCharField(max_length=10_000, required=False, allow_null=True, allow_blank=True)
+    url = url_field(max_length=2000, required=False, allow_null=True, allow_blank=True)
 
 
-@extend_schema(request=ModelNewInput, summary="Create a model (unlisted)")
+@extend_schema(request=ModelNewInput, responses=ok(body.MODEL), summary="Create a model (unlisted)")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def model_new(request):
@@ -46,7 +62,11 @@ def model_new(request):
     return Response(model_json(model))
 
 
-@extend_schema(request=SourceSetNewInput, summary="Create a source set (one source per layer of its model)")
+@extend_schema(
+    request=SourceSetNewInput,
+    responses=ok(body.SOURCE_SET),
+    summary="Create a source set (one source per layer of its model)",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def source_set_new(request):

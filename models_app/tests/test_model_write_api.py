@@ -20,7 +20,7 @@ def test_model_new_and_source_set_new(api_client, make_user):
     model = Model.objects.get(name="pup-model-3")
     assert model.owner == user and model.visibility == "UNLISTED"
     r = api_client.post("/api/model/new", {"id": "pup-model-3", "layers": 3}, format="json")
-    assert r.status_code == 400 and "already exists" in r.json()["error"]
+    assert r.status_code == 409 and "already exists" in r.json()["error"]
     r = api_client.post("/api/model/new", {"id": "bad id!", "layers": 3}, format="json")
     assert r.status_code == 400 and "id" in r.json()["error"]
     r = api_client.post("/api/model/new", {"id": "m2", "layers": -1}, format="json")
@@ -49,7 +49,7 @@ def test_model_new_and_source_set_new(api_client, make_user):
     r = api_client.post(
         "/api/source-set/new", {"name": "puppyscope-res-16k", "modelId": "pup-model-3"}, format="json"
     )
-    assert r.status_code == 400 and "already exists" in r.json()["error"]
+    assert r.status_code == 409 and "already exists" in r.json()["error"]
     r = api_client.post("/api/source-set/new", {"name": "x", "modelId": "nope"}, format="json")
     assert r.status_code == 404 and "nope" in r.json()["error"]
     api_client.force_authenticate(None)

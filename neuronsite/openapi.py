@@ -1,0 +1,100 @@
+"""What ``/api/schema/`` says beyond the serializers: the ``x-api-key`` scheme, the ``Error``
+component and the error statuses every operation can answer, and small JSON-schema builders for
+response bodies that are plain dicts (``features/api/serializers.py`` builds them by hand).
+
+Registered from ``neuronsite/urls.py`` (the extension) and ``SPECTACULAR_SETTINGS``
+(``POSTPROCESSING_HOOKS``).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "what is wrong, naming the field"}},
+    "required": ["error"],
+}
+_ERROR_TEXT = {
+    "400": "Invalid input (the message names the field) or a malformed body.",
+    "401": "Authentication required, or an invalid x-api-key.",
+    "403": "Not allowed for this user.",
+    "404": "Not found (or not visible to this user).",
+    "413": "Request body too large.",
+    "429": "Too many requests (see Retry-After).",
+}
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "x-api-key"}
+
+
+def postprocess(result, generator, request, public):
+    """Every operation documents the ``{"error": string}`` body of each status it can fail with."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", ERROR_SCHEMA)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path_item in result.get("paths", {}).values():
+        for method, op in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = op.setdefault("responses", {})
+            codes = ["400", "401", "403", "404", "429"]
+            if "requestBody" in op:
+                codes.append("413")
+            for code in codes:
+                responses.setdefault(
+                    code, {"description": _ERROR_TEXT[code], "content": {"application/json": {"schema": ref}}}
+                )
+            for code, response in responses.items():
+                if code.startswith("2") and "content" not in response:
+                    # Plain-dict bodies not described yet: JSON, shape per Neuronpedia's API.
+                    response["content"] = {"application/json": {"schema": {}}}
+    return result
+
+
+# --- small JSON-schema builders for hand-built response bodies --------------------------------
+
+STR = {"type": "string"}
+STR_N = {"type": "string", "nullable": True}
+INT_N = {"type": "integer", "nullable": True}
+NUM_N = {"type": "number", "nullable": True}
+BOOL = {"type": "boolean"}
+ANY = {}
+
+
+def obj(required: tuple[str, ...] = (), **properties) -> dict:
+    """``{"type": "object", "properties": ..., "required": [...]}`` (extra keys allowed)."""
+    body: dict = {"type": "object", "properties": properties}
+    if required:
+        body["required"] = list(required)
+    return body
+
+
+def array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def ok(schema: dict, description: str = "OK") -> dict:
+    """``responses=ok(...)`` for ``extend_schema``: the 200 body (errors are added by the hook)."""
+    return {200: OpenApiResponse(response=schema, description=description)}
+
+
+MESSAGE = obj(("message",), message=STR)
+
+
+def path_params(**patterns: str) -> list:
+    """Path parameters with their pattern, so generated requests reach the view (``index="^[0-9]{1,9}$"``)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [OpenApiParameter(name, str, OpenApiParameter.PATH, pattern=p) for name, p in patterns.items()]
+
+
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+ID_PATTERN = "^[1-9][0-9]{0,17}$"
+INDEX_PATTERN = "^[0-9]{1,9}$"

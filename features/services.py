@@ -261,7 +261,13 @@ def explanation_create(
 
 @transaction.atomic
 def explanation_score_create(
-    *, explanation: Explanation, score_type_name: str, scorer_model_name: str | None, value: float, details, author=None
+    *,
+    explanation: Explanation,
+    score_type_name: str,
+    scorer_model_name: str | None,
+    value: float,
+    details,
+    author=None,
 ):
     from features.models import ExplainerModel, ExplanationScore, ExplanationScoreType
 
@@ -272,7 +278,12 @@ def explanation_score_create(
     if scorer_model_name:
         model, _ = ExplainerModel.objects.get_or_create(name=scorer_model_name)
     return ExplanationScore.objects.create(
-        explanation=explanation, score_type=stype, scorer_model=model, value=float(value), details=details, author=author
+        explanation=explanation,
+        score_type=stype,
+        scorer_model=model,
+        value=float(value),
+        details=details,
+        author=author,
     )
 
 
@@ -300,20 +311,28 @@ def explanations_create_bulk(
     from features.models import ExplainerModel, ExplanationType
 
     etype, _ = ExplanationType.objects.get_or_create(name=type_name, defaults=type_defaults or {})
-    model = ExplainerModel.objects.get_or_create(name=explainer_model_name)[0] if explainer_model_name else None
+    model = (
+        ExplainerModel.objects.get_or_create(name=explainer_model_name)[0] if explainer_model_name else None
+    )
     objs = []
     for feature, description in rows:
         description = (description or "").strip()[:MAX_COMMENT_LENGTH]
         if description:
             objs.append(
-                Explanation(feature=feature, description=description, type=etype, explainer_model=model, author=author)
+                Explanation(
+                    feature=feature, description=description, type=etype, explainer_model=model, author=author
+                )
             )
     return Explanation.objects.bulk_create(objs)
 
 
 @transaction.atomic
 def explanation_scores_create_bulk(
-    *, rows: list[tuple[Explanation, float, object]], score_type_name: str, scorer_model_name: str | None, author=None
+    *,
+    rows: list[tuple[Explanation, float, object]],
+    score_type_name: str,
+    scorer_model_name: str | None,
+    author=None,
 ) -> int:
     """Many ``(explanation, value, details)`` scores of one type and model in one INSERT."""
     from features.models import ExplainerModel, ExplanationScore, ExplanationScoreType
@@ -326,7 +345,12 @@ def explanation_scores_create_bulk(
             raise ValidationFailed({"value": f"must be within [0, 1], got {value!r}"})
         objs.append(
             ExplanationScore(
-                explanation=explanation, score_type=stype, scorer_model=model, value=float(value), details=details, author=author
+                explanation=explanation,
+                score_type=stype,
+                scorer_model=model,
+                value=float(value),
+                details=details,
+                author=author,
             )
         )
     return len(ExplanationScore.objects.bulk_create(objs))

@@ -3,9 +3,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from neuronsite.api_routing import api_fallback
-
 import neuronsite.openapi  # noqa: F401  (registers the x-api-key scheme with drf-spectacular)
+from neuronsite.api_routing import api_fallback
 
 urlpatterns = [
     path("admin/", admin.site.urls),

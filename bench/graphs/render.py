@@ -39,7 +39,9 @@ def drop_database() -> None:
     from neuronsite.embedded_db import ensure_running
 
     info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
-    with psycopg.connect(host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as c:
         c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
@@ -65,10 +67,16 @@ def synthetic_graph(n_nodes: int, n_links: int, *, n_ctx: int = 40, n_layers: in
         )  # fmt: skip
     ids = list({n["node_id"]: n for n in nodes})
     links = [
-        {"source": rng.choice(ids), "target": rng.choice(ids), "weight": rng.gauss(0, 1)} for _ in range(n_links)
+        {"source": rng.choice(ids), "target": rng.choice(ids), "weight": rng.gauss(0, 1)}
+        for _ in range(n_links)
     ]
     return {
-        "metadata": {"slug": "big", "scan": "bench-render", "prompt": " ".join(tokens), "prompt_tokens": tokens},
+        "metadata": {
+            "slug": "big",
+            "scan": "bench-render",
+            "prompt": " ".join(tokens),
+            "prompt_tokens": tokens,
+        },
         "qParams": {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""},
         "nodes": list({n["node_id"]: n for n in nodes}.values()),
         "links": links,
@@ -118,7 +126,9 @@ def main() -> None:
 
         times, drawn = [], 0
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
+            )
             for _ in range(args.repeats):
                 page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
                 page.set_default_timeout(300_000)

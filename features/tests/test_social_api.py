@@ -136,14 +136,18 @@ def test_explanation_search_variants(api_client, make_source, make_feature, djan
         Explanation.objects.create(feature=make_feature(source=src, index=10), description="unrelated words")
 
     with django_assert_max_num_queries(6):
-        r = api_client.post("/api/explanation/search-all", {"mode": "keyword", "query": "capital EUROPE"}, format="json")
+        r = api_client.post(
+            "/api/explanation/search-all", {"mode": "keyword", "query": "capital EUROPE"}, format="json"
+        )
     body = r.json()
     assert r.status_code == 200 and body["resultsCount"] == 9 and not body["hasMore"]
     assert {x["modelId"] for x in body["results"]} == {"tiny", "other"}  # private source left out
     assert body["results"][0]["neuron"]["layer"] in {"0-res-test", "1-res-test", "0-res-o"}
 
     r = api_client.post(
-        "/api/explanation/search-model", {"modelId": "tiny", "query": "capital", "mode": "keyword"}, format="json"
+        "/api/explanation/search-model",
+        {"modelId": "tiny", "query": "capital", "mode": "keyword"},
+        format="json",
     )
     assert r.json()["resultsCount"] == 6
     r = api_client.post(
@@ -153,15 +157,21 @@ def test_explanation_search_variants(api_client, make_source, make_feature, djan
     )
     assert {x["layer"] for x in r.json()["results"]} == {"1-res-test"}
     r = api_client.post(
-        "/api/explanation/search-release", {"releaseName": "rel-a", "query": "capital", "mode": "keyword"}, format="json"
+        "/api/explanation/search-release",
+        {"releaseName": "rel-a", "query": "capital", "mode": "keyword"},
+        format="json",
     )
     # the release holds the res-test set (both layers), not res-o
     assert {x["layer"] for x in r.json()["results"]} == {"0-res-test", "1-res-test"}
     assert r.json()["resultsCount"] == 6
-    r = api_client.post("/api/explanation/search-all", {"mode": "keyword", "query": "capital", "offset": 8}, format="json")
+    r = api_client.post(
+        "/api/explanation/search-all", {"mode": "keyword", "query": "capital", "offset": 8}, format="json"
+    )
     assert len(r.json()["results"]) == 1 and r.json()["nextOffset"] == 9
 
     r = api_client.post("/api/explanation/search-all", {"query": "ab"}, format="json")
     assert r.status_code == 400 and "at least 3" in r.json()["error"]
-    r = api_client.post("/api/explanation/search", {"modelId": "tiny", "query": "capital", "mode": "keyword"}, format="json")
+    r = api_client.post(
+        "/api/explanation/search", {"modelId": "tiny", "query": "capital", "mode": "keyword"}, format="json"
+    )
     assert r.status_code == 400 and "layers" in r.json()["error"]

@@ -107,7 +107,9 @@ def feature_resid_directions(model, sae, hook_name: str, idx: torch.Tensor) -> t
         return w_dec @ model.blocks[hook_layer(hook_name)].mlp.W_out.detach()
     if re.search(r"(resid_(pre|mid|post)|hook_(mlp|attn)_out|hook_embed|ln_final)", hook_name):
         return w_dec
-    if "ln2.hook_normalized" in hook_name:  # graphs (helper G): a transcoder reads the MLP input, writes mlp_out
+    if (
+        "ln2.hook_normalized" in hook_name
+    ):  # graphs (helper G): a transcoder reads the MLP input, writes mlp_out
         return w_dec
     raise ValueError(f"cannot map hook {hook_name!r} into the residual stream for logits")
 

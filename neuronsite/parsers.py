@@ -56,7 +56,7 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(raw: bytes):
+def loads(raw: bytes, *, allow_array: bool = False):
     """Parse a request body: ParseError (400) for anything that is not bounded, valid JSON."""
     if not raw.strip():
         raise ParseError("JSON parse error: the body is empty.")
@@ -73,7 +73,11 @@ def loads(raw: bytes):
             data = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc2:
             raise ParseError(f"JSON parse error: {exc2}") from None
-    if not isinstance(data, dict):
+    if allow_array and not isinstance(data, (dict, list)):
+        raise ParseError(
+            f"JSON parse error: the body must be a JSON array (features), got {type(data).__name__}."
+        )
+    if not isinstance(data, dict) and not (isinstance(data, list) and allow_array):
         raise ParseError(f"JSON parse error: the body must be a JSON object, got {type(data).__name__}.")
     if _depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise ParseError(f"JSON parse error: nested deeper than {MAX_DEPTH} levels.")
@@ -85,4 +89,6 @@ class BoundedJSONParser(BaseParser):
     renderer_class = JSONRenderer
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return loads(read_bounded(stream, _max_body_bytes()))
+        view = (parser_context or {}).get("view")
+        allow_array = bool(getattr(view, "json_array_body", False))
+        return loads(read_bounded(stream, _max_body_bytes()), allow_array=allow_array)

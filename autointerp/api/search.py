@@ -15,6 +15,7 @@ from features import selectors as feature_selectors
 from features.api.serializers import activation_json, explanation_json
 from features.api.social import SEARCH_PAGE_SIZE, SearchInput
 from neuronsite.api import validated
+from neuronsite.fields_api import SafeCharField
 
 
 class SemanticSearchInput(SearchInput):
@@ -23,15 +24,15 @@ class SemanticSearchInput(SearchInput):
 
 
 class SemanticSearchModelInput(SemanticSearchInput):
-    modelId = serializers.CharField(max_length=128)
+    modelId = SafeCharField(max_length=128)
 
 
 class SemanticSearchLayersInput(SemanticSearchModelInput):
-    layers = serializers.ListField(child=serializers.CharField(max_length=160), allow_empty=False)
+    layers = serializers.ListField(child=SafeCharField(max_length=160), allow_empty=False, max_length=1000)
 
 
 class SemanticSearchReleaseInput(SemanticSearchInput):
-    releaseName = serializers.CharField(max_length=200)
+    releaseName = SafeCharField(max_length=200)
 
 
 def search(*, user, v: dict, **scope) -> tuple[list, int | None, bool]:

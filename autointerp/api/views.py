@@ -12,30 +12,29 @@ from rest_framework.response import Response
 from autointerp import services
 from features.api.serializers import _iso
 from neuronsite.api import validated
+from neuronsite.fields_api import SafeCharField, SchemaPattern
 
 
 class FeatureRefInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    modelId = SafeCharField(max_length=128)
+    layer = SafeCharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
     index = serializers.JSONField(help_text="feature index (integer)")
 
 
 class GenerateInput(FeatureRefInput):
-    explanationType = serializers.CharField(max_length=100)
-    explanationModelName = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    explanationType = SafeCharField(max_length=100)
+    explanationModelName = SafeCharField(max_length=200, required=False, allow_blank=True, default="")
     useOpenRouter = serializers.BooleanField(required=False, default=False)
 
 
 class NewInput(FeatureRefInput):
-    description = serializers.CharField(max_length=10_000, allow_blank=True)
+    description = SafeCharField(max_length=10_000, allow_blank=True)
 
 
 class ScoreInput(serializers.Serializer):
-    explanationId = serializers.CharField(max_length=32)
-    scorerType = serializers.CharField(max_length=100)
-    scorerModel = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, allow_null=True, default=""
-    )
+    explanationId = serializers.CharField(max_length=32, validators=[SchemaPattern(r"^[0-9]{1,18}$")])
+    scorerType = SafeCharField(max_length=100)
+    scorerModel = SafeCharField(max_length=200, required=False, allow_blank=True, allow_null=True, default="")
 
 
 def explanation_body(exp) -> dict:

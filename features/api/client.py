@@ -22,15 +22,17 @@ from features import client_selectors, selectors, services
 from features.api.serializers import _iso, activation_json, explanation_json, feature_json
 from neuronsite.api import validated
 from neuronsite.errors import ValidationFailed
+from neuronsite.fields_api import BoundedIntegerField, SafeCharField, SchemaPattern
+from neuronsite.openapi import ID_PATTERN, path_params
 
 MAX_INDEX = 2**31 - 1
 
 
 class BatchFeatureRef(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    layer = serializers.CharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
-    maxActsToReturn = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+    modelId = SafeCharField(max_length=128)
+    layer = SafeCharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    index = BoundedIntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
+    maxActsToReturn = BoundedIntegerField(required=False, min_value=0, max_value=10_000)
 
 
 class FeaturesBatchInput(serializers.Serializer):
@@ -38,7 +40,33 @@ class FeaturesBatchInput(serializers.Serializer):
 
 
 @extend_schema(
-    request=BatchFeatureRef(many=True),
+    request={
+        "application/json": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": client_selectors.MAX_BATCH_FEATURES,
+            "items": {
+                "type": "object",
+                "required": ["modelId", "layer", "index"],
+                "properties": {
+                    "modelId": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 128,
+                        "pattern": r"^[^\u0000]*\S[^\u0000]*$",
+                    },
+                    "layer": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 160,
+                        "pattern": r"^[^\u0000]*\S[^\u0000]*$",
+                    },
+                    "index": {"type": "integer", "minimum": 0, "maximum": MAX_INDEX},
+                    "maxActsToReturn": {"type": "integer", "minimum": 0, "maximum": 10_000},
+                },
+            },
+        }
+    },
     summary="Several features at once (a JSON array of {modelId, layer, index}); unknown ones are left out",
 )
 @api_view(["POST"])
@@ -61,11 +89,16 @@ def features_batch(request):
     return Response([feature_json(f) for f in features])
 
 
+# Neuronpedia sends this body as a bare JSON array (the JSON parser accepts arrays only where a view
+# says so).
+features_batch.cls.json_array_body = True
+
+
 class ActivationGetInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    source = serializers.CharField(max_length=160, required=False)
-    layer = serializers.CharField(max_length=160, required=False)
-    index = serializers.IntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
+    modelId = SafeCharField(max_length=128)
+    source = SafeCharField(max_length=160, required=False)
+    layer = SafeCharField(max_length=160, required=False)
+    index = BoundedIntegerField(min_value=0, max_value=MAX_INDEX, help_text="feature index")
 
     def validate(self, attrs):
         attrs["source"] = attrs.get("source") or attrs.get("layer")
@@ -87,7 +120,9 @@ def activation_get(request):
     return Response([activation_json(a, feature) for a in activations])
 
 
-@extend_schema(summary="One explanation by id, with its scores")
+@extend_schema(
+    summary="One explanation by id, with its scores", parameters=path_params(explanation_id=ID_PATTERN)
+)
 @api_view(["GET"])
 def explanation_get(request, explanation_id: str):
     explanation = client_selectors.explanation_get(explanation_id=explanation_id, user=request.user)
@@ -108,17 +143,22 @@ async def _async_chunks(lines, size: int = client_selectors.EXPORT_CHUNK // 4):
 
 
 class ExportInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    source = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
-    layer = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
+    modelId = SafeCharField(max_length=128)
+    source = SafeCharField(max_length=160, required=False, allow_blank=True, default="")
+    layer = SafeCharField(max_length=160, required=False, allow_blank=True, default="")
 
 
 @extend_schema(
     request=ExportInput,
     parameters=[
-        OpenApiParameter("modelId", OpenApiTypes.STR, required=False),
         OpenApiParameter(
-            "source", OpenApiTypes.STR, required=False, description="one source; all if left out"
+            "modelId", {"type": "string", "maxLength": 128, "pattern": "^[^\\x00]*$"}, required=False
+        ),
+        OpenApiParameter(
+            "source",
+            {"type": "string", "maxLength": 160, "pattern": "^[^\\x00]*$"},
+            required=False,
+            description="one source; all if left out",
         ),
     ],
     responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
@@ -144,8 +184,8 @@ def explanation_export(request):
 
 
 class ListCommentInput(serializers.Serializer):
-    listId = serializers.CharField(max_length=32)
-    text = serializers.CharField(max_length=10_000, allow_blank=True)
+    listId = serializers.CharField(max_length=32, validators=[SchemaPattern(r"^[0-9]{1,18}$")])
+    text = SafeCharField(max_length=10_000, allow_blank=True)
 
 
 @extend_schema(request=ListCommentInput, summary="Comment on a list")

@@ -6,24 +6,25 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from graphs.models import GraphMetadata
+from neuronsite.fields_api import BoundedIntegerField, FiniteFloatField, SafeCharField
 
 
 class MessageInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
-    content = serializers.CharField(allow_blank=True, max_length=10_000)
+    content = SafeCharField(allow_blank=True, max_length=10_000)
 
 
 class GenerateInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    prompt = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
+    modelId = SafeCharField(max_length=128)
+    prompt = SafeCharField(max_length=10_000, required=False, allow_blank=False, trim_whitespace=False)
     messages = MessageInput(many=True, required=False)
-    sourceSetName = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=128)
-    slug = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
-    maxNLogits = serializers.IntegerField(required=False, allow_null=True)
-    desiredLogitProb = serializers.FloatField(required=False, allow_null=True)
-    nodeThreshold = serializers.FloatField(required=False, allow_null=True)
-    edgeThreshold = serializers.FloatField(required=False, allow_null=True)
-    maxFeatureNodes = serializers.IntegerField(required=False, allow_null=True)
+    sourceSetName = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=128)
+    slug = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=200)
+    maxNLogits = BoundedIntegerField(required=False, allow_null=True)
+    desiredLogitProb = FiniteFloatField(required=False, allow_null=True)
+    nodeThreshold = FiniteFloatField(required=False, allow_null=True)
+    edgeThreshold = FiniteFloatField(required=False, allow_null=True)
+    maxFeatureNodes = BoundedIntegerField(required=False, allow_null=True)
 
     def validate(self, attrs):
         if not attrs.get("prompt") and not attrs.get("messages"):
@@ -32,32 +33,34 @@ class GenerateInput(serializers.Serializer):
 
 
 class ModelSlugInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    slug = serializers.CharField(max_length=200)
+    modelId = SafeCharField(max_length=128)
+    slug = SafeCharField(max_length=200)
 
 
 class SignedPutInput(serializers.Serializer):
-    filename = serializers.CharField(max_length=300)
-    contentLength = serializers.IntegerField(min_value=1)
-    contentType = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    filename = SafeCharField(max_length=300)
+    contentLength = BoundedIntegerField(min_value=1)
+    contentType = SafeCharField(required=False, allow_blank=True, max_length=100)
 
 
 class SaveToDbInput(serializers.Serializer):
-    putRequestId = serializers.CharField(max_length=2000)
+    putRequestId = SafeCharField(max_length=2000)
 
 
 class SubgraphInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    slug = serializers.CharField(max_length=200)
-    subgraphId = serializers.IntegerField(required=False, allow_null=True)
-    displayName = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    pinnedIds = serializers.ListField(child=serializers.CharField(max_length=100), max_length=5000)
+    modelId = SafeCharField(max_length=128)
+    slug = SafeCharField(max_length=200)
+    subgraphId = BoundedIntegerField(required=False, allow_null=True)
+    displayName = SafeCharField(required=False, allow_blank=True, max_length=300)
+    pinnedIds = serializers.ListField(child=SafeCharField(max_length=100), max_length=5000)
     supernodes = serializers.ListField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=SafeCharField(max_length=10_000)), required=False, max_length=1000
     )
-    clerps = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
-    pruningThreshold = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    densityThreshold = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    clerps = serializers.ListField(
+        child=serializers.ListField(child=SafeCharField(max_length=10_000)), required=False, max_length=1000
+    )
+    pruningThreshold = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    densityThreshold = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
     featured = serializers.BooleanField(required=False, default=False)
 
 
@@ -100,23 +103,23 @@ def subgraph_json(sub) -> dict:
 
 
 class SteerFeatureInput(serializers.Serializer):
-    layer = serializers.IntegerField(min_value=0)
-    index = serializers.IntegerField(min_value=0)
-    token_active_position = serializers.IntegerField(min_value=0)
-    steer_position = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    layer = BoundedIntegerField(min_value=0)
+    index = BoundedIntegerField(min_value=0)
+    token_active_position = BoundedIntegerField(min_value=0)
+    steer_position = BoundedIntegerField(min_value=0, required=False, allow_null=True, default=None)
     steer_generated_tokens = serializers.BooleanField(required=False, default=False)
-    delta = serializers.FloatField(required=False, allow_null=True, default=None)
+    delta = FiniteFloatField(required=False, allow_null=True, default=None)
     ablate = serializers.BooleanField(required=False, default=False)
 
 
 class SteerLogitsInput(serializers.Serializer):
-    modelId = serializers.CharField(max_length=128)
-    sourceSetName = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=128)
-    prompt = serializers.CharField(max_length=10_000, trim_whitespace=False)
+    modelId = SafeCharField(max_length=128)
+    sourceSetName = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=128)
+    prompt = SafeCharField(max_length=10_000, trim_whitespace=False)
     features = SteerFeatureInput(many=True, allow_empty=False)
-    nTokens = serializers.IntegerField(min_value=1, max_value=256, required=False, default=10)
-    topK = serializers.IntegerField(min_value=0, max_value=10, required=False, default=5)
+    nTokens = BoundedIntegerField(min_value=1, max_value=256, required=False, default=10)
+    topK = BoundedIntegerField(min_value=0, max_value=10, required=False, default=5)
     freezeAttention = serializers.BooleanField(required=False, default=True)
-    temperature = serializers.FloatField(min_value=0, max_value=2, required=False, default=0)
-    freqPenalty = serializers.FloatField(min_value=-2, max_value=2, required=False, default=0)
-    seed = serializers.IntegerField(required=False, default=16)
+    temperature = FiniteFloatField(min_value=0, max_value=2, required=False, default=0)
+    freqPenalty = FiniteFloatField(min_value=-2, max_value=2, required=False, default=0)
+    seed = BoundedIntegerField(required=False, default=16)

@@ -18,7 +18,7 @@ pytestmark = [
 
 def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa: F811
     make_user(username="grapher", password="a-long-enough-passphrase")
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True).new_page()
     page.set_default_timeout(60_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -70,7 +70,7 @@ def test_graph_viewer_journey(graph_model, server, browser, make_user):  # noqa:
     share = page.wait_for_selector("#graph-share-link").get_attribute("href")
     assert "subgraph=" in share
 
-    other = browser.new_context().new_page()
+    other = browser.new_context(bypass_csp=True).new_page()
     other.set_default_timeout(60_000)
     other.goto(share)
     other.wait_for_selector("#graph-app[data-ready='1']")

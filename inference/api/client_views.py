@@ -11,11 +11,12 @@ from rest_framework.response import Response
 from inference.api.serializers import TextOrList, plain_texts
 from inference.services.source_activations import source_activations
 from neuronsite.api import validated
+from neuronsite.fields_api import SafeCharField
 
 
 class SourceActivationsInput(serializers.Serializer):
-    modelId = serializers.CharField()
-    source = serializers.CharField(help_text='source id, e.g. "6-res-jb"')
+    modelId = SafeCharField(max_length=10_000)
+    source = SafeCharField(max_length=10_000, help_text='source id, e.g. "6-res-jb"')
     customText = TextOrList(validators=[plain_texts], help_text="one text or a list of texts")
 
 

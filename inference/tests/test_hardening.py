@@ -258,7 +258,8 @@ def test_lone_surrogates_and_nul_in_inference_text_are_a_400(api_client, tiny, p
 
 def test_openapi_states_the_steering_bounds(api_client, db):
     schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
-    props = schema["components"]["schemas"]["SteerCompletionInput"]["properties"]
+    schemas = schema["components"]["schemas"]
+    props = schemas.get("SteerCompletionInputRequest", schemas.get("SteerCompletionInput"))["properties"]
     assert (props["temperature"]["minimum"], props["temperature"]["maximum"]) == (0, 10)
     assert props["seed"]["type"] == "integer" and props["seed"]["maximum"] == 2**64 - 1
     assert props["strength_multiplier"]["maximum"] == 1e6

@@ -181,7 +181,7 @@ def test_a_second_user_cannot_touch_the_first_users_things(two_users):
     assert _post(c, "/api/source-set/new", {"name": "mine", "modelId": "demo"})[0] == 403
     assert _post(c, "/api/source-set/new", {"name": "mine", "modelId": "ada-private"})[0] == 404
     assert not SourceSet.objects.filter(name="mine").exists()
-    upload = {"modelId": "ada-public", "source": "0-res-b", "features": [{"feature_index": 5}]}
+    upload = {"modelId": "ada-public", "source": "0-res-b", "features": [{"index": 5}]}
     assert _post(c, "/api/feature/upload-batch", upload)[0] == 403
     acts = {
         "modelId": "ada-public",

@@ -152,7 +152,7 @@ class ExportInput(serializers.Serializer):
     request=ExportInput,
     parameters=[
         OpenApiParameter(
-            "modelId", {"type": "string", "maxLength": 128, "pattern": "^[^\\x00]*$"}, required=False
+            "modelId", {"type": "string", "maxLength": 128, "pattern": "^[^\\x00]*$"}, required=True
         ),
         OpenApiParameter(
             "source",

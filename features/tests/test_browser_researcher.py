@@ -102,7 +102,9 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     user = User(username="mapper")
     user.set_password("a-long-enough-passphrase")
     user.save()
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )  # Playwright polls with eval
     page = ctx.new_page()
     page.set_default_timeout(45_000)
     page.goto(f"{server}/account/login/?next=/tiny/1-res-tiny/umap")
@@ -208,7 +210,9 @@ def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_f
         sae_folders={1: tiny_ui_folders["sae1"]},
         set_name="res-other",
     )
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )  # Playwright polls with eval
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     page.goto(f"{server}/search-inference?model=tiny")

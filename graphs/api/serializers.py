@@ -16,7 +16,8 @@ class MessageInput(serializers.Serializer):
 
 class GenerateInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
-    prompt = SafeCharField(max_length=10_000, required=False, allow_blank=False, trim_whitespace=False)
+    # longer prompts reach the view, which answers Neuronpedia's "Prompt Too Long"
+    prompt = SafeCharField(max_length=1_000_000, required=False, allow_blank=False, trim_whitespace=False)
     messages = MessageInput(many=True, required=False)
     sourceSetName = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=128)
     slug = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=200)

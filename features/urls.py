@@ -38,6 +38,12 @@ urlpatterns = [
     path("<str:model_id>/<str:source>/umap", views.umap_page, name="umap"),
     path("<str:model_id>/<str:source>/umap.json", views.umap_data, name="umap-data"),
     path("<str:model_id>/<str:source>/evals/upload", views.eval_upload, name="eval-upload"),
+    # researcher pass (issue 16, item 14)
+    path(
+        "<str:model_id>/<str:source>/dashboards/generate",
+        views.dashboards_generate_page,
+        name="dashboards-generate",
+    ),
     re_path(
         r"^(?P<model_id>[^/]+)/(?P<source>[^/]+)/(?P<index>[^/]+)/explanation/(?P<explanation_id>\d+)/"
         r"(?P<action>vote|unvote|delete)$",

@@ -17,7 +17,7 @@ from features.views.browse import (  # noqa: F401
     umap_data,
     umap_page,
 )
-from features.views.create import eval_upload, model_new, sae_new  # noqa: F401
+from features.views.create import dashboards_generate_page, eval_upload, model_new, sae_new  # noqa: F401
 from features.views.search import search_inference_page, search_page, steer_page  # noqa: F401
 from features.views.social import (  # noqa: F401
     bookmark_toggle,

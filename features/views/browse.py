@@ -159,7 +159,13 @@ def model_child_page(request, model_id: str, name: str):
                 return slashed
             raise _not_found(exc) from exc
         return render(
-            request, "features/source_set.html", {"source_set": source_set, "model": source_set.model}
+            request,
+            "features/source_set.html",
+            {
+                "source_set": source_set,
+                "model": source_set.model,
+                "can_manage": _can_manage_set(request.user, source_set),
+            },
         )
     offset = _int_param(request, "offset", 0)
     limit = _int_param(request, "limit", PAGE_SIZE, lo=1, hi=500)
@@ -177,8 +183,20 @@ def model_child_page(request, model_id: str, name: str):
             "next_offset": offset + limit if has_more else None,
             "config_items": sorted((source.config or {}).items())[:40],
             "evals": model_selectors.evals_of_source(source=source),
+            "dash_form": _dashboards_form(request.user, source),
         },
     )
+
+
+def _dashboards_form(user, source):
+    """The owner's "Generate dashboards" form (None for anyone else: no actions shown)."""
+    from features.views.create import DashboardsGenerateForm, source_manageable
+
+    return DashboardsGenerateForm() if source_manageable(user, source) else None
+
+
+def _can_manage_set(user, source_set) -> bool:
+    return bool(user.is_authenticated and (user.is_staff or source_set.owner_id == user.pk))
 
 
 def model_evals_page(request, model_id: str):

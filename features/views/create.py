@@ -193,3 +193,103 @@ def eval_upload(request, model_id: str, source: str):
         return redirect(back)
     messages.success(request, f"Imported the {ev.type.name} eval.")
     return redirect(back)
+
+
+# --- researcher pass (issue 16, item 14): dashboards and uploads from a source page you own ------
+
+CORPUS_NAME = r"^(hf:)?[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?(:[A-Za-z0-9_.\[\]%+-]+)?$"
+
+
+class DashboardsGenerateForm(forms.Form):
+    corpus = forms.RegexField(
+        label="Corpus",
+        regex=CORPUS_NAME,
+        initial="pydoc",
+        max_length=200,
+        error_messages={
+            "invalid": "Corpus: give pydoc or a Hugging Face dataset name (e.g. NeelNanda/pile-10k), "
+            "not a file path."
+        },
+        help_text="pydoc (offline, ships with Python) or a Hugging Face dataset name[:split]",
+    )
+    n_prompts = forms.IntegerField(
+        label="Number of prompts",
+        initial=1024,
+        min_value=1,
+        max_value=100_000,
+        error_messages={
+            "min_value": "Number of prompts must be at least %(limit_value)s.",
+            "max_value": "Number of prompts must be at most %(limit_value)s.",
+        },
+    )
+    ctx_len = forms.IntegerField(
+        label="Context length (tokens)",
+        initial=64,
+        min_value=2,
+        max_value=4096,
+        error_messages={
+            "min_value": "Context length must be at least %(limit_value)s tokens.",
+            "max_value": "Context length must be at most %(limit_value)s tokens.",
+        },
+    )
+
+    def clean_corpus(self):
+        corpus = self.cleaned_data["corpus"]
+        if corpus.endswith((".txt", ".jsonl")) or ".." in corpus:
+            raise forms.ValidationError(self.fields["corpus"].error_messages["invalid"])
+        return corpus
+
+
+def _owned_source(request, model_id: str, source: str):
+    """The source if the user may see it (else 404) and owns it or its set, or is staff (else 403)."""
+    from django.http import Http404
+
+    try:
+        src = model_selectors.source_get(model_name=model_id, name=source, user=request.user)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    user = request.user
+    if not (user.is_staff or user.pk in (src.owner_id, src.source_set.owner_id)):
+        from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+
+        raise DjangoPermissionDenied("Only the owner of this source can generate its dashboards.")
+    return src
+
+
+def source_manageable(user, source) -> bool:
+    """Whether ``user`` sees the owner's actions (generate dashboards, upload) on ``source``'s page."""
+    return bool(
+        user.is_authenticated and (user.is_staff or user.pk in (source.owner_id, source.source_set.owner_id))
+    )
+
+
+@login_required
+def dashboards_generate_page(request, model_id: str, source: str):
+    """``/{model}/{source}/dashboards/generate``: a sharded dashboard-generation job for a source you
+    own (``inference.dashboards.sharding.dashboards_job_create``); on success, the Jobs page shows
+    its live progress."""
+    from inference.dashboards.sharding import dashboards_job_create
+
+    src = _owned_source(request, model_id, source)
+    form = DashboardsGenerateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        v = form.cleaned_data
+        try:
+            job = dashboards_job_create(
+                source=src,
+                owner=request.user,
+                corpus=v["corpus"],
+                n_prompts=v["n_prompts"],
+                ctx_len=v["ctx_len"],
+            )
+        except ApplicationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Queued job {job.pk}: {job.title}.")
+            return redirect("jobs")
+    return render(
+        request,
+        "features/dashboards_generate.html",
+        {"form": form, "source": src, "model": src.model},
+        status=400 if form.errors else 200,
+    )

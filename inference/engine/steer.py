@@ -154,6 +154,7 @@ class Generation:
         self.generated: list[int] = []
         # [(token id, logprob)] of the last step's top candidates, best first.
         self.last_top: list[tuple[int, float]] = []
+        self.last_logprob: float | None = None  # the sampled token's own log-prob
         self.done = self.n_tokens <= 0
         # Same RNG stream as ``torch.manual_seed(seed)`` followed by ``model.generate``.
         torch.manual_seed(int(seed))
@@ -223,6 +224,7 @@ class Generation:
                 ) from exc
             self._rng = self._rng_get()
         tok = int(token[0])
+        self.last_logprob = float(logprobs[tok])
         self.generated.append(tok)
         self.tokens = torch.cat([self.tokens, token.view(1, 1).to(self.tokens.device)], dim=1)
         if len(self.generated) >= self.n_tokens or (self.eos is not None and tok == self.eos):
@@ -270,9 +272,10 @@ def prompt_ids(model, *, prompt: str | None = None, chat: list | None = None) ->
 def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]:
     """Engine thread: step the unfinished generations alternately (DEFAULT, STEERED, DEFAULT, ...)
     for about ``slice_s`` seconds or until all are done. Returns ``[(kind, token id, raw token,
-    text, top)]`` in generation order, where ``text = with_text(gen)`` (None without it) and
-    ``top`` = ``[{"token": raw token, "id": token id, "logprob": float}]``, the step's top-5
-    candidates (log_softmax of the logits the token was sampled from), best first.
+    text, lp)]`` in generation order, where ``text = with_text(gen)`` (None without it) and
+    ``lp = {"logprob": the token's own log-prob, "top": [{"token": raw token, "id": token id,
+    "logprob": float}]}``, the step's top-5 candidates, best first (log_softmax of the logits the
+    token was sampled from).
 
     One engine call per time slice rather than per token: handing every token across threads
     costs more than the token itself on small models, while slices still let other requests run
@@ -296,6 +299,7 @@ def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]
                     {"token": t, "id": i, "logprob": lp}
                     for t, (i, lp) in zip(tokenizer.convert_ids_to_tokens(ids), gen.last_top, strict=True)
                 ]
+                top = {"logprob": gen.last_logprob, "top": top}
                 events.append((kind, tok, raw, with_text(gen) if with_text else None, top))
         if time.perf_counter() >= deadline:
             break

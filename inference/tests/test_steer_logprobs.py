@@ -70,6 +70,7 @@ def test_websocket_token_events_carry_top5_logprobs_matching_transformer_lens(ti
     assert first["DEFAULT"]["topLogprobs"] != first["STEERED"]["topLogprobs"]
     for e in events:  # greedy decoding: each generated token is its step's top candidate
         assert len(e["topLogprobs"]) == 5 and e["token"] == e["topLogprobs"][0]["token"]
+        assert e["logprob"] == e["topLogprobs"][0]["logprob"]
 
 
 def test_sse_token_frames_carry_kind_token_and_top5_logprobs(tiny, direct):
@@ -89,3 +90,7 @@ def test_sse_token_frames_carry_kind_token_and_top5_logprobs(tiny, direct):
     assert {f["kind"] for f in frames} == {"DEFAULT", "STEERED"}
     first_default = next(f for f in frames if f["kind"] == "DEFAULT")
     _check(first_default["topLogprobs"], _direct_top5(direct, steered=False))
+    for f in frames:  # sampled (temperature 1): the token's own log-prob, within its top 5 when there
+        assert f["logprob"] <= 0 and f["logprob"] <= f["topLogprobs"][0]["logprob"]
+        same = [t["logprob"] for t in f["topLogprobs"] if t["token"] == f["token"]]
+        assert same in ([], [f["logprob"]])

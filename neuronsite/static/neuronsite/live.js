@@ -356,7 +356,8 @@
       chip.classList.add("cur");
       parts.detail.textContent = "";
       var table = el("table", null, "compact lp-table");
-      table.appendChild(el("caption", "Token " + (n + 1) + ": " + visibleToken(msg.token)));
+      var own = typeof msg.logprob === "number" ? " (log-prob " + msg.logprob.toFixed(4) + ")" : "";
+      table.appendChild(el("caption", "Token " + (n + 1) + ": " + visibleToken(msg.token) + own));
       var head = el("tr"); ["Candidate", "Log-prob", "Prob"].forEach(function (h) { head.appendChild(el("th", h)); });
       table.appendChild(head);
       msg.topLogprobs.forEach(function (c) {

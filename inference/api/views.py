@@ -124,9 +124,9 @@ def tokenize(request):
 async def _sse(plan):
     """Server-sent events from the steering loop, one per token as it is generated (an async
     iterator: under ASGI each frame leaves when it is yielded). Frames: ``{"DEFAULT": text so far,
-    "STEERED": text so far, "done": false, "kind", "token", "logprob", "topLogprobs"}`` (the last four as in
-    ``steer_events``' token events), then the stored result with ``"done": true``; a failure
-    mid-stream ends with ``{"error": message, "done": true}``."""
+    "STEERED": text so far, "done": false, "kind", "token", "logprob", "topLogprobs"}`` (the last
+    four as in ``steer_events``' token events), then the stored result with ``"done": true``; a
+    failure mid-stream ends with ``{"error": message, "done": true}``."""
     texts = {kind: row.output_text for kind, row in plan.cached.items()}
     try:
         async for event in services.steer_events(plan):

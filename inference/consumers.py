@@ -26,7 +26,9 @@ thread.
          or {"type": "cancel", "requestId": "a"}
     server, per generated token (DEFAULT and STEERED alternate):
             {"type": "token", "requestId": "a", "kind": "DEFAULT" | "STEERED",
-             "token": "<raw token string>", "text": "<cumulative text of that kind>"}
+             "token": "<raw token string>", "text": "<cumulative text of that kind>",
+             "logprob": <the token's log-prob>,
+             "topLogprobs": [{"token": "<raw>", "id": 123, "logprob": -0.5}, ...5, best first]}
             (completion: prompt + completion so far; chat: the assistant's reply so far)
     server, at the end: {"type": "done", "requestId": "a", <what POST /api/steer(-chat) returns:
              STEERED, DEFAULT, id, defaultId, modelId, features, settings, cached>}

@@ -287,5 +287,16 @@ def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_f
     page.get_by_role("status").filter(has_text="Done").wait_for()
     assert page.locator("#out-default .prompt").inner_text() == "The quick brown"
     assert page.locator("#out-steered .prompt").inner_text() == "The quick brown"
+    # per-token top-5 log-probs: a chip per generated token; focusing one shows its table
+    view = page.locator("#lp-steered-view")
+    view.locator("summary").click()
+    chips = view.locator(".lp-tok")
+    assert 1 <= chips.count() <= 8 and page.locator("#lp-default .lp-tok").count() >= 1
+    chips.first.click()  # hover, focus and tap all show the chip's table
+    rows = view.locator(".lp-table tr")
+    rows.last.wait_for()
+    assert rows.count() == 6  # header + 5 candidates
+    assert view.locator(".lp-table caption").inner_text().startswith("Token 1:")
+    assert float(rows.nth(1).locator("td").nth(1).inner_text()) <= 0
     _shot(page, "h07-steer")
     ctx.close()

@@ -124,7 +124,8 @@ def tokenize(request):
 async def _sse(plan):
     """Server-sent events from the steering loop, one per token as it is generated (an async
     iterator: under ASGI each frame leaves when it is yielded). Frames: ``{"DEFAULT": text so far,
-    "STEERED": text so far, "done": false}``, then the stored result with ``"done": true``; a
+    "STEERED": text so far, "done": false, "kind", "token", "logprob", "topLogprobs"}`` (the last
+    four as in ``steer_events``' token events), then the stored result with ``"done": true``; a
     failure mid-stream ends with ``{"error": message, "done": true}``."""
     texts = {kind: row.output_text for kind, row in plan.cached.items()}
     try:
@@ -135,6 +136,11 @@ async def _sse(plan):
                     "DEFAULT": texts.get("DEFAULT", ""),
                     "STEERED": texts.get("STEERED", ""),
                     "done": False,
+                    # additive: the token just generated, its kind and its top-5 log-probs
+                    "kind": event["kind"],
+                    "token": event["token"],
+                    "logprob": event["logprob"],
+                    "topLogprobs": event["topLogprobs"],
                 }
             else:
                 frame = {**{k: v for k, v in event.items() if k != "type"}, "done": True}

@@ -28,6 +28,7 @@ from inference.errors import InferenceInputError
 SIMPLE_ADDITIVE = "SIMPLE_ADDITIVE"
 ORTHOGONAL_DECOMP = "ORTHOGONAL_DECOMP"
 STEER_METHODS = (SIMPLE_ADDITIVE, ORTHOGONAL_DECOMP)
+TOP_LOGPROBS = 5  # candidates per generated token in the token events' ``topLogprobs``
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ class Generation:
         self.eos = model.tokenizer.eos_token_id if stop_at_eos else None
         self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, self.device, 1)
         self.generated: list[int] = []
+        # [(token id, logprob)] of the last step's top candidates, best first.
+        self.last_top: list[tuple[int, float]] = []
+        self.last_logprob: float | None = None  # the sampled token's own log-prob
         self.done = self.n_tokens <= 0
         # Same RNG stream as ``torch.manual_seed(seed)`` followed by ``model.generate``.
         torch.manual_seed(int(seed))
@@ -198,6 +202,11 @@ class Generation:
                     "strength_multiplier or vector values.",
                     field="features",
                 )
+            # The top candidates as the model ranks them: log_softmax of the final logits (before
+            # temperature / frequency penalty), for the page's per-token top-5 view.
+            logprobs = torch.log_softmax(logits[0, -1, :].float(), dim=-1)
+            values, indices = logprobs.topk(min(TOP_LOGPROBS, logprobs.shape[-1]))
+            self.last_top = list(zip(indices.tolist(), values.tolist(), strict=True))
             self._rng_set(self._rng)
             try:
                 token = utils.sample_logits(
@@ -215,6 +224,7 @@ class Generation:
                 ) from exc
             self._rng = self._rng_get()
         tok = int(token[0])
+        self.last_logprob = float(logprobs[tok])
         self.generated.append(tok)
         self.tokens = torch.cat([self.tokens, token.view(1, 1).to(self.tokens.device)], dim=1)
         if len(self.generated) >= self.n_tokens or (self.eos is not None and tok == self.eos):
@@ -262,7 +272,10 @@ def prompt_ids(model, *, prompt: str | None = None, chat: list | None = None) ->
 def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]:
     """Engine thread: step the unfinished generations alternately (DEFAULT, STEERED, DEFAULT, ...)
     for about ``slice_s`` seconds or until all are done. Returns ``[(kind, token id, raw token,
-    text)]`` in generation order, where ``text = with_text(gen)`` (None without it).
+    text, lp)]`` in generation order, where ``text = with_text(gen)`` (None without it) and
+    ``lp = {"logprob": the token's own log-prob, "top": [{"token": raw token, "id": token id,
+    "logprob": float}]}``, the step's top-5 candidates, best first (log_softmax of the logits the
+    token was sampled from).
 
     One engine call per time slice rather than per token: handing every token across threads
     costs more than the token itself on small models, while slices still let other requests run
@@ -279,8 +292,15 @@ def advance(gens: dict, *, slice_s: float = 0.05, with_text=None) -> list[tuple]
             gen = gens[kind]
             tok = gen.step()
             if tok is not None:
-                raw = gen.model.tokenizer.convert_ids_to_tokens(tok)
-                events.append((kind, tok, raw, with_text(gen) if with_text else None))
+                tokenizer = gen.model.tokenizer
+                raw = tokenizer.convert_ids_to_tokens(tok)
+                ids = [i for i, _ in gen.last_top]
+                top = [
+                    {"token": t, "id": i, "logprob": lp}
+                    for t, (i, lp) in zip(tokenizer.convert_ids_to_tokens(ids), gen.last_top, strict=True)
+                ]
+                top = {"logprob": gen.last_logprob, "top": top}
+                events.append((kind, tok, raw, with_text(gen) if with_text else None, top))
         if time.perf_counter() >= deadline:
             break
     return events

@@ -4,7 +4,9 @@
 
 - ``{"type": "token", "kind": "DEFAULT" | "STEERED", "token": raw token, "text": cumulative text}``
   per generated token, DEFAULT and STEERED alternating (completion: prompt + completion so far;
-  chat: the assistant's reply so far);
+  chat: the assistant's reply so far), plus ``"logprob"`` (that token's) and ``"topLogprobs":
+  [{"token", "id", "logprob"}]``, the five likeliest tokens at that step, best first (log_softmax
+  of the logits it was sampled from, before temperature and frequency penalty);
 - then one ``{"type": "done", **steer_response}`` once the outputs are stored (a request the cache
   holds entirely yields only this).
 
@@ -64,8 +66,15 @@ async def steer_events(plan: SteerPlan) -> AsyncIterator[dict]:
     slice_s = settings.INFERENCE_STEP_SLICE_MS / 1000
     while not all(g.done for g in gens.values()):
         events = await engine.run(advance, gens, slice_s=slice_s, with_text=with_text)
-        for kind, _tok, raw, text in events:
-            yield {"type": "token", "kind": kind, "token": raw, "text": text}
+        for kind, _tok, raw, text, lp in events:
+            yield {
+                "type": "token",
+                "kind": kind,
+                "token": raw,
+                "text": text,
+                "logprob": lp["logprob"],
+                "topLogprobs": lp["top"],
+            }
     outputs = await engine.run(generation_outputs, plan, gens)
     rows = await db_sync_to_async(steer_outputs_save)(plan=plan, outputs=outputs)
     response = await db_sync_to_async(steer_response)(rows)

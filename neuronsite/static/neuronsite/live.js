@@ -340,16 +340,61 @@
         history.replaceState(null, "", "?id=" + encodeURIComponent(msg.id));
       }
     }
+    // Per-token top-5 log-probs (token events' topLogprobs): a chip per generated token; hovering,
+    // focusing or tapping one shows its step's five likeliest tokens in a small table.
+    function lpParts(kind) {
+      var k = kind === "DEFAULT" ? "default" : "steered";
+      return { view: $("#lp-" + k + "-view"), chips: $("#lp-" + k), detail: $("#lp-" + k + "-detail") };
+    }
+    function lpReset() {
+      ["DEFAULT", "STEERED"].forEach(function (kind) {
+        var p = lpParts(kind); p.chips.textContent = ""; p.detail.textContent = ""; p.view.hidden = true;
+      });
+    }
+    function lpShow(parts, chip, n, msg) {
+      $all(".lp-tok.cur", parts.chips).forEach(function (c) { c.classList.remove("cur"); });
+      chip.classList.add("cur");
+      parts.detail.textContent = "";
+      var table = el("table", null, "compact lp-table");
+      var own = typeof msg.logprob === "number" ? " (log-prob " + msg.logprob.toFixed(4) + ")" : "";
+      table.appendChild(el("caption", "Token " + (n + 1) + ": " + visibleToken(msg.token) + own));
+      var head = el("tr"); ["Candidate", "Log-prob", "Prob"].forEach(function (h) { head.appendChild(el("th", h)); });
+      table.appendChild(head);
+      msg.topLogprobs.forEach(function (c) {
+        var row = el("tr", null, c.token === msg.token ? "chosen" : null);
+        row.appendChild(el("td", visibleToken(c.token)));
+        row.appendChild(el("td", Number(c.logprob).toFixed(4)));
+        row.appendChild(el("td", (100 * Math.exp(c.logprob)).toFixed(1) + "%"));
+        table.appendChild(row);
+      });
+      parts.detail.appendChild(table);
+    }
+    function lpAdd(msg) {
+      if (!msg.topLogprobs || !msg.topLogprobs.length) return;
+      var parts = lpParts(msg.kind), n = parts.chips.children.length;
+      var chip = el("button", visibleToken(msg.token), "lp-tok");
+      chip.type = "button";
+      chip.setAttribute("aria-label", "Token " + (n + 1) + " " + visibleToken(msg.token) + ": show top-5 log-probs");
+      var show = function () { lpShow(parts, chip, n, msg); };
+      chip.addEventListener("mouseenter", show);
+      chip.addEventListener("focus", show);
+      chip.addEventListener("click", show);
+      parts.chips.appendChild(chip);
+      parts.view.hidden = false;
+    }
+
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var b = body();
       if (!b.features.length) { status.textContent = "Add at least one feature to steer with."; return; }
       if (current) socket.cancel(current);
       outDefault.textContent = ""; outSteered.textContent = "";
+      lpReset();
       status.textContent = "Generating…";
       current = socket.send(b, function (msg) {
         if (msg.type === "token") {
           showText(msg.kind === "DEFAULT" ? outDefault : outSteered, msg.text);
+          lpAdd(msg);
           return false;
         }
         if (msg.type === "done") { showDone(msg); status.textContent = msg.cached ? "Done (from cache)." : "Done."; current = null; return true; }

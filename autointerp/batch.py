@@ -207,6 +207,30 @@ def _run_pipelined(
         raise state["error"]
 
 
+def _run_user(user):
+    """The signed-in user a run is recorded for (None for commands and anonymous callers)."""
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def _run_to_end(
+    run: AutointerpRun, items, *, concurrency, endpoint, work, write_many, progress
+) -> AutointerpRun:
+    """Run the pipeline over ``items`` and record how the run ended (DONE, or FAILED and re-raise)."""
+    try:
+        _run_pipelined(
+            items, concurrency=concurrency, endpoint=endpoint, work=work, write_many=write_many, run=run,
+            progress=progress,
+        )  # fmt: skip
+        run.status = AutointerpRun.Status.DONE
+    except BaseException:
+        run.status = AutointerpRun.Status.FAILED
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
 def explanations_generate_batch(
     *,
     model_id: str,
@@ -236,7 +260,7 @@ def explanations_generate_batch(
     run = AutointerpRun.objects.create(
         kind=AutointerpRun.Kind.GENERATE,
         source=source,
-        user=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        user=_run_user(user),
         params={
             "type": type_name,
             "llm": model_name,
@@ -265,19 +289,8 @@ def explanations_generate_batch(
         )  # fmt: skip
         services.embed_on_commit([e.pk for e in created])
 
-    try:
-        _run_pipelined(
-            items, concurrency=concurrency, endpoint=endpoint, work=work, write_many=write_many, run=run,
-            progress=progress,
-        )  # fmt: skip
-        run.status = AutointerpRun.Status.DONE
-    except BaseException:
-        run.status = AutointerpRun.Status.FAILED
-        raise
-    finally:
-        run.finished_at = timezone.now()
-        run.save()
-    return run
+    return _run_to_end(run, items, concurrency=concurrency, endpoint=endpoint, work=work,
+                       write_many=write_many, progress=progress)  # fmt: skip
 
 
 def explanations_score_batch(
@@ -319,7 +332,7 @@ def explanations_score_batch(
     run = AutointerpRun.objects.create(
         kind=AutointerpRun.Kind.SCORE,
         source=source,
-        user=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        user=_run_user(user),
         params={"scorer": scorer_type, "llm": model_name, "explanationType": explanation_type},
         total=len(explanations),
         skipped=len(done_ids),
@@ -347,16 +360,5 @@ def explanations_score_batch(
             score_type_name=scorer_type, scorer_model_name=model_name, author=run.user,
         )  # fmt: skip
 
-    try:
-        _run_pipelined(
-            items, concurrency=concurrency, endpoint=endpoint, work=work, write_many=write_many, run=run,
-            progress=progress,
-        )  # fmt: skip
-        run.status = AutointerpRun.Status.DONE
-    except BaseException:
-        run.status = AutointerpRun.Status.FAILED
-        raise
-    finally:
-        run.finished_at = timezone.now()
-        run.save()
-    return run
+    return _run_to_end(run, items, concurrency=concurrency, endpoint=endpoint, work=work,
+                       write_many=write_many, progress=progress)  # fmt: skip

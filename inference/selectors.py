@@ -43,20 +43,12 @@ def token_limit(*, model: Model) -> int:
     ``min(INFERENCE_TOKEN_LIMIT, the model's context)``, the same rule the engine enforces, for pages
     and JSON to show before sending. Does not load torch: the context comes from a local model
     folder's ``config.json``, or from the engine when it holds the model; else the setting alone."""
-    import json
-    from pathlib import Path
-
     from django.conf import settings
 
     from inference.engine import ModelSpec, get_engine
 
     limit = settings.INFERENCE_TOKEN_LIMIT
-    n_ctx = None
-    if model.local_path:
-        try:
-            n_ctx = json.loads((Path(model.local_path) / "config.json").read_text()).get("n_ctx")
-        except (OSError, ValueError, AttributeError):
-            n_ctx = None
+    n_ctx = model.local_context_length()
     if n_ctx is None:
         n_ctx = get_engine().loaded_context(ModelSpec.of(model))
     return min(limit, int(n_ctx)) if isinstance(n_ctx, int) and n_ctx > 0 else limit

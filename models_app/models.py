@@ -86,6 +86,19 @@ class Model(models.Model):
     class Meta:
         ordering = ["name"]
 
+    def local_context_length(self) -> int | None:
+        """``n_ctx`` from a local model folder's ``config.json``, or None (no folder, no value)."""
+        if not self.local_path:
+            return None
+        import json
+        from pathlib import Path
+
+        try:
+            n_ctx = json.loads((Path(self.local_path) / "config.json").read_text()).get("n_ctx")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+
     def __str__(self) -> str:
         return self.name
 

@@ -3,9 +3,6 @@ search via inference, and steering (the last two are driven by the inference eng
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from django.conf import settings
 from django.shortcuts import render
 
@@ -58,14 +55,8 @@ def _max_new_tokens(model) -> int:
     """The most tokens a steering run may ask of ``model``: the server's cap, and for a local
     model folder whose config names its context (``n_ctx``), less than that context."""
     cap = settings.INFERENCE_MAX_NEW_TOKENS
-    if model.local_path:
-        try:
-            n_ctx = json.loads((Path(model.local_path) / "config.json").read_text()).get("n_ctx")
-        except (OSError, ValueError, AttributeError):
-            n_ctx = None
-        if isinstance(n_ctx, int) and n_ctx > 1:
-            cap = min(cap, n_ctx - 1)
-    return cap
+    n_ctx = model.local_context_length()
+    return min(cap, n_ctx - 1) if n_ctx is not None and n_ctx > 1 else cap
 
 
 def steer_page(request):

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "inference",
     "autointerp",
     "graphs",
+    "monitor",
 ]
 
 MIDDLEWARE = [

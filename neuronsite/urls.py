@@ -25,12 +25,15 @@ urlpatterns = [
     path("api/", include("neuronsite.jobs.urls_api")),  # jobs (issue 12)
     path("api/", include("features.api.job_upload_urls")),  # jobs: web upload (issue 12)
     path("api/", include("graphs.api.urls")),  # graphs (helper G)
+    path("api/", include("monitor.api.urls")),  # monitor: chat, concepts, attribution (issue 15)
+    path("api/", include("monitor.api.steer_urls")),  # monitor: linter, steer by description (issue 15)
     # Issue 10/11 routing: the other trailing-slash spelling of any API route, else a JSON 404.
     # Keep this the LAST "api/" pattern (before the page routes, which would swallow /api/a/b).
     re_path(r"^api(?:/(?P<rest>.*))?$", api_fallback, name="api-fallback"),
     path("", include("neuronsite.jobs.urls")),  # jobs (issue 12)
     path("", include("autointerp.urls")),  # autointerp (helper F): before features' search page
     path("", include("accounts.urls")),
+    path("", include("monitor.urls")),  # monitor pages (issue 15): before features' catch-alls
     path("", include("graphs.urls")),  # graphs viewer (helper G): before features' catch-alls
     path("", include("features.urls")),
 ]

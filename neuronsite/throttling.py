@@ -24,6 +24,11 @@ INFERENCE_ROUTES = frozenset(
         "api-explanation-score",
         "api-graph-generate",
         "api-steer-logits",
+        # monitor (issue 15): chat, active concepts, attribution
+        "api-monitor-send",
+        "api-monitor-regenerate",
+        "api-monitor-concepts",
+        "api-monitor-attribution",
     }
 )
 # POST endpoints that only read (Neuronpedia's API reads with POST in places).

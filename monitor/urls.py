@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from monitor import views
+
+urlpatterns = [
+    path("monitor", views.monitor_index, name="monitor-index"),
+    path("<str:model_id>/monitor", views.monitor_page, name="monitor"),
+]

@@ -86,6 +86,14 @@ def conversation_clear(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def conversation_for_page(*, user, anon_key: str | None, model) -> Conversation:
+    """The visitor's latest conversation with ``model``, or a new one (default sources and mode)."""
+    latest = selectors.conversations_list(user=user, anon_key=anon_key, model_name=model.name, limit=1)
+    if latest:
+        return latest[0]
+    return conversation_create(user=user, anon_key=anon_key, model_name=model.name)
+
+
 def conversation_json(conv: Conversation) -> dict:
     return {
         "id": conv.pk,

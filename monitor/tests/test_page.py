@@ -1,0 +1,96 @@
+"""The monitor page: server side (cookie, conversation, includes, data attributes) and, in Chromium,
+chat → table fills → hovering a token narrows it → clicking an answer token shows attributions."""
+
+from __future__ import annotations
+
+import pytest
+
+from features.tests.test_browser import CHROMIUM, _shot, browser, server  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db
+
+
+def test_page_renders_root_and_sets_cookie(mtiny, client):
+    r = client.get("/mtiny/monitor")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'id="monitor"' in html and 'data-model-id="mtiny"' in html
+    assert "data-conversation-id=" in html and "monitor/chat.js" in html
+    key = r.cookies["neuronsite_monitor"].value
+    assert key
+    # The same visitor gets the same conversation back.
+    again = client.get("/mtiny/monitor").content.decode()
+    import re
+
+    ids = [re.search(r'data-conversation-id="(\d+)"', h).group(1) for h in (html, again)]
+    assert ids[0] == ids[1]
+    assert client.get("/monitor").url == "/mtiny/monitor"
+    assert client.get("/nope/monitor").status_code == 404
+    assert 'href="/monitor"' in client.get("/").content.decode()
+
+
+def test_plain_model_page_says_completion_mode(plain_model, client):
+    html = client.get("/mplain/monitor").content.decode()
+    assert "not an instruct model" in html and "completion mode" in html
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs Debian's chromium (make browser)"
+)
+@pytest.mark.django_db(transaction=True)
+def test_monitor_in_the_browser(mtiny, server, browser):  # noqa: F811
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    errors: list = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/mtiny/monitor")
+    got_event = page.evaluate_handle(
+        "() => { window.__concepts = null; document.addEventListener('monitor:concepts', e => { window.__concepts = e.detail; }); }"
+    )
+    assert got_event is not None
+    page.fill("#monitor-input", "What is a class in Python?")
+    page.click("#monitor-send")
+    page.wait_for_function("() => window.__concepts && window.__concepts.concepts.length > 0", timeout=60000)
+    assert page.locator("#monitor-messages .msg-assistant").count() == 1
+    total = page.locator("#monitor-concepts tbody tr").count()
+    assert total > 0
+    detail = page.evaluate("() => window.__concepts")
+    # Hover the token with the fewest distinct active features (but at least one).
+    per_pos: dict = {}
+    for c in detail["concepts"]:
+        per_pos.setdefault(c["position"], set()).add((c["source"], c["index"]))
+    pos, feats = min(per_pos.items(), key=lambda kv: len(kv[1]))
+    assert len(feats) < total
+    page.hover(f"#monitor-tokens .tok[data-position='{pos}']")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#monitor-concepts tbody tr').length === {len(feats)}"
+    )
+    positions = page.eval_on_selector_all(
+        "#monitor-concepts tbody tr", "rows => rows.map(r => r.dataset.position)"
+    )
+    assert set(positions) == {str(pos)}
+    # Keyword filter: nothing has an explanation here, so a keyword empties the table.
+    page.mouse.move(0, 0)
+    page.fill("#monitor-filter", "zebra")
+    page.wait_for_function("() => document.querySelectorAll('#monitor-concepts tbody tr').length === 0")
+    page.fill("#monitor-filter", "")
+    # Click an answer token: attribution mode.
+    answer = [t["position"] for t in detail["tokens"] if t["role"] == "assistant" and not t["special"]]
+    page.click(f"#monitor-tokens .tok[data-position='{answer[-1]}']")
+    page.wait_for_function(
+        "() => document.getElementById('monitor-table-title').textContent.startsWith('Attribution')"
+    )
+    page.wait_for_function("() => document.querySelectorAll('#monitor-concepts tbody tr').length > 0")
+    assert page.locator("#monitor-col-value").text_content() == "Attribution"
+    rows = page.eval_on_selector_all(
+        "#monitor-concepts tbody tr", "rows => rows.map(r => Number(r.dataset.position))"
+    )
+    assert rows and all(p < answer[-1] for p in rows)
+    # A highlight event from another panel marks tokens.
+    page.evaluate(
+        "() => document.dispatchEvent(new CustomEvent('monitor:highlight', {detail: {tokens: [1, 2], features: []}}))"
+    )
+    assert page.locator("#monitor-tokens .tok.highlight").count() == 2
+    _shot(page, "monitor")
+    assert not errors
+    context.close()

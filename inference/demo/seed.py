@@ -42,6 +42,7 @@ class DemoSpec:
     n_ctx: int = 64
     model_steps: int = 500
     sae_steps: int = 2000
+    chat_steps: int = 60  # chat monitor (issue 15): fine-tune on chat-formatted corpus text
     d_sae: int = 512
     k: int = 16
     n_prompts: int = 1024
@@ -151,6 +152,7 @@ def _build_folders(spec: DemoSpec, folder: Path, log) -> tuple[Path, dict[int, P
     model_spec = ModelSpec(spec.n_layers, spec.d_model, spec.n_heads, spec.d_mlp, spec.n_ctx, spec.vocab_size)
     model = new_model(model_spec, tokenizer, seed=spec.seed, model_name=MODEL_NAME)
     train_model(model, tokens, steps=spec.model_steps, seed=spec.seed, log=log)
+    demo_chat_hook(spec=spec, model=model, tokenizer=tokenizer, tokens=tokens, log=log)  # monitor (issue 15)
     save_model(model, tokenizer, model_dir)
     for layer, sae_dir in sae_dirs.items():
         hook = f"blocks.{layer}.hook_resid_pre"
@@ -164,6 +166,14 @@ def _build_folders(spec: DemoSpec, folder: Path, log) -> tuple[Path, dict[int, P
         sae.save_model(str(sae_dir))
     stamp.write_text(json.dumps(_jsonable(asdict(spec))))
     return model_dir, sae_dirs
+
+
+def demo_chat_hook(*, spec: DemoSpec, model, tokenizer, tokens, log) -> None:
+    """Chat monitor: a chat template and a short chat fine-tune (inference/demo/chat.py), so the
+    demo model is an instruct model."""
+    from inference.demo.chat import chat_finetune
+
+    chat_finetune(model, tokenizer, tokens, steps=spec.chat_steps, seed=spec.seed, log=log)
 
 
 def _jsonable(value):
@@ -186,6 +196,9 @@ def demo_register(*, model_dir: Path, sae_dirs: dict[int, Path]):
             "d_model": config["d_model"],
             "local_path": str(model_dir),
             "inference_enabled": True,
+            # chat monitor (issue 15): instruct when the saved tokenizer has the chat template
+            "instruct": "chat_template" in (model_dir / "tokenizer_config.json").read_text()
+            or (model_dir / "chat_template.jinja").exists(),
         },
     )
     source_set, _ = SourceSet.objects.update_or_create(

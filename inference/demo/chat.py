@@ -58,7 +58,7 @@ def chat_finetune(
     *,
     steps: int,
     batch_size: int = 32,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> float:
@@ -87,7 +87,9 @@ def chat_finetune(
         chats, chat_mask = rows[pick], mask[pick]
         logits = model(chats)[:, :-1].float()
         targets, target_mask = chats[:, 1:], chat_mask[:, 1:]
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+        ce = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+        )
         loss = (ce * target_mask.reshape(-1)).sum() / target_mask.sum().clamp(min=1)
         if corpus_tokens is not None and corpus_tokens.shape[0]:
             plain = corpus_tokens[torch.randint(0, corpus_tokens.shape[0], (half,), generator=gen)]
@@ -97,5 +99,7 @@ def chat_finetune(
         opt.step()
         loss_v = float(loss.detach())
     model.eval()
-    log(f"  chat fine-tune: {steps} steps on {len(examples)} conversations in {time.monotonic() - t0:.0f}s, loss {loss_v:.3f}")
+    log(
+        f"  chat fine-tune: {steps} steps on {len(examples)} conversations in {time.monotonic() - t0:.0f}s, loss {loss_v:.3f}"
+    )
     return loss_v

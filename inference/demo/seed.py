@@ -42,7 +42,7 @@ class DemoSpec:
     n_ctx: int = 64
     model_steps: int = 500
     sae_steps: int = 2000
-    chat_steps: int = 60  # chat monitor (issue 15): fine-tune on chat-formatted corpus text
+    chat_steps: int = 40  # chat monitor (issue 15): fine-tune on chat-formatted corpus text
     d_sae: int = 512
     k: int = 16
     n_prompts: int = 1024

@@ -17,15 +17,18 @@ def _answer_loss(model, rows, mask):
 
 
 def test_chat_finetune_teaches_the_template(tmp_path):
-    import torch
     from pydoc_data.topics import topics
+
+    import torch
 
     from inference.demo.build import ModelSpec, new_model, train_tokenizer
     from inference.demo.chat import DEMO_CHAT_TEMPLATE, chat_examples, chat_finetune
 
     texts = [topics[k] for k in sorted(topics)[:40]]
     tokenizer = train_tokenizer(texts, tmp_path / "tok", vocab_size=400)
-    model = new_model(ModelSpec(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=48, vocab_size=400), tokenizer)
+    model = new_model(
+        ModelSpec(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=48, vocab_size=400), tokenizer
+    )
     tokenizer.chat_template = DEMO_CHAT_TEMPLATE
     examples = chat_examples(48, tokenizer)
     assert len(examples) > 50

@@ -139,3 +139,46 @@ def test_attribution_bad_position(tiny):
         get_engine().call_kernel(attribute, [1, 5, 6], 3, model=model_spec, sources=specs)
     with pytest.raises(InferenceInputError, match="position"):
         get_engine().call_kernel(attribute, [1, 5, 6], 0, model=model_spec, sources=specs)
+
+
+def test_transcoder_attribution_splices_at_the_output_hook(tiny_folders, direct, tmp_path):
+    """A transcoder (stored as an SAE reading the MLP input whose decoder writes the MLP output):
+    its latents' gradient is the decoder applied to the gradient at ``hook_mlp_out``."""
+    import torch
+
+    from inference.engine import ModelSpec, SourceSpec, get_engine
+    from inference.monitor.tap import attribute
+    from inference.testing import build_tiny_sae
+
+    hook_in, hook_out = "blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out"
+    folder = build_tiny_sae(tmp_path / "tc", d_in=32, d_sae=64, hook_name=hook_in, seed=7)
+    spec = SourceSpec(model_name="tiny", name="0-tc-tiny", layer=0, hook_name=hook_in, local_path=str(folder))
+    model_spec = ModelSpec(name="tiny", local_path=str(tiny_folders["model"]))
+    model = direct["model"]
+    ids = model.to_tokens(TEXT)[0].tolist()
+    position = 9
+    got = get_engine().call_kernel(
+        attribute, ids, position, model=model_spec, sources=[spec], top_k=10, out_hooks={spec: hook_out}
+    )
+    from sae_lens import SAE
+
+    sae = SAE.load_from_disk(folder, device="cpu")
+    sae.fold_W_dec_norm()
+    kept = {}
+
+    def keep(x, hook):
+        x.retain_grad()
+        kept[hook.name] = x
+        return x
+
+    logits = model.run_with_hooks(
+        torch.tensor([ids[:position]]), fwd_hooks=[(hook_in, keep), (hook_out, keep)]
+    )
+    torch.log_softmax(logits[0, -1], -1)[ids[position]].backward()
+    f = sae.encode(kept[hook_in].detach()[0]).detach()
+    score = (f * (kept[hook_out].grad[0] @ sae.W_dec.detach().T)).abs()
+    values, flat = score.flatten().topk(10)
+    want = [(divmod(i, 64), v) for i, v in zip(flat.tolist(), values.tolist(), strict=True)]
+    assert [(r["position"], r["index"]) for r in got["attributions"]] == [p for p, _ in want]
+    for r, (_, v) in zip(got["attributions"], want, strict=True):
+        assert r["attribution"] == pytest.approx(v, rel=1e-4, abs=1e-7)

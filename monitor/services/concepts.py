@@ -5,6 +5,7 @@ live in the engine kernels, ``inference.monitor.tap``."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from inference.engine import ModelSpec, SourceSpec, get_engine
@@ -28,6 +29,7 @@ class ConceptsPlan:
     sources: list  # Source rows, in the conversation's order
     specs: list[SourceSpec]
     thresholds: dict  # spec -> (stamp, {index: threshold} | None when the engine has it cached)
+    out_hooks: dict  # transcoder spec -> the hook its decoder writes (attribution splices there)
 
 
 def concepts_prepare(*, conversation: Conversation, user, sources: list[str] | None = None) -> ConceptsPlan:
@@ -44,7 +46,13 @@ def concepts_prepare(*, conversation: Conversation, user, sources: list[str] | N
             stamp,
             None if th.cached(spec, stamp) else selectors.source_thresholds(source=source),
         )
+    out_hooks = {}
+    for source, spec in zip(rows, specs, strict=True):
+        out = transcoder_output_hook(source)
+        if out:
+            out_hooks[spec] = out
     return ConceptsPlan(
+        out_hooks=out_hooks,
         conversation=conversation,
         user=user,
         model_spec=ModelSpec.of(model),
@@ -52,6 +60,17 @@ def concepts_prepare(*, conversation: Conversation, user, sources: list[str] | N
         specs=specs,
         thresholds=thresholds,
     )
+
+
+_MLP_IN = re.compile(r"^blocks\.(\d+)\.(?:ln2\.hook_normalized|hook_mlp_in)$")
+
+
+def transcoder_output_hook(source) -> str | None:
+    """A transcoder source (set type "transcoder", reading the MLP input) writes the MLP output."""
+    if (source.source_set.type or "").lower() != "transcoder":
+        return None
+    match = _MLP_IN.match(source.hook_name or "")
+    return f"blocks.{match.group(1)}.hook_mlp_out" if match else None
 
 
 def conversation_concepts(messages, mode: str, thresholds: dict, *, model, saes: dict | None = None) -> dict:
@@ -147,7 +166,14 @@ async def concepts_async(*, conversation: Conversation, user, sources: list[str]
 
 
 def conversation_attribution(
-    messages, mode: str, position: int, top_k: int, *, model, saes: dict | None = None
+    messages,
+    mode: str,
+    position: int,
+    top_k: int,
+    out_hooks: dict | None = None,
+    *,
+    model,
+    saes: dict | None = None,
 ) -> dict:
     """Engine-thread kernel: ``attribute`` for an answer token of the conversation."""
     from inference.monitor.chat import conversation_tokens, token_strings
@@ -164,7 +190,9 @@ def conversation_attribution(
     if not saes:
         raise ValidationFailed("choose at least one source to attribute to.", field="sources")
     skip = [0] if ids[0] == model.tokenizer.bos_token_id else []
-    result = attribute(ids, position, model=model, saes=saes, top_k=top_k, skip_positions=skip)
+    result = attribute(
+        ids, position, model=model, saes=saes, top_k=top_k, skip_positions=skip, out_hooks=out_hooks
+    )
     return {**result, "text": token_strings(ids, model=model)["text"]}
 
 
@@ -196,6 +224,7 @@ def attribution_get(
         conversation.mode,
         position,
         top_k,
+        plan.out_hooks,
         model=plan.model_spec,
         sources=plan.specs,
     )
@@ -213,6 +242,7 @@ async def attribution_async(
         conversation.mode,
         position,
         top_k,
+        plan.out_hooks,
         model=plan.model_spec,
         sources=plan.specs,
     )

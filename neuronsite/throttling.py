@@ -61,6 +61,15 @@ READ_ROUTES = frozenset(
         "api-subgraph-list",
     }
 )
+# Writes open to anonymous callers, scoped to their own cookie (still rate-limited as writes):
+# the chat monitor's conversations (issue 15: "anonymous ones under a cookie").
+ANON_WRITE_ROUTES = frozenset(
+    {
+        "api-monitor-conversation-new",
+        "api-monitor-sources",
+        "api-monitor-clear",
+    }
+)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -37,7 +37,17 @@ def monitor_page(request, model_id: str):
         key = request.COOKIES.get(chat.ANON_COOKIE) or None
         if not key:
             key = new_key = chat.new_anon_key()
-    conv = chat.conversation_for_page(user=request.user, anon_key=key, model=model)
+    conv = None
+    if request.GET.get("c"):
+        try:
+            conv = selectors.conversation_get(conversation_id=request.GET["c"], user=request.user, anon_key=key)
+        except ApplicationError as exc:
+            raise Http404(exc.message) from exc
+        if conv.model_id != model.pk:
+            return redirect(f"/{conv.model.name}/monitor?c={conv.pk}")
+    if conv is None:
+        conv = chat.conversation_for_page(user=request.user, anon_key=key, model=model)
+    history = selectors.conversations_list(user=request.user, anon_key=key, model_name=model.name, limit=30)
     sources = [
         s
         for s in model.sources.visible_to(request.user)
@@ -51,6 +61,7 @@ def monitor_page(request, model_id: str):
         {
             "model": model,
             "conversation": conv,
+            "history": history,
             "sources": sources,
             "watched": set(conv.source_ids),
             "max_new_tokens": 32,

@@ -25,6 +25,14 @@ def test_page_renders_root_and_sets_cookie(mtiny, client):
     ids = [re.search(r'data-conversation-id="(\d+)"', h).group(1) for h in (html, again)]
     assert ids[0] == ids[1]
     assert client.get("/monitor").url == "/mtiny/monitor"
+    # ?c= opens one of the visitor's conversations; someone else's is a 404.
+    other = client.post("/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json")
+    cid = other.json()["id"]
+    assert f'data-conversation-id="{cid}"' in client.get(f"/mtiny/monitor?c={cid}").content.decode()
+    assert f'<option value="{ids[0]}"' in client.get(f"/mtiny/monitor?c={cid}").content.decode()
+    from django.test import Client
+
+    assert Client().get(f"/mtiny/monitor?c={cid}").status_code == 404
     assert client.get("/nope/monitor").status_code == 404
     assert 'href="/monitor"' in client.get("/").content.decode()
 

@@ -293,5 +293,19 @@
     api("/sources", { sources: names }).then(function () { requestConcepts(); }).catch(function (e) { status(e.message); });
   });
 
+  $("monitor-conversations").addEventListener("change", function (ev) {
+    location.href = location.pathname + "?c=" + encodeURIComponent(ev.target.value);
+  });
+  $("monitor-new").addEventListener("click", function () {
+    var sources = Array.prototype.map.call(document.querySelectorAll('#monitor-sources input[name="source"]:checked'), function (i) { return i.value; });
+    fetch("/api/monitor/conversation/new", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ modelId: root.dataset.modelId, sources: sources, mode: root.dataset.mode })
+    }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error); return j; }); })
+      .then(function (c) { location.href = location.pathname + "?c=" + c.id; })
+      .catch(function (e) { status(e.message); });
+  });
+
   if ($("monitor-messages").children.length) requestConcepts();
 })();

@@ -40,7 +40,9 @@ def monitor_page(request, model_id: str):
     conv = None
     if request.GET.get("c"):
         try:
-            conv = selectors.conversation_get(conversation_id=request.GET["c"], user=request.user, anon_key=key)
+            conv = selectors.conversation_get(
+                conversation_id=request.GET["c"], user=request.user, anon_key=key
+            )
         except ApplicationError as exc:
             raise Http404(exc.message) from exc
         if conv.model_id != model.pk:

@@ -26,7 +26,9 @@ def test_page_renders_root_and_sets_cookie(mtiny, client):
     assert ids[0] == ids[1]
     assert client.get("/monitor").url == "/mtiny/monitor"
     # ?c= opens one of the visitor's conversations; someone else's is a 404.
-    other = client.post("/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json")
+    other = client.post(
+        "/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json"
+    )
     cid = other.json()["id"]
     assert f'data-conversation-id="{cid}"' in client.get(f"/mtiny/monitor?c={cid}").content.decode()
     assert f'<option value="{ids[0]}"' in client.get(f"/mtiny/monitor?c={cid}").content.decode()
@@ -77,6 +79,22 @@ def test_monitor_in_the_browser(mtiny, server, browser):  # noqa: F811
         "#monitor-concepts tbody tr", "rows => rows.map(r => r.dataset.position)"
     )
     assert set(positions) == {str(pos)}
+    # Drag over a range: the table keeps the features active on those tokens only.
+    lo, hi = 2, 5
+    page.hover(f"#monitor-tokens .tok[data-position='{lo}']")
+    page.mouse.down()
+    page.hover(f"#monitor-tokens .tok[data-position='{hi}']")
+    page.mouse.up()
+    in_range = {(c["source"], c["index"]) for c in detail["concepts"] if lo <= c["position"] <= hi}
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#monitor-concepts tbody tr').length === {len(in_range)}"
+    )
+    got = page.eval_on_selector_all(
+        "#monitor-concepts tbody tr", "rows => rows.map(r => Number(r.dataset.position))"
+    )
+    assert all(lo <= p <= hi for p in got)
+    assert page.locator("#monitor-tokens .tok.selected").count() == hi - lo + 1
+    page.keyboard.press("Escape")
     # Keyword filter: nothing has an explanation here, so a keyword empties the table.
     page.mouse.move(0, 0)
     page.fill("#monitor-filter", "zebra")

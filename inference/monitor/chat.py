@@ -91,13 +91,17 @@ def start_answer(
 ) -> Generation:
     """Engine thread: a Generation for the next assistant answer (refuses a conversation that leaves
     no room in the model's context)."""
+    from inference.engine.ops import token_limit
+
     ids = prompt_for_answer(messages, mode, model=model)
-    room = int(model.cfg.n_ctx) - len(ids)
+    limit = token_limit(model)  # the model's context, or INFERENCE_TOKEN_LIMIT if smaller
+    room = limit - len(ids)
     if room < 1:
         raise InferenceInputError(
-            f"The conversation is {len(ids)} tokens long and the model's context is {model.cfg.n_ctx}: "
-            "clear it or start a new conversation.",
+            f"The conversation is {len(ids)} tokens long and the token limit (the model's context) is "
+            f"{limit}: clear it or start a new conversation.",
             field="content",
+            extra={"tokenLimit": limit},
         )
     gen = Generation(
         model, ids, n_tokens=min(int(n_tokens), room), temperature=temperature, seed=seed, stop_at_eos=True

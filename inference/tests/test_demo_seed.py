@@ -22,6 +22,7 @@ def test_seed_demo_builds_a_loadable_explained_demo_and_skips_next_time(db, tmp_
 
     call_command("seed_demo", "--data-dir", str(tmp_path), *QUICK, verbosity=0)
     model_row = Model.objects.get(name=MODEL_NAME)
+    assert model_row.instruct  # chat monitor (issue 15): chat template + chat fine-tune
     sources = list(model_row.sources.filter(source_set__name="res-demo").order_by("layer"))  # tc-demo: graphs
     assert [s.name for s in sources] == ["0-res-demo", "1-res-demo"]
     assert (tmp_path / "demo" / MODEL_NAME / "model" / "tokenizer.json").exists()

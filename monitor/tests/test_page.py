@@ -60,7 +60,10 @@ def test_monitor_in_the_browser(mtiny, server, browser):  # noqa: F811
     assert got_event is not None
     page.fill("#monitor-input", "What is a class in Python?")
     page.click("#monitor-send")
-    page.wait_for_function("() => window.__concepts && window.__concepts.concepts.length > 0", timeout=60000)
+    # The first request loads torch, the model and the SAEs in the server: allow for a busy machine.
+    page.wait_for_function(
+        "() => window.__concepts && window.__concepts.concepts.length > 0", timeout=240_000
+    )
     assert page.locator("#monitor-messages .msg-assistant").count() == 1
     total = page.locator("#monitor-concepts tbody tr").count()
     assert total > 0
@@ -94,6 +97,7 @@ def test_monitor_in_the_browser(mtiny, server, browser):  # noqa: F811
     )
     assert all(lo <= p <= hi for p in got)
     assert page.locator("#monitor-tokens .tok.selected").count() == hi - lo + 1
+    assert page.get_attribute("#monitor", "data-selection") == "[2,3,4,5]"
     page.keyboard.press("Escape")
     # Keyword filter: nothing has an explanation here, so a keyword empties the table.
     page.mouse.move(0, 0)

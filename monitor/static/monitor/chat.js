@@ -3,6 +3,8 @@
  * attribution), the active-concepts table with a keyword filter over explanations.
  * Other panels (linter, steer) listen for "monitor:concepts" on document (detail = the concepts
  * JSON) and send "monitor:highlight" ({tokens: [positions], features: [{source, index}]}).
+ * The token range the user selected (drag over tokens; Escape clears) is announced as
+ * "monitor:selection" ({tokens: [positions]}) and kept in #monitor's data-selection (JSON list).
  * Every server or user string goes in with textContent, never as HTML. */
 (function () {
   "use strict";
@@ -126,6 +128,7 @@
     state.range = null; state.hover = null; state.attribution = null;
     renderTokens();
     renderTable();
+    announceSelection();
     document.dispatchEvent(new CustomEvent("monitor:concepts", { detail: clean }));
   }
   function selectedPositions() {
@@ -253,7 +256,13 @@
     }
     if (!state.attribution) renderTable();
     markSelection();
+    announceSelection();
   });
+  function announceSelection() {
+    var tokens = state.range ? selectedPositions() : [];
+    root.dataset.selection = JSON.stringify(tokens);
+    document.dispatchEvent(new CustomEvent("monitor:selection", { detail: { tokens: tokens } }));
+  }
   function markSelection() {
     var sel = selectedPositions() || [];
     Array.prototype.forEach.call(strip.children, function (s) {
@@ -261,7 +270,7 @@
     });
   }
   document.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape") { state.range = null; state.hover = null; renderTable(); markSelection(); }
+    if (ev.key === "Escape") { state.range = null; state.hover = null; renderTable(); markSelection(); announceSelection(); }
   });
   $("monitor-table-back").addEventListener("click", function () {
     state.attribution = null; renderTokens(); renderTable();

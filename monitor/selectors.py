@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Q
 from features.models import Activation, Feature
 from features.selectors import explanations_for_display
 from inference import selectors as inference_selectors
-from inference.monitor.thresholds import QUANTILE_KEY, feature_threshold
+from inference.monitor.thresholds import feature_threshold
 from models_app.models import Model, Source
 from monitor.models import Conversation
 from neuronsite.errors import NotFound, ValidationFailed
@@ -136,15 +136,3 @@ def explanations_for(*, keys: Iterable[tuple[int, int]], user) -> dict[tuple[int
             "explanationScore": sum(scores) / len(scores) if scores else None,
         }
     return out
-
-
-__all__ = [
-    "QUANTILE_KEY",
-    "conversation_get",
-    "conversations_list",
-    "explanations_for",
-    "monitor_model",
-    "source_thresholds",
-    "thresholds_stamp",
-    "watchable_sources",
-]

@@ -183,3 +183,61 @@ def test_completion_mode_on_a_plain_model(plain_model, api_client):
     assert tokens[0]["message"] == -1  # BOS
     assert "".join(t["text"] for t in tokens if t["role"] == "user") == "The class"
     assert body["conversation"]["messages"][1]["role"] == "assistant"
+
+
+def test_transcoder_sources_are_watched_and_attributed_at_the_mlp_output(
+    mtiny, monitor_folders, api_client, tmp_path
+):
+    """A transcoder set (type "transcoder", reading blocks.0.ln2.hook_normalized): concepts read its
+    latents; attribution equals the kernel spliced at blocks.0.hook_mlp_out."""
+    from inference.engine import ModelSpec, SourceSpec, get_engine
+    from inference.monitor.tap import attribute
+    from inference.testing import build_tiny_sae, register_tiny
+    from models_app.models import SourceSet
+
+    folder = build_tiny_sae(
+        tmp_path / "tc0", d_in=32, d_sae=64, hook_name="blocks.0.ln2.hook_normalized", seed=5
+    )
+    _, tc_set, (tc,) = register_tiny(
+        model_name="mtiny",
+        model_folder=monitor_folders["model"],
+        sae_folders={0: folder},
+        set_name="tc-tiny",
+        instruct=True,
+    )
+    SourceSet.objects.filter(pk=tc_set.pk).update(type="transcoder")
+    conv = _new(api_client, sources=["0-tc-tiny"])
+    assert conv["mode"] == "chat"
+    url = f"/api/monitor/conversation/{conv['id']}"
+    body = api_client.post(
+        f"{url}/send", {"content": "A class", "nTokens": 3, "seed": 2}, format="json"
+    ).json()
+    tokens = body["concepts"]["tokens"]
+    position = [t["position"] for t in tokens if t["role"] == "assistant"][0]
+    got = api_client.post(f"{url}/attribution", {"position": position, "topK": 5}, format="json").json()
+    from monitor.models import Conversation
+
+    conv_row = Conversation.objects.get(pk=conv["id"])
+    from inference.monitor.chat import conversation_tokens
+
+    spec = SourceSpec.of(tc)
+    model_spec = ModelSpec.of(mtiny["model"])
+    ids = get_engine().call_kernel(
+        lambda model: conversation_tokens(conv_row.messages, "chat", model=model), model=model_spec
+    )["ids"]
+    want = get_engine().call_kernel(
+        attribute,
+        ids,
+        position,
+        model=model_spec,
+        sources=[spec],
+        top_k=5,
+        out_hooks={spec: "blocks.0.hook_mlp_out"},
+        skip_positions=[0],
+    )
+    assert [(a["index"], a["position"]) for a in got["attributions"]] == [
+        (a["index"], a["position"]) for a in want["attributions"]
+    ]
+    assert [a["attribution"] for a in got["attributions"]] == pytest.approx(
+        [a["attribution"] for a in want["attributions"]], rel=1e-6
+    )

@@ -135,3 +135,43 @@ def test_with_a_worker_the_api_waits_for_the_job_and_reports_its_failure(graph_m
     finally:
         stop(worker)
         clear_queue()
+
+
+def test_job_mode_without_a_worker_withdraws_the_job_and_answers_gpus_busy(graph_model, api_user, settings):
+    _, client = api_user()
+    settings.GRAPH_GENERATE_MODE = "job"  # never run in the web process
+    settings.GRAPH_GENERATE_WAIT_SECONDS = 0
+    response = client.post("/api/graph/generate", {"modelId": "gtiny", "prompt": "hi"}, format="json")
+    assert response.status_code == 503 and response.json()["error"] == "GPUs Busy"
+    assert int(response["Retry-After"]) >= 5
+    job = Job.objects.get(kind="graph")
+    assert job.state == "cancelled" and "no GPU worker took the job" in job.error
+    assert _task_status(job) == "cancelled" and not GraphMetadata.objects.exists()
+
+
+def test_a_failing_progress_listener_stops_the_generation_and_frees_the_engine(graph_model):
+    """What a cancelled job relies on: the listener's exception stops circuit-tracer at its next
+    batch, reaches the caller, writes nothing, and leaves the cached model as it was."""
+    from graphs.services import graph_generate
+    from inference.graphs.engine import _cache
+
+    class Stop(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def listener(stage: str, fraction: float, detail: str) -> None:
+        seen.append(stage)
+        if stage == "feature attribution":
+            raise Stop()
+
+    with pytest.raises(Stop):
+        graph_generate(
+            user=None, model_name="gtiny", prompt="The quick brown fox", slug="s1", progress=listener
+        )
+    assert seen[-1] == "feature attribution" and "pruning" not in seen
+    assert not GraphMetadata.objects.exists()
+    (model,) = _cache.values()
+    assert "setup_attribution" not in vars(model) and "run_forward_pass" not in vars(model)
+    graph = graph_generate(user=None, model_name="gtiny", prompt="The quick brown fox", slug="s2")
+    assert graph.num_nodes > 0

@@ -344,6 +344,11 @@ GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
 GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
 GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)
+# Graph generation as a job (helper G, graphs/services/jobs.py): auto = run inline when no worker is
+# alive, else wait for the job; GPU queue depth that answers 503 "GPUs Busy"; the API's wait bound.
+GRAPH_GENERATE_MODE = env("GRAPH_GENERATE_MODE", "auto")
+GRAPH_GPU_QUEUE_LIMIT = env_int("GRAPH_GPU_QUEUE_LIMIT", 4)
+GRAPH_GENERATE_WAIT_SECONDS = float(env("GRAPH_GENERATE_WAIT_SECONDS", "300"))
 # --- hardening (issue 10, helper A): bounded JSON bodies (size and depth) -> 4xx JSON, not 500 ---
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "neuronsite.parsers.BoundedJSONParser",

@@ -23,6 +23,7 @@ INFERENCE_ROUTES = frozenset(
         "api-explanation-generate",
         "api-explanation-score",
         "api-graph-generate",
+        "api-graph-generate-job",  # graphs (helper G): the viewer's queued generation
         "api-steer-logits",
         # monitor (issue 15): chat, active concepts, attribution
         "api-monitor-send",

@@ -124,7 +124,7 @@ def main() -> None:
                 time.sleep(0.1)
         from playwright.sync_api import sync_playwright
 
-        times, drawn = [], 0
+        times, baseline, drawn = [], [], 0
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
@@ -138,11 +138,26 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
                 drawn = page.locator("circle.gnode").count()
                 page.context.close()
+                # Baseline: the same page without a graph, then only fetching + parsing the JSON.
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                start = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{port}/bench-render/graph")
+                page.evaluate(
+                    "async (u) => { const r = await fetch(u); const g = await r.json(); return g.nodes.length; }",
+                    f"http://127.0.0.1:{port}/api/graph/bench-render/big/json",
+                )
+                baseline.append(time.perf_counter() - start)
+                page.context.close()
             browser.close()
         print(f"graph: {len(data['nodes'])} nodes, {len(data['links'])} links; {drawn} circles drawn")
         print(
             f"time to first render in Chromium: median {statistics.median(times) * 1000:.0f} ms "
             f"({', '.join(f'{t * 1000:.0f}' for t in times)} ms)"
+        )
+        print(
+            f"baseline (page without a graph + fetch and parse of the JSON): median "
+            f"{statistics.median(baseline) * 1000:.0f} ms; ratio render / baseline "
+            f"{statistics.median(times) / statistics.median(baseline):.2f}"
         )
     finally:
         proc.terminate()

@@ -21,40 +21,91 @@ from graphs.api.serializers import (
     SignedPutInput,
     SteerLogitsInput,
     SubgraphInput,
-    graph_json_url,
     graph_metadata_json,
     subgraph_json,
 )
 from graphs.schema import graph_schema_errors
-from neuronsite.api import validated
+from graphs.services import jobs as graph_jobs
+from neuronsite.api import application_error_response, validated
 from neuronsite.errors import ApplicationError, PermissionDenied, ValidationFailed
+from neuronsite.jobs.events import job_payload
 
 
 def _graph_url(request, graph) -> str:
     return request.build_absolute_uri(f"/{graph.model.name}/graph?slug={graph.slug}")
 
 
+def _generate_fields(v: dict) -> dict:
+    return {
+        "model_name": v["modelId"],
+        "prompt": v.get("prompt"),
+        "messages": [dict(m) for m in v.get("messages") or []] or None,
+        "source_set_name": v.get("sourceSetName") or None,
+        "slug": v.get("slug") or None,
+        "params": {name: v.get(name) for name in services.GENERATE_RANGES},
+    }
+
+
+def _busy_response(exc: graph_jobs.GpusBusy) -> Response:
+    response = application_error_response(exc)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @extend_schema(request=GenerateInput, summary="Generate an attribution graph (circuit-tracer)")
 @api_view(["POST"])
 def graph_generate(request):
+    """Neuronpedia's synchronous answer; the work is a job on the GPU queue, run inline when no
+    worker is alive, else waited for (``graphs.services.jobs``). 202 with ``jobId`` when the job
+    outlives ``GRAPH_GENERATE_WAIT_SECONDS``; 503 "GPUs Busy" with Retry-After when the queue is full."""
     v = validated(GenerateInput, request)
-    graph = services.graph_generate(
-        user=request.user,
-        model_name=v["modelId"],
-        prompt=v.get("prompt"),
-        messages=[dict(m) for m in v.get("messages") or []] or None,
-        source_set_name=v.get("sourceSetName") or None,
-        slug=v.get("slug") or None,
-        params={name: v.get(name) for name in services.GENERATE_RANGES},
-    )
+    try:
+        answer = graph_jobs.graph_generate_answer(user=request.user, **_generate_fields(v))
+    except graph_jobs.GpusBusy as exc:
+        return _busy_response(exc)
+    if not answer.done:
+        return Response(
+            {
+                "message": "Graph generation is still running; the graph appears at url when the job ends.",
+                "jobId": answer.job.pk,
+                "jobUrl": request.build_absolute_uri(f"/api/jobs/{answer.job.pk}"),
+                "url": request.build_absolute_uri(_pending_url(answer.job)),
+            },
+            status=202,
+        )
+    result = answer.result
     return Response(
         {
             "message": "Graph generated and saved",
-            "s3url": graph_json_url(request, graph),
-            "url": _graph_url(request, graph),
-            "numNodes": graph.num_nodes,
-            "numLinks": graph.num_links,
+            "s3url": request.build_absolute_uri(
+                reverse("api-graph-file", args=[result["model"], result["slug"]])
+            ),
+            "url": request.build_absolute_uri(result["url"]),
+            "numNodes": result["numNodes"],
+            "numLinks": result["numLinks"],
+            "jobId": answer.job.pk,
         }
+    )
+
+
+def _pending_url(job) -> str:
+    req = job.parts[0]["kwargs"]["request"]
+    return f"/{req['model_name']}/graph?slug={req['slug']}"
+
+
+@extend_schema(request=GenerateInput, summary="Queue an attribution graph generation (a job)")
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def graph_generate_job(request):
+    """The viewer's Generate form: queue the job and answer at once (202 with the job); its
+    progress arrives over ``/ws/jobs/`` and ``GET /api/jobs/{id}``."""
+    v = validated(GenerateInput, request)
+    try:
+        job = graph_jobs.graph_job_create(user=request.user, **_generate_fields(v))
+    except graph_jobs.GpusBusy as exc:
+        return _busy_response(exc)
+    return Response(
+        {"job": job_payload(job), "url": request.build_absolute_uri(_pending_url(job))}, status=202
     )
 
 

@@ -74,9 +74,16 @@ def bare_model(graph_folders):
 def graph_model(db, graph_folders):
     """Model ``gtiny`` (instruct, with a chat template) and transcoder set ``tc`` (type transcoder,
     graphs allowed) plus an SAE-style set ``res`` without transcoders."""
+    from django.db import connection
+
     from graphs.services import transcoder_set_register
     from inference.testing import register_tiny
     from models_app.models import SourceSet
+
+    # A worker killed by an earlier test (another app's) may look alive for JOBS_STALLED_SECONDS;
+    # the API would then wait for it instead of running inline. Tests that want a worker start one.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_workers")
 
     model, _, _ = register_tiny(model_name="gtiny", model_folder=graph_folders["model"], instruct=True)
     source_set = transcoder_set_register(

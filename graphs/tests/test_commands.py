@@ -17,14 +17,35 @@ def test_register_and_generate(graph_model, graph_folders):
         stdout=out,
     )  # fmt: skip
     assert "gtiny/tc2: 2 transcoder layers" in out.getvalue()
-    out = StringIO()
+    out, err = StringIO(), StringIO()
     call_command(
         "generate_graph", "--model", "gtiny", "--prompt", "Hello there", "--source-set", "tc2", "--slug", "cli",
-        "-v", "2", stdout=out,
+        stdout=out, stderr=err,
     )  # fmt: skip
-    assert "Graph gtiny/cli:" in out.getvalue() and "attributing" in out.getvalue()
+    assert "Graph gtiny/cli:" in out.getvalue()
+    assert "1000/1000" in err.getvalue()  # the progress bar over circuit-tracer's phases, filled
     graph = GraphMetadata.objects.get(slug="cli")
     assert graph.source_set_name == "tc2" and graph.owner is None
+
+
+def test_generate_graph_enqueue_queues_a_gpu_job(graph_model):
+    from django.db import connection
+
+    from neuronsite.jobs.models import Job
+
+    out = StringIO()
+    call_command(
+        "generate_graph", "--model", "gtiny", "--prompt", "Hello", "--slug", "later", "--enqueue", stdout=out
+    )
+    job = Job.objects.get(kind="graph")
+    assert f"Queued job {job.pk}" in out.getvalue() and job.state == "queued" and job.unit == "‰"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT task_name, queue_name, status FROM procrastinate_jobs WHERE id = %s",
+            [job.parts[0]["task_id"]],
+        )
+        assert cursor.fetchone() == ("graphs.generate", "gpu", "todo")
+    assert not GraphMetadata.objects.exists()  # written by the worker, not by the command
 
 
 @pytest.mark.parametrize(

@@ -128,3 +128,24 @@ def test_steer_logits_bad_request_fields(graph_model, api_user):
         "/api/steer-logits", {"modelId": "zzz", "prompt": "x", "features": [feature]}, format="json"
     )
     assert missing.status_code == 404
+
+
+def test_set_point_is_the_activation_at_the_active_position_plus_delta(graph_model, api_user, bare_model):
+    """delta 0 sets a feature to its own current value (no change); with ``steer_position`` elsewhere the
+    value still comes from ``token_active_position``."""
+    _, client = api_user()
+    index, current = _active_feature(bare_model, 3)
+    common = {"modelId": "gtiny", "prompt": PROMPT, "nTokens": 4, "topK": 2, "temperature": 0}
+    still = {"layer": 1, "index": index, "token_active_position": 3, "delta": 0.0, "ablate": False}
+    out = client.post("/api/steer-logits", {**common, "features": [still]}, format="json").json()
+    assert out["STEERED_GENERATION"] == out["DEFAULT_GENERATION"]
+    for a, b in zip(out["STEERED_LOGITS_BY_TOKEN"], out["DEFAULT_LOGITS_BY_TOKEN"], strict=True):
+        assert [t["prob"] for t in a["top_logits"]] == pytest.approx(
+            [t["prob"] for t in b["top_logits"]], abs=1e-5
+        )
+
+    moved = {**still, "steer_position": 2, "delta": 3.0}
+    out = client.post("/api/steer-logits", {**common, "features": [moved]}, format="json").json()
+    tokens, _ = _direct(bare_model, [(1, 2, index, current + 3.0)], n_tokens=4, temperature=0, seed=16)
+    decode = bare_model.tokenizer.decode
+    assert [s["token"] for s in out["STEERED_LOGITS_BY_TOKEN"]] == [decode([t]) for t in tokens]

@@ -120,9 +120,10 @@ def generate_graph(
     max_feature_nodes: int | None = None,
     batch_size: int = 256,
     feature_json_base_url: str = "",
-    progress: Callable[[str, float], None] | None = None,
+    progress: Callable[[str, float, str], None] | None = None,
 ) -> dict:
-    """Attribute → prune → graph JSON (a dict ready for ``json.dumps``)."""
+    """Attribute → prune → graph JSON (a dict ready for ``json.dumps``). ``progress(stage,
+    fraction, detail)`` hears each phase and attribution batch (``inference.graphs.progress``)."""
     import torch
     from circuit_tracer import attribute
     from circuit_tracer.graph import compute_graph_scores, prune_graph
@@ -132,23 +133,25 @@ def generate_graph(
         create_used_nodes_and_edges,
     )
 
-    report = progress or (lambda stage, fraction: None)
-    report("attributing", 0.05)
-    graph = attribute(
-        prompt,
-        model,
-        max_n_logits=max_n_logits,
-        desired_logit_prob=desired_logit_prob,
-        batch_size=batch_size,
-        max_feature_nodes=max_feature_nodes,
-    )
-    report("pruning", 0.8)
+    from inference.graphs.progress import FEATURES_DONE, attribution_progress
+
+    report = progress or (lambda stage, fraction, detail: None)
+    with attribution_progress(model, report, max_feature_nodes=max_feature_nodes):
+        graph = attribute(
+            prompt,
+            model,
+            max_n_logits=max_n_logits,
+            desired_logit_prob=desired_logit_prob,
+            batch_size=batch_size,
+            max_feature_nodes=max_feature_nodes,
+        )
+    report("pruning", FEATURES_DONE, "")
     node_mask, edge_mask, cumulative = (
         t.cpu() for t in prune_graph(graph, node_threshold=node_threshold, edge_threshold=edge_threshold)
     )
     replacement_score, completeness_score = compute_graph_scores(graph)
     graph.to("cpu")
-    report("writing", 0.9)
+    report("graph files", 0.92, "")
     nodes = create_nodes(graph, node_mask, model.tokenizer, cumulative)
     unique_error_ids(nodes)
     used_nodes, used_edges = create_used_nodes_and_edges(graph, nodes, edge_mask)
@@ -176,7 +179,7 @@ def generate_graph(
     }
     meta["replacement_score"] = float(replacement_score)
     meta["completeness_score"] = float(completeness_score)
-    report("done", 1.0)
+    report("done", 1.0, f"{len(data['nodes'])} nodes, {len(data['links'])} links")
     return data
 
 
@@ -220,6 +223,9 @@ def generate_for(
     """Engine-thread entry: resolve the replacement model once, check the token cap, generate."""
     import torch
 
+    progress = params.get("progress")
+    if progress is not None:
+        progress("loading model", 0.0, f"{spec.model_name} + {spec.set_name}")
     model = cached_replacement_model(model_row, spec)
     text = render_messages(model, messages) if messages else prompt
     if messages:

@@ -128,3 +128,45 @@ def score_from_page(request, model_id: str, source: str, index: str, explanation
 def choices() -> dict:
     """Explainer and scorer choices for the dashboard forms."""
     return {"explainer_types": list(EXPLAINERS.values()), "scorer_types": list(SCORERS.values())}
+
+
+@login_required
+def batch_job_page(request, model_id: str, source: str, kind: str):
+    """``/autointerp/batch/{model}/{source}/explain|score``: queue a batch explain or score job
+    for a source the user owns (or staff); on success the Jobs page shows its live progress."""
+    from django.http import Http404
+
+    from autointerp.forms import BatchJobForm
+    from autointerp.jobs import autointerp_job_create
+    from features.views.create import _owned_source
+
+    if kind not in ("explain", "score"):
+        raise Http404(f"No batch action {kind!r}.")
+    src = _owned_source(request, model_id, source)
+    form = BatchJobForm(request.POST or None, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = autointerp_job_create(source=src, user=request.user, **form.job_kwargs())
+        except ApplicationError as exc:
+            form.add_error(_FORM_FIELDS.get(getattr(exc, "field", None)), exc.message)
+        else:
+            messages.success(request, f"Queued job {job.pk}: {job.title}.")
+            return redirect("jobs")
+    heading = "Explain features" if kind == "explain" else "Score explanations"
+    return render(
+        request,
+        "autointerp/batch_job.html",
+        {"form": form, "source": src, "model": src.model, "heading": heading},
+        status=400 if form.errors else 200,
+    )
+
+
+# service error fields -> form fields (None: shown above the form)
+_FORM_FIELDS = {
+    "explanationType": "type_name",
+    "scorerType": "type_name",
+    "explanationModelName": "llm_model",
+    "limit": "limit",
+    "features": "features",
+    "concurrency": "concurrency",
+}

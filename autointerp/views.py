@@ -17,8 +17,13 @@ from neuronsite.errors import ApplicationError
 
 
 def search_page(request):
+    """Explanation search, semantic or keyword, in one of four scopes: all models, one model,
+    one release (``release``), or chosen sources of a model (``model`` + ``layers``)."""
+    from models_app.models import SourceRelease
+
     query = (request.GET.get("q") or "").strip()
     model_name = request.GET.get("model") or None
+    release_name = request.GET.get("release") or None
     mode = "keyword" if request.GET.get("mode") == "keyword" else "semantic"
     layers = [s for s in (request.GET.get("layers") or "").replace(" ", "").split(",") if s]
     try:
@@ -32,6 +37,8 @@ def search_page(request):
             scope["model_name"] = model_name
             if layers:
                 scope["source_names"] = layers
+        if release_name:
+            scope["release_name"] = release_name
         try:
             results, total, has_more = search(
                 user=request.user, v={"query": query, "offset": offset, "mode": mode}, **scope
@@ -46,7 +53,9 @@ def search_page(request):
             "mode": mode,
             "layers": ",".join(layers),
             "model_name": model_name,
+            "release_name": release_name,
             "models": model_selectors.models_visible(user=request.user).only("name", "display_name"),
+            "releases": SourceRelease.objects.visible_to(request.user).order_by("name").only("name"),
             "results": results,
             "total": total if total is not None else offset + len(results) + (1 if has_more else 0),
             "semantic": mode == "semantic",

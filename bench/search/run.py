@@ -234,7 +234,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         ids, vectors, visible = seed(rng)
         bench_search(rng, ids, vectors, visible)
-        bench_embedding()
+        if not os.environ.get("BENCH_SKIP_EMBEDDING"):
+            bench_embedding()
     finally:
         connection.close()
         drop_database()

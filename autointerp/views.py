@@ -41,7 +41,7 @@ def search_page(request):
             scope["release_name"] = release_name
         try:
             results, total, has_more = search(
-                user=request.user, v={"query": query, "offset": offset, "mode": mode}, **scope
+                user=request.user, v={"query": query, "offset": offset, "mode": mode}, hydrate="page", **scope
             )
         except ApplicationError as exc:
             error = exc.message

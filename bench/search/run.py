@@ -168,7 +168,9 @@ def bench_search(rng, ids, vectors, visible) -> None:
             c.execute("BEGIN")
             c.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             c.execute("SET LOCAL enable_sort = off")
-            c.execute("SET LOCAL hnsw.ef_search = 100")
+            from autointerp.selectors import EF_SEARCH
+
+            c.execute(f"SET LOCAL hnsw.ef_search = {int(EF_SEARCH)}")
             c.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
             plan = c.fetchone()[0]
             c.execute("COMMIT")

@@ -255,6 +255,11 @@ def test_admin_action_and_page_queue_jobs(llm, owned, client):
     job = Job.objects.get()
     assert (job.kind, job.owner, job.total) == ("autointerp-score", staff, 3)
     assert job.parts[0]["kwargs"]["type_name"] == "recall_alt"
+    assert (
+        "Score explanations of tiny/0-res-jobs: recall_alt with scripted-scorer"
+        in client.get("/jobs/").content.decode()
+    )
+    assert client.get(f"/api/jobs/{job.pk}").json()["job"]["total"] == 3
     r = client.post("/admin/autointerp-jobs/", {"kind": "explain", "explain-source": source.pk,
                                                  "explain-type_name": "nope", "explain-concurrency": "4"})  # fmt: skip
     assert r.status_code == 400 and Job.objects.count() == 1

@@ -157,7 +157,10 @@ def run_pipelined(
     except BaseException:
         stop.set()
         if not exhausted and "loop" in state:
-            hand(_END)
+            try:
+                hand(_END)
+            except RuntimeError:  # the loop already ended
+                pass
         thread.join()
         while (message := _get_nowait(results)) is not None:
             if message is not _END:

@@ -104,6 +104,9 @@ def delphi_record(
     only calls ``.tolist()`` on them, and building them costs a fraction (scorers need torch)."""
     from autointerp.delphi_adapter import delphi
 
+    def normalized(e, top):
+        return floats(e.normalized(top))
+
     if tensors:
         import torch
 
@@ -121,13 +124,20 @@ def delphi_record(
         def floats(values):
             return np.asarray(values, dtype=np.float32)
 
+        def normalized(e, top):  # Example.normalized, vectorised (the prompt's hot path)
+            if top <= 0:
+                return np.zeros(len(e.values), dtype=np.float32)
+            return np.clip(np.floor(10 * np.asarray(e.values, dtype=np.float64) / top), 0, 10).astype(
+                np.float32
+            )
+
     d = delphi()
     top = max((e.max_value for e in examples), default=0.0)
     activating = [
         d.ActivatingExample(
             tokens=ints(len(e.tokens)),
             activations=floats(e.values),
-            normalized_activations=floats(e.normalized(top)),
+            normalized_activations=normalized(e, top),
             str_tokens=list(e.tokens),
             quantile=0,
         )

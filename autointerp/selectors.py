@@ -7,15 +7,18 @@ scan (0.8) keeps walking the HNSW graph until enough rows pass the filters.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Prefetch, Window
+from django.db.models import Count, F, Prefetch, Window
 from django.db.models.functions import RowNumber
 
-from features.models import Activation, Explanation, ExplanationScore
+from features.models import Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Model, Source, SourceSet
 from neuronsite.errors import ValidationFailed
 
-EF_SEARCH = 100
+# HNSW candidate list per query: recall before speed (bench/search: on its near-uniform synthetic
+# vectors, 100 gave recall@20 0.80 at 20k rows, 400 gave 0.95); EXPLANATION_SEARCH_EF_SEARCH.
+EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 400))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
 
@@ -27,11 +30,93 @@ def _check_query(query: str) -> str:
     return query
 
 
+_QUERY_CACHE_SIZE = 2048
+_query_cache: dict[tuple[str, str], list[float]] = {}
+
+
 def embed_query(query: str) -> tuple[list[float], str]:
+    """The query's embedding, cached per process (paging through results, or the same search from
+    many users, embeds once). The embedding model itself stays loaded (``engines.embeddings``)."""
     from autointerp.engines.embeddings import get_embedder
 
     embedder = get_embedder()
-    return embedder.encode([query])[0], embedder.name
+    key = (embedder.name, query)
+    vector = _query_cache.get(key)
+    if vector is None:
+        vector = embedder.encode([query])[0]
+        if len(_query_cache) >= _QUERY_CACHE_SIZE:
+            _query_cache.pop(next(iter(_query_cache)))
+        _query_cache[key] = vector
+    return vector, embedder.name
+
+
+def _visible_sources(*, user, model_name, source_names, release_name):
+    sources = Source.objects.visible_to(user).filter(
+        model__in=Model.objects.visible_to(user), source_set__in=SourceSet.objects.visible_to(user)
+    )
+    if model_name is not None:
+        sources = sources.filter(model__name=model_name)
+    if source_names:
+        sources = sources.filter(name__in=source_names)
+    if release_name is not None:
+        sources = sources.filter(source_set__release__name=release_name)
+    return sources.values("pk")
+
+
+def _vector_literal(vector) -> str:
+    return "[" + ",".join(map(repr, map(float, vector))) + "]"
+
+
+def _ranked_ids(*, vector, embedder_name: str, sources, fetch: int) -> list[tuple[int, int, float]]:
+    """``(id, feature_id, distance)`` of the ``fetch`` nearest visible explanations, in one round
+    trip: the planner settings, and the ranking query with the visible sources as an InitPlan
+    (``ARRAY(SELECT ...)``, evaluated once) so the HNSW index is walked in distance order and each
+    candidate is checked by one feature primary-key probe.
+
+    The settings are transaction-local: iterative scans keep walking the graph until the filtered
+    LIMIT is filled (in exact distance order), up to max_scan_tuples; enable_sort off makes the
+    planner take rows in index order (a LIMIT over an ordered HNSW scan) rather than filter-join
+    everything and sort it."""
+    sources_sql, sources_params = sources.query.sql_with_params()
+    e, f = Explanation._meta.db_table, Feature._meta.db_table
+    settings_sql = (
+        "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
+        "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
+        "set_config('enable_sort', 'off', true)"
+    )
+    settings_params = [str(max(EF_SEARCH, min(fetch, 1000))), str(MAX_SCAN_TUPLES)]
+    rank_sql = (
+        f'SELECT e.id, e.feature_id, e.embedding <=> %s::vector AS distance FROM "{e}" e '
+        f'JOIN "{f}" f ON f.id = e.feature_id '
+        "WHERE e.embedding IS NOT NULL AND e.embedding_model = %s AND e.status <> %s "
+        f"AND f.source_id = ANY(ARRAY({sources_sql})) ORDER BY distance LIMIT %s"
+    )
+    rank_params = [_vector_literal(vector), embedder_name, Explanation.Status.HIDDEN, *sources_params, fetch]
+    if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+        with transaction.atomic(), connection.cursor() as cursor:  # no multi-statement queries
+            cursor.execute(settings_sql, settings_params)
+            cursor.execute(rank_sql, rank_params)
+            return [tuple(r) for r in cursor.fetchall()]
+    if connection.in_atomic_block:  # inside the caller's transaction: put the settings back after
+        head, tail = (
+            "",
+            "; RESET hnsw.ef_search; RESET hnsw.iterative_scan; RESET hnsw.max_scan_tuples; RESET enable_sort",
+        )
+    else:
+        head, tail = "BEGIN; ", "; COMMIT"
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(f"{head}{settings_sql}; {rank_sql}{tail}", [*settings_params, *rank_params])
+        except Exception:
+            if not connection.in_atomic_block:
+                cursor.execute("ROLLBACK")
+            raise
+        raw = cursor.cursor
+        while True:  # the statements' results in order: the ranking is the one with 3 columns
+            if raw.description is not None and len(raw.description) == 3:
+                return [tuple(r) for r in raw.fetchall()]
+            if not raw.nextset():
+                return []
 
 
 def explanations_search_semantic(
@@ -46,49 +131,20 @@ def explanations_search_semantic(
     one_per_feature: bool = False,
     vector: list[float] | None = None,
     embedder_name: str | None = None,
+    hydrate: str = "api",
 ) -> tuple[list[Explanation], bool]:
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
-    Each row has ``similarity``, ``feature__source__model`` and ``top_activations`` (3)."""
-    from pgvector.django import CosineDistance
-
+    Each row has ``similarity`` and ``feature__source__model``; with ``hydrate="api"`` also its
+    scores and ``top_activations`` (3), which the search page (``hydrate="page"``) does not show."""
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
-    # The visible sources in scope are few: resolve them first (one small query), so the main
-    # query filters explanation rows through the feature's primary key while it walks the
-    # HNSW index in distance order, instead of joining everything and sorting.
-    sources = Source.objects.visible_to(user).filter(
-        model__in=Model.objects.visible_to(user), source_set__in=SourceSet.objects.visible_to(user)
-    )
-    if model_name is not None:
-        sources = sources.filter(model__name=model_name)
-    if source_names:
-        sources = sources.filter(name__in=source_names)
-    if release_name is not None:
-        sources = sources.filter(source_set__release__name=release_name)
-    source_ids = list(sources.values_list("pk", flat=True))
-    if not source_ids:
-        return [], False
-    qs = Explanation.objects.exclude(status=Explanation.Status.HIDDEN).filter(
-        embedding__isnull=False, embedding_model=embedder_name
-    )
-    qs = qs.filter(feature__source_id__in=source_ids)  # one feature-pkey probe per candidate
-    qs = qs.annotate(distance=CosineDistance("embedding", vector)).order_by("distance", "id")
     want = offset + limit + 1
     fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            # Transaction-local: iterative scans keep walking the graph until the filtered
-            # LIMIT is filled (in exact distance order), up to max_scan_tuples.
-            # enable_sort off: the planner must take rows in index order (a LIMIT over an
-            # ordered HNSW scan) rather than filter-join everything and sort it.
-            cursor.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
-                "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
-                "set_config('enable_sort', 'off', true)",
-                [str(max(EF_SEARCH, min(fetch, 1000))), str(MAX_SCAN_TUPLES)],
-            )
-        ids = list(qs.values_list("id", "feature_id", "distance")[: fetch if one_per_feature else want])
+    sources = _visible_sources(
+        user=user, model_name=model_name, source_names=source_names, release_name=release_name
+    )
+    ids = _ranked_ids(vector=vector, embedder_name=embedder_name, sources=sources, fetch=fetch)
     if one_per_feature:
         seen, kept = set(), []
         for row in ids:
@@ -99,23 +155,33 @@ def explanations_search_semantic(
     window = ids[offset : offset + limit]
     has_more = len(ids) > offset + limit
     distance = {pk: d for pk, _, d in window}
-    rows = {
-        e.pk: e
-        for e in Explanation.objects.filter(pk__in=list(distance))
-        .select_related(
+    if not distance:
+        return [], has_more
+    # not the 384 floats of each row's embedding: parsing them cost more than the rest of the row
+    qs = (
+        Explanation.objects.filter(pk__in=list(distance))
+        .defer("embedding")
+        .annotate(vote_count=Count("votes"))
+    )
+    if hydrate == "api":
+        qs = qs.select_related(
             "feature__source__model", "feature__source__source_set", "type", "author", "explainer_model"
         )
-        .prefetch_related(
+    else:  # the page shows the feature reference, text, type, author and votes
+        qs = qs.select_related("feature__source__model", "type", "author")
+    if hydrate == "api":
+        qs = qs.prefetch_related(
             Prefetch(
                 "scores",
                 queryset=ExplanationScore.objects.select_related("score_type", "scorer_model").order_by("id"),
             )
         )
-    }
+    rows = {e.pk: e for e in qs}
     page = [rows[pk] for pk, _, _ in window if pk in rows]
     for e in page:
         e.similarity = 1.0 - float(distance[e.pk])
-    attach_top_activations(page)
+    if hydrate == "api":
+        attach_top_activations(page)
     return page, has_more
 
 

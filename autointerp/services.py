@@ -258,6 +258,8 @@ def explanations_embed(
         qs = qs.filter(Q(embedding__isnull=True) | ~Q(embedding_model=embedder.name))
     pending = list(qs.order_by("pk").values_list("pk", "description"))
     done = 0
+    if progress is not None:
+        progress(0, len(pending))
     for start in range(0, len(pending), batch_size):
         chunk = pending[start : start + batch_size]
         vectors = embedder.encode([d for _, d in chunk], batch_size=min(batch_size, 128))
@@ -269,36 +271,18 @@ def explanations_embed(
     return done
 
 
-_embed_executor = None
-
-
 def embed_on_commit(ids: list[int]) -> None:
-    """After the write commits, embed the new explanations in the background, one batch at a
-    time on a single worker thread (the model loads once), so requests do not wait for it.
-    ``manage.py embed_explanations`` backfills anything missed (e.g. a process that exited)."""
+    """After the write commits, queue the embedding of the new explanations as a job
+    (``autointerp.embed_new`` on the cpu queue), so requests never wait for the model.
+    ``manage.py embed_explanations`` (or its ``--enqueue`` job) backfills anything missed."""
     from django.conf import settings
 
     if not ids or not getattr(settings, "AUTOINTERP_EMBED_ON_WRITE", True):
         return
 
-    def work():
-        from django.db import connection
+    def defer():
+        from autointerp.tasks import embed_new_task
 
-        try:
-            explanations_embed(ids=ids)
-        except Exception:
-            import logging
+        embed_new_task.defer(ids=[int(i) for i in ids])
 
-            logging.getLogger(__name__).exception("embedding explanations %s failed", ids)
-        finally:
-            connection.close()
-
-    def start():
-        global _embed_executor
-        if _embed_executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _embed_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-explanations")
-        _embed_executor.submit(work)
-
-    transaction.on_commit(start)
+    transaction.on_commit(defer)

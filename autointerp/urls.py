@@ -11,6 +11,11 @@ urlpatterns = [
         name="autointerp-generate",
     ),
     path(
+        "autointerp/batch/<str:model_id>/<str:source>/<str:kind>",
+        views.batch_job_page,
+        name="autointerp-batch",
+    ),
+    path(
         "autointerp/score/<str:model_id>/<str:source>/<str:index>/<int:explanation_id>",
         views.score_from_page,
         name="autointerp-score",

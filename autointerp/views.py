@@ -17,8 +17,13 @@ from neuronsite.errors import ApplicationError
 
 
 def search_page(request):
+    """Explanation search, semantic or keyword, in one of four scopes: all models, one model,
+    one release (``release``), or chosen sources of a model (``model`` + ``layers``)."""
+    from models_app.models import SourceRelease
+
     query = (request.GET.get("q") or "").strip()
     model_name = request.GET.get("model") or None
+    release_name = request.GET.get("release") or None
     mode = "keyword" if request.GET.get("mode") == "keyword" else "semantic"
     layers = [s for s in (request.GET.get("layers") or "").replace(" ", "").split(",") if s]
     try:
@@ -32,9 +37,11 @@ def search_page(request):
             scope["model_name"] = model_name
             if layers:
                 scope["source_names"] = layers
+        if release_name:
+            scope["release_name"] = release_name
         try:
             results, total, has_more = search(
-                user=request.user, v={"query": query, "offset": offset, "mode": mode}, **scope
+                user=request.user, v={"query": query, "offset": offset, "mode": mode}, hydrate="page", **scope
             )
         except ApplicationError as exc:
             error = exc.message
@@ -46,7 +53,9 @@ def search_page(request):
             "mode": mode,
             "layers": ",".join(layers),
             "model_name": model_name,
+            "release_name": release_name,
             "models": model_selectors.models_visible(user=request.user).only("name", "display_name"),
+            "releases": SourceRelease.objects.visible_to(request.user).order_by("name").only("name"),
             "results": results,
             "total": total if total is not None else offset + len(results) + (1 if has_more else 0),
             "semantic": mode == "semantic",
@@ -128,3 +137,45 @@ def score_from_page(request, model_id: str, source: str, index: str, explanation
 def choices() -> dict:
     """Explainer and scorer choices for the dashboard forms."""
     return {"explainer_types": list(EXPLAINERS.values()), "scorer_types": list(SCORERS.values())}
+
+
+@login_required
+def batch_job_page(request, model_id: str, source: str, kind: str):
+    """``/autointerp/batch/{model}/{source}/explain|score``: queue a batch explain or score job
+    for a source the user owns (or staff); on success the Jobs page shows its live progress."""
+    from django.http import Http404
+
+    from autointerp.forms import BatchJobForm
+    from autointerp.jobs import autointerp_job_create
+    from features.views.create import _owned_source
+
+    if kind not in ("explain", "score"):
+        raise Http404(f"No batch action {kind!r}.")
+    src = _owned_source(request, model_id, source)
+    form = BatchJobForm(request.POST or None, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = autointerp_job_create(source=src, user=request.user, **form.job_kwargs())
+        except ApplicationError as exc:
+            form.add_error(_FORM_FIELDS.get(getattr(exc, "field", None)), exc.message)
+        else:
+            messages.success(request, f"Queued job {job.pk}: {job.title}.")
+            return redirect("jobs")
+    heading = "Explain features" if kind == "explain" else "Score explanations"
+    return render(
+        request,
+        "autointerp/batch_job.html",
+        {"form": form, "source": src, "model": src.model, "heading": heading},
+        status=400 if form.errors else 200,
+    )
+
+
+# service error fields -> form fields (None: shown above the form)
+_FORM_FIELDS = {
+    "explanationType": "type_name",
+    "scorerType": "type_name",
+    "explanationModelName": "llm_model",
+    "limit": "limit",
+    "features": "features",
+    "concurrency": "concurrency",
+}

@@ -29,3 +29,9 @@ application = ProtocolTypeRouter(
 from inference.preload import schedule_preload  # noqa: E402
 
 schedule_preload()
+
+# autointerp (helper J): with AUTOINTERP_PRELOAD_EMBEDDER the embedding model loads in the
+# background now, so the first semantic search does not wait for it (off by default: no torch).
+from autointerp.engines.embeddings import schedule_warm  # noqa: E402
+
+schedule_warm()

@@ -35,8 +35,9 @@ class SemanticSearchReleaseInput(SemanticSearchInput):
     releaseName = SafeCharField(max_length=200)
 
 
-def search(*, user, v: dict, **scope) -> tuple[list, int | None, bool]:
-    """``(page, total or None, has_more)`` in the requested mode (shared with the search page)."""
+def search(*, user, v: dict, hydrate: str = "api", **scope) -> tuple[list, int | None, bool]:
+    """``(page, total or None, has_more)`` in the requested mode (shared with the search page,
+    which asks for ``hydrate="page"``: no scores or activations)."""
     if v.get("mode", "semantic") == "keyword":
         page, total = feature_selectors.explanations_search_text(
             query=v["query"], user=user, offset=v["offset"], limit=SEARCH_PAGE_SIZE, **scope
@@ -49,6 +50,7 @@ def search(*, user, v: dict, **scope) -> tuple[list, int | None, bool]:
         offset=v["offset"],
         limit=SEARCH_PAGE_SIZE,
         one_per_feature=v.get("onePerFeature", False),
+        hydrate=hydrate,
         **scope,
     )
     return page, None, has_more

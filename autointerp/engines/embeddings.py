@@ -82,3 +82,25 @@ def get_embedder():
     if kind == "openai":
         return OpenAIEmbedder()
     raise ValidationFailed(f"EXPLANATION_EMBEDDER must be 'local' or 'openai', got {kind!r}")
+
+
+def schedule_warm() -> threading.Thread | None:
+    """Load the local model in a background thread when ``AUTOINTERP_PRELOAD_EMBEDDER`` is set
+    (called as the web process starts); once loaded it stays for the life of the process."""
+    if (
+        not getattr(settings, "AUTOINTERP_PRELOAD_EMBEDDER", False)
+        or settings.EXPLANATION_EMBEDDER != "local"
+    ):
+        return None
+
+    def warm():
+        try:
+            LocalEmbedder().encode(["warm up"])
+        except Exception:  # the first search will report it
+            import logging
+
+            logging.getLogger(__name__).exception("preloading the embedding model failed")
+
+    thread = threading.Thread(target=warm, name="embedder-warm", daemon=True)
+    thread.start()
+    return thread

@@ -50,3 +50,11 @@ def detail_rows(details) -> list[dict]:
                     }
                 )
     return rows
+
+
+@register.simple_tag
+def autointerp_job_forms() -> dict:
+    """Unbound "Explain features" / "Score explanations" forms for a source page's owner."""
+    from autointerp.forms import BatchJobForm
+
+    return {"explain": BatchJobForm(kind="explain"), "score": BatchJobForm(kind="score")}

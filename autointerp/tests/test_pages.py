@@ -94,3 +94,33 @@ def test_dashboard_generate_score_and_chips(browser, cat_feature, llm):
     assert "36 · recall_alt · scripted-scorer" in page and "<dialog" in page and "decoy" in page
     r = browser.post(f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}", {"scorer_type": "bogus"}, follow=True)
     assert "Could not score" in r.content.decode() and "bogus" in r.content.decode()
+
+
+def test_search_page_scopes_all_model_release_and_chosen_sources(make_feature, make_source, client):
+    """The four scopes of the search page, in keyword and semantic mode."""
+    from models_app.models import SourceRelease
+
+    release = SourceRelease.objects.create(name="paper-2026")
+    in_release = make_source(model="tiny", set_name="res-rel", layer=0)
+    in_release.source_set.release = release
+    in_release.source_set.save(update_fields=["release"])
+    other_layer = make_source(model="tiny", set_name="res-rel", layer=1)  # same set: also in the release
+    other_model = make_source(model="small", set_name="res-x", layer=0)
+    for source, index in ((in_release, 1), (other_layer, 2), (other_model, 3)):
+        Explanation.objects.create(
+            feature=make_feature(source=source, index=index), description=f"cats and kittens {index}"
+        )
+    call_command("embed_explanations", verbosity=0)
+
+    def found(**params):
+        page = client.get("/search", {"q": "cats kittens", **params}).content.decode()
+        return {i for i in (1, 2, 3) if f"cats and kittens {i}" in page}
+
+    for mode in ("keyword", "semantic"):
+        assert found(mode=mode) == {1, 2, 3}
+        assert found(mode=mode, model="tiny") == {1, 2}
+        assert found(mode=mode, release="paper-2026") == {1, 2}
+        assert found(mode=mode, model="tiny", layers="1-res-rel") == {2}
+        assert found(mode=mode, release="nothing-here") == set()
+    page = client.get("/search", {"q": "cats kittens", "release": "paper-2026"}).content.decode()
+    assert '<option value="paper-2026" selected>' in page

@@ -142,3 +142,15 @@ def test_openai_compatible_embedder_and_re_embedding(llm, settings, make_feature
     assert _search(APIClient(), query="cat pictures").json()["results"] == []  # other model's vectors
     call_command("embed_explanations", verbosity=0)
     assert set(Explanation.objects.values_list("embedding_model", flat=True)) == {"all-MiniLM-L6-v2"}
+
+
+def test_the_embedder_is_warmed_only_when_asked(settings):
+    from autointerp.engines import embeddings
+
+    settings.AUTOINTERP_PRELOAD_EMBEDDER = False
+    assert embeddings.schedule_warm() is None
+    settings.AUTOINTERP_PRELOAD_EMBEDDER = True
+    thread = embeddings.schedule_warm()
+    thread.join()
+    assert embeddings._model is not None  # loaded once, kept for the process
+    assert embeddings.sentence_transformer() is embeddings._model

@@ -72,13 +72,13 @@ def seed():
 
 def delphi_examples():
     """The same inputs, read from the same database (top 20, de-duplicated by text)."""
-    from autointerp.batch import _examples_by_feature
+    from autointerp.batch import examples_by_feature
     from features.models import Feature
 
     ids = list(
         Feature.objects.filter(source__name="0-res-bench").order_by("index").values_list("pk", flat=True)
     )
-    examples = _examples_by_feature(ids, n=20, positive=True)
+    examples = examples_by_feature(ids, n=20, positive=True)
     return [examples[pk] for pk in ids]
 
 
@@ -119,6 +119,8 @@ def main() -> None:
         from autointerp.delphi_adapter import delphi
 
         delphi()  # import torch + delphi before timing (both paths use them)
+        import autointerp.llm  # noqa: F401  (and our HTTP client, aiohttp: one-time process costs)
+
         with ScriptedLLM(answer=lambda m: "[EXPLANATION]: cats on mats", latency_s=LATENCY) as llm:
             settings.OPENAI_BASE_URL = llm.url
             settings.OPENAI_API_KEY = "bench"

@@ -9,6 +9,33 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--features", default=None, help="index range a:b (b exclusive); default all")
     parser.add_argument("--llm", default=None, help="LLM model name (default: AUTOINTERP_*_MODEL)")
     parser.add_argument("--concurrency", type=int, default=8, help="LLM calls in flight")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many not yet done")
+    parser.add_argument(
+        "--enqueue",
+        action="store_true",
+        help="queue a job for the job workers (manage.py run_jobs_worker) instead of running here",
+    )
+
+
+def enqueue(command, o, *, kind: str, type_name: str, explanation_type: str | None = None) -> None:
+    """Queue the run as a job (``autointerp.jobs``) and say how to follow it."""
+    from autointerp.batch import _source
+    from autointerp.jobs import autointerp_job_create
+
+    job = autointerp_job_create(
+        kind=kind,
+        source=_source(model_id=o["model"], source_id=o["source"]),
+        type_name=type_name,
+        llm_model=o["llm"],
+        limit=o["limit"],
+        features=o["features"],
+        concurrency=o["concurrency"],
+        explanation_type=explanation_type,
+    )
+    command.stdout.write(
+        f"Queued job {job.pk}: {job.title}. Run `manage.py run_jobs_worker` to process it; "
+        f"progress on /jobs/ and GET /api/jobs/{job.pk}."
+    )
 
 
 def progress_bar(command, verbosity: int):

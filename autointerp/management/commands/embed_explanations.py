@@ -13,14 +13,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="re-embed every explanation")
         parser.add_argument("--batch-size", type=int, default=256)
+        parser.add_argument(
+            "--enqueue", action="store_true", help="queue a job for the job workers instead of running here"
+        )
 
-    def handle(self, *args, force=False, batch_size=256, **options):
+    def handle(self, *args, force=False, batch_size=256, enqueue=False, **options):
+        from django.core.management.base import CommandError
         from tqdm import tqdm
 
         if batch_size < 1:
-            from django.core.management.base import CommandError
-
             raise CommandError("--batch-size must be at least 1")
+        if enqueue:
+            from autointerp.jobs import embeddings_job_create
+
+            job = embeddings_job_create(force=force, batch_size=batch_size)
+            self.stdout.write(
+                f"Queued job {job.pk}: {job.title}. Run `manage.py run_jobs_worker` to process it."
+            )
+            return
         bar = None
 
         def progress(done, total):

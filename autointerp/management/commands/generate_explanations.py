@@ -9,7 +9,7 @@ Per-feature failures are reported, not fatal.
 from django.core.management.base import BaseCommand
 
 from autointerp import batch
-from autointerp.management.commands._batch import add_common_arguments, progress_bar, summary
+from autointerp.management.commands._batch import add_common_arguments, enqueue, progress_bar, summary
 from neuronsite.errors import ApplicationError
 
 
@@ -21,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--type", required=True, dest="type_name", help="e.g. eleuther_acts_top20")
 
     def handle(self, *args, **o):
+        if o["enqueue"]:
+            try:
+                enqueue(self, o, kind="explain", type_name=o["type_name"])
+            except ApplicationError as exc:
+                raise exc.as_command_error() from exc
+            return
         progress, close = progress_bar(self, o.get("verbosity", 1))
         try:
             run = batch.explanations_generate_batch(
@@ -30,6 +36,7 @@ class Command(BaseCommand):
                 llm_model=o["llm"],
                 features=batch.IndexRange.parse(o["features"]),
                 concurrency=o["concurrency"],
+                limit=o["limit"],
                 progress=progress,
             )
         except ApplicationError as exc:

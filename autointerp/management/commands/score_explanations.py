@@ -8,7 +8,7 @@ Resumable: explanations that already have a score of this type and model are ski
 from django.core.management.base import BaseCommand
 
 from autointerp import batch
-from autointerp.management.commands._batch import add_common_arguments, progress_bar, summary
+from autointerp.management.commands._batch import add_common_arguments, enqueue, progress_bar, summary
 from neuronsite.errors import ApplicationError
 
 
@@ -23,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--type", default=None, dest="type_name", help="only explanations of this type")
 
     def handle(self, *args, **o):
+        if o["enqueue"]:
+            try:
+                enqueue(self, o, kind="score", type_name=o["scorer"], explanation_type=o["type_name"])
+            except ApplicationError as exc:
+                raise exc.as_command_error() from exc
+            return
         progress, close = progress_bar(self, o.get("verbosity", 1))
         try:
             run = batch.explanations_score_batch(
@@ -33,6 +39,7 @@ class Command(BaseCommand):
                 explanation_type=o["type_name"],
                 features=batch.IndexRange.parse(o["features"]),
                 concurrency=o["concurrency"],
+                limit=o["limit"],
                 progress=progress,
             )
         except ApplicationError as exc:

@@ -1,0 +1,77 @@
+"""Inputs of a batch run: feature index ranges, and many features' examples in one query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from autointerp.explainers import Example
+from features.models import Activation
+from features.tokens import token_display
+from neuronsite.errors import ValidationFailed
+
+FIRST_CHUNK = 64  # features read before the first calls start
+CHUNK = 256  # features read per query after that
+
+
+@dataclass(frozen=True)
+class IndexRange:
+    start: int
+    stop: int  # exclusive
+
+    @classmethod
+    def parse(cls, text: str | None) -> IndexRange | None:
+        """``"a:b"`` (b exclusive), ``"a:"`` or ``":b"``; ``None`` for all features."""
+        if not text:
+            return None
+        try:
+            a, _, b = text.partition(":")
+            start = int(a) if a.strip() else 0
+            stop = int(b) if b.strip() else 2**31 - 1
+        except ValueError:
+            raise ValidationFailed(f"must look like 0:100, got {text!r}", field="features") from None
+        if not _ or start < 0 or stop <= start:
+            raise ValidationFailed(f"must look like 0:100 with start < stop, got {text!r}", field="features")
+        return cls(start, stop)
+
+    def __str__(self) -> str:
+        return f"{self.start}:{self.stop}"
+
+
+def examples_by_feature(feature_ids: list[int], *, n: int, positive: bool) -> dict[int, list[Example]]:
+    """Top (or zero) examples of many features in one query, de-duplicated by text."""
+    if not feature_ids:
+        return {}
+    rows = Activation.objects.filter(feature_id__in=feature_ids)
+    rows = rows.filter(max_value__gt=0) if positive else rows.filter(max_value__lte=0)
+    rows = (
+        rows.annotate(
+            _rank=Window(
+                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
+            )
+        )
+        .filter(_rank__lte=n * 3)
+        .order_by("feature_id", "_rank")
+        .values_list("feature_id", "tokens", "values")
+    )
+    out: dict[int, list[Example]] = {}
+    seen: dict[int, set] = {}
+    display: dict[str, str] = {}  # token_display per distinct token, not per occurrence
+    for fid, tokens, values in rows:
+        bucket = out.setdefault(fid, [])
+        if len(bucket) >= n or not tokens:
+            continue
+        shown = []
+        for t in tokens:
+            d = display.get(t)
+            if d is None:
+                d = display[t] = token_display(t)
+            shown.append(d)
+        example = Example(tokens=shown, values=[float(v) for v in values])
+        if example.text in seen.setdefault(fid, set()):
+            continue
+        seen[fid].add(example.text)
+        bucket.append(example)
+    return out

@@ -1,7 +1,9 @@
-"""``GET /api/feature/...`` answers from the fast read path (features/selectors_fast.py): the very
+"""The fast read paths (features/selectors_fast.py). ``GET /api/feature/...``: the very
 bytes the ORM path (``feature_json(selectors.feature_get(...))``) renders, for anonymous callers,
 owners, other users and staff, with explanations (scores, votes), lists and comments or without;
-two queries for a feature without them; an ``ETag`` and ``304`` on ``If-None-Match``."""
+two queries for a feature without them; an ``ETag`` and ``304`` on ``If-None-Match``. The
+dashboard page: the same groups, explanations, lists and comments as the ORM selector, four
+queries for a plain feature."""
 
 import pytest
 from rest_framework.renderers import JSONRenderer
@@ -134,3 +136,57 @@ def test_etag_and_conditional_get(api_client, make_feature):
     Activation.objects.create(feature=feature, tokens=["y"], values=[2.0], max_value=2.0)
     changed = api_client.get(url, HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
+
+
+def _page_view(feature):
+    return {
+        "groups": [
+            (g["key"], g["count"], g["contains"], [a.pk for a in g["activations"]])
+            for g in feature.activation_groups
+        ],
+        "explanations": [(e.pk, e.vote_count, getattr(e, "voted", None)) for e in feature.explanations.all()],
+        "lists": [lst.pk for lst in feature.lists.all()],
+        "comments": [c.pk for c in feature.comments.all()],
+        "source": (feature.source.name, feature.source.model.name, feature.source.source_set.name),
+    }
+
+
+@pytest.mark.parametrize("who", ["anonymous", "owner", "other"])
+def test_the_dashboard_page_selector_matches_the_orm_one(rich_feature, who, django_assert_max_num_queries):
+    from django.contrib.auth.models import AnonymousUser
+
+    from features import selectors, selectors_fast
+
+    feature = rich_feature["feature"]
+    for peak, lo in ((0.5, 0.0), (0.9, 0.0), (0.7, 0.6)):  # two interval groups, one duplicate context
+        Activation.objects.create(
+            feature=feature, tokens=["q"], values=[peak if lo == 0.0 else 0.5], max_value=peak,
+            bin_min=lo, bin_max=1.0, bin_contains=0.25,
+        )  # fmt: skip
+    user = {"anonymous": AnonymousUser(), "owner": rich_feature["owner"], "other": rich_feature["other"]}[who]
+    args = {
+        "model_name": "tiny",
+        "source_name": feature.source.name,
+        "index": 3,
+        "user": user,
+        "per_group": 2,
+    }
+    with django_assert_max_num_queries(12):
+        fast = selectors_fast.feature_dashboard_get(**args)
+    slow = selectors.feature_dashboard_get(**args)
+    assert _page_view(fast) == _page_view(slow)
+    # top group (3 snippets, each its own bin_max), [0, 1) (2 distinct contexts), [0.6, 1) (1)
+    assert [(len(g["activations"]), g["count"]) for g in fast.activation_groups] == [(3, 3), (2, 2), (1, 1)]
+
+
+def test_the_dashboard_page_of_a_plain_feature_in_four_queries(
+    client, make_feature, django_assert_num_queries
+):
+    feature = make_feature(index=9)
+    Activation.objects.create(feature=feature, tokens=["x", "y"], values=[0.0, 1.0], max_value=1.0)
+    url = f"/tiny/{feature.source.name}/9"
+    assert client.get(url).status_code == 200  # compiles the lookup once
+    with django_assert_num_queries(4):  # feature, snippets, group counts, neighbours/bookmark
+        r = client.get(url)
+    assert r.status_code == 200 and b'<span id="feature-index">9</span>' in r.content
+    assert client.get(f"/tiny/{feature.source.name}/999").status_code == 404

@@ -226,6 +226,13 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
         .annotate(n=Count(_CONTEXT, distinct=True), contains=models_Max("bin_contains"))
         .order_by()
     )
+    feature.activation_groups = activation_groups(feature=feature, counts=counts)
+    return feature
+
+
+def activation_groups(*, feature: Feature, counts) -> list[dict]:
+    """The dashboard's snippet groups from the prefetched ``feature.activations`` and ``counts``
+    (rows of ``bin_min``, ``bin_max``, ``n`` distinct contexts, ``contains``)."""
     groups: dict[tuple, dict] = {}
     for row in counts:
         key = (
@@ -251,8 +258,7 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
         g["is_top"] = g["key"][0] == "top"
         g["bin_min"] = None if g["is_top"] else g["key"][1]
         g["bin_max"] = None if g["is_top"] else g["key"][2]
-    feature.activation_groups = ordered
-    return feature
+    return ordered
 
 
 def activations_group_page(

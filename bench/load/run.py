@@ -322,6 +322,8 @@ def main() -> None:
         if not args.keep:
             drop_database()
     print(f"server log: {log_path}")
+    # the machine may be shared: ratios within this run are the figures to compare
+    print("load average (1/5/15 min): " + " / ".join(f"{x:.1f}" for x in os.getloadavg()))
     for concurrency, site, bare in results:
         print(
             f"summary {concurrency} clients: site/bare throughput = {site['rps'] / bare['rps']:.2f} (goal >= 0.5),"

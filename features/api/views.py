@@ -6,7 +6,8 @@ from rest_framework.response import Response
 
 from features import selectors, services
 from features.api import openapi_bodies as body
-from features.api.serializers import comment_json, feature_json
+from features.api.conditional import conditional_json
+from features.api.serializers import comment_json
 from features.api.social import FeatureRef
 from neuronsite.fields_api import INT64_MAX, BoundedIntegerField, SafeCharField
 from neuronsite.openapi import INDEX_PATTERN, MESSAGE, NAME_PATTERN, ok, path_params
@@ -19,8 +20,10 @@ from neuronsite.openapi import INDEX_PATTERN, MESSAGE, NAME_PATTERN, ok, path_pa
 )
 @api_view(["GET"])
 def feature_get(request, model_id: str, source: str, index: str):
-    feature = selectors.feature_get(model_name=model_id, source_name=source, index=index, user=request.user)
-    return Response(feature_json(feature))
+    from features.selectors_fast import feature_api_body
+
+    body = feature_api_body(model_name=model_id, source_name=source, index=index, user=request.user)
+    return conditional_json(request, body)
 
 
 class CommentNewInput(FeatureRef):

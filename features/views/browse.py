@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonRespo
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from features import selectors
+from features import selectors, selectors_fast
 from models_app import selectors as model_selectors
 from neuronsite.errors import NotFound, ValidationFailed
 
@@ -222,7 +222,7 @@ def _embed_options(request) -> dict | None:
 
 def feature_page(request, model_id: str, source: str, index: str):
     try:
-        feature = selectors.feature_dashboard_get(
+        feature = selectors_fast.feature_dashboard_get(
             model_name=model_id,
             source_name=source,
             index=index,

@@ -144,23 +144,23 @@ class _Candidates:
             torch.zeros(0, n_features, ctx_len),
         )
 
-    def merge(self, score, flat_t, acts_fbl, sel, offset_tokens, k, largest, ctx_len):
-        """Merge a batch's candidates. With ``acts_fbl=None`` the snippet rows are not carried
-        along (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest
-        cost of the generator."""
-        cols = torch.arange(flat_t.shape[0]).unsqueeze(0)
-        value = flat_t.gather(1, sel.T).T
+    def merge(self, score, value, acts_blf, sel, offset_tokens, k, largest, ctx_len):
+        """Merge a batch's candidates (``score``, ``value``, ``sel``: [k, F], ``sel`` the token
+        index within the batch). With ``acts_blf=None`` the snippet rows are not carried along
+        (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest cost of
+        the generator."""
         extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
-        if acts_fbl is not None:
-            extras.append(torch.cat([self.rows, acts_fbl[cols, sel // ctx_len]]))  # [k, F, L]
+        if acts_blf is not None:
+            cols = torch.arange(sel.shape[1]).unsqueeze(0)
+            extras.append(torch.cat([self.rows, acts_blf[sel // ctx_len, :, cols]]))  # [k, F, L]
         self.score, kept = _merge_topk(torch.cat([self.score, score]), extras, k, largest)
         self.value, self.gidx = kept[0], kept[1]
-        if acts_fbl is not None:
+        if acts_blf is not None:
             self.rows = kept[2]
 
     def fill_rows(self, batches: list[torch.Tensor], batch_size: int, ctx_len: int) -> None:
         """The snippet rows ``[K, F, L]`` of the final candidates, gathered from the kept
-        feature activations (``batches``: ``[F, B * L]`` per prompt batch)."""
+        feature activations (``batches``: ``[B * L, F]`` per prompt batch)."""
         n_k, n_f = self.gidx.shape
         rows = torch.zeros(n_k, n_f, ctx_len)
         seq = self.gidx // ctx_len
@@ -170,7 +170,7 @@ class _Candidates:
             if b >= len(batches):
                 continue  # placeholder of an empty slot (filtered out at assembly)
             hit = batch_of == b
-            rows[hit] = batches[b].view(n_f, -1, ctx_len)[feature_of[hit], row_of[hit]]
+            rows[hit] = batches[b].view(-1, ctx_len, n_f)[row_of[hit], :, feature_of[hit]]
         self.rows = rows
 
 
@@ -189,6 +189,10 @@ def compute_dashboards(
 ) -> list[dict]:
     """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras) for
     ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``."""
+    import numpy as np
+
+    from inference.dashboards import kernels
+
     cfg = config
     idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
     n_feat = len(idx)
@@ -199,64 +203,71 @@ def compute_dashboards(
     n_valid = int(valid_all.sum())
     steps_total = 2 * math.ceil(n_rows / cfg.prompt_batch_size)
     steps = 0
+    d_sae = int(sae.W_dec.shape[0])
+    idx_l = idx.tolist()
+    # a contiguous range of the SAE's latents is a slice (the whole SAE: no copy at all)
+    span_of_idx = (
+        (idx_l[0], idx_l[-1] + 1) if n_feat and idx_l == list(range(idx_l[0], idx_l[-1] + 1)) else None
+    )
 
     def encode(start: int, acts: torch.Tensor) -> torch.Tensor:
-        feats = sae.encode(acts.to(sae.W_dec.dtype).to(sae.W_dec.device))[..., idx.to(sae.W_dec.device)]
-        feats = feats.float().cpu()
-        valid = valid_all[start : start + feats.shape[0]]
-        return feats * valid.unsqueeze(-1)
+        """The feature activations ``[B * L, F]`` (float32, CPU, contiguous), zero at ignored
+        tokens."""
+        feats = sae.encode(acts.to(sae.W_dec.dtype).to(sae.W_dec.device))
+        feats = feats.reshape(-1, feats.shape[-1])
+        if span_of_idx is None:
+            feats = feats[:, idx.to(feats.device)]
+        elif span_of_idx != (0, d_sae):
+            feats = feats[:, span_of_idx[0] : span_of_idx[1]]
+        feats = feats.float().cpu().contiguous()
+        invalid = ~valid_all[start : start + feats.shape[0] // ctx_len].reshape(-1)
+        if bool(invalid.any()):
+            feats[invalid] = 0
+        return feats
 
     # Pass 2 reuses pass 1's feature activations when they fit the memory budget (else re-encodes).
     feats_cache: list[torch.Tensor] | None = [] if n_rows * ctx_len * n_feat * 4 <= cfg.cache_bytes else None
     # With the feature activations kept, snippet rows are gathered once at the end.
     lazy_rows = feats_cache is not None
 
-    def transposed(feats: torch.Tensor) -> torch.Tensor:
-        # [F, T]: reductions and topk along a contiguous dim are several times faster
-        return feats.reshape(-1, n_feat).T.contiguous()
-
     def pass2_batches() -> Iterator[tuple[int, torch.Tensor]]:
         if feats_cache is not None:
-            for i, flat_t in enumerate(feats_cache):
-                yield i * cfg.prompt_batch_size, flat_t
+            for i, feats in enumerate(feats_cache):
+                yield i * cfg.prompt_batch_size, feats
         else:
             for start, acts in hook_acts:
-                yield start, transposed(encode(start, acts))
+                yield start, encode(start, acts)
 
     # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
     q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
     q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
-    act_max = torch.zeros(n_feat)
-    act_min = torch.full((n_feat,), math.inf)
+    act_max_np = np.zeros(n_feat, dtype=np.float32)
+    act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
+    heap = np.empty((n_feat, q_k), dtype=np.float32)
+    heap_size = 0
     top = _Candidates.empty(n_feat, ctx_len, -math.inf)
-    q_vals = torch.zeros(0, n_feat)
-    inf = torch.tensor(math.inf)
-    scratch = None  # reused [F, T] buffer: fresh 16 MB temporaries per batch cost page faults
     for start, acts in hook_acts:
-        flat_t = transposed(encode(start, acts))
-        n_tok = flat_t.shape[1]
+        feats = encode(start, acts)
+        n_prompts = feats.shape[0] // ctx_len
         if feats_cache is not None:
-            feats_cache.append(flat_t)  # [F, B * L]
-        pos_t = flat_t > 0
-        act_max = torch.maximum(act_max, flat_t.max(1).values)
-        if scratch is None or scratch.shape != flat_t.shape:
-            scratch = torch.empty_like(flat_t)
-        act_min = torch.minimum(act_min, torch.where(pos_t, flat_t, inf, out=scratch).min(1).values)
-        # the quantile tail needs the q_k largest token values
-        q_vals = torch.cat([q_vals, flat_t.topk(min(q_k, n_tok), dim=1).values.T])
-        q_vals = q_vals.topk(min(q_k, q_vals.shape[0]), dim=0).values
+            feats_cache.append(feats)  # [B * L, F]
+        p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
+        p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
+        heap_size = kernels.pass1(
+            feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
+        )
         # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
         # largest activation, qualifying at its first maximal token. A stable sort over the
         # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
-        acts_fbl = flat_t.view(n_feat, -1, ctx_len)
-        p_max, p_pos = acts_fbl.max(dim=2)  # [F, B]: first maximal position on ties
-        p_score, p_sel = torch.sort(p_max, dim=1, descending=True, stable=True)
+        p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
+        p_pos_t = torch.from_numpy(p_pos).T.long()
+        p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
         p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
-        sel = p_sel * ctx_len + p_pos.gather(1, p_sel)  # token index within the batch
+        sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
         top.merge(
             p_score.T,
-            flat_t,
-            None if lazy_rows else acts_fbl,
+            p_score.T,
+            None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
             sel.T,
             start * ctx_len,
             cfg.top_k,
@@ -266,52 +277,40 @@ def compute_dashboards(
         steps += 1
         if progress:
             progress(steps, steps_total)
+    act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
+    q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
 
     # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
     nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
     span = (act_max - act_min).clamp_min(1e-12)
     width = (act_max / n_iv).clamp_min(1e-12)
-    hist = torch.zeros(n_feat * nb, dtype=torch.long)
-    iv_count = torch.zeros(n_feat * n_iv, dtype=torch.long)
+    span_np, width_np = span.numpy(), width.numpy()
+    hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
+    iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
     samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
     gen = torch.Generator().manual_seed(cfg.seed)
-    ones = None
     no_key = torch.tensor(NO_KEY)
-    for start, flat_t in pass2_batches():
-        n_tok = flat_t.shape[1]
-        not_pos_t = flat_t <= 0
-        # Per-feature bin counts with one scatter_add each; non-positive entries go to an extra
-        # last bin that is dropped.
-        if ones is None or ones.shape != flat_t.shape:
-            ones = torch.ones(flat_t.shape, dtype=torch.int32)
-        # Bin b goes to column b + 1; every non-positive entry lands below act_min, so floor and
-        # clamp send it to column 0, which is dropped.
-        hbin = ((flat_t - act_min[:, None]) * nb / span[:, None]).floor_().clamp_(-1, nb - 1).add_(1).long()
-        hist += torch.zeros(n_feat, nb + 1, dtype=torch.int32).scatter_add_(1, hbin, ones)[:, 1:].reshape(-1)
-        # interval of each entry, n_iv (matching no interval below) for non-positive ones
-        ivl_t = (flat_t / width[:, None]).long().clamp_(0, n_iv - 1).masked_fill_(not_pos_t, n_iv)
-        iv_count += (
-            torch.zeros(n_feat, n_iv + 1, dtype=torch.int32)
-            .scatter_add_(1, ivl_t, ones)[:, :n_iv]
-            .reshape(-1)
+    for start, feats in pass2_batches():
+        n_prompts = feats.shape[0] // ctx_len
+        iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
+        iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
+        kernels.pass2(
+            feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
         )
-        acts_fbl = flat_t.view(n_feat, -1, ctx_len)
-        n_prompts = acts_fbl.shape[1]
         keys_t = torch.rand((n_feat, n_prompts), generator=gen)
         s = min(cfg.interval_size, n_prompts)
-        ivl_small = ivl_t.to(torch.int8 if n_iv < 127 else torch.int32).view(n_feat, n_prompts, ctx_len)
         for i in range(n_iv):
             # A uniform sample of the prompts holding a token in interval i, one snippet per
             # prompt; its qualifying token is the prompt's largest activation inside the interval.
-            in_iv = ivl_small == i
-            masked = torch.where(in_iv.any(dim=2), keys_t, no_key)
+            best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
+            masked = torch.where(best > -math.inf, keys_t, no_key)
             score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
-            q_pos = torch.where(in_iv, acts_fbl, -math.inf).argmax(dim=2)  # [F, B]
+            q_pos = torch.from_numpy(iv_pos[i]).T.long()
             sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
             samples[i].merge(
                 score.T,
-                flat_t,
-                None if lazy_rows else acts_fbl,
+                best.gather(1, p_sel).T,
+                None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
                 sel.T,
                 start * ctx_len,
                 cfg.interval_size,
@@ -321,8 +320,8 @@ def compute_dashboards(
         steps += 1
         if progress:
             progress(steps, steps_total)
-    hist = hist.view(n_feat, nb)
-    iv_count = iv_count.view(n_feat, n_iv)
+    hist = torch.from_numpy(hist_np[:nb].T.copy())
+    iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
     if lazy_rows:
         for candidates in (top, *samples):

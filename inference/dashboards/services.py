@@ -22,6 +22,8 @@ from features.importers.ledger import ledger_done
 from features.importers.writer import features_batch_write
 
 KIND = "dashboards"
+NEIGHBOUR_CHUNK = 1024  # decoder rows per similarity matmul
+LAYOUT_CACHE_SECONDS = 7 * 86400
 
 
 class GenerationError(ValueError):
@@ -134,8 +136,17 @@ def dashboards_generate(
         return result
 
     t1 = time.monotonic()
-    nb_idx, nb_val = decoder_neighbours(sae.W_dec, range(d_sae), neighbours) if neighbours else (None, None)
-    layout = umap_layout(sae.W_dec, seed=seed) if umap else None
+    # Neighbours of this run's features only, over whole chunks of the full run's chunk grid (so
+    # every row is computed exactly as a run over all features computes it); the UMAP layout
+    # needs every feature: one process computes it per SAE and the shards share it.
+    nb_start = start // NEIGHBOUR_CHUNK * NEIGHBOUR_CHUNK
+    nb_stop = min(d_sae, -(-stop // NEIGHBOUR_CHUNK) * NEIGHBOUR_CHUNK)
+    nb_idx, nb_val = (
+        decoder_neighbours(sae.W_dec, range(nb_start, nb_stop), neighbours, chunk=NEIGHBOUR_CHUNK)
+        if neighbours
+        else (None, None)
+    )
+    layout = _layout_once(sae.W_dec, seed=seed, compute=umap_layout) if umap else None
     result.seconds["neighbours_umap"] = time.monotonic() - t1
 
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
@@ -165,7 +176,10 @@ def dashboards_generate(
             )
         by_index = {d["feature_index"]: d for d in dicts}
         for a, b in group:
-            batch = [_decorate(by_index[i], nb_idx, nb_val, layout, hook_name, corpus) for i in range(a, b)]
+            batch = [
+                _decorate(by_index[i], nb_idx, nb_val, nb_start, layout, hook_name, corpus)
+                for i in range(a, b)
+            ]
             written = features_batch_write(
                 source=source,
                 features=batch,
@@ -185,11 +199,33 @@ def dashboards_generate(
     return result
 
 
-def _decorate(d: dict, nb_idx, nb_val, layout, hook_name: str, corpus: str) -> dict:
+def _layout_once(w_dec, *, seed: int, compute) -> tuple[list[float], list[float], list[int]]:
+    """The UMAP layout of ``w_dec``, computed once per decoder and seed: shards of one generation
+    (in any worker process) take an advisory lock on the decoder's digest; the first computes the
+    layout and leaves it in the shared cache, the others read it from there."""
+    from django.core.cache import cache
+
+    from features.importers.ledger import ledger_lock
+
+    digest = hashlib.sha256(w_dec.detach().float().cpu().numpy().tobytes()).hexdigest()
+    key = f"dashboards:umap:{digest}:{seed}"
+    layout = cache.get(key)
+    if layout is not None:
+        return layout
+    with transaction.atomic():
+        ledger_lock(key=key)  # released at commit, after the layout is in the cache
+        layout = cache.get(key)
+        if layout is None:
+            layout = compute(w_dec, seed=seed)
+            cache.set(key, layout, timeout=LAYOUT_CACHE_SECONDS)
+    return layout
+
+
+def _decorate(d: dict, nb_idx, nb_val, nb_start: int, layout, hook_name: str, corpus: str) -> dict:
     i = d["feature_index"]
     if nb_idx is not None:
-        d["topk_cos_sim_indices"] = nb_idx[i].tolist()
-        d["topk_cos_sim_values"] = nb_val[i].tolist()
+        d["topk_cos_sim_indices"] = nb_idx[i - nb_start].tolist()
+        d["topk_cos_sim_values"] = nb_val[i - nb_start].tolist()
     if layout is not None:
         d["umap_x"], d["umap_y"], d["umap_cluster"] = layout[0][i], layout[1][i], layout[2][i]
     d["umap_log_feature_sparsity"] = math.log10(d["frac_nonzero"]) if d["frac_nonzero"] > 0 else None

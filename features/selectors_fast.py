@@ -1,0 +1,381 @@
+"""The hot read path of ``GET /api/feature/...``: the same JSON, a fraction of the work.
+
+Under load the time of a feature request went to the ORM, not to PostgreSQL: compiling five
+querysets (the visibility rule over source, model and source set, window functions, prefetches)
+and hydrating model instances with big arrays. Here:
+
+- the feature lookup is still THE visibility rule's queryset (``Feature.objects.visible_to``),
+  but its SQL is compiled once per process and user kind (anonymous, signed in, staff) and
+  re-run with new parameters (:func:`_compiled`); it returns the feature, source, source set and
+  model columns in one row plus whether the feature has explanations, list items or comments;
+- activations come from one plain SQL query (only the columns the JSON shows) as tuples;
+- explanations, lists and comments, which most features have none of, are queried (through the
+  usual selectors) only when the first row says they exist.
+
+The body is built by the same serializer functions as the ORM path (``features.api.serializers``)
+over light attribute objects, so the JSON is byte-for-byte the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+from django.db import connection
+from django.db.models import Exists, OuterRef
+
+from features.models import Comment, Explanation, Feature, ListItem
+from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
+
+# Sentinels that stand for the per-request values while a query shape is compiled; they land in
+# the compiled query's parameters, where each request's values replace them.
+_MODEL, _SOURCE, _INDEX, _USER_ID = "\x00model\x00", "\x00source\x00", -2_000_000_011, -2_000_000_013
+
+
+class _UserStandIn(int):
+    """A signed-in user for compiling the visibility rule: an int (the ORM takes it as the
+    owner's primary key) that carries the two flags the rule reads."""
+
+    is_authenticated = True
+    is_staff = False
+
+
+class _StaffStandIn(_UserStandIn):
+    is_staff = True
+
+
+class _AnonymousStandIn:
+    is_authenticated = False
+    is_staff = False
+    pk = None
+
+
+_lock = threading.Lock()
+_shapes: dict[tuple, tuple[str, tuple, list[tuple[int, str]], list]] = {}
+
+FEATURE_FIELDS = [f.attname for f in Feature._meta.concrete_fields]
+SOURCE_FIELDS = [
+    "id", "name", "layer", "hook_name", "sae_release", "sae_id", "config", "d_sae", "architecture",
+    "dataset", "num_prompts", "num_tokens_in_prompt", "visibility", "inference_enabled",
+    "has_dashboards", "created_at",
+]  # fmt: skip
+MODEL_FIELDS = [
+    "id", "name", "display_name", "display_name_short", "creator_name", "owner_id", "layers",
+    "d_model", "tl_model_name", "hf_model_id", "instruct", "inference_enabled", "visibility",
+    "website", "created_at", "updated_at",
+]  # fmt: skip
+FLAGS = ["_has_explanations", "_has_lists", "_has_comments"]
+
+ACTIVATION_SQL = (
+    "SELECT id, tokens, values, max_value, max_value_token_index, min_value, bin_min, bin_max,"
+    " bin_contains, qualifying_token_index, data_source, data_index, dfa_values, dfa_target_index,"
+    " dfa_max_value, creator_id, created_at FROM features_activation WHERE feature_id = %s"
+    " ORDER BY max_value DESC, id"
+)
+ACTIVATION_ATTRS = [
+    "pk", "tokens", "values", "max_value", "max_value_token_index", "min_value", "bin_min", "bin_max",
+    "bin_contains", "qualifying_token_index", "data_source", "data_index", "dfa_values",
+    "dfa_target_index", "dfa_max_value", "creator_id", "created_at",
+]  # fmt: skip
+
+
+def _feature_row_queryset(user):
+    names = (
+        FEATURE_FIELDS
+        + [f"source__{f}" for f in SOURCE_FIELDS]
+        + [f"source__model__{f}" for f in MODEL_FIELDS]
+        + ["source__source_set__name"]
+    )
+    return (
+        Feature.objects.visible_to(user)
+        .filter(source__model__name=_MODEL, source__name=_SOURCE, index=_INDEX)
+        .annotate(
+            _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
+            _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
+            _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
+        )
+        .values(*names, *FLAGS)
+    )
+
+
+def _converters(names: list[str]) -> list:
+    """Per selected column, the field's ``from_db_value`` (JSON fields) or None."""
+    out = []
+    for name in names:
+        if name in FLAGS:
+            out.append(None)
+            continue
+        model, field = Feature, None
+        for part in name.split("__"):
+            try:
+                field = model._meta.get_field(part)
+            except Exception:  # noqa: BLE001 - an attname such as ``owner_id``
+                field = model._meta.get_field(part.removesuffix("_id"))
+            model = field.related_model or model
+        out.append(getattr(field, "from_db_value", None))
+    return out
+
+
+def _compiled(user) -> tuple[str, list, list[str], list]:
+    """SQL, parameters (this request's values in place), column names and converters of the
+    feature lookup for ``user``'s kind: compiled on the first request of each kind."""
+    if user is None or not user.is_authenticated:
+        kind, stand_in = ("anonymous",), _AnonymousStandIn()
+    elif user.is_staff:
+        kind, stand_in = ("staff",), _StaffStandIn(_USER_ID)
+    else:
+        kind, stand_in = ("user",), _UserStandIn(_USER_ID)
+    shape = _shapes.get(kind)
+    if shape is None:
+        with _lock:
+            qs = _feature_row_queryset(stand_in)
+            sql, params = qs.query.sql_with_params()
+            slots = []
+            for i, p in enumerate(params):
+                for name, sentinel in (
+                    ("model", _MODEL),
+                    ("source", _SOURCE),
+                    ("index", _INDEX),
+                    ("user", _USER_ID),
+                ):
+                    same_kind = isinstance(p, str) if isinstance(sentinel, str) else isinstance(p, int)
+                    if same_kind and p == sentinel:  # ints come wrapped (psycopg's Int4, Int8)
+                        slots.append((i, name))
+            names = [*qs.query.values_select, *qs.query.annotation_select]
+            if {name for _, name in slots} != (
+                {"model", "source", "index"} | ({"user"} if kind == ("user",) else set())
+            ):
+                raise RuntimeError(f"feature lookup parameters not found in {params!r}")
+            shape = _shapes[kind] = (sql, tuple(params), slots, names)
+    sql, params, slots, names = shape
+    return sql, params, slots, names
+
+
+def _feature_row(*, model_name: str, source_name: str, index: int, user) -> dict | None:
+    sql, base, slots, names = _compiled(user)
+    values = {"model": model_name, "source": source_name, "index": index, "user": getattr(user, "pk", None)}
+    params = list(base)
+    for i, name in slots:
+        value = values[name]
+        params[i] = type(base[i])(value) if isinstance(value, int) and value is not None else value
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    if row is None:
+        return None
+    out = {}
+    for name, value, conv in zip(names, row, _column_converters(tuple(names)), strict=True):
+        out[name] = conv(value, None, connection) if conv is not None and value is not None else value
+    return out
+
+
+_converter_cache: dict[tuple, list] = {}
+
+
+def _column_converters(names: tuple) -> list:
+    conv = _converter_cache.get(names)
+    if conv is None:
+        conv = _converter_cache[names] = _converters(list(names))
+    return conv
+
+
+def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
+    """The body of ``GET /api/feature/{model}/{source}/{index}`` (``feature_json`` of
+    :func:`features.selectors.feature_get`), with the same errors."""
+    from features.api.serializers import (
+        activation_json,
+        comment_json,
+        explanation_json,
+        feature_stats_json,
+        list_json,
+        model_json,
+        source_json,
+    )
+
+    index = parse_index(index)
+    row = _feature_row(model_name=model_name, source_name=source_name, index=index, user=user)
+    if row is None:  # the usual selector says what is missing (and raises)
+        return _slow_body(model_name=model_name, source_name=source_name, index=index, user=user)
+    model = SimpleNamespace(**{f: row[f"source__model__{f}"] for f in MODEL_FIELDS})
+    source = SimpleNamespace(**{f: row[f"source__{f}"] for f in SOURCE_FIELDS})
+    source.model = model
+    source.source_set = SimpleNamespace(name=row["source__source_set__name"])
+    feature = SimpleNamespace(**{f: row[f] for f in FEATURE_FIELDS})
+    feature.pk, feature.source = feature.id, source
+    with connection.cursor() as cur:
+        cur.execute(ACTIVATION_SQL, [feature.id])
+        activations = [SimpleNamespace(**dict(zip(ACTIVATION_ATTRS, r, strict=True))) for r in cur.fetchall()]
+    body = feature_stats_json(feature)
+    body["model"] = model_json(model)
+    body["source"] = source_json(source)
+    body["activations"] = [activation_json(a, feature) for a in activations]
+    explanations = (
+        list(explanations_for_display(user=user).filter(feature_id=feature.id))
+        if row["_has_explanations"]
+        else []
+    )
+    body["explanations"] = [explanation_json(e, feature) for e in explanations]
+    lists = (
+        list(
+            lists_visible(user=user)
+            .filter(items__feature_id=feature.id)
+            .select_related("owner")
+            .order_by("-updated_at")
+        )
+        if row["_has_lists"]
+        else []
+    )
+    body["lists"] = [{"list": list_json(lst)} for lst in lists]
+    comments = (
+        list(Comment.objects.filter(feature_id=feature.id).select_related("user").order_by("created_at"))
+        if row["_has_comments"]
+        else []
+    )
+    body["comments"] = [comment_json(c, feature) for c in comments]
+    return body
+
+
+def _slow_body(*, model_name: str, source_name: str, index: int, user) -> dict:
+    from features.api.serializers import feature_json
+
+    return feature_json(feature_get(model_name=model_name, source_name=source_name, index=index, user=user))
+
+
+# --- the dashboard page: the ORM's own instances, without compiling the queries per request ----
+
+DASHBOARD_ACTIVATIONS_SQL = (
+    "SELECT * FROM (SELECT a.*, row_number() OVER (PARTITION BY a.feature_id, COALESCE(a.bin_min, -1.0),"
+    " COALESCE(a.bin_max, -1.0) ORDER BY a.max_value DESC, a.id) AS _rank FROM features_activation a"
+    " WHERE a.feature_id = %s) t WHERE _rank <= %s ORDER BY max_value DESC, id"
+)
+# distinct contexts per group, as the ORM's Count(ROW(tokens, values), distinct=True)
+GROUP_COUNTS_SQL = (
+    "SELECT bin_min, bin_max, COUNT(DISTINCT ROW(tokens, values)), MAX(bin_contains)"
+    " FROM features_activation WHERE feature_id = %s GROUP BY bin_min, bin_max"
+)
+
+
+class _CompiledModelQuery:
+    """A model queryset (``select_related`` and annotations included) compiled once, run again
+    with new parameters and turned into instances exactly as ``ModelIterable`` does."""
+
+    def __init__(self, qs, sentinels: dict[str, object]):
+        from django.db.models.query import get_related_populators
+
+        compiler = qs.query.get_compiler(using=qs.db)
+        sql, params = compiler.as_sql()
+        self.db, self.sql, self.params, self.compiler = qs.db, sql, tuple(params), compiler
+        self.slots = []
+        for i, p in enumerate(params):
+            for name, sentinel in sentinels.items():
+                same_kind = isinstance(p, str) if isinstance(sentinel, str) else isinstance(p, int)
+                if same_kind and p == sentinel:
+                    self.slots.append((i, name))
+        if {name for _, name in self.slots} != set(sentinels):
+            raise RuntimeError(f"query parameters not found in {params!r}")
+        select, klass_info = compiler.select, compiler.klass_info
+        self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
+        self.model_cls = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, self.db)
+        self.annotations = dict(compiler.annotation_col_map)
+
+    def first(self, **values):
+        params = list(self.params)
+        for i, name in self.slots:
+            value = values[name]
+            params[i] = type(self.params[i])(value) if isinstance(value, int) else value
+        with connection.cursor() as cur:
+            cur.execute(self.sql, params)
+            row = cur.fetchone()
+        if row is None:
+            return None
+        if self.converters:
+            row = next(iter(self.compiler.apply_converters([row], self.converters)))
+        obj = self.model_cls.from_db(self.db, self.init_list, row[self.start : self.end])
+        for populator in self.populators:
+            populator.populate(row, obj)
+        for name, position in self.annotations.items():
+            setattr(obj, name, row[position])
+        return obj
+
+
+_page_queries: dict[tuple, _CompiledModelQuery] = {}
+
+
+def _page_query(user) -> _CompiledModelQuery:
+    if user is None or not user.is_authenticated:
+        kind, stand_in = ("anonymous",), _AnonymousStandIn()
+    elif user.is_staff:
+        kind, stand_in = ("staff",), _StaffStandIn(_USER_ID)
+    else:
+        kind, stand_in = ("user",), _UserStandIn(_USER_ID)
+    query = _page_queries.get(kind)
+    if query is None:
+        qs = (
+            Feature.objects.visible_to(stand_in)
+            .select_related(
+                "source", "source__source_set", "source__model", "source__source_set__release", "creator"
+            )
+            .filter(source__model__name=_MODEL, source__name=_SOURCE, index=_INDEX)
+            .annotate(
+                _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
+                _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
+                _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
+            )
+        )
+        sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX}
+        if kind == ("user",):
+            sentinels["user"] = _USER_ID
+        with _lock:
+            query = _page_queries[kind] = _CompiledModelQuery(qs, sentinels)
+    return query
+
+
+def _attach(feature, name: str, objects: list) -> None:
+    """Put ``objects`` where ``prefetch_related(name)`` would have (``feature.<name>.all()``)."""
+    qs = getattr(feature, name).all()
+    qs._result_cache, qs._prefetch_done = objects, True
+    feature.__dict__.setdefault("_prefetched_objects_cache", {})[name] = qs
+
+
+def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per_group: int = 25) -> Feature:
+    """:func:`features.selectors.feature_dashboard_get` (same instances, groups and errors) in
+    three or four queries, none compiled per request."""
+    from django.db.models import Prefetch, prefetch_related_objects
+
+    from features import selectors
+    from features.models import Activation
+
+    index = parse_index(index)
+    values = {"model": model_name, "source": source_name, "index": index, "user": getattr(user, "pk", None)}
+    feature = _page_query(user).first(**values)
+    if feature is None:  # the usual selector says what is missing (and raises)
+        return selectors.feature_dashboard_get(
+            model_name=model_name, source_name=source_name, index=index, user=user, per_group=per_group
+        )
+    activations = list(Activation.objects.raw(DASHBOARD_ACTIVATIONS_SQL, [feature.pk, per_group]))
+    for act in activations:
+        Activation.feature.field.set_cached_value(act, feature)
+    _attach(feature, "activations", activations)
+    related = [
+        ("explanations", feature._has_explanations, explanations_for_display(user=user)),
+        (
+            "lists",
+            feature._has_lists,
+            lists_visible(user=user).select_related("owner").order_by("-updated_at"),
+        ),
+        ("comments", feature._has_comments, Comment.objects.select_related("user").order_by("created_at")),
+    ]
+    for name, present, queryset in related:
+        if present:
+            prefetch_related_objects([feature], Prefetch(name, queryset=queryset))
+        else:
+            _attach(feature, name, [])
+    with connection.cursor() as cur:
+        cur.execute(GROUP_COUNTS_SQL, [feature.pk])
+        counts = [{"bin_min": a, "bin_max": b, "n": n, "contains": c} for a, b, n, c in cur.fetchall()]
+    feature.activation_groups = selectors.activation_groups(feature=feature, counts=counts)
+    return feature

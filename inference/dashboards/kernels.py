@@ -1,0 +1,175 @@
+"""The generator's two streaming passes over one prompt batch, each as ONE sweep of the feature
+activations ``feats [B * L, F]`` in the layout the SAE encoder writes them (numba, compiled once
+and cached on disk).
+
+Written with tensor operations, the passes took some thirty full sweeps of the ``[T, F]`` matrix
+per batch (a transposed copy, masks, a ``torch.where`` + ``argmax`` per interval, histogram bins
+through several temporaries, two ``scatter_add``): four times the cost of the model forward and
+the SAE encode themselves. Here each element is read once per pass and only the per-prompt
+summaries (``[B, F]`` arrays) come back to torch, which keeps the (small) sorting and sampling.
+
+The arithmetic is the tensor version's, in the same float32 steps, so the results are identical:
+the histogram bin is ``floor((v - min) * nb / span)`` and the interval ``trunc(v / width)``, each
+operation rounded to float32 as torch rounds it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# error_model="numpy": no zero-division checks, whose branches stop the loops from vectorising
+# (the divisors are clamped away from zero by the caller).
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _sift_down(heap, f, size):
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        child = left
+        right = left + 1
+        if right < size and heap[f, right] < heap[f, left]:
+            child = right
+        if heap[f, child] < heap[f, i]:
+            heap[f, i], heap[f, child] = heap[f, child], heap[f, i]
+            i = child
+        else:
+            return
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _push(heap, f, size, v):
+    """Push ``v`` onto feature ``f``'s min-heap holding ``size`` entries."""
+    i = size
+    heap[f, i] = v
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap[f, i] < heap[f, parent]:
+            heap[f, i], heap[f, parent] = heap[f, parent], heap[f, i]
+            i = parent
+        else:
+            break
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def pass1(feats, ctx_len, act_max, act_min, heap, heap_size, p_max, p_pos):
+    """Density extremes, the quantile tail and the per-prompt maxima of one batch.
+
+    ``act_max`` (running max, from 0), ``act_min`` (running smallest positive value, from inf)
+    ``[F]``; ``heap [F, q_k]`` a min-heap per feature of the ``q_k`` largest values seen, all
+    features holding ``heap_size`` entries (the new size is returned); ``p_max``/``p_pos
+    [B, F]``: each prompt's largest activation and its first position (written).
+
+    The inner loops over features are branch-free so that they vectorise; the heap is touched
+    only for the rare values above a feature's current tail threshold."""
+    n_tok, n_feat = feats.shape
+    q_k = heap.shape[1]
+    size = heap_size
+    inf = np.float32(np.inf)
+    thr = np.empty(n_feat, dtype=np.float32)  # each feature's smallest kept value, once full
+    for f in range(n_feat):
+        thr[f] = heap[f, 0] if size == q_k else -inf
+    for t in range(n_tok):
+        p = t // ctx_len
+        pos = t - p * ctx_len
+        row = feats[t]
+        pm = p_max[p]
+        pp = p_pos[p]
+        if pos == 0:
+            for f in range(n_feat):
+                pm[f] = row[f]
+                pp[f] = 0
+        else:
+            for f in range(n_feat):
+                v = row[f]
+                better = v > pm[f]
+                pm[f] = v if better else pm[f]
+                pp[f] = pos if better else pp[f]
+        for f in range(n_feat):
+            v = row[f]
+            w = v if v > 0 else inf
+            act_min[f] = w if w < act_min[f] else act_min[f]
+        if size < q_k:  # filling the tails: every value goes in
+            for f in range(n_feat):
+                _push(heap, f, size, row[f])
+            size += 1
+            if size == q_k:
+                for f in range(n_feat):
+                    thr[f] = heap[f, 0]
+        else:
+            above = 0
+            for f in range(n_feat):
+                above += row[f] > thr[f]
+            if above:
+                for f in range(n_feat):
+                    v = row[f]
+                    if v > thr[f]:
+                        heap[f, 0] = v
+                        _sift_down(heap, f, q_k)
+                        thr[f] = heap[f, 0]
+        if pos == ctx_len - 1 or t == n_tok - 1:
+            for f in range(n_feat):
+                act_max[f] = pm[f] if pm[f] > act_max[f] else act_max[f]
+    return size
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def pass2(feats, ctx_len, act_min, span, width, hist, iv_count, iv_max, iv_pos):
+    """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
+    the last row collecting the non-positive entries; feature-minor so that the counting writes
+    stay close together) and, per prompt and interval, the
+    largest activation inside the interval and its first position (``iv_max``/``iv_pos
+    [n_iv, B, F]``, written; ``-inf`` where the prompt has none)."""
+    n_tok, n_feat = feats.shape
+    nb = hist.shape[0] - 1
+    n_iv = iv_count.shape[0] - 1
+    nb_f = np.float32(nb)
+    iv_max[:] = -np.inf
+    iv_pos[:] = 0
+    hbin = np.empty(n_feat, dtype=np.int32)
+    ivl = np.empty(n_feat, dtype=np.int32)
+    for t in range(n_tok):
+        p = t // ctx_len
+        pos = np.int32(t - p * ctx_len)
+        row = feats[t]
+        for f in range(n_feat):
+            v = row[f]
+            q = np.float32(np.float32(np.float32(v - act_min[f]) * nb_f) / span[f])
+            b = np.int64(np.floor(q))
+            b = b if b < nb - 1 else nb - 1
+            b = b if b > 0 else 0
+            hbin[f] = b if v > 0 else nb
+            i = np.int64(np.float32(v / width[f]))
+            i = i if i < n_iv - 1 else n_iv - 1
+            i = i if i > 0 else 0
+            ivl[f] = i if v > 0 else n_iv
+        for f in range(n_feat):
+            hist[hbin[f], f] += 1
+            iv_count[ivl[f], f] += 1
+        for i in range(n_iv):
+            bm = iv_max[i, p]
+            bp = iv_pos[i, p]
+            for f in range(n_feat):
+                v = row[f]
+                better = (ivl[f] == i) & (v > bm[f])
+                bm[f] = v if better else bm[f]
+                bp[f] = pos if better else bp[f]
+
+
+def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
+    """The kept tail, largest first: ``[size, F]``."""
+    return -np.sort(-heap[:, :size], axis=1).T
+
+
+def warm() -> None:
+    """Load (or compile, the first time on a machine) the kernels: about a second per process,
+    like importing torch; the benchmark does it before its timer, as it loads the model."""
+    feats = np.zeros((2, 1), dtype=np.float32)
+    one = np.ones(1, dtype=np.float32)
+    pass1(feats, 2, one.copy(), one.copy(), np.zeros((1, 1), np.float32), 0, np.zeros((1, 1), np.float32),
+          np.zeros((1, 1), np.int32))  # fmt: skip
+    pass2(feats, 2, one, one, one, np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64),
+          np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int32))  # fmt: skip

@@ -360,5 +360,43 @@ def source_set_create_with_loading(
         creator_name=creator_name,
     )
     for layer, how in loading.items():
-        Source.objects.filter(source_set=source_set, layer=layer).update(**how)
+        fields = dict(how)
+        if "local_path" in how:
+            fields.update(_local_sae_fields(how["local_path"], layer=layer))
+            if hook_template:  # the form's hook name wins over the folder's own
+                fields.pop("hook_name", None)
+        Source.objects.filter(source_set=source_set, layer=layer).update(**fields)
     return source_set
+
+
+def _local_sae_fields(path: str, *, layer: int) -> dict:
+    """What a local sae_lens folder says about itself (``cfg.json``): d_sae, hook, architecture and
+    the config, so that dashboards can be planned and inference finds the hook. A folder that does
+    not exist is refused (the form runs where the engine runs); a folder without ``cfg.json`` is kept
+    as given."""
+    import json
+    from pathlib import Path
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValidationFailed({"loading": f"layer {layer}: no folder at {path}"})
+    cfg_path = folder / "cfg.json"
+    if not cfg_path.is_file():
+        return {}
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed({"loading": f"layer {layer}: {cfg_path} is not valid JSON ({exc})"}) from exc
+    if not isinstance(cfg, dict):
+        raise ValidationFailed({"loading": f"layer {layer}: {cfg_path} is not a JSON object"})
+    d_sae = cfg.get("d_sae")
+    if d_sae is not None and (type(d_sae) is not int or d_sae < 1):
+        raise ValidationFailed({"loading": f"layer {layer}: d_sae in {cfg_path} must be a positive integer"})
+    metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    hook = metadata.get("hook_name") or cfg.get("hook_name") or ""
+    fields = {"config": cfg, "architecture": str(cfg.get("architecture") or "")[:64]}
+    if d_sae is not None:
+        fields["d_sae"] = d_sae
+    if isinstance(hook, str) and hook:
+        fields["hook_name"] = hook[:200]
+    return fields

@@ -74,7 +74,7 @@ class SaeNewForm(forms.Form):
         label="Hook name",
         max_length=200,
         required=False,
-        help_text="with {layer}, e.g. blocks.{layer}.hook_resid_post",
+        help_text="with {layer}, e.g. blocks.{layer}.hook_resid_post; empty: each local folder's cfg.json says",
     )
     creator_name = forms.CharField(label="Creator", max_length=200, required=False)
     loading = forms.CharField(
@@ -83,6 +83,7 @@ class SaeNewForm(forms.Form):
         widget=forms.Textarea(
             attrs={
                 "rows": 4,
+                "class": "code-lines",
                 "placeholder": "0 gpt2-small-res-jb blocks.0.hook_resid_pre\n1 /data/saes/layer1",
             }
         ),

@@ -67,7 +67,11 @@ def test_model_sae_set_and_generated_dashboards_from_the_browser(server, browser
     page.get_by_role("button", name="Create SAE set").click()
     page.wait_for_url(f"{server}/journey/res-j")
     source = Source.objects.get(model__name="journey", name="0-res-j")
-    assert (source.d_sae, source.hook_name, source.local_path) == (24, "blocks.0.hook_resid_pre", str(sae_dir))
+    assert (source.d_sae, source.hook_name, source.local_path) == (
+        24,
+        "blocks.0.hook_resid_pre",
+        str(sae_dir),
+    )
     _shot(page, "j04-source-set")
 
     # the source page: generate dashboards on a small corpus slice

@@ -188,11 +188,12 @@ def eval_upload(request, model_id: str, source: str):
             data = json.loads(upload.read().decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ValidationFailed({"file": f"not valid JSON ({exc})"}) from exc
-        ev = services.eval_import(source=src, data=data)
+        evals = services.evals_import(model=src.model, data=data, source=src)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    messages.success(request, f"Imported the {ev.type.name} eval.")
+    names = ", ".join(ev.type.name for ev in evals)
+    messages.success(request, f"Imported the {names} eval{'s' if len(evals) > 1 else ''}.")
     return redirect(back)
 
 

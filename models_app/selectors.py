@@ -159,10 +159,9 @@ def evals_of_source(*, source: Source) -> list[dict]:
     """The source's eval results with their types, by type name, ready for display."""
     from models_app.models import Eval
 
-    return [
-        _eval_view(ev)
-        for ev in Eval.objects.filter(source=source).select_related("type").order_by("type__name")
-    ]
+    evals = Eval.objects.filter(source=source).select_related("type").order_by("type__name")
+    # SAEBench's core eval first (the one opened), then by name
+    return [_eval_view(ev) for ev in sorted(evals, key=lambda ev: ev.type.name != "core")]
 
 
 def evals_comparison(*, model: Model, user, type_name: str | None = None) -> dict:
@@ -201,7 +200,10 @@ def evals_comparison(*, model: Model, user, type_name: str | None = None) -> dic
                     columns.append((category, name, name, False))
         rows.append((e.source, metrics))
     present = {(c, n) for _, metrics in rows for c, values in metrics.items() for n in values}
-    columns = [col for col in columns if col[:2] in present]
+    # featured first (SAEBench's order), the rest by category and name (jsonb reorders keys)
+    columns = [col for col in columns if col[3] and col[:2] in present] + sorted(
+        col for col in columns if not col[3] and col[:2] in present
+    )
     table = [
         {"source": src, "values": [(metrics.get(c) or {}).get(n) for c, n, _t, _f in columns]}
         for src, metrics in rows

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0002_access_share_ids'),
+        ("inference", "0002_access_share_ids"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='steeroutput',
-            name='logprobs',
-            field=models.JSONField(blank=True, help_text='per generated token: {token, logprob, topLogprobs: [{token, id, logprob}]} (top 5); null for outputs stored before they were kept', null=True),
+            model_name="steeroutput",
+            name="logprobs",
+            field=models.JSONField(
+                blank=True,
+                help_text="per generated token: {token, logprob, topLogprobs: [{token, id, logprob}]} (top 5); null for outputs stored before they were kept",
+                null=True,
+            ),
         ),
     ]

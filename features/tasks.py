@@ -43,13 +43,29 @@ def import_saedashboard_task(
 
 
 @app.task(name="features.import_neuronpedia", queue=settings.JOBS_CPU_QUEUE)
-def import_neuronpedia_task(*, job_id: int, part: int, upload_id: str):
-    """Import an uploaded Neuronpedia export (each batch file one transaction, resumable)."""
+def import_neuronpedia_task(
+    *,
+    job_id: int,
+    part: int,
+    upload_id: str,
+    model: str | None = None,
+    source_set: str | None = None,
+    user_id: int | None = None,
+):
+    """Import an uploaded Neuronpedia export (each batch file one transaction, resumable); with
+    ``model`` / ``source_set``, an owner's upload into that one source set only."""
 
     def work(reporter):
         from features.importers.neuronpedia_import import ExportImportError, export_folder_import, plan
         from features.importers.neuronpedia_layout import source_dirs
+        from features.importers.neuronpedia_meta import UploaderUsers
         from features.importers.web_upload import upload_dir
+        from models_app.models import SourceSet
+
+        into = users = None
+        if model:
+            into = SourceSet.objects.select_related("model").get(model__name=model, name=source_set)
+            users = UploaderUsers(user_id)
 
         found = source_dirs(upload_dir(upload_id))
         total = len(plan(source_dirs=found, explanations_only=False, from_batch=0))
@@ -62,7 +78,7 @@ def import_neuronpedia_task(*, job_id: int, part: int, upload_id: str):
             reporter.progress(done, total)
 
         try:
-            export_folder_import(source_dirs=found, on_batch=on_batch)
+            export_folder_import(source_dirs=found, on_batch=on_batch, into=into, users=users)
         except ExportImportError as exc:
             raise ValidationFailed(str(exc).replace(str(upload_dir(upload_id)) + "/", "")) from None
         models = sorted({d.parent.name for d in found})

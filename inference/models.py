@@ -46,6 +46,12 @@ class SteerOutput(models.Model):
         blank=True,
         help_text="temperature, n_tokens, seed, freq_penalty, strength_multiplier, steer_method, ...",
     )
+    logprobs = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="per generated token: {token, logprob, topLogprobs: [{token, id, logprob}]} (top 5); "
+        "null for outputs stored before they were kept",
+    )
     creator = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -94,17 +94,82 @@ def release_get(*, name: str, user):
     return release
 
 
-def evals_of_source(*, source: Source) -> list:
-    """The source's eval results with their types, by type name."""
+MAX_DETAIL_ROWS = 60  # per-letter / per-dataset details are shown; per-latent ones (core) only counted
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _featured(eval_type) -> list[tuple[str, str, str]]:
+    return [
+        (f.get("category"), f.get("metric"), f.get("title") or f.get("metric"))
+        for f in (eval_type.featured_metrics or [])
+        if isinstance(f, dict)
+    ]
+
+
+def _eval_view(ev) -> dict:
+    """One eval for display: SAEBench's default-display metrics first (with their titles), every
+    metric by category, and its per-row details when they are few enough to read."""
+    metrics = (ev.output or {}).get("eval_result_metrics") or {}
+    featured = [
+        {"title": title, "value": (metrics.get(c) or {}).get(m), "category": c, "metric": m}
+        for c, m, title in _featured(ev.type)
+        if m in (metrics.get(c) or {})
+    ]
+    marked = {(f["category"], f["metric"]) for f in featured}
+    rows = [
+        {"category": c, "name": n, "value": v, "featured": (c, n) in marked}
+        for c, values in metrics.items()
+        for n, v in values.items()
+    ]
+    details = (ev.detailed_metrics or {}).get("eval_result_details") or []
+    detail_columns: list[str] = []
+    shown = []
+    if isinstance(details, list) and 0 < len(details) <= MAX_DETAIL_ROWS:
+        for row in details:
+            if isinstance(row, dict):
+                detail_columns += [k for k in row if k not in detail_columns]
+        shown = [[_cell(row.get(k)) for k in detail_columns] for row in details if isinstance(row, dict)]
+    millis = (ev.output or {}).get("datetime_epoch_millis")
+    when = None
+    if isinstance(millis, int) and 0 <= millis <= 9_999_999_999_999:
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return {
+        "eval": ev,
+        "type": ev.type,
+        "featured": featured,
+        "metrics": rows,
+        "details_count": len(details) if isinstance(details, list) else 0,
+        "detail_columns": detail_columns,
+        "detail_rows": shown,
+        "run_at": when,
+        "config": (ev.output or {}).get("eval_config") or {},
+    }
+
+
+def evals_of_source(*, source: Source) -> list[dict]:
+    """The source's eval results with their types, by type name, ready for display."""
     from models_app.models import Eval
 
-    return list(Eval.objects.filter(source=source).select_related("type").order_by("type__name"))
+    evals = Eval.objects.filter(source=source).select_related("type").order_by("type__name")
+    # SAEBench's core eval first (the one opened), then by name
+    return [_eval_view(ev) for ev in sorted(evals, key=lambda ev: ev.type.name != "core")]
 
 
 def evals_comparison(*, model: Model, user, type_name: str | None = None) -> dict:
-    """Eval results of the visible sources of ``model`` side by side: the eval types present,
-    the chosen one (``type_name``, else ``core``, else the first), its metric columns (category, metric) and one
-    row per source with the values (None where a source lacks a metric)."""
+    """Eval results of the visible sources of ``model`` side by side: the eval types present
+    (``[(name, display name)]``), the chosen one (``type_name``, else ``core``, else the first),
+    its metric columns (SAEBench's default-display metrics first) and one row per source with the
+    values (None where a source lacks a metric); plus an overview: every type's default-display
+    metrics, one row per source."""
     from models_app.models import Eval
 
     evals = list(
@@ -116,23 +181,58 @@ def evals_comparison(*, model: Model, user, type_name: str | None = None) -> dic
         .select_related("type", "source")
         .order_by("source__layer", "source__name")
     )
-    types = sorted({e.type.name for e in evals})
+    by_type = {e.type.name: e.type for e in evals}
+    types = sorted(by_type)
     # SAEBench's "core" eval (L0, reconstruction, KL) is the one people compare first
     chosen = (
         type_name if type_name in types else ("core" if "core" in types else (types[0] if types else None))
     )
     rows, columns = [], []
+    if chosen:
+        columns = [(c, m, title, True) for c, m, title in _featured(by_type[chosen])]
     for e in evals:
         if e.type.name != chosen:
             continue
         metrics = (e.output or {}).get("eval_result_metrics") or {}
         for category, values in metrics.items():
             for name in values:
-                if (category, name) not in columns:
-                    columns.append((category, name))
+                if not any(col[:2] == (category, name) for col in columns):
+                    columns.append((category, name, name, False))
         rows.append((e.source, metrics))
+    present = {(c, n) for _, metrics in rows for c, values in metrics.items() for n in values}
+    # featured first (SAEBench's order), the rest by category and name (jsonb reorders keys)
+    columns = [col for col in columns if col[3] and col[:2] in present] + sorted(
+        col for col in columns if not col[3] and col[:2] in present
+    )
     table = [
-        {"source": src, "values": [(metrics.get(c) or {}).get(n) for c, n in columns]}
+        {"source": src, "values": [(metrics.get(c) or {}).get(n) for c, n, _t, _f in columns]}
         for src, metrics in rows
     ]
-    return {"types": types, "chosen": chosen, "columns": columns, "rows": table}
+    # the overview: (type, featured metric) columns over every type, one row per source
+    overview_cols = [
+        (t, c, m, f"{by_type[t].display_name or t}: {title}")
+        for t in types
+        for c, m, title in _featured(by_type[t])
+    ]
+    per_source: dict[int, tuple] = {}
+    for e in evals:
+        entry = per_source.setdefault(e.source.pk, (e.source, {}))
+        entry[1][e.type.name] = (e.output or {}).get("eval_result_metrics") or {}
+    used = [
+        col
+        for col in overview_cols
+        if any(col[2] in (got.get(col[0], {}).get(col[1]) or {}) for _, got in per_source.values())
+    ]
+    overview = [
+        {"source": src, "values": [((got.get(t) or {}).get(c) or {}).get(m) for t, c, m, _ in used]}
+        for src, got in per_source.values()
+    ]
+    return {
+        "types": [(t, by_type[t].display_name or t) for t in types],
+        "chosen": chosen,
+        "chosen_type": by_type.get(chosen),
+        "columns": columns,
+        "rows": table,
+        "overview_columns": [label for *_, label in used],
+        "overview": overview,
+    }

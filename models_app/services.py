@@ -263,9 +263,11 @@ def source_for_saebench(*, data: dict, model: Model) -> Source:
 
 @transaction.atomic
 def eval_import(*, source: Source, data) -> object:
-    """Store one SAEBench result file (``eval_type_id``, ``eval_result_metrics``, optional
-    ``eval_result_details``, ``eval_config``, ...) for ``source``: one Eval per (source, eval
-    type), replaced by a newer import."""
+    """Store one SAEBench eval output (``eval_type_id``, ``eval_result_metrics``, optional
+    ``eval_result_details`` / ``eval_result_unstructured``, ``eval_config``, ...; see
+    :mod:`models_app.saebench`) for ``source``: one Eval per (source, eval type), replaced by a
+    newer import. The type gets SAEBench's title and default-display metrics."""
+    from models_app import saebench
     from models_app.models import Eval, EvalType
 
     if not isinstance(data, dict):
@@ -273,21 +275,73 @@ def eval_import(*, source: Source, data) -> object:
     type_name = data.get("eval_type_id")
     if not isinstance(type_name, str) or not type_name.strip() or len(type_name) > 100:
         raise ValidationFailed({"eval_type_id": "must be a non-empty string of at most 100 characters"})
+    type_name = saebench.ALIASES.get(type_name.strip(), type_name.strip())
+    if "eval_result_metrics" not in data and "eval_results" in data:
+        raise ValidationFailed(
+            {
+                "eval_result_metrics": "missing: this is SAEBench's pre-0.3 format (eval_results); re-run the eval"
+            }
+        )
     metrics = _eval_metrics(data.get("eval_result_metrics"))
     details = data.get("eval_result_details")
     if details is not None and not isinstance(details, (list, dict)):
         raise ValidationFailed({"eval_result_details": "must be a list or an object"})
-    eval_type, _ = EvalType.objects.get_or_create(
-        name=type_name.strip(), defaults={"display_name": type_name.strip().replace("_", " ")}
+    title, description, featured = saebench.type_info(type_name)
+    eval_type, created = EvalType.objects.get_or_create(
+        name=type_name,
+        defaults={"display_name": title, "description": description, "featured_metrics": featured},
     )
-    output = {k: v for k, v in data.items() if k != "eval_result_details"}
+    if not created and featured and not eval_type.featured_metrics:
+        eval_type.display_name, eval_type.description, eval_type.featured_metrics = (
+            title,
+            description,
+            featured,
+        )
+        eval_type.save(update_fields=["display_name", "description", "featured_metrics"])
+    output = {k: v for k, v in data.items() if k not in ("eval_result_details", "eval_result_unstructured")}
+    output["eval_type_id"] = type_name
     output["eval_result_metrics"] = metrics
+    detailed = {}
+    if details:
+        detailed["eval_result_details"] = details
+    if data.get("eval_result_unstructured") is not None:
+        detailed["eval_result_unstructured"] = data["eval_result_unstructured"]
     ev, _ = Eval.objects.update_or_create(
-        source=source,
-        type=eval_type,
-        defaults={"output": output, "detailed_metrics": {"eval_result_details": details} if details else {}},
+        source=source, type=eval_type, defaults={"output": output, "detailed_metrics": detailed}
     )
     return ev
+
+
+def _saebench_ids(output: dict) -> tuple:
+    return (output.get("sae_lens_release_id"), output.get("sae_lens_id"))
+
+
+@transaction.atomic
+def evals_import(*, model: Model, data, source: Source | None = None) -> list:
+    """Every eval output in one SAEBench file (a plain output, or SAEBench's ``run_eval`` result
+    keyed by ``{release}_{sae_id}``): each for ``source`` when given, else for the source whose
+    sae_lens release / id match it. With ``source`` and a file holding several SAEs' results, only
+    the entries whose sae_lens ids are the source's are taken. All or nothing."""
+    from models_app import saebench
+
+    outputs = saebench.outputs_of(data)
+    if source is not None and len(outputs) > 1:
+        mine = (source.sae_release or None, source.sae_id or None)
+        outputs = [(k, o) for k, o in outputs if isinstance(o, dict) and _saebench_ids(o) == mine]
+        if not outputs:
+            raise ValidationFailed(
+                {
+                    "source": f"the file holds several SAEs' results and none is for {source.name} "
+                    f"(sae_lens {mine[0]!r} / {mine[1]!r}); import each SAE's own file"
+                }
+            )
+    out = []
+    for _key, output in outputs:
+        if not isinstance(output, dict):
+            raise ValidationFailed({"file": "must be a JSON object (one SAEBench result)"})
+        target = source or source_for_saebench(data=output, model=model)
+        out.append(eval_import(source=target, data=output))
+    return out
 
 
 # --- researcher pass (issue 16): /sae/new, an SAE set with how to load each layer -------------------
@@ -360,5 +414,43 @@ def source_set_create_with_loading(
         creator_name=creator_name,
     )
     for layer, how in loading.items():
-        Source.objects.filter(source_set=source_set, layer=layer).update(**how)
+        fields = dict(how)
+        if "local_path" in how:
+            fields.update(_local_sae_fields(how["local_path"], layer=layer))
+            if hook_template:  # the form's hook name wins over the folder's own
+                fields.pop("hook_name", None)
+        Source.objects.filter(source_set=source_set, layer=layer).update(**fields)
     return source_set
+
+
+def _local_sae_fields(path: str, *, layer: int) -> dict:
+    """What a local sae_lens folder says about itself (``cfg.json``): d_sae, hook, architecture and
+    the config, so that dashboards can be planned and inference finds the hook. A folder that does
+    not exist is refused (the form runs where the engine runs); a folder without ``cfg.json`` is kept
+    as given."""
+    import json
+    from pathlib import Path
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValidationFailed({"loading": f"layer {layer}: no folder at {path}"})
+    cfg_path = folder / "cfg.json"
+    if not cfg_path.is_file():
+        return {}
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed({"loading": f"layer {layer}: {cfg_path} is not valid JSON ({exc})"}) from exc
+    if not isinstance(cfg, dict):
+        raise ValidationFailed({"loading": f"layer {layer}: {cfg_path} is not a JSON object"})
+    d_sae = cfg.get("d_sae")
+    if d_sae is not None and (type(d_sae) is not int or d_sae < 1):
+        raise ValidationFailed({"loading": f"layer {layer}: d_sae in {cfg_path} must be a positive integer"})
+    metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    hook = metadata.get("hook_name") or cfg.get("hook_name") or ""
+    fields = {"config": cfg, "architecture": str(cfg.get("architecture") or "")[:64]}
+    if d_sae is not None:
+        fields["d_sae"] = d_sae
+    if isinstance(hook, str) and hook:
+        fields["hook_name"] = hook[:200]
+    return fields

@@ -27,12 +27,18 @@ class SaeDashboardUploadApi(APIView):
 
 
 class NeuronpediaArchiveUploadApi(APIView):
-    """``POST /api/jobs/upload-neuronpedia`` (multipart ``archive``: .zip / .tar.gz of an export; staff)."""
+    """``POST /api/jobs/upload-neuronpedia`` (multipart ``archive``: .zip / .tar.gz of an export;
+    with ``model`` + ``sourceSet``: into that source set you own, else the whole export: staff)."""
 
     parser_classes = [MultiPartParser]
 
     def post(self, request):
         if not request.user.is_authenticated:
             raise NotAuthenticated()
-        job = neuronpedia_archive_job_create(user=request.user, archive=request.FILES.get("archive"))
+        job = neuronpedia_archive_job_create(
+            user=request.user,
+            archive=request.FILES.get("archive"),
+            model=(request.data.get("model") or "").strip(),
+            source_set=(request.data.get("sourceSet") or "").strip(),
+        )
         return Response({"job": job_payload(job)}, status=201)

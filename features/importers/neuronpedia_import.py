@@ -293,15 +293,19 @@ def export_folder_import(
     explanations_only: bool = False,
     from_batch: int = 0,
     on_batch: Callable[[BatchResult], None] | None = None,
+    into=None,
+    users: ExportUsers | None = None,
 ) -> None:
-    users = ExportUsers()
+    """Import export folders; with ``into`` (a SourceSet: an owner's upload) every folder must
+    write into that set only (see ``neuronpedia_meta.check_into``)."""
+    users = users or ExportUsers()
     sources: dict[Path, Source] = {}
     ids: dict[int, dict[int, int]] = {}
     for folder, kind, _n, path in plan(
         source_dirs=source_dirs, explanations_only=explanations_only, from_batch=from_batch
     ):
         if folder not in sources:
-            sources[folder] = source_meta_import(source_dir=folder, users=users)
+            sources[folder] = source_meta_import(source_dir=folder, users=users, into=into)
         source = sources[folder]
         if kind != "features" and source.pk not in ids:
             ids[source.pk] = _feature_ids(source)

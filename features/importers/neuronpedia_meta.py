@@ -45,6 +45,19 @@ class ExportUsers:
         return None if pk is None else get_user_model().objects.get(pk=pk)
 
 
+class UploaderUsers(ExportUsers):
+    """For an import into one source set by its owner (not staff): every row the export credits
+    to someone is credited to the uploader, and no account is created for the names it carries
+    (an upload must not claim or squat other people's usernames)."""
+
+    def __init__(self, user_id: int):
+        super().__init__()
+        self.user_id = user_id
+
+    def id(self, name) -> int | None:
+        return None if name in (None, "") else self.user_id
+
+
 def _read_one(path: Path) -> dict | None:
     if not path.is_file():
         return None
@@ -78,20 +91,80 @@ def _stamp(obj_model, pk, row, fields=("createdAt", "updatedAt")) -> None:
         obj_model.objects.filter(pk=pk).update(**updates)
 
 
-@transaction.atomic
-def source_meta_import(*, source_dir: Path, users: ExportUsers) -> Source:
-    """Create the model, release, source set and source of one export folder when missing."""
+def source_target(source_dir: Path) -> tuple[str, str, str]:
+    """(model id, source set name, source id) that one export folder writes into."""
     model_row = _meta(source_dir, "model.jsonl") or {"id": source_dir.parent.name}
     source_row = _meta(source_dir, "source.jsonl") or {"id": source_dir.name}
     set_row = _meta(source_dir, "sourceset.jsonl")
-    release_row = _meta(source_dir, "release.jsonl")
     model_id = model_row.get("id") or source_row.get("modelId")
     source_id = source_row.get("id") or source_dir.name
-    set_name = source_row.get("setName") or (set_row or {}).get("name") or source_id.partition("-")[2]
+    set_name = source_row.get("setName") or (set_row or {}).get("name") or str(source_id).partition("-")[2]
     if not model_id or not set_name:
         raise ExportImportError(
             f"{source_dir}: cannot tell the model and source set (model.jsonl / source.jsonl)"
         )
+    return str(model_id), str(set_name), str(source_id)
+
+
+def check_into(*, source_dir: Path, into: SourceSet, label: str | None = None) -> Source | None:
+    """An export folder imported into the one source set ``into`` (an owner's upload) may write
+    only there: its model and set must be ``into``'s, and a source it names that exists must be
+    in ``into``. Returns that existing source (None when it is new)."""
+    model_id, set_name, source_id = source_target(source_dir)
+    label = label or str(source_dir)
+    if (model_id, set_name) != (into.model.name, into.name):
+        raise ExportImportError(
+            f"{label}: the archive writes into {model_id}/{set_name} ({source_id}); this upload may only "
+            f"import into {into.model.name}/{into.name}"
+        )
+    existing = Source.objects.filter(model=into.model, name=source_id).first()
+    if existing is not None and existing.source_set_id != into.pk:
+        raise ExportImportError(
+            f"{label}: source {into.model.name}/{source_id} belongs to another source set; this upload "
+            f"may only import into {into.model.name}/{into.name}"
+        )
+    return existing
+
+
+def _source_into(*, source_dir: Path, into: SourceSet) -> Source:
+    """The source of one export folder inside ``into`` (created there when missing, owned like the
+    set); the model, release and other sets are left as they are."""
+    source = check_into(source_dir=source_dir, into=into)
+    if source is None:
+        source_row = _meta(source_dir, "source.jsonl") or {}
+        _, _, source_id = source_target(source_dir)
+        try:
+            layer = int(source_row.get("layerNumber", source_id.partition("-")[0]))
+        except (TypeError, ValueError):
+            layer = 0
+        source = Source.objects.create(
+            model=into.model,
+            source_set=into,
+            name=source_id,
+            layer=layer,
+            hook_name=source_row.get("hookName") or "",
+            config=source_row.get("saelensConfig") or {},
+            sae_release=source_row.get("saelensRelease") or "",
+            sae_id=source_row.get("saelensSaeId") or "",
+            architecture=source_row.get("architecture") or "",
+            d_sae=source_row.get("dSae") or None,
+            visibility=into.visibility,
+            owner_id=into.owner_id,
+        )
+    return Source.objects.select_related("model", "source_set").get(pk=source.pk)
+
+
+@transaction.atomic
+def source_meta_import(*, source_dir: Path, users: ExportUsers, into: SourceSet | None = None) -> Source:
+    """Create the model, release, source set and source of one export folder when missing. With
+    ``into`` (an owner's upload into one source set) only that set's sources are touched."""
+    if into is not None:
+        return _source_into(source_dir=source_dir, into=into)
+    model_row = _meta(source_dir, "model.jsonl") or {"id": source_dir.parent.name}
+    source_row = _meta(source_dir, "source.jsonl") or {"id": source_dir.name}
+    set_row = _meta(source_dir, "sourceset.jsonl")
+    release_row = _meta(source_dir, "release.jsonl")
+    model_id, set_name, source_id = source_target(source_dir)
     try:
         layer = int(source_row.get("layerNumber", source_id.partition("-")[0]))
     except (TypeError, ValueError):

@@ -109,28 +109,59 @@ def _extract(archive, folder: Path) -> None:
         raise ValidationFailed(f"{archive.name}: expected a .zip, .tar or .tar.gz archive", field="archive")
 
 
+def _target_set(*, user, model: str, source_set: str):
+    """The source set an upload goes into: the user's own (staff: any), or a new private one."""
+    model_row = Model.objects.filter(name=model).first()
+    if model_row is None:
+        raise NotFound(f"Model '{model}' not found.")
+    existing = SourceSet.objects.select_related("model").filter(model=model_row, name=source_set).first()
+    if existing is not None:
+        source_set_check_owner(source_set=existing, user=user)
+        return existing
+    created = source_set_create(
+        model=model_row, name=source_set, owner=user, visibility=Visibility.PRIVATE, type="sae"
+    )
+    return SourceSet.objects.select_related("model").get(pk=created.pk)
+
+
 @transaction.atomic
-def neuronpedia_archive_job_create(*, user, archive):
+def neuronpedia_archive_job_create(*, user, archive, model: str = "", source_set: str = ""):
     """A Neuronpedia export archive (``{model}/{source}/features|activations|explanations/…``) →
-    an import job. Staff only: the import creates the models, releases and source sets the export
-    describes, with their owners from the export (as ``manage.py import_neuronpedia`` does)."""
+    an import job.
+
+    With ``model`` and ``source_set``: an import into that one source set, which the user owns
+    (created private when new). Every folder of the archive must write into it (checked here, and
+    again by the job); the model, releases and other sets are left alone, and the rows the export
+    credits to anyone are credited to the uploader. Without them: the whole export, as
+    ``manage.py import_neuronpedia`` does (models, releases, sets and owners it describes), which
+    needs a staff account."""
     import shutil
     import tarfile
     import zipfile
 
     from features.importers.neuronpedia_import import plan
     from features.importers.neuronpedia_layout import source_dirs
+    from features.importers.neuronpedia_meta import ExportImportError, check_into
     from neuronsite.errors import PermissionDenied
     from neuronsite.jobs.services import job_create
 
-    if not user.is_staff:
+    into = None
+    if model or source_set:
+        if not model:
+            raise ValidationFailed("required (the model of the source set to import into)", field="model")
+        if not source_set:
+            raise ValidationFailed("required (the source set to import into)", field="sourceSet")
+    elif not user.is_staff:
         raise PermissionDenied(
-            "Importing a Neuronpedia export needs a staff account: it creates the models and source sets it describes."
+            "Importing a whole Neuronpedia export needs a staff account: it creates the models and source sets "
+            "it describes. Give model and sourceSet to import it into a source set you own."
         )
     if archive is None:
         raise ValidationFailed("required", field="archive")
     if int(archive.size or 0) > settings.JOBS_UPLOAD_MAX_BYTES:
         raise PayloadTooLarge(f"archive: over the {settings.JOBS_UPLOAD_MAX_BYTES} byte limit")
+    if model:
+        into = _target_set(user=user, model=model, source_set=source_set)
     upload_id = uuid.uuid4().hex
     folder = upload_dir(upload_id)
     folder.mkdir(parents=True)
@@ -142,20 +173,31 @@ def neuronpedia_archive_job_create(*, user, archive):
                 "no source folders found (expected {model}/{source}/features/batch-N.jsonl.gz)",
                 field="archive",
             )
+        if into is not None:
+            for source_dir in found:
+                check_into(source_dir=source_dir, into=into, label=str(source_dir.relative_to(folder)))
+    except ExportImportError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValidationFailed(str(exc), field="archive") from None
     except (ValidationFailed, zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, ValidationFailed):
             raise
         raise ValidationFailed(f"{archive.name}: not a readable archive ({exc})", field="archive") from None
     steps = plan(source_dirs=found, explanations_only=False, from_batch=0)
+    kwargs = {"upload_id": upload_id}
+    title = f"Import the Neuronpedia export {Path(archive.name).name} ({len(found)} source(s))"
+    if into is not None:
+        kwargs.update(model=into.model.name, source_set=into.name, user_id=user.pk)
+        title += f" into {into.model.name}/{into.name}"
     return job_create(
         kind="import",
-        title=f"Import the Neuronpedia export {Path(archive.name).name} ({len(found)} source(s))",
+        title=title,
         parts=[
             {
                 "task": ARCHIVE_TASK,
                 "queue": settings.JOBS_CPU_QUEUE,
-                "kwargs": {"upload_id": upload_id},
+                "kwargs": kwargs,
                 "total": len(steps),
             }
         ],

@@ -299,4 +299,17 @@ def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_f
     assert view.locator(".lp-table caption").inner_text().startswith("Token 1:")
     assert float(rows.nth(1).locator("td").nth(1).inner_text()) <= 0
     _shot(page, "h07-steer")
+    # the share link (a stored result, no live token events) shows the same per-token log-probs
+    live = page.locator("#lp-steered .lp-tok").all_text_contents()
+    assert "?id=" in page.url
+    page.reload()
+    page.get_by_role("status").filter(has_text="Shared result loaded.").wait_for()
+    assert page.locator("#lp-steered .lp-tok").all_text_contents() == live
+    assert page.locator("#lp-default .lp-tok").count() >= 1
+    view = page.locator("#lp-steered-view")
+    view.locator("summary").click()
+    view.locator(".lp-tok").first.click()
+    assert view.locator(".lp-table tr").count() == 6
+    assert view.locator(".lp-table caption").inner_text().startswith("Token 1:")
+    _shot(page, "h07b-steer-share-link-logprobs")
     ctx.close()

@@ -77,6 +77,7 @@ def test_forms_show_the_services_errors_and_write_nothing(client, make_user):
         ({"name": "res-x", "loading": "x rel id"}, "start with the layer number"),
         ({"name": "res-x", "loading": "0 rel"}, "LAYER RELEASE SAE_ID"),
         ({"name": "res-x", "loading": "0 a b\n0 c d"}, "given twice"),
+        ({"name": "res-x", "loading": "1 /no/such/sae-folder"}, "layer 1: no folder at /no/such/sae-folder"),
         ({"name": "res-x", "hook_template": "blocks.{lyr}.x"}, "may only use {layer}"),
         ({"name": "bad name!"}, "is not valid"),
     ]

@@ -33,7 +33,7 @@ def test_owner_generates_dashboards_and_finds_the_upload(client, make_user, make
     assert f'action="{URL}"' in page and 'name="n_prompts"' in page
     assert 'href="/jobs/?model=tiny&amp;sourceSet=res-mine#upload"' in page
     jobs_page = client.get("/jobs/?model=tiny&sourceSet=res-mine").content.decode()
-    assert 'name="model" required placeholder="e.g. gpt2-small" value="tiny"' in jobs_page
+    assert 'type="text" name="model" required placeholder="e.g. gpt2-small" value="tiny"' in jobs_page
     assert 'value="res-mine"' in jobs_page
     assert (
         'href="/jobs/?model=tiny&amp;sourceSet=res-mine#upload"'

@@ -82,7 +82,11 @@ def jump(request):
 
 
 def random_feature(request):
-    feature = selectors.feature_random(user=request.user)
+    """A random feature, of one source with ``?model=&source=`` (the source-set page's links)."""
+    source = None
+    if request.GET.get("model") and request.GET.get("source"):
+        source = _source_or_404(request, request.GET["model"], request.GET["source"])
+    feature = selectors.feature_random(user=request.user, source=source)
     if feature is None:
         raise Http404("No features yet.")
     return redirect("feature", feature.source.model.name, feature.source.name, feature.index)

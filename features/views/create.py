@@ -74,7 +74,7 @@ class SaeNewForm(forms.Form):
         label="Hook name",
         max_length=200,
         required=False,
-        help_text="with {layer}, e.g. blocks.{layer}.hook_resid_post",
+        help_text="with {layer}, e.g. blocks.{layer}.hook_resid_post; empty: each local folder's cfg.json says",
     )
     creator_name = forms.CharField(label="Creator", max_length=200, required=False)
     loading = forms.CharField(
@@ -83,6 +83,7 @@ class SaeNewForm(forms.Form):
         widget=forms.Textarea(
             attrs={
                 "rows": 4,
+                "class": "code-lines",
                 "placeholder": "0 gpt2-small-res-jb blocks.0.hook_resid_pre\n1 /data/saes/layer1",
             }
         ),
@@ -187,11 +188,12 @@ def eval_upload(request, model_id: str, source: str):
             data = json.loads(upload.read().decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ValidationFailed({"file": f"not valid JSON ({exc})"}) from exc
-        ev = services.eval_import(source=src, data=data)
+        evals = services.evals_import(model=src.model, data=data, source=src)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    messages.success(request, f"Imported the {ev.type.name} eval.")
+    names = ", ".join(ev.type.name for ev in evals)
+    messages.success(request, f"Imported the {names} eval{'s' if len(evals) > 1 else ''}.")
     return redirect(back)
 
 

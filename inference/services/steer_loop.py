@@ -7,8 +7,9 @@
   chat: the assistant's reply so far), plus ``"logprob"`` (that token's) and ``"topLogprobs":
   [{"token", "id", "logprob"}]``, the five likeliest tokens at that step, best first (log_softmax
   of the logits it was sampled from, before temperature and frequency penalty);
-- then one ``{"type": "done", **steer_response}`` once the outputs are stored (a request the cache
-  holds entirely yields only this).
+- then one ``{"type": "done", **steer_response}`` once the outputs are stored, each with its
+  per-token log-probs (``logprobs``), so cached results, share links and the plain API show them
+  too (a request the cache holds entirely yields only this).
 
 Engine work goes through the engine's own bridge (``engine.run_kernel`` / ``engine.run``), one
 time slice per call so other requests interleave; database work goes through ``db_sync_to_async``
@@ -64,9 +65,11 @@ async def steer_events(plan: SteerPlan) -> AsyncIterator[dict]:
     gens = await engine.run_kernel(steer_generations, plan, model=plan.model_spec, sources=plan.source_specs)
     with_text = partial(cumulative, plan)
     slice_s = settings.INFERENCE_STEP_SLICE_MS / 1000
+    logprobs: dict[str, list[dict]] = {kind: [] for kind in gens}  # stored with the outputs
     while not all(g.done for g in gens.values()):
         events = await engine.run(advance, gens, slice_s=slice_s, with_text=with_text)
         for kind, _tok, raw, text, lp in events:
+            logprobs[kind].append({"token": raw, "logprob": lp["logprob"], "topLogprobs": lp["top"]})
             yield {
                 "type": "token",
                 "kind": kind,
@@ -76,6 +79,8 @@ async def steer_events(plan: SteerPlan) -> AsyncIterator[dict]:
                 "topLogprobs": lp["top"],
             }
     outputs = await engine.run(generation_outputs, plan, gens)
+    for kind, steps in logprobs.items():
+        outputs[kind]["logprobs"] = steps
     rows = await db_sync_to_async(steer_outputs_save)(plan=plan, outputs=outputs)
     response = await db_sync_to_async(steer_response)(rows)
     yield {"type": "done", **response}

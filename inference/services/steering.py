@@ -331,6 +331,7 @@ def steer_outputs_save(*, plan: SteerPlan, outputs: dict[str, dict]) -> dict[str
                     output_chat=out["chat"],
                     features=plan.features if kind == "STEERED" else [],
                     settings=settings_json,
+                    logprobs=out.get("logprobs"),
                     creator=creator,
                 )
         except IntegrityError:
@@ -358,6 +359,9 @@ def steer_response(rows: dict[str, SteerOutput], *, cached: bool = False) -> dic
         "prompt": None if steered.chat else steered.input_text,
         "chat": steered.input_chat if steered.chat else None,
         "settings": {k: v for k, v in steered.settings.items() if k != "default_output_id"},
+        # per generated token {token, logprob, topLogprobs}, as the token events carry them (null
+        # for outputs stored before log-probs were kept)
+        "logprobs": {"DEFAULT": default.logprobs, "STEERED": steered.logprobs},
         "cached": cached,
     }
 

@@ -94,3 +94,44 @@ def test_sse_token_frames_carry_kind_token_and_top5_logprobs(tiny, direct):
         assert f["logprob"] <= 0 and f["logprob"] <= f["topLogprobs"][0]["logprob"]
         same = [t["logprob"] for t in f["topLogprobs"] if t["token"] == f["token"]]
         assert same in ([], [f["logprob"]])
+
+
+def test_logprobs_are_stored_with_the_outputs_for_the_plain_api_cache_and_share_links(
+    api_client, tiny, direct
+):
+    """The plain POST (no stream) answers the same per-token log-probs the token events carry;
+    they are stored with each SteerOutput, so a repeat (from the cache) and the share link give
+    them back unchanged. A DEFAULT row stored before log-probs were kept answers null."""
+    from inference.models import SteerOutput
+
+    body = {
+        "modelId": "tiny",
+        "prompt": PROMPT,
+        "n_tokens": 3,
+        "temperature": 0,
+        "seed": 1,
+        "features": [FEATURE],
+    }
+    first = api_client.post("/api/steer", body, format="json").json()
+    assert first["cached"] is False
+    for kind, steered in (("DEFAULT", False), ("STEERED", True)):
+        steps = first["logprobs"][kind]
+        assert 1 <= len(steps) <= 3
+        _check(steps[0]["topLogprobs"], _direct_top5(direct, steered=steered))
+        for step in steps:  # greedy: each token is its step's best candidate
+            assert step["token"] == step["topLogprobs"][0]["token"]
+            assert step["logprob"] == step["topLogprobs"][0]["logprob"]
+        # the steps spell the generated continuation
+        tokenizer = direct["model"].tokenizer
+        assert first[kind] == PROMPT + tokenizer.convert_tokens_to_string([st["token"] for st in steps])
+    row = SteerOutput.objects.get(share_id=first["id"])
+    assert row.logprobs == first["logprobs"]["STEERED"]
+
+    again = api_client.post("/api/steer", body, format="json").json()
+    assert again["cached"] is True and again["logprobs"] == first["logprobs"]
+    shared = api_client.get(f"/api/steer/{first['id']}").json()
+    assert shared["logprobs"] == first["logprobs"]
+
+    SteerOutput.objects.filter(kind="DEFAULT").update(logprobs=None)  # as stored before this field
+    old = api_client.get(f"/api/steer/{first['id']}").json()
+    assert old["logprobs"] == {"DEFAULT": None, "STEERED": first["logprobs"]["STEERED"]}

@@ -1,5 +1,5 @@
-"""Import SAEBench result files (one JSON object per file, as SAEBench writes them) as the eval
-results of a source: ``manage.py import_saebench --model gpt2-small [--source 6-res-jb] FILE...``.
+"""Import SAEBench result files (``{release}_{sae_id}_eval_results.json``, one eval output per
+file, or ``run_eval``'s results keyed by ``{release}_{sae_id}``) as the eval results of a source: ``manage.py import_saebench --model gpt2-small [--source 6-res-jb] FILE...``.
 Without ``--source`` each file is matched to the source whose sae_lens release and id equal the
 file's ``sae_lens_release_id`` / ``sae_lens_id``."""
 
@@ -46,8 +46,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             for name, data in parsed:
                 try:
-                    target = source_obj or services.source_for_saebench(data=data, model=model_obj)
-                    ev = services.eval_import(source=target, data=data)
+                    evals = services.evals_import(model=model_obj, data=data, source=source_obj)
                 except ApplicationError as exc:
                     raise CommandError(f"{name}: {exc.message}") from exc
-                self.stdout.write(f"{name}: {ev.type.name} for {model_obj.name}/{target.name}")
+                for ev in evals:
+                    self.stdout.write(f"{name}: {ev.type.name} for {model_obj.name}/{ev.source.name}")

@@ -101,9 +101,11 @@
     const chosen = dropped.length ? dropped : picked;
     const archive = chosen.find((f) => /\.(zip|tar|tar\.gz|tgz)$/.test(f.name));
     let url = form.dataset.url;
-    if (archive) {  // a Neuronpedia export archive (staff): its own endpoint
+    if (archive) {  // a Neuronpedia export archive, into the chosen source set: its own endpoint
       url = form.dataset.archiveUrl;
       data.append("archive", archive, archive.name);
+      data.append("model", form.elements.model.value);
+      data.append("sourceSet", form.elements.sourceSet.value);
     } else {
       data.append("model", form.elements.model.value);
       data.append("sourceSet", form.elements.sourceSet.value);

@@ -334,6 +334,15 @@
       var d = msg.DEFAULT, s = msg.STEERED;
       showText(outDefault, typeof d === "string" ? d : (d && d.raw) || "");
       showText(outSteered, typeof s === "string" ? s : (s && s.raw) || "");
+      // the stored per-token log-probs (a cached result, a share link): the same chips as live
+      if (msg.logprobs) {
+        ["DEFAULT", "STEERED"].forEach(function (kind) {
+          var steps = msg.logprobs[kind], parts = lpParts(kind);
+          if (!steps || !steps.length) return;
+          parts.chips.textContent = ""; parts.detail.textContent = "";
+          steps.forEach(function (st) { lpAdd({ kind: kind, token: st.token, logprob: st.logprob, topLogprobs: st.topLogprobs }); });
+        });
+      }
       if (msg.id) {
         var url = location.origin + location.pathname + "?id=" + encodeURIComponent(msg.id);
         share.value = url; share.hidden = false; $("#steer-share-label").hidden = false;

@@ -21,6 +21,9 @@ from neuronsite.errors import ValidationFailed
 EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 400))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
+# the HNSW scan never reaches past MAX_SCAN_TUPLES rows: a page that starts beyond it is empty
+# (and an offset of 2**63 never reaches SQL as a LIMIT that overflows bigint)
+MAX_SEMANTIC_OFFSET = MAX_SCAN_TUPLES
 
 
 def _check_query(query: str) -> str:
@@ -139,6 +142,8 @@ def explanations_search_semantic(
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
+    if offset >= MAX_SEMANTIC_OFFSET:
+        return [], False
     want = offset + limit + 1
     fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
     sources = _visible_sources(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = Path(__file__).with_name("schemathesis.toml")
+CONFIG = Path(os.environ.get("FUZZ_CONFIG") or Path(__file__).with_name("schemathesis.toml"))
 SEED = 20261127
 
 
@@ -80,6 +80,8 @@ def run_schemathesis(
         "--suppress-health-check",
         "all",
         *_generation_options(),
+        # FUZZ_INCLUDE: a path regex, to run a few operations only (while working on them).
+        *(["--include-path-regex", os.environ["FUZZ_INCLUDE"]] if os.environ.get("FUZZ_INCLUDE") else []),
         *extra,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}

@@ -125,14 +125,43 @@ def client_address(request) -> str:
     """The caller's address: ``REMOTE_ADDR``, or with ``NUM_PROXIES`` = n > 0 the n-th address from
     the right of ``X-Forwarded-For`` (the one our own proxies saw). Without trusted proxies the
     header is ignored, so a client cannot pick its own bucket."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return _address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def _address(remote: str, forwarded: str) -> str:
+    remote = remote or "unknown"
     proxies = getattr(settings, "NUM_PROXIES", 0) or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if proxies > 0 and forwarded:
         hops = [part.strip() for part in forwarded.split(",") if part.strip()]
         if hops:
             return hops[-min(proxies, len(hops))]
     return remote
+
+
+def scope_address(scope) -> str:
+    """:func:`client_address` for a websocket's ASGI scope."""
+    client = scope.get("client") or ("",)
+    forwarded = next(
+        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"), ""
+    )
+    return _address(str(client[0] or ""), forwarded)
+
+
+def ws_rate_limit_hit(scope, *, kind: str) -> None:
+    """Count one websocket frame against the HTTP budget ``kind`` (``"inference"`` or ``"write"``):
+    ``user_<kind>`` per signed-in user (the same bucket as their HTTP requests with a session),
+    ``anon_<kind>`` per address otherwise. Raises :class:`RateLimited` (sync: run it through
+    ``database_sync_to_async``)."""
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        rate_limit_hit(scope=f"user_{kind}", ident=f"user:{user.pk}")
+    else:
+        rate_limit_hit(scope=f"anon_{kind}", ident=scope_address(scope))
+
+
+def rate_limited_frame(exc: RateLimited, request_id=None) -> dict:
+    """The error frame a websocket sends for a frame over its limit (the socket stays open)."""
+    return {"type": "error", "requestId": request_id, "error": exc.message, "retryAfter": exc.retry_after or 60}
 
 
 PAGE_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -164,4 +193,13 @@ class PageWriteRateLimitMiddleware(MiddlewareMixin):
         return None
 
 
-__all__ = ["PageWriteRateLimitMiddleware", "client_address", "parse_rate", "rate_count", "rate_limit_hit"]
+__all__ = [
+    "PageWriteRateLimitMiddleware",
+    "client_address",
+    "parse_rate",
+    "rate_count",
+    "rate_limit_hit",
+    "rate_limited_frame",
+    "scope_address",
+    "ws_rate_limit_hit",
+]

@@ -142,7 +142,8 @@ def scope_address(scope) -> str:
     """:func:`client_address` for a websocket's ASGI scope."""
     client = scope.get("client") or ("",)
     forwarded = next(
-        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"), ""
+        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"),
+        "",
     )
     return _address(str(client[0] or ""), forwarded)
 
@@ -161,7 +162,12 @@ def ws_rate_limit_hit(scope, *, kind: str) -> None:
 
 def rate_limited_frame(exc: RateLimited, request_id=None) -> dict:
     """The error frame a websocket sends for a frame over its limit (the socket stays open)."""
-    return {"type": "error", "requestId": request_id, "error": exc.message, "retryAfter": exc.retry_after or 60}
+    return {
+        "type": "error",
+        "requestId": request_id,
+        "error": exc.message,
+        "retryAfter": exc.retry_after or 60,
+    }
 
 
 PAGE_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

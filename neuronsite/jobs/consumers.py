@@ -7,7 +7,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from neuronsite.errors import RateLimited
-
 from neuronsite.jobs.events import GROUP_PUBLIC, GROUP_STAFF, group_for_user, layer_is_shared
 from neuronsite.ratelimit import rate_limited_frame, ws_rate_limit_hit
 

@@ -76,7 +76,7 @@ def run_schemathesis(
         "1",
         "--no-color",
         "--request-timeout",
-        "30",
+        os.environ.get("FUZZ_REQUEST_TIMEOUT", "30"),
         "--suppress-health-check",
         "all",
         *_generation_options(),

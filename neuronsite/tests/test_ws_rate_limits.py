@@ -62,7 +62,9 @@ def test_flood_on_inference_sockets_gets_error_frames_while_another_address_is_s
         # The steer socket shares the address's inference budget.
         steer = _connect("/ws/steer/", "203.0.113.50")
         assert (await steer.connect())[0]
-        await steer.send_json_to({"type": "steer", "requestId": "s", "modelId": "no-such-model", "prompt": "x"})
+        await steer.send_json_to(
+            {"type": "steer", "requestId": "s", "modelId": "no-such-model", "prompt": "x"}
+        )
         steer_frame = await steer.receive_json_from(timeout=20)
         # Another address is served (its request reaches the model lookup: not found).
         other = _connect("/ws/activation/", "198.51.100.60")

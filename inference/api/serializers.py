@@ -8,7 +8,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from inference.errors import InferenceInputError, check_text
 from inference.services import steering as bounds
-from neuronsite.fields_api import NOT_BLANK
+from neuronsite.fields_api import NOT_BLANK, BoundedIntegerField, FeatureIndexField, SafeCharField
 
 
 def _documented(schema: dict, **kwargs) -> serializers.JSONField:
@@ -129,11 +129,11 @@ class TopkByTokenInput(serializers.Serializer):
 
 
 class CossimInput(serializers.Serializer):
-    modelId = serializers.CharField()
-    source = serializers.CharField()
-    index = serializers.IntegerField(min_value=0)
-    targetSource = serializers.CharField(required=False, allow_null=True, default=None)
-    numResults = serializers.IntegerField(required=False, default=10, min_value=1, max_value=1000)
+    modelId = SafeCharField(max_length=128)
+    source = SafeCharField(max_length=160)
+    index = FeatureIndexField()
+    targetSource = SafeCharField(max_length=160, required=False, allow_null=True, default=None)
+    numResults = BoundedIntegerField(required=False, default=10, min_value=1, max_value=1000)
 
 
 class TokenizeInput(serializers.Serializer):

@@ -164,3 +164,18 @@ def test_list_comment_and_human_explanation_text_must_not_be_blank_in_schema(sch
     for path, field in (("/api/list/comment/new", "text"), ("/api/explanation/new", "description")):
         prop = _component(schema, path)["properties"][field]
         assert prop.get("minLength") == 1 and "pattern" in prop, (path, prop)
+
+
+def test_cossim_fields_are_bounded_in_schema_and_server(schema, api_client, db):
+    body = _component(schema, "/api/cossim")
+    assert body["properties"]["numResults"]["maximum"] == 1000 and "oneOf" in body["properties"]["index"]
+    r = api_client.post("/api/cossim", {"modelId": "m", "source": "0-x", "index": 2**63}, format="json")
+    assert r.status_code == 400 and r.json()["error"].startswith("index")
+    r = api_client.post("/api/cossim", {"modelId": "m\x00", "source": "0-x", "index": 1}, format="json")
+    assert r.status_code == 400 and "modelId" in r.json()["error"]
+
+
+def test_saedashboard_upload_documents_its_multipart_body(schema):
+    body = schema["paths"]["/api/jobs/upload-saedashboard"]["post"]["requestBody"]
+    form = body["content"]["multipart/form-data"]["schema"]
+    assert body["required"] and set(form["required"]) == {"model", "sourceSet", "files"}

@@ -62,9 +62,10 @@ def has_sae_weights(source: Source) -> bool:
 
 def require_sae_weights(source: Source) -> None:
     if not has_sae_weights(source):
-        raise InferenceInputError(
+        raise InferenceDisabled(  # a state of the source (409), as for inference switched off
             f"Source '{source.model.name}/{source.name}' has no SAE weights to run (it holds "
-            "steering vectors only); choose an SAE source."
+            "steering vectors only); choose an SAE source.",
+            field="source",
         )
 
 

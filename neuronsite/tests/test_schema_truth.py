@@ -179,3 +179,18 @@ def test_saedashboard_upload_documents_its_multipart_body(schema):
     body = schema["paths"]["/api/jobs/upload-saedashboard"]["post"]["requestBody"]
     form = body["content"]["multipart/form-data"]["schema"]
     assert body["required"] and set(form["required"]) == {"model", "sourceSet", "files"}
+
+
+def test_saedashboard_upload_refuses_nul_in_names_without_storing(signed_in):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from models_app.models import Model
+
+    files = [SimpleUploadedFile("files.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")]
+    r = signed_in.post(
+        "/api/jobs/upload-saedashboard",
+        {"model": "m\x00x", "sourceSet": "0", "files": files},
+        format="multipart",
+    )
+    assert r.status_code == 400 and r.json()["error"].startswith("model"), r.content
+    assert not Model.objects.filter(name__startswith="m").exists()

@@ -55,15 +55,30 @@ def _generation_options() -> list[str]:
     return ["--seed", str(SEED), "--max-time", max_time, "--continue-on-failure"]
 
 
+def _schema_file(base_url: str) -> str:
+    """The schema saved to a file: schemathesis gives a schema URL 10 s, which a loaded 2-core
+    machine can pass while drf-spectacular builds it."""
+    import tempfile
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/api/schema/?format=json", timeout=300) as response:
+        body = response.read()
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".json", prefix="neuronsite-schema-", delete=False)
+    with handle:
+        handle.write(body)
+    return handle.name
+
+
 def run_schemathesis(
     base_url: str, key: str, *, max_examples: int, phases: str = "examples,fuzzing", extra: list[str] = ()
 ) -> subprocess.CompletedProcess:
+    schema_file = _schema_file(base_url)
     command = [
         str(Path(sys.executable).with_name("st")),
         "--config-file",
         str(CONFIG),
         "run",
-        f"{base_url}/api/schema/",
+        schema_file,
         "--url",
         base_url,
         "--header",
@@ -76,7 +91,8 @@ def run_schemathesis(
         "1",
         "--no-color",
         "--request-timeout",
-        os.environ.get("FUZZ_REQUEST_TIMEOUT", "30"),
+        # generous: the first semantic search loads the embedding model on a busy 2-core machine
+        os.environ.get("FUZZ_REQUEST_TIMEOUT", "180"),
         "--suppress-health-check",
         "all",
         *_generation_options(),
@@ -86,7 +102,10 @@ def run_schemathesis(
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
     timeout = int(os.environ.get("FUZZ_TIMEOUT", "900"))
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    try:
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    finally:
+        Path(schema_file).unlink(missing_ok=True)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -66,10 +66,10 @@ lint: install
 # all phases, FUZZ_MAX_TIME seconds; > 10,000 requests), in its own test database. Report: var/fuzz.txt.
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 100
-FUZZ_MAX_TIME ?= 1500
+FUZZ_MAX_TIME ?= 1800
 fuzz: install
 	mkdir -p var
 	EMBEDDED_TEST_DB_NAME=test_neuronsite_fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MAX_TIME=$(FUZZ_MAX_TIME) \
-	FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_TIMEOUT=7200 FUZZ_REPORT=var/fuzz.txt \
+	FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_TIMEOUT=7200 FUZZ_REPORT=var/fuzz.txt FUZZ_REQUEST_TIMEOUT=120 \
 	$(BIN)/python -m pytest -q -p no:randomly neuronsite/tests/test_schemathesis.py; \
 	status=$$?; tail -40 var/fuzz.txt; exit $$status

@@ -6,7 +6,7 @@ from django.db.models import Count, QuerySet
 
 from graphs.models import GraphMetadata, Subgraph
 from models_app.models import Model, SourceSet
-from neuronsite.errors import NotFound, ValidationFailed
+from neuronsite.errors import Conflict, NotFound
 
 
 def graphs_visible(*, user) -> QuerySet[GraphMetadata]:
@@ -54,11 +54,10 @@ def transcoder_set_for(*, model: Model, set_name: str | None, user) -> SourceSet
     else:
         source_set = qs.filter(allow_graphs=True).order_by("name").first()
         if source_set is None:
-            raise ValidationFailed(
-                f"Model '{model.name}' has no transcoder set for graphs.", field="sourceSetName"
-            )
+            raise NotFound(f"Model '{model.name}' has no transcoder set for graphs.", field="sourceSetName")
     if not source_set.allow_graphs or source_set.type not in ("transcoder", "clt"):
-        raise ValidationFailed(
+        # a state of the data, not a fault of the request (issue 10): 409
+        raise Conflict(
             f"Source set '{model.name}/{source_set.name}' has no transcoders (graphs need a transcoder set).",
             field="sourceSetName",
         )
@@ -69,10 +68,10 @@ def transcoder_ref(*, source_set: SourceSet) -> str:
     """Where circuit-tracer finds the set: its sources' local folder, else a hub reference."""
     source = source_set.sources.order_by("layer").first()
     if source is None:
-        raise ValidationFailed(f"Source set '{source_set.name}' has no sources.", field="sourceSetName")
+        raise Conflict(f"Source set '{source_set.name}' has no sources.", field="sourceSetName")
     ref = (source.config or {}).get("set_folder") or source.local_path or source.sae_release
     if not ref:
-        raise ValidationFailed(
+        raise Conflict(
             f"Source set '{source_set.name}' names no transcoder folder or hub reference.",
             field="sourceSetName",
         )

@@ -3,7 +3,9 @@
 Both speak JSON text frames. Every client frame may carry a ``requestId`` (a string or a number,
 echoed in every server frame about that request). Frames on one socket are handled concurrently (each
 request is its own task), and a connection runs at most ``INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION``
-requests at a time; more get an error frame. A bad frame (not JSON, binary, not an object, a
+requests at a time; more get an error frame. Each request frame counts against the same rate limit
+as the HTTP inference routes (``RATE_LIMITS``: per user, or per address when anonymous); over it,
+``{"type": "error", "requestId": ..., "error": "Too many requests ...", "retryAfter": <s>}``. A bad frame (not JSON, binary, not an object, a
 ``requestId`` that is a list or object, bad fields) gets ``{"type": "error", "requestId": ...,
 "error": "<what is wrong>"}`` and the socket stays open. Error frames carry the project's clean
 messages; an unexpected failure is logged with its traceback here and answered with a generic
@@ -48,7 +50,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework.exceptions import APIException
 
-from neuronsite.errors import ApplicationError, ValidationFailed, flatten_message
+from neuronsite.errors import ApplicationError, RateLimited, ValidationFailed, flatten_message
+from neuronsite.ratelimit import rate_limited_frame, ws_rate_limit_hit
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +109,11 @@ class _InferenceConsumer(AsyncJsonWebsocketConsumer):
             return
         if request_id in self.tasks:
             await self._error(request_id, "requestId already in flight.")
+            return
+        try:  # the HTTP inference routes' budget, per user / per address (issue 10)
+            await database_sync_to_async(ws_rate_limit_hit)(self.scope, kind="inference")
+        except RateLimited as exc:
+            await self.send_json(rate_limited_frame(exc, request_id))
             return
         limit = settings.INFERENCE_MAX_IN_FLIGHT_PER_CONNECTION
         if len(self.tasks) >= limit:

@@ -4,13 +4,20 @@ They are the project's domain errors (``neuronsite.errors``): the API's exceptio
 ``{"error": ...}`` with their status, and consumers send ``exc.message`` in an error frame.
 """
 
-from neuronsite.errors import NotFound, ValidationFailed
+from neuronsite.errors import Conflict, NotFound, ValidationFailed
 
 
 class InferenceInputError(ValidationFailed):
     """Bad input for an inference request (token limit, dimension, empty prompt, ...): 400."""
 
     default_message = "Bad inference request."
+
+
+class InferenceDisabled(Conflict):
+    """The model or source exists but inference is switched off for it: a state of the data, not a
+    fault of the request (409, so a schema-valid request is never answered 400 for it)."""
+
+    default_message = "Inference is disabled."
 
 
 class InferenceNotFound(NotFound):

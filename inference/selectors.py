@@ -10,7 +10,7 @@ from django.db.models.functions import RowNumber
 
 from features.models import Activation, Feature
 from features.selectors import explanations_for_display, parse_index
-from inference.errors import InferenceInputError, InferenceNotFound
+from inference.errors import InferenceDisabled, InferenceInputError, InferenceNotFound
 from inference.models import SavedSearch, SteerOutput
 from models_app.models import Model, Source, SourceSet
 
@@ -20,7 +20,7 @@ def model_for_inference(*, name: str, user) -> Model:
     if model is None:
         raise InferenceNotFound(f"Model '{name}' not found.")
     if not model.inference_enabled:
-        raise InferenceInputError(f"Inference is disabled for model '{name}'.")
+        raise InferenceDisabled(f"Inference is disabled for model '{name}'.", field="modelId")
     return model
 
 
@@ -34,7 +34,7 @@ def source_for_inference(*, model: Model, name: str, user) -> Source:
     if source is None:
         raise InferenceNotFound(f"Source '{model.name}/{name}' not found.")
     if not source.inference_enabled:
-        raise InferenceInputError(f"Inference is disabled for source '{model.name}/{name}'.")
+        raise InferenceDisabled(f"Inference is disabled for source '{model.name}/{name}'.", field="source")
     return source
 
 
@@ -62,9 +62,10 @@ def has_sae_weights(source: Source) -> bool:
 
 def require_sae_weights(source: Source) -> None:
     if not has_sae_weights(source):
-        raise InferenceInputError(
+        raise InferenceDisabled(  # a state of the source (409), as for inference switched off
             f"Source '{source.model.name}/{source.name}' has no SAE weights to run (it holds "
-            "steering vectors only); choose an SAE source."
+            "steering vectors only); choose an SAE source.",
+            field="source",
         )
 
 

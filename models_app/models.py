@@ -99,6 +99,16 @@ class Model(models.Model):
             return None
         return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
+    def inference_token_limit(self) -> int:
+        """The longest text (tokens, BOS included) inference takes, as far as known without loading
+        the model: ``min(INFERENCE_TOKEN_LIMIT, n_ctx of a local folder)`` (the engine enforces the
+        same rule with the loaded model's context). Pages show it before sending."""
+        from django.conf import settings
+
+        limit = settings.INFERENCE_TOKEN_LIMIT
+        n_ctx = self.local_context_length()
+        return min(limit, n_ctx) if n_ctx else limit
+
     def __str__(self) -> str:
         return self.name
 

@@ -8,6 +8,8 @@ Registered from ``neuronsite/urls.py`` (the extension) and ``SPECTACULAR_SETTING
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 
@@ -34,15 +36,46 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {"type": "apiKey", "in": "header", "name": "x-api-key"}
 
 
+_SCHEMA_EXTRA: dict[str, dict] = {}
+
+
+def schema_extra(**keywords):
+    """Class decorator for an input serializer: JSON-schema keywords its component gets on top of
+    its fields', for rules between fields (``anyOf=[{"required": ["source"]}, {"required":
+    ["layer"]}]``: one of two fields is required). The serializer still enforces the rule."""
+
+    def register(cls):
+        name = getattr(getattr(cls, "Meta", None), "ref_name", None) or cls.__name__
+        _SCHEMA_EXTRA[name] = keywords
+        return cls
+
+    return register
+
+
+def _merge(target: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
 def postprocess(result, generator, request, public):
     """Every operation documents the ``{"error": string}`` body of each status it can fail with."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in schemas.items():
+        extra = _SCHEMA_EXTRA.get(name.removesuffix("Request")) or _SCHEMA_EXTRA.get(name)
+        if extra:
+            _merge(component, copy.deepcopy(extra))
     schemas.setdefault("Error", ERROR_SCHEMA)
     ref = {"$ref": "#/components/schemas/Error"}
     for path_item in result.get("paths", {}).values():
         for method, op in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            if "requestBody" in op and method in {"post", "put", "patch"}:
+                # A body is always sent (an empty object where every field is optional).
+                op["requestBody"]["required"] = True
             responses = op.setdefault("responses", {})
             codes = ["400", "401", "403", "404", "429"]
             if "requestBody" in op:

@@ -4,7 +4,8 @@ the login / sign-up pages.
 The cache is Django's ``default`` cache: a PostgreSQL table by default (shared by every web
 process that reaches the database), Redis with ``REDIS_URL``. Limits come from settings
 (``RATE_LIMITS``, each ``"N/period"`` with period ``s``/``min``/``h``/``day``; empty or ``0``
-switches that limit off) and are listed in the README.
+switches that limit off) and are listed in the README. Counting is atomic on both backends
+(:func:`rate_count`): concurrent requests never share a count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
@@ -51,20 +51,7 @@ def rate_limit_hit(*, scope: str, ident: str, rate: str | None = None) -> None:
     window_end = (window + 1) * period
     key = f"rl:{scope}:{ident}:{period}:{window}"
     ttl = max(1, math.ceil(window_end - now)) + 1
-    if cache.add(key, 1, timeout=ttl):
-        count = 1
-    elif _is_redis():
-        try:
-            count = cache.incr(key)  # atomic, keeps the key's expiry
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=ttl)
-            count = 1
-    else:
-        # Database cache: read then write with the window's expiry (BaseCache.incr would reset it
-        # to the default timeout). Two racing requests may count once: a limit can be passed by
-        # the number of concurrent requests, never by more.
-        count = int(cache.get(key) or 0) + 1
-        cache.set(key, count, timeout=ttl)
+    count = rate_count(key, ttl=ttl)
     if count > limit:
         retry_after = max(1, math.ceil(window_end - now))
         raise RateLimited(
@@ -75,25 +62,112 @@ def rate_limit_hit(*, scope: str, ident: str, rate: str | None = None) -> None:
         )
 
 
-def _is_redis() -> bool:
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
+def rate_count(key: str, *, ttl: int) -> int:
+    """Add one to the counter ``key`` (created with ``ttl`` seconds to live) and return its new
+    value, atomically: concurrent callers each see a different count, none is lost.
 
-    return isinstance(caches["default"], RedisCache)
+    - Database cache (the default): one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on the
+      cache table itself (PostgreSQL locks the row, so increments serialise). The counter is stored
+      as plain digits under a key Django's own cache keys (``:1:...``) never take, and
+      ``cache.clear()`` resets it with everything else.
+    - Redis: ``add`` then ``INCR`` (atomic, keeps the key's expiry).
+    - Any other backend (a test's local memory): ``add`` then ``incr``.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+
+    backend = caches["default"]
+    if isinstance(backend, DatabaseCache):
+        return _db_count(backend, key, ttl)
+    if backend.add(key, 1, timeout=ttl):
+        return 1
+    try:
+        return backend.incr(key)
+    except ValueError:  # expired between add and incr
+        backend.add(key, 1, timeout=ttl)
+        return 1
+
+
+_DB_KEY_MAX = 250  # the cache table's key column is varchar(255)
+
+
+def _db_count(backend, key: str, ttl: int) -> int:
+    import hashlib
+    import random
+    from datetime import timedelta
+
+    from django.db import connections, router
+    from django.utils import timezone
+
+    if len(key) > _DB_KEY_MAX:
+        key = key[:180] + ":" + hashlib.sha256(key.encode()).hexdigest()
+    connection = connections[router.db_for_write(backend.cache_model_class)]
+    table = connection.ops.quote_name(backend._table)
+    now = timezone.now()
+    expires = now + timedelta(seconds=ttl)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (cache_key, value, expires) VALUES (%s, '1', %s)
+            ON CONFLICT (cache_key) DO UPDATE SET
+              value = CASE WHEN {table}.expires < %s OR {table}.value !~ '^[0-9]{{1,15}}$' THEN '1'
+                           ELSE ({table}.value::bigint + 1)::text END,
+              expires = CASE WHEN {table}.expires < %s THEN EXCLUDED.expires ELSE {table}.expires END
+            RETURNING value::bigint""",
+            [key, expires, now, now],
+        )
+        count = int(cursor.fetchone()[0])
+        if random.random() < 0.01:  # past windows' counters: nothing else reads or culls them
+            cursor.execute(f"DELETE FROM {table} WHERE cache_key LIKE 'rl:%%' AND expires < %s", [now])
+    return count
 
 
 def client_address(request) -> str:
     """The caller's address: ``REMOTE_ADDR``, or with ``NUM_PROXIES`` = n > 0 the n-th address from
     the right of ``X-Forwarded-For`` (the one our own proxies saw). Without trusted proxies the
     header is ignored, so a client cannot pick its own bucket."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return _address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def _address(remote: str, forwarded: str) -> str:
+    remote = remote or "unknown"
     proxies = getattr(settings, "NUM_PROXIES", 0) or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if proxies > 0 and forwarded:
         hops = [part.strip() for part in forwarded.split(",") if part.strip()]
         if hops:
             return hops[-min(proxies, len(hops))]
     return remote
+
+
+def scope_address(scope) -> str:
+    """:func:`client_address` for a websocket's ASGI scope."""
+    client = scope.get("client") or ("",)
+    forwarded = next(
+        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"),
+        "",
+    )
+    return _address(str(client[0] or ""), forwarded)
+
+
+def ws_rate_limit_hit(scope, *, kind: str) -> None:
+    """Count one websocket frame against the HTTP budget ``kind`` (``"inference"`` or ``"write"``):
+    ``user_<kind>`` per signed-in user (the same bucket as their HTTP requests with a session),
+    ``anon_<kind>`` per address otherwise. Raises :class:`RateLimited` (sync: run it through
+    ``database_sync_to_async``)."""
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        rate_limit_hit(scope=f"user_{kind}", ident=f"user:{user.pk}")
+    else:
+        rate_limit_hit(scope=f"anon_{kind}", ident=scope_address(scope))
+
+
+def rate_limited_frame(exc: RateLimited, request_id=None) -> dict:
+    """The error frame a websocket sends for a frame over its limit (the socket stays open)."""
+    return {
+        "type": "error",
+        "requestId": request_id,
+        "error": exc.message,
+        "retryAfter": exc.retry_after or 60,
+    }
 
 
 PAGE_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -125,4 +199,13 @@ class PageWriteRateLimitMiddleware(MiddlewareMixin):
         return None
 
 
-__all__ = ["PageWriteRateLimitMiddleware", "client_address", "parse_rate", "rate_limit_hit"]
+__all__ = [
+    "PageWriteRateLimitMiddleware",
+    "client_address",
+    "parse_rate",
+    "rate_count",
+    "rate_limit_hit",
+    "rate_limited_frame",
+    "scope_address",
+    "ws_rate_limit_hit",
+]

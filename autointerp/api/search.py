@@ -28,7 +28,7 @@ class SemanticSearchModelInput(SemanticSearchInput):
 
 
 class SemanticSearchLayersInput(SemanticSearchModelInput):
-    layers = serializers.ListField(child=SafeCharField(max_length=160), allow_empty=False, max_length=1000)
+    layers = serializers.ListField(child=SafeCharField(max_length=160), min_length=1, max_length=1000)
 
 
 class SemanticSearchReleaseInput(SemanticSearchInput):

@@ -10,30 +10,36 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from autointerp import services
+from autointerp.explainers import EXPLAINERS
+from autointerp.scorers import SCORERS
 from features.api.serializers import _iso
+from features.services import MAX_COMMENT_LENGTH
 from neuronsite.api import validated
-from neuronsite.fields_api import SafeCharField, SchemaPattern
+from neuronsite.fields_api import FeatureIndexField, SafeCharField, SchemaPattern
 
 
 class FeatureRefInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
     layer = SafeCharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
-    index = serializers.JSONField(help_text="feature index (integer)")
+    index = FeatureIndexField()
 
 
 class GenerateInput(FeatureRefInput):
-    explanationType = SafeCharField(max_length=100)
+    explanationType = serializers.ChoiceField(choices=list(EXPLAINERS), help_text="the explainer method")
     explanationModelName = SafeCharField(max_length=200, required=False, allow_blank=True, default="")
     useOpenRouter = serializers.BooleanField(required=False, default=False)
 
+    class Meta:
+        ref_name = "ExplanationGenerateInput"  # graphs has a GenerateInput too
+
 
 class NewInput(FeatureRefInput):
-    description = SafeCharField(max_length=10_000, allow_blank=True)
+    description = SafeCharField(max_length=MAX_COMMENT_LENGTH)
 
 
 class ScoreInput(serializers.Serializer):
     explanationId = serializers.CharField(max_length=32, validators=[SchemaPattern(r"^[0-9]{1,18}$")])
-    scorerType = SafeCharField(max_length=100)
+    scorerType = serializers.ChoiceField(choices=list(SCORERS), help_text="the scorer method")
     scorerModel = SafeCharField(max_length=200, required=False, allow_blank=True, allow_null=True, default="")
 
 

@@ -22,8 +22,8 @@ from features import client_selectors, selectors, services
 from features.api.serializers import _iso, activation_json, explanation_json, feature_json
 from neuronsite.api import validated
 from neuronsite.errors import ValidationFailed
-from neuronsite.fields_api import BoundedIntegerField, SafeCharField, SchemaPattern
-from neuronsite.openapi import ID_PATTERN, path_params
+from neuronsite.fields_api import NOT_BLANK, BoundedIntegerField, SafeCharField, SchemaPattern
+from neuronsite.openapi import ID_PATTERN, path_params, schema_extra
 
 MAX_INDEX = 2**31 - 1
 
@@ -53,13 +53,13 @@ class FeaturesBatchInput(serializers.Serializer):
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 128,
-                        "pattern": r"^[^\u0000]*\S[^\u0000]*$",
+                        "pattern": NOT_BLANK,
                     },
                     "layer": {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 160,
-                        "pattern": r"^[^\u0000]*\S[^\u0000]*$",
+                        "pattern": NOT_BLANK,
                     },
                     "index": {"type": "integer", "minimum": 0, "maximum": MAX_INDEX},
                     "maxActsToReturn": {"type": "integer", "minimum": 0, "maximum": 10_000},
@@ -94,6 +94,7 @@ def features_batch(request):
 features_batch.cls.json_array_body = True
 
 
+@schema_extra(anyOf=[{"required": ["source"]}, {"required": ["layer"]}])
 class ActivationGetInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
     source = SafeCharField(max_length=160, required=False)
@@ -107,7 +108,27 @@ class ActivationGetInput(serializers.Serializer):
         return attrs
 
 
-@extend_schema(request=ActivationGetInput, summary="A feature's stored top activations, strongest first")
+@extend_schema(
+    methods=["GET"],
+    parameters=[
+        OpenApiParameter(
+            "modelId", {"type": "string", "maxLength": 128, "pattern": NOT_BLANK}, required=True
+        ),
+        OpenApiParameter(
+            "source",
+            {"type": "string", "maxLength": 160, "pattern": NOT_BLANK},
+            required=True,
+            description='source id, e.g. "6-res-jb" (or send it as "layer")',
+        ),
+        OpenApiParameter("index", {"type": "integer", "minimum": 0, "maximum": MAX_INDEX}, required=True),
+    ],
+    summary="A feature's stored top activations, strongest first",
+)
+@extend_schema(
+    methods=["POST"],
+    request=ActivationGetInput,
+    summary="A feature's stored top activations, strongest first (give source or layer)",
+)
 @api_view(["GET", "POST"])
 def activation_get(request):
     source = request.query_params if request.method == "GET" else request.data
@@ -152,7 +173,9 @@ class ExportInput(serializers.Serializer):
     request=ExportInput,
     parameters=[
         OpenApiParameter(
-            "modelId", {"type": "string", "maxLength": 128, "pattern": "^[^\\x00]*$"}, required=True
+            "modelId",
+            {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NOT_BLANK},
+            required=True,
         ),
         OpenApiParameter(
             "source",
@@ -185,7 +208,7 @@ def explanation_export(request):
 
 class ListCommentInput(serializers.Serializer):
     listId = serializers.CharField(max_length=32, validators=[SchemaPattern(r"^[0-9]{1,18}$")])
-    text = SafeCharField(max_length=10_000, allow_blank=True)
+    text = SafeCharField(max_length=10_000)
 
 
 @extend_schema(request=ListCommentInput, summary="Comment on a list")

@@ -19,6 +19,7 @@ from features.api.serializers import _iso, explanation_json, list_json
 from features.models import List
 from models_app.models import Model, Source, SourceRelease
 from neuronsite.api import validated
+from neuronsite.errors import NotFound
 from neuronsite.fields import Visibility
 from neuronsite.fields_api import (
     INT64_MAX,
@@ -26,6 +27,7 @@ from neuronsite.fields_api import (
     BoundedIntegerField,
     FeatureIndexField,
     SafeCharField,
+    ascii_index,
     column_max_length,
 )
 from neuronsite.openapi import ID_PATTERN, MESSAGE, array, ok, path_params
@@ -214,6 +216,9 @@ def list_remove(request):
 @api_view(["GET", "POST"])
 def list_get(request):
     raw = request.data if request.method == "POST" else request.query_params
+    if request.method == "GET" and raw.get("listId") and ascii_index(raw.get("listId")) is None:
+        # A list id is a number: no list has this one (a share link's id copied wrong).
+        raise NotFound(f"List '{raw.get('listId')[:40]}' not found.", field="listId")
     data = ListIdInput(data={"listId": raw.get("listId")})
     data.is_valid(raise_exception=True)
     lst = selectors.list_get(list_id=data.validated_data["listId"], user=request.user)

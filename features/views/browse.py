@@ -262,6 +262,7 @@ def feature_page(request, model_id: str, source: str, index: str):
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,
         "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,
+        "token_limit": source_obj.model.inference_token_limit(),  # shown before sending (issue 10)
         # researcher pass (issue 16): embed-code generator, SAE config, OpenGraph, cos-sim match
         "embed_toggles": EMBED_TOGGLES,
         "config_json": json.dumps(source_obj.config, indent=2, sort_keys=True) if source_obj.config else "",

@@ -47,7 +47,9 @@ def search_page(request):
 
 
 def search_inference_page(request):
-    models = model_selectors.models_with_source_sets(user=request.user)
+    models = list(model_selectors.models_with_source_sets(user=request.user))
+    for m in models:
+        m.token_limit = m.inference_token_limit()  # shown before sending (issue 10)
     return render(request, "features/search_inference.html", {"models": models})
 
 
@@ -63,4 +65,5 @@ def steer_page(request):
     models = list(model_selectors.models_with_source_sets(user=request.user))
     for m in models:
         m.max_new_tokens = _max_new_tokens(m)
+        m.token_limit = m.inference_token_limit()
     return render(request, "features/steer.html", {"models": models})

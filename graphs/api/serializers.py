@@ -6,7 +6,17 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from graphs.models import GraphMetadata
+from graphs.services import GENERATE_RANGES, SLUG_RE, max_upload_bytes
 from neuronsite.fields_api import BoundedIntegerField, FiniteFloatField, SafeCharField
+from neuronsite.openapi import schema_extra
+
+# The slug rule is checked by the service (Neuronpedia's "Invalid scan or slug" answer).
+SLUG_SCHEMA = SLUG_RE.pattern
+
+
+def _range(name: str, field_class):
+    low, high, _default = GENERATE_RANGES[name]
+    return field_class(required=False, allow_null=True, min_value=low, max_value=high)
 
 
 class MessageInput(serializers.Serializer):
@@ -14,18 +24,27 @@ class MessageInput(serializers.Serializer):
     content = SafeCharField(allow_blank=True, max_length=10_000)
 
 
+@schema_extra(
+    anyOf=[{"required": ["prompt"]}, {"required": ["messages"]}],
+    # Longer prompts reach the service, which answers Neuronpedia's "Prompt Too Long".
+    properties={"prompt": {"maxLength": 10_000}, "messages": {"minItems": 1}},
+)
 class GenerateInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
-    # longer prompts reach the view, which answers Neuronpedia's "Prompt Too Long"
     prompt = SafeCharField(max_length=1_000_000, required=False, allow_blank=False, trim_whitespace=False)
-    messages = MessageInput(many=True, required=False)
+    messages = MessageInput(many=True, required=False, allow_empty=False, max_length=1000)
     sourceSetName = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=128)
-    slug = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=200)
-    maxNLogits = BoundedIntegerField(required=False, allow_null=True)
-    desiredLogitProb = FiniteFloatField(required=False, allow_null=True)
-    nodeThreshold = FiniteFloatField(required=False, allow_null=True)
-    edgeThreshold = FiniteFloatField(required=False, allow_null=True)
-    maxFeatureNodes = BoundedIntegerField(required=False, allow_null=True)
+    slug = SafeCharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200, schema_pattern=SLUG_SCHEMA
+    )
+    maxNLogits = _range("maxNLogits", BoundedIntegerField)
+    desiredLogitProb = _range("desiredLogitProb", FiniteFloatField)
+    nodeThreshold = _range("nodeThreshold", FiniteFloatField)
+    edgeThreshold = _range("edgeThreshold", FiniteFloatField)
+    maxFeatureNodes = _range("maxFeatureNodes", BoundedIntegerField)
+
+    class Meta:
+        ref_name = "GraphGenerateInput"  # autointerp has a GenerateInput too
 
     def validate(self, attrs):
         if not attrs.get("prompt") and not attrs.get("messages"):
@@ -38,10 +57,16 @@ class ModelSlugInput(serializers.Serializer):
     slug = SafeCharField(max_length=200)
 
 
+# Over the upload cap: 413 from the service; the schema states the cap.
+@schema_extra(properties={"contentLength": {"maximum": max_upload_bytes()}})
 class SignedPutInput(serializers.Serializer):
     filename = SafeCharField(max_length=300)
     contentLength = BoundedIntegerField(min_value=1)
     contentType = SafeCharField(required=False, allow_blank=True, max_length=100)
+
+
+class SubgraphIdInput(serializers.Serializer):
+    subgraphId = BoundedIntegerField(min_value=1, max_value=2**63 - 1, help_text="the subgraph's id")
 
 
 class SaveToDbInput(serializers.Serializer):
@@ -51,7 +76,7 @@ class SaveToDbInput(serializers.Serializer):
 class SubgraphInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
     slug = SafeCharField(max_length=200)
-    subgraphId = BoundedIntegerField(required=False, allow_null=True)
+    subgraphId = BoundedIntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     displayName = SafeCharField(required=False, allow_blank=True, max_length=300)
     pinnedIds = serializers.ListField(child=SafeCharField(max_length=100), max_length=5000)
     supernodes = serializers.ListField(
@@ -103,6 +128,15 @@ def subgraph_json(sub) -> dict:
     }
 
 
+@schema_extra(
+    oneOf=[
+        {
+            "properties": {"ablate": {"enum": [True]}, "delta": {"nullable": True, "enum": [None]}},
+            "required": ["ablate"],
+        },
+        {"properties": {"ablate": {"enum": [False]}, "delta": {"type": "number"}}, "required": ["delta"]},
+    ]
+)
 class SteerFeatureInput(serializers.Serializer):
     layer = BoundedIntegerField(min_value=0)
     index = BoundedIntegerField(min_value=0)
@@ -112,7 +146,15 @@ class SteerFeatureInput(serializers.Serializer):
     delta = FiniteFloatField(required=False, allow_null=True, default=None)
     ablate = serializers.BooleanField(required=False, default=False)
 
+    def validate(self, attrs):
+        if attrs["ablate"] and attrs["delta"] is not None:
+            raise serializers.ValidationError({"delta": "When ablate is True, delta must be None"})
+        if not attrs["ablate"] and attrs["delta"] is None:
+            raise serializers.ValidationError({"delta": "When ablate is False, delta must be provided"})
+        return attrs
 
+
+@schema_extra(properties={"features": {"minItems": 1}})
 class SteerLogitsInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
     sourceSetName = SafeCharField(required=False, allow_blank=True, allow_null=True, max_length=128)

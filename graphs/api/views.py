@@ -20,6 +20,7 @@ from graphs.api.serializers import (
     SaveToDbInput,
     SignedPutInput,
     SteerLogitsInput,
+    SubgraphIdInput,
     SubgraphInput,
     graph_metadata_json,
     subgraph_json,
@@ -240,13 +241,12 @@ def subgraph_list(request):
     return Response([subgraph_json(s) for s in selectors.subgraphs_for(graph=graph, user=request.user)])
 
 
+@extend_schema(request=SubgraphIdInput, summary="Delete an owned subgraph")
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def subgraph_delete(request):
-    raw = request.data.get("subgraphId")
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise ValidationFailed("must be an integer", field="subgraphId")
-    services.subgraph_delete(user=request.user, subgraph_id=raw)
+    v = validated(SubgraphIdInput, request)
+    services.subgraph_delete(user=request.user, subgraph_id=v["subgraphId"])
     return Response({"message": "Subgraph deleted"})
 
 

@@ -25,6 +25,7 @@ from graphs.services.common import (
 )
 from models_app.models import Model, SourceSet
 from neuronsite.errors import (
+    Conflict,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -106,7 +107,7 @@ def graph_generate_prepare(
     settings_ = {name: _param(params, name) for name in GENERATE_RANGES}
     model = selectors.model_for_graphs(model_name=model_name, user=user)
     if not model.inference_enabled:
-        raise ValidationFailed(f"Model '{model.name}' has inference disabled.", field="modelId")
+        raise Conflict(f"Model '{model.name}' has inference disabled.", field="modelId")
     source_set = selectors.transcoder_set_for(model=model, set_name=source_set_name, user=user)
     selectors.transcoder_ref(source_set=source_set)
     slug = check_slug(slug, field="slug") if slug else f"graph-{secrets.token_hex(6)}"

@@ -64,7 +64,7 @@ def upload(client, data_or_bytes, *, raw=False):
         ({"modelId": "gtiny"}, 400, "prompt"),
         ({"modelId": "nope", "prompt": "hi"}, 404, "nope"),
         ({"modelId": "gtiny", "prompt": "hi", "sourceSetName": "missing"}, 404, "missing"),
-        ({"modelId": "gtiny", "prompt": "hi", "sourceSetName": "res"}, 400, "no transcoders"),
+        ({"modelId": "gtiny", "prompt": "hi", "sourceSetName": "res"}, 409, "no transcoders"),
         ({"modelId": "gtiny", "prompt": "hi", "maxNLogits": 99}, 400, "maxNLogits"),
         ({"modelId": "gtiny", "prompt": "hi", "nodeThreshold": 0.2}, 400, "nodeThreshold"),
         ({"modelId": "gtiny", "prompt": "hi", "maxFeatureNodes": 10}, 400, "maxFeatureNodes"),

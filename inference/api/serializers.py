@@ -8,6 +8,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from inference.errors import InferenceInputError, check_text
 from inference.services import steering as bounds
+from neuronsite.fields_api import NOT_BLANK, BoundedIntegerField, FeatureIndexField, SafeCharField
 
 
 def _documented(schema: dict, **kwargs) -> serializers.JSONField:
@@ -43,13 +44,10 @@ class TextOrList(serializers.Field):
 
 # Issue 11 (``text`` lists in search): TextOrList's OpenAPI shape, and what CharField refused
 # before ``text`` could be a list (NUL, lone surrogates: the tokenizer cannot take them).
+# Each text: no NUL, not only whitespace (the tokenizer step refuses both).
+_TEXT_SCHEMA = {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
 extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "string"},
-            {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
-        ]
-    }
+    {"oneOf": [_TEXT_SCHEMA, {"type": "array", "items": _TEXT_SCHEMA, "minItems": 1, "maxItems": 64}]}
 )(TextOrList)
 
 
@@ -131,11 +129,11 @@ class TopkByTokenInput(serializers.Serializer):
 
 
 class CossimInput(serializers.Serializer):
-    modelId = serializers.CharField()
-    source = serializers.CharField()
-    index = serializers.IntegerField(min_value=0)
-    targetSource = serializers.CharField(required=False, allow_null=True, default=None)
-    numResults = serializers.IntegerField(required=False, default=10, min_value=1, max_value=1000)
+    modelId = SafeCharField(max_length=128)
+    source = SafeCharField(max_length=160)
+    index = FeatureIndexField()
+    targetSource = SafeCharField(max_length=160, required=False, allow_null=True, default=None)
+    numResults = BoundedIntegerField(required=False, default=10, min_value=1, max_value=1000)
 
 
 class TokenizeInput(serializers.Serializer):

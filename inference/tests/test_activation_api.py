@@ -82,8 +82,8 @@ def test_activation_errors(api_client, tiny, settings):
     settings.INFERENCE_TOKEN_LIMIT = 200
     tiny["model"].inference_enabled = False
     tiny["model"].save()
-    r = post(ok)
-    assert r.status_code == 400 and "disabled" in r.json()["error"]
+    r = post(ok)  # a state of the model, not a fault of the request: 409 (issue 10)
+    assert r.status_code == 409 and "disabled" in r.json()["error"]
 
 
 def test_tokenize(api_client, tiny, direct):

@@ -167,7 +167,7 @@ def test_steer_unknown_and_disabled(api_client, tiny):
     tiny["model"].inference_enabled = False
     tiny["model"].save()
     res = api_client.post("/api/steer", {**body, "features": []}, format="json")
-    assert res.status_code == 400 and "disabled" in res.json()["error"]
+    assert res.status_code == 409 and "disabled" in res.json()["error"]
 
 
 def test_user_vector_steering(api_client, tiny, direct):

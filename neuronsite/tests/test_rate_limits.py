@@ -159,3 +159,50 @@ def test_page_writes_share_the_write_limit(low_limits, client, make_user, make_f
     ]
     assert 429 not in statuses[:LIMIT] and statuses.count(429) >= LIMIT
     assert Comment.objects.count() == 3 * LIMIT - statuses.count(429)  # refused posts wrote nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_counts_are_atomic_in_the_database_cache():
+    """Threads released together by a barrier each get their own count: none is lost."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from neuronsite.errors import RateLimited
+    from neuronsite.ratelimit import rate_count, rate_limit_hit
+
+    threads_n = 12
+    barrier = threading.Barrier(threads_n)
+    counts, refused, errors = [], [], []
+
+    def worker(i):
+        try:
+            barrier.wait(timeout=30)
+            counts.append(rate_count("rl:test:atomic", ttl=600))
+            barrier.wait(timeout=30)
+            try:
+                rate_limit_hit(scope="test", ident="203.0.113.77", rate=f"{threads_n // 2}/day")
+            except RateLimited:
+                refused.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    cache.clear()
+    day = int(time.time() // 86400)
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(counts) == list(range(1, threads_n + 1))
+        # Over a limit of half the callers: exactly the other half is refused (fewer only if the
+        # day's window ended during the test).
+        same_window = day == int(time.time() // 86400)
+        assert len(refused) == threads_n // 2 if same_window else len(refused) <= threads_n // 2
+    finally:
+        cache.clear()

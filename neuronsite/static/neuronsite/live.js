@@ -124,6 +124,36 @@
   var activationSocket = null;
   function activations() { return activationSocket || (activationSocket = new Socket("/ws/activation/")); }
 
+  /* --- token limit (issue 10): each text box shows min(INFERENCE_TOKEN_LIMIT, the model's context)
+   * and over-long text is refused here, before any inference request. A text of at most
+   * limit - 2 UTF-8 bytes cannot be too long (every token covers at least one byte; BOS and a
+   * SentencePiece prefix add at most two); a longer one is counted by POST /api/tokenize, whose
+   * answer also carries the exact limit (the pages only know it for local model folders). --- */
+  var knownLimits = {};
+  function showLimit(node, limit) { if (node && limit) node.textContent = "Up to " + limit + " tokens."; }
+  function optionLimit(select) {
+    var o = select && select.selectedOptions && select.selectedOptions[0];
+    return o ? parseInt(o.dataset.tokenLimit, 10) || 0 : 0;
+  }
+  function checkTokenLimit(modelId, text, limit, hint) {
+    limit = knownLimits[modelId] || limit;
+    if (!limit || new TextEncoder().encode(text).length + 2 <= limit) return Promise.resolve(null);
+    return fetch("/api/tokenize", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ modelId: modelId, text: text }),
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (body.tokenLimit) { knownLimits[modelId] = body.tokenLimit; showLimit(hint, body.tokenLimit); }
+        if (!r.ok) return body.error || "Could not count the tokens of this text.";
+        if ((body.tokens || []).length > body.tokenLimit) {
+          return "Text is " + body.tokens.length + " tokens long; the limit is " + body.tokenLimit + " tokens.";
+        }
+        return null;
+      });
+    }, function () { return "Could not count the tokens of this text."; });
+  }
+
   /* --- dashboard: test your own text --- */
   function initTestText() {
     var box = $("#test-text"), form = $("#test-form");
@@ -134,16 +164,19 @@
       var text = $("#test-input").value;
       if (!text.trim()) { status.textContent = "Type some text first."; return; }
       status.textContent = "Running…";
-      activations().send(
-        { feature: { modelId: box.dataset.model, source: box.dataset.source, index: parseInt(box.dataset.index, 10) }, customText: text },
-        function (msg) {
-          if (msg.type === "error") { status.textContent = "Error: " + msg.error; return true; }
-          if (msg.type !== "activation") return false;
-          var r = msg.result;
-          renderTokens(out, r.tokens, r.values, scale || r.maxValue);
-          status.textContent = "Max " + Number(r.maxValue).toFixed(3) + " at token " + r.maxValueTokenIndex + ".";
-          return true;
-        });
+      checkTokenLimit(box.dataset.model, text, parseInt(box.dataset.tokenLimit, 10) || 0, $("#test-limit")).then(function (problem) {
+        if (problem) { status.textContent = "Error: " + problem; return; }
+        activations().send(
+          { feature: { modelId: box.dataset.model, source: box.dataset.source, index: parseInt(box.dataset.index, 10) }, customText: text },
+          function (msg) {
+            if (msg.type === "error") { status.textContent = "Error: " + msg.error; return true; }
+            if (msg.type !== "activation") return false;
+            var r = msg.result;
+            renderTokens(out, r.tokens, r.values, scale || r.maxValue);
+            status.textContent = "Max " + Number(r.maxValue).toFixed(3) + " at token " + r.maxValueTokenIndex + ".";
+            return true;
+          });
+      });
     });
   }
 
@@ -396,6 +429,14 @@
       ev.preventDefault();
       var b = body();
       if (!b.features.length) { status.textContent = "Add at least one feature to steer with."; return; }
+      // completion prompts are checked here; a chat adds its template's tokens (the server checks it)
+      var prompt = b.type === "steer-chat" ? "" : (b.prompt || "");
+      checkTokenLimit(b.modelId, prompt, optionLimit($("#steer-model")), $("#steer-limit")).then(function (problem) {
+        if (problem) { status.textContent = "Error: " + problem; return; }
+        generate(b);
+      });
+    });
+    function generate(b) {
       if (current) socket.cancel(current);
       outDefault.textContent = ""; outSteered.textContent = "";
       lpReset();
@@ -411,6 +452,10 @@
         if (msg.type === "cancelled") { status.textContent = "Cancelled."; return true; }
         return false;
       });
+    }
+    showLimit($("#steer-limit"), optionLimit($("#steer-model")));
+    $("#steer-model").addEventListener("change", function () {
+      showLimit($("#steer-limit"), knownLimits[$("#steer-model").value] || optionLimit($("#steer-model")));
     });
     $("#steer-stop").addEventListener("click", function () { if (current) socket.cancel(current); });
 
@@ -577,8 +622,14 @@
       return raw === "" ? null : parseFloat(raw);
     }
     function run() {
-      var layers = selectedLayers();
+      var layers = selectedLayers(), model = $("#si-model").value;
       status.textContent = "Running…";
+      checkTokenLimit(model, $("#si-text").value, optionLimit($("#si-model")), $("#si-limit")).then(function (problem) {
+        if (problem) { status.textContent = "Error: " + problem; return; }
+        search(layers);
+      });
+    }
+    function search(layers) {
       fetch("/api/search-all", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
@@ -592,11 +643,23 @@
     }
     form.addEventListener("submit", function (ev) { ev.preventDefault(); sortIndexes = []; run(); });
 
+    showLimit($("#si-limit"), optionLimit($("#si-model")));
+    $("#si-model").addEventListener("change", function () {
+      showLimit($("#si-limit"), knownLimits[$("#si-model").value] || optionLimit($("#si-model")));
+    });
     var tk = $("#topk-form");
+    showLimit($("#topk-limit"), optionLimit($("#topk-source")));
+    $("#topk-source").addEventListener("change", function () { showLimit($("#topk-limit"), optionLimit($("#topk-source"))); });
     tk.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var out = $("#topk-results"), st = $("#topk-status");
+      var out = $("#topk-results"), st = $("#topk-status"), src = $("#topk-source").selectedOptions[0];
       st.textContent = "Running…"; out.textContent = "";
+      checkTokenLimit(src ? src.dataset.model : "", $("#topk-text").value, optionLimit($("#topk-source")), $("#topk-limit")).then(function (problem) {
+        if (problem) { st.textContent = "Error: " + problem; return; }
+        topk(out, st);
+      });
+    });
+    function topk(out, st) {
       fetch("/api/search-topk-by-token", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
@@ -622,7 +685,7 @@
         t.appendChild(tb); out.appendChild(t);
         st.textContent = body.results.length + " tokens.";
       });
-    });
+    }
 
     var params = new URLSearchParams(location.search);
     if (params.get("model")) { $("#si-model").value = params.get("model"); $("#si-model").dispatchEvent(new Event("change")); }

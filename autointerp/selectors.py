@@ -46,9 +46,12 @@ def explanations_search_semantic(
     one_per_feature: bool = False,
     vector: list[float] | None = None,
     embedder_name: str | None = None,
+    light: bool = False,
 ) -> tuple[list[Explanation], bool]:
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
-    Each row has ``similarity``, ``feature__source__model`` and ``top_activations`` (3)."""
+    Each row has ``similarity``, ``feature__source__model`` and ``top_activations`` (3).
+    ``light`` (the chat monitor's steer search): rows carry only the description, the feature's
+    index, quantiles and max activation, and its source; no scores, activations or embedding."""
     from pgvector.django import CosineDistance
 
     query = _check_query(query)
@@ -99,6 +102,22 @@ def explanations_search_semantic(
     window = ids[offset : offset + limit]
     has_more = len(ids) > offset + limit
     distance = {pk: d for pk, _, d in window}
+    if light:  # chat monitor (issue 15): only what the steer-by-description preview shows
+        light_rows = Explanation.objects.filter(pk__in=list(distance)).select_related("feature__source")
+        light_rows = light_rows.only(
+            "id",
+            "description",
+            "feature__index",
+            "feature__max_act_approx",
+            "feature__activation_quantiles",
+            "feature__source__name",
+            "feature__source__layer",
+        )
+        by_pk = {e.pk: e for e in light_rows}
+        page = [by_pk[pk] for pk, _, _ in window if pk in by_pk]
+        for e in page:
+            e.similarity = 1.0 - float(distance[e.pk])
+        return page, has_more
     rows = {
         e.pk: e
         for e in Explanation.objects.filter(pk__in=list(distance))

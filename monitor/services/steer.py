@@ -78,11 +78,19 @@ def _visible_sources(*, user, model: Model, names=None) -> dict[str, Source]:
 
 
 def steer_search(
-    *, user, model_id: str, description: str, top_k: int = SEARCH_TOP_K_DEFAULT, sources=None
+    *,
+    user,
+    model_id: str,
+    description: str,
+    top_k: int = SEARCH_TOP_K_DEFAULT,
+    sources=None,
+    vector: list[float] | None = None,
+    embedder_name: str | None = None,
 ) -> list[dict]:
     """Features of ``model_id`` whose explanations are nearest to ``description``, best first,
     one per feature: ``[{source, index, layer, explanation, explanationId, similarity,
-    topQuantile: {q, value} | None, maxActApprox}]``."""
+    topQuantile: {q, value} | None, maxActApprox}]``. ``vector`` + ``embedder_name``: an
+    already embedded description (benchmarks)."""
     from autointerp.selectors import explanations_search_semantic
 
     description = (description or "").strip()
@@ -105,6 +113,9 @@ def steer_search(
         source_names=list(sources) if sources is not None else None,
         limit=top_k,
         one_per_feature=True,
+        vector=vector,
+        embedder_name=embedder_name,
+        light=True,
     )
     rows = []
     for exp in page:

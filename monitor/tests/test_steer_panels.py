@@ -126,7 +126,7 @@ def test_linter_and_steer_panels(live_server, world, browser):
         """(concepts) => {
             window.__highlights = [];
             document.addEventListener('monitor:highlight', e => window.__highlights.push(e.detail));
-            document.dispatchEvent(new CustomEvent('monitor:concepts', {detail: concepts}));
+            document.dispatchEvent(new CustomEvent("monitor:concepts", {detail: {conversationId: null, concepts}}));
         }""",
         concepts,
     )

@@ -3,7 +3,8 @@
  * Contract with the monitor page (monitor/page.html, chat.js): this panel sits inside
  * #monitor[data-model-id]; the page dispatches `document` event "monitor:concepts" with
  * detail = [{source, index, layer, position, token, activation, normalised, explanation,
- * explanationId, score}] whenever the active concepts change, and listens for
+ * explanationId?, score}] (or an object whose `concepts` is that list) whenever the active
+ * concepts change, and listens for
  * "monitor:highlight" with detail {tokens: [positions], features: [{source, index}]}.
  *
  * The panel posts the concepts (one entry per feature, its positions merged) to
@@ -141,7 +142,8 @@
   }
 
   document.addEventListener("monitor:concepts", function (ev) {
-    concepts = Array.isArray(ev.detail) ? ev.detail : [];
+    var d = ev.detail;
+    concepts = Array.isArray(d) ? d : (d && Array.isArray(d.concepts) ? d.concepts : []);
     if (!auto || auto.checked) {
       clearTimeout(timer);
       timer = setTimeout(lint, 500);

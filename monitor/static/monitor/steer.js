@@ -5,10 +5,13 @@
  * toggled on/off) → "Regenerate with steering" → POST /api/monitor/steer → default vs steered
  * side by side.
  *
- * Inside #monitor[data-model-id]. Optional events from the page (the panel works without them):
- * "monitor:conversation" {detail: {messages: [{role, content}]}} — steer the conversation's last
- * answer (a trailing assistant message is dropped and regenerated); "monitor:selection"
- * {detail: {positions: [token positions]}} — offers "use selected tokens" for the prompt ranges.
+ * Inside #monitor[data-model-id, data-conversation-id?, data-mode?]. With a conversation id, the
+ * conversation (GET /api/monitor/conversation/{id}) is what gets steered: its last answer is
+ * dropped and regenerated with and without steering; without one (or when it has no messages),
+ * the panel's own prompt box is used. Optional events from the page (the panel works without
+ * them): "monitor:conversation" {detail: {messages: [{role, content}]}} — the conversation as it
+ * is now; "monitor:selection" {detail: {positions: [token positions]}} — offers "use selected
+ * tokens" for the prompt ranges.
  */
 (function () {
   "use strict";
@@ -193,15 +196,30 @@
   });
 
   // ---- generation --------------------------------------------------------------------------
-  document.addEventListener("monitor:conversation", function (ev) {
-    var msgs = ev.detail && Array.isArray(ev.detail.messages) ? ev.detail.messages.slice() : [];
+  function useConversation(messages) {
+    var msgs = Array.isArray(messages) ? messages.slice() : [];
     while (msgs.length && msgs[msgs.length - 1].role === "assistant") msgs.pop();
     conversation = msgs.length ? msgs : null;
     promptText.disabled = !!conversation;
     sourceNote.textContent = conversation
       ? "Regenerates the conversation's last answer (" + conversation.length + " messages) with and without steering."
       : "No conversation yet: type a prompt.";
+  }
+  document.addEventListener("monitor:conversation", function (ev) {
+    useConversation(ev.detail && ev.detail.messages);
   });
+  function conversationId() { return (root && root.dataset.conversationId) || ""; }
+  /* The conversation as stored now (the chat may have moved on since the page loaded). */
+  function refreshConversation() {
+    var id = conversationId();
+    if (!/^\d+$/.test(id)) return Promise.resolve();
+    return fetch("/api/monitor/conversation/" + id, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) { if (c && Array.isArray(c.messages)) useConversation(c.messages); })
+      .catch(function () {});
+  }
+  if (root && root.dataset.mode === "completion") chatMode.value = "completion";
+  if (root && root.dataset.instruct === "false") chatMode.value = "completion";
 
   function show(id, value) {
     var text = value && typeof value === "object" ? value.raw : value;
@@ -218,16 +236,22 @@
       temperature: parseFloat($("steer-temperature").value) || 0,
       seed: parseInt($("steer-seed").value, 10) || 0,
     };
-    if (conversation) {
-      body.messages = conversation;
-    } else if (chatMode.value === "chat") {
-      body.messages = [{ role: "user", content: promptText.value }];
-    } else {
-      body.prompt = promptText.value;
-    }
     runStatus.textContent = "Generating default and steered…";
     $("steer-regenerate").disabled = true;
-    post("/api/monitor/steer", body)
+    refreshConversation()
+      .then(function () {
+        var completion = chatMode.value === "completion";
+        if (conversation && completion) {
+          body.prompt = conversation.map(function (m) { return m.content; }).join("");
+        } else if (conversation) {
+          body.messages = conversation;
+        } else if (!completion) {
+          body.messages = [{ role: "user", content: promptText.value }];
+        } else {
+          body.prompt = promptText.value;
+        }
+        return post("/api/monitor/steer", body);
+      })
       .then(function (res) {
         if (!res.ok) { runStatus.textContent = res.body.error || "Steering failed."; return; }
         $("steer-outputs").hidden = false;

@@ -201,3 +201,13 @@ def test_unknown_model_is_404(api_client, db, offline):
         URL, {"modelId": "nope", "concepts": [{"source": "0-x", "index": 1}]}, format="json"
     )
     assert res.status_code == 404 and "nope" in res.json()["error"]
+
+
+def test_query_count_does_not_grow_with_concepts(
+    api_client, explained, offline, django_assert_max_num_queries
+):
+    vectors = _vectors(60, 3)
+    concepts = explained(vectors, [f"explanation {i}" for i in range(len(vectors))])
+    with django_assert_max_num_queries(10):  # 4 of them: the rate limiter
+        res = api_client.post(URL, {"modelId": "tiny", "concepts": concepts}, format="json")
+    assert res.status_code == 200 and res.json()["concepts"] == 60

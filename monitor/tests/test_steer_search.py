@@ -131,3 +131,13 @@ def test_bad_input_is_a_400_naming_the_field(api_client, corpus, change, field):
     res = api_client.post(URL, {"modelId": "tiny", "description": "cats", **change}, format="json")
     assert res.status_code == 400, res.content
     assert res.json()["error"].startswith(field), res.json()
+
+
+def test_query_count_does_not_grow_with_top_k(api_client, corpus, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):  # 4 of them: the rate limiter
+        res = api_client.post(
+            URL,
+            {"modelId": "tiny", "description": "cats", "topK": 1000, "sources": ["0-res-s", "1-res-s"]},
+            format="json",
+        )
+    assert res.status_code == 200 and len(res.json()["features"]) == 5

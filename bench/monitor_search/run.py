@@ -6,7 +6,7 @@ In one run, on its own database of the embedded server (created, then dropped):
       index built as the migration defines it, each feature with stored activation quantiles;
   (b) BENCH_QUERIES descriptions (already embedded: near existing points) through
       ``monitor.services.steer.steer_search`` (what POST /api/monitor/steer/search runs: visibility
-      in SQL, one hit per feature, top quantiles) at topK = BENCH_TOPK (default 50, Monitor's),
+      in SQL, the topK nearest explanations, one row per feature, top quantiles) at topK = BENCH_TOPK (default 50, Monitor's),
       as an anonymous user: p50 / p95 latency and recall@topK against numpy's exact ranking;
   (c) the baseline, in the same run on the same queries: an exact scan in PostgreSQL (the same
       ranking SQL with index scans disabled: a sequential scan + sort over the visible rows).
@@ -140,14 +140,14 @@ EXACT_SQL = (
 
 
 def exact_scan(q, source_ids) -> list[int]:
-    """The baseline: the same ranking without the index (sequential scan + sort), one per feature."""
+    """The baseline: the same ranking without the index (sequential scan + sort)."""
     from django.db import connection, transaction
 
     literal = "[" + ",".join(f"{x:.7f}" for x in q) + "]"
     with transaction.atomic(), connection.cursor() as c:
         c.execute("SET LOCAL enable_indexscan = off")
         c.execute("SET LOCAL enable_bitmapscan = off")
-        c.execute(EXACT_SQL, [literal, EMBEDDER, source_ids, TOP_K * 5 + 1])
+        c.execute(EXACT_SQL, [literal, EMBEDDER, source_ids, TOP_K])
         rows = c.fetchall()
     seen, out = set(), []
     for _, fid, _ in rows:

@@ -2,7 +2,8 @@
 generate default vs steered with Monitor's clamps or Neuronpedia's additive steering.
 
 Search: the concept is embedded and matched by cosine against stored explanation embeddings
-(autointerp's semantic search: visibility in the SQL ``WHERE``, HNSW index), one hit per feature.
+(autointerp's semantic search: visibility in the SQL ``WHERE``, HNSW index): the ``topK`` nearest
+explanations, one row per feature.
 
 Steering modes, per spec (several specs at once, each enabled or not):
 
@@ -87,9 +88,11 @@ def steer_search(
     vector: list[float] | None = None,
     embedder_name: str | None = None,
 ) -> list[dict]:
-    """Features of ``model_id`` whose explanations are nearest to ``description``, best first,
-    one per feature: ``[{source, index, layer, explanation, explanationId, similarity,
-    topQuantile: {q, value} | None, maxActApprox}]``. ``vector`` + ``embedder_name``: an
+    """Features of ``model_id`` whose explanations are nearest to ``description``, best first:
+    the ``top_k`` nearest explanations (Monitor's top_k descriptions), one row per feature (its
+    nearest explanation), so a feature explained twice among them counts once:
+    ``[{source, index, layer, explanation, explanationId, similarity, topQuantile: {q, value} |
+    None, maxActApprox}]``. ``vector`` + ``embedder_name``: an
     already embedded description (benchmarks)."""
     from autointerp.selectors import explanations_search_semantic
 
@@ -112,14 +115,16 @@ def steer_search(
         model_name=model.name,
         source_names=list(sources) if sources is not None else None,
         limit=top_k,
-        one_per_feature=True,
         vector=vector,
         embedder_name=embedder_name,
         light=True,
     )
-    rows = []
+    rows, seen = [], set()
     for exp in page:
         feature = exp.feature
+        if feature.pk in seen:
+            continue
+        seen.add(feature.pk)
         top = top_quantile(feature)
         rows.append(
             {

@@ -1,6 +1,6 @@
 """Steer by description, the search half: the concept is embedded (here by a scripted
 OpenAI-compatible /embeddings endpoint over real HTTP) and matched by cosine against stored
-explanation embeddings, one hit per feature, visibility in SQL; bad input names its field."""
+explanation embeddings (the topK nearest, one row per feature), visibility in SQL; bad input names its field."""
 
 from __future__ import annotations
 
@@ -93,8 +93,10 @@ def test_search_ranks_features_by_cosine_one_per_feature(api_client, corpus, emb
 
 
 def test_top_k_and_sources_narrow_the_search(api_client, corpus):
-    res = api_client.post(URL, {"modelId": "tiny", "description": "cats", "topK": 2}, format="json")
-    assert len(res.json()["features"]) == 2
+    # the 3 nearest explanations: "small cats", then "cats and kittens" (the same feature) and
+    # "cats purring softly"
+    res = api_client.post(URL, {"modelId": "tiny", "description": "cats", "topK": 3}, format="json")
+    assert [(r["source"], r["index"]) for r in res.json()["features"]] == [("0-res-s", 0), ("1-res-s", 2)]
     res = api_client.post(
         URL, {"modelId": "tiny", "description": "cats", "sources": ["1-res-s"]}, format="json"
     )

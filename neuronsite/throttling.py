@@ -106,3 +106,8 @@ class ApiRateThrottle(BaseThrottle):
 
 
 __all__ = ["ApiRateThrottle", "INFERENCE_ROUTES", "READ_ROUTES", "request_scope"]
+
+# Monitor (issue 15, helper L): description search only reads; steering runs the engine and the
+# linter calls the LLM, so both count as inference.
+READ_ROUTES = READ_ROUTES | {"api-monitor-steer-search"}
+INFERENCE_ROUTES = INFERENCE_ROUTES | {"api-monitor-steer", "api-monitor-linter"}

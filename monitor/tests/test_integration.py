@@ -144,13 +144,25 @@ def test_steer_and_linter_take_a_conversation_id(mtiny, api_client, settings):
         r = api_client.post(url, body, format="json")
         assert r.status_code == 400 and r.json()["error"].startswith(field), r.content
     assert APIClient().post(url, {"conversationId": conv["id"], **common}, format="json").status_code == 404
-    # The linter lints the conversation's own active concepts.
+    # The linter lints the conversation's own active concepts (explained here; named offline).
+    from features.models import Explanation, Feature
+    from monitor.tests.test_steer_search import bag_of_words
+
+    settings.OPENAI_API_KEY = ""
+    settings.EXPLANATION_EMBEDDER = "local"
+    for f in Feature.objects.filter(source__in=mtiny["sources"]):
+        text = f"{('cats', 'money')[f.index % 2]} {('cats', 'money')[f.index % 2]} v{f.index}"
+        Explanation.objects.create(
+            feature=f, description=text, embedding=bag_of_words(text), embedding_model="all-MiniLM-L6-v2"
+        )
+    active = api_client.get(f"/api/monitor/conversation/{conv['id']}/concepts").json()["concepts"]
     r = api_client.post("/api/monitor/linter", {"conversationId": conv["id"]}, format="json")
-    assert r.status_code in (200, 400), r.content
-    if r.status_code == 400:  # random tiny SAEs may leave nothing explained: still a named error
-        assert r.json()["error"].startswith(("conversationId", "concepts")), r.content
-    else:
-        assert r.json()["model"] == "mtiny" or r.json().get("concepts") is not None
+    assert r.status_code == 200, r.content
+    clusters = r.json()["clusters"]
+    linted = {(f["source"], f["index"]) for c in clusters for f in c["features"]}
+    assert clusters and all(c["naming"] == "centre" for c in clusters)
+    assert linted <= {(c["source"], c["index"]) for c in active}
+    assert {c["name"].split()[0] for c in clusters} <= {"cats", "money"}
     r = api_client.post("/api/monitor/linter", {"concepts": [{"source": "1-res-tiny", "index": 1}]}, format="json")
     assert r.status_code == 400 and r.json()["error"].startswith("modelId")
     # None of it changed the conversation.

@@ -202,7 +202,7 @@
     conversation = msgs.length ? msgs : null;
     promptText.disabled = !!conversation;
     sourceNote.textContent = conversation
-      ? "Regenerates the conversation's last answer (" + conversation.length + " messages) with and without steering."
+      ? "Regenerates the conversation's last answer (" + conversation.length + (conversation.length === 1 ? " message" : " messages") + ") with and without steering."
       : "No conversation yet: type a prompt.";
   }
   document.addEventListener("monitor:conversation", function (ev) {

@@ -114,3 +114,4 @@ INFERENCE_ROUTES = INFERENCE_ROUTES | {"api-monitor-steer", "api-monitor-linter"
 # Monitor integration (issue 15, helper N): a conversation's saved steering specs, scoped to its
 # owner or anonymous cookie like the conversation itself.
 ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-specs", "api-monitor-spec"}
+ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-conversation"}  # DELETE a conversation (helper N)

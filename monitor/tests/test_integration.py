@@ -167,3 +167,20 @@ def test_steer_and_linter_take_a_conversation_id(mtiny, api_client, settings):
     assert r.status_code == 400 and r.json()["error"].startswith("modelId")
     # None of it changed the conversation.
     assert Conversation.objects.get(pk=conv["id"]).messages == before
+
+
+def test_delete_a_conversation_with_its_specs(mtiny, api_client):
+    from monitor.models import Conversation, SteeringSpec
+
+    keep = _new(api_client)
+    conv = _new(api_client)
+    assert api_client.post(f"/api/monitor/conversation/{conv['id']}/specs", SPEC, format="json").status_code == 201
+    url = f"/api/monitor/conversation/{conv['id']}"
+    assert APIClient().delete(url).status_code == 404
+    assert Conversation.objects.filter(pk=conv["id"]).exists()
+    assert api_client.delete(url).status_code == 204
+    assert api_client.get(url).status_code == 404
+    assert not Conversation.objects.filter(pk=conv["id"]).exists()
+    assert not SteeringSpec.objects.exists()
+    assert [c["id"] for c in api_client.get("/api/monitor/conversations").json()["conversations"]] == [keep["id"]]
+    assert api_client.delete(url).status_code == 404

@@ -198,6 +198,7 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     page.select_option("#steer-mode", "add")
     page.fill("#steer-strength", "20")
     page.click("#steer-add-spec")
+    page.wait_for_selector("#steer-specs li .what")  # saved with the conversation (POST)
     assert page.locator("#steer-specs li .what").count() == 1
     page.fill("#steer-temperature", "0")
     page.fill("#steer-ntokens", "8")
@@ -226,5 +227,18 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     )
     assert after == conv["messages"]
     _shot(page, "5-steer")
+
+    # The spec was saved with the conversation: it is back after a reload, and its toggle is saved.
+    from monitor.models import SteeringSpec
+
+    page.reload()
+    page.wait_for_selector("#steer-specs li .what")
+    assert page.locator("#steer-specs li .what").count() == 1
+    with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        page.locator("#steer-specs li input[type=checkbox]").uncheck()
+    assert patched.value.ok
+    assert list(SteeringSpec.objects.values_list("conversation_id", "enabled", "mode")) == [
+        (conv["conversationId"], False, "add")
+    ]
     assert not errors
     context.close()

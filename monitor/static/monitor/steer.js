@@ -3,7 +3,8 @@
  * Type a concept → POST /api/monitor/steer/search (live, debounced) → a preview table of matched
  * features; choose mode, strength and token ranges → "Add steering spec" (several specs, each
  * toggled on/off) → "Regenerate with steering" → POST /api/monitor/steer → default vs steered
- * side by side.
+ * side by side. On a conversation (data-conversation-id), specs are saved with it through
+ * /api/monitor/conversation/{id}/specs (add = POST, on/off = PATCH, remove = DELETE) and loaded back.
  *
  * Inside #monitor[data-model-id, data-conversation-id?, data-mode?]. With a conversation id, the
  * conversation (GET /api/monitor/conversation/{id}) is what gets steered: its last answer is
@@ -42,13 +43,15 @@
     return e;
   }
   function modelId() { return (root && root.dataset.modelId) || panel.dataset.modelId || ""; }
-  function post(url, body) {
+  function post(url, body) { return send("POST", url, body); }
+  function send(method, url, body) {
     return fetch(url, {
-      method: "POST",
+      method: method,
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify(body),
+      body: body === undefined ? undefined : JSON.stringify(body),
     }).then(function (r) {
+      if (r.status === 204) return { ok: true, body: {} };
       return r.json().then(function (b) { return { ok: r.ok, body: b }; });
     });
   }
@@ -139,7 +142,12 @@
       var label = el("label");
       var box = el("input");
       box.type = "checkbox"; box.checked = s.enabled;
-      box.addEventListener("change", function () { s.enabled = box.checked; renderSpecs(); });
+      box.addEventListener("change", function () {
+        s.enabled = box.checked; renderSpecs();
+        if (s.id) saved("PATCH", "/" + s.id, { enabled: s.enabled }).then(function (res) {
+          if (!res.ok) { s.enabled = !s.enabled; renderSpecs(); searchStatus.textContent = res.body.error || "Could not save."; }
+        });
+      });
       label.appendChild(box);
       label.appendChild(document.createTextNode(" on"));
       li.appendChild(label);
@@ -150,7 +158,13 @@
       li.appendChild(el("span", "“" + s.description + "”: " + how + ", " + s.features.length + " features, at " + where.join(" + "), "what small"));
       var rm = el("button", "remove", "small secondary");
       rm.type = "button";
-      rm.addEventListener("click", function () { specs.splice(i, 1); renderSpecs(); });
+      rm.addEventListener("click", function () {
+        if (!s.id) { specs.splice(i, 1); renderSpecs(); return; }
+        saved("DELETE", "/" + s.id).then(function (res) {
+          if (!res.ok) { searchStatus.textContent = res.body.error || "Could not remove."; return; }
+          specs.splice(specs.indexOf(s), 1); renderSpecs();
+        });
+      });
       li.appendChild(rm);
       specList.appendChild(li);
     });
@@ -168,16 +182,29 @@
       searchStatus.textContent = "Choose prompt tokens or generated tokens to steer at.";
       return;
     }
-    specs.push({
+    var spec = {
       description: description.value.trim(),
       mode: mode.value,
       strength: parseFloat(strength.value) || 0,
       features: chosen,
       positions: { prompt: prompt, generated: generated.checked },
       enabled: true,
-    });
-    renderSpecs();
+    };
+    if (!/^\d+$/.test(conversationId())) { specs.push(spec); renderSpecs(); return; }
+    // On a conversation, specs are saved with it (POST /api/monitor/conversation/{id}/specs).
+    saved("POST", "", spec).then(function (res) {
+      if (!res.ok) { searchStatus.textContent = res.body.error || "Could not save the spec."; return; }
+      specs.push(res.body); renderSpecs();
+    }).catch(function () { searchStatus.textContent = "The server could not be reached."; });
   });
+  function saved(method, tail, body) {
+    return send(method, "/api/monitor/conversation/" + conversationId() + "/specs" + tail, body);
+  }
+  if (/^\d+$/.test(conversationId())) {
+    saved("GET", "").then(function (res) {
+      if (res.ok && Array.isArray(res.body.specs) && !specs.length) { specs = res.body.specs; renderSpecs(); }
+    }).catch(function () {});
+  }
 
   document.addEventListener("monitor:selection", function (ev) {
     selection = (ev.detail && Array.isArray(ev.detail.positions)) ? ev.detail.positions.slice().sort(function (a, b) { return a - b; }) : [];
@@ -231,7 +258,10 @@
     if (!specs.some(function (s) { return s.enabled; })) { runStatus.textContent = "Add and enable at least one steering spec."; return; }
     var body = {
       modelId: modelId(),
-      specs: specs,
+      specs: specs.map(function (s) {
+        return { description: s.description, mode: s.mode, strength: s.strength, features: s.features,
+                 positions: s.positions, enabled: s.enabled };
+      }),
       nTokens: parseInt($("steer-ntokens").value, 10) || 32,
       temperature: parseFloat($("steer-temperature").value) || 0,
       seed: parseInt($("steer-seed").value, 10) || 0,

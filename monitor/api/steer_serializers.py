@@ -29,7 +29,9 @@ class LinterInput(serializers.Serializer):
         if "conversationId" not in attrs:
             for name in ("modelId", "concepts"):
                 if name not in attrs:
-                    raise serializers.ValidationError({name: "This field is required (or give conversationId)."})
+                    raise serializers.ValidationError(
+                        {name: "This field is required (or give conversationId)."}
+                    )
         return attrs
 
 
@@ -95,7 +97,9 @@ class SteerInput(serializers.Serializer):
     def validate(self, attrs):
         if "conversationId" in attrs:
             if "prompt" in attrs or "messages" in attrs:
-                raise serializers.ValidationError({"conversationId": "give conversationId or prompt/messages, not both"})
+                raise serializers.ValidationError(
+                    {"conversationId": "give conversationId or prompt/messages, not both"}
+                )
             return attrs
         for name in ("modelId", "specs"):
             if name not in attrs:

@@ -45,8 +45,8 @@ from monitor.api.steer_serializers import (
 from monitor.api.views import _conversation
 from monitor.services import concepts as concepts_service
 from monitor.services import linter, specs, steer
-from neuronsite.errors import ValidationFailed
 from neuronsite.api import validated
+from neuronsite.errors import ValidationFailed
 
 
 @extend_schema(request=LinterInput, summary="AI linter: cluster active concepts and name the clusters")
@@ -64,7 +64,10 @@ def monitor_linter(request):
         model_id = conv.model.name
         if rows is None:
             got = concepts_service.concepts_get(conversation=conv, user=request.user)
-            rows = [{"source": c["source"], "index": c["index"], "position": c["position"]} for c in got["concepts"]]
+            rows = [
+                {"source": c["source"], "index": c["index"], "position": c["position"]}
+                for c in got["concepts"]
+            ]
             if not rows:
                 raise ValidationFailed(
                     f"conversation {conv.pk} has no active concepts to lint", field="conversationId"
@@ -92,7 +95,12 @@ def monitor_steer_search(request):
 @api_view(["POST"])
 def monitor_steer(request):
     v = validated(SteerInput, request)
-    model_id, prompt, messages, spec_list = v.get("modelId"), v.get("prompt"), v.get("messages"), v.get("specs")
+    model_id, prompt, messages, spec_list = (
+        v.get("modelId"),
+        v.get("prompt"),
+        v.get("messages"),
+        v.get("specs"),
+    )
     if "conversationId" in v:
         conv = _conversation(request, v["conversationId"])
         messages, prompt, spec_list = specs.conversation_steer_input(
@@ -124,7 +132,9 @@ def conversation_specs(request, conversation_id: int):
     return Response(specs.spec_json(spec), status=201)
 
 
-@extend_schema(request=SpecUpdateInput, summary="One saved steering spec: read, change (enable toggle), delete")
+@extend_schema(
+    request=SpecUpdateInput, summary="One saved steering spec: read, change (enable toggle), delete"
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def conversation_spec(request, conversation_id: int, spec_id: int):
     conv = _conversation(request, conversation_id)

@@ -163,7 +163,9 @@ def test_steer_and_linter_take_a_conversation_id(mtiny, api_client, settings):
     assert clusters and all(c["naming"] == "centre" for c in clusters)
     assert linted <= {(c["source"], c["index"]) for c in active}
     assert {c["name"].split()[0] for c in clusters} <= {"cats", "money"}
-    r = api_client.post("/api/monitor/linter", {"concepts": [{"source": "1-res-tiny", "index": 1}]}, format="json")
+    r = api_client.post(
+        "/api/monitor/linter", {"concepts": [{"source": "1-res-tiny", "index": 1}]}, format="json"
+    )
     assert r.status_code == 400 and r.json()["error"].startswith("modelId")
     # None of it changed the conversation.
     assert Conversation.objects.get(pk=conv["id"]).messages == before
@@ -174,7 +176,10 @@ def test_delete_a_conversation_with_its_specs(mtiny, api_client):
 
     keep = _new(api_client)
     conv = _new(api_client)
-    assert api_client.post(f"/api/monitor/conversation/{conv['id']}/specs", SPEC, format="json").status_code == 201
+    assert (
+        api_client.post(f"/api/monitor/conversation/{conv['id']}/specs", SPEC, format="json").status_code
+        == 201
+    )
     url = f"/api/monitor/conversation/{conv['id']}"
     assert APIClient().delete(url).status_code == 404
     assert Conversation.objects.filter(pk=conv["id"]).exists()
@@ -182,5 +187,7 @@ def test_delete_a_conversation_with_its_specs(mtiny, api_client):
     assert api_client.get(url).status_code == 404
     assert not Conversation.objects.filter(pk=conv["id"]).exists()
     assert not SteeringSpec.objects.exists()
-    assert [c["id"] for c in api_client.get("/api/monitor/conversations").json()["conversations"]] == [keep["id"]]
+    assert [c["id"] for c in api_client.get("/api/monitor/conversations").json()["conversations"]] == [
+        keep["id"]
+    ]
     assert api_client.delete(url).status_code == 404

@@ -136,7 +136,9 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     page.fill("#monitor-temperature", "0")
     page.fill("#monitor-input", "What is a class in Python?")
     page.click("#monitor-send")
-    page.wait_for_function("() => window.__concepts && window.__concepts.concepts.length > 0", timeout=240_000)
+    page.wait_for_function(
+        "() => window.__concepts && window.__concepts.concepts.length > 0", timeout=240_000
+    )
     detail = page.evaluate("() => window.__concepts")
     total = page.locator("#monitor-concepts tbody tr").count()
     assert total > 0
@@ -155,8 +157,12 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     pos, feats = min(per_pos.items(), key=lambda kv: len(kv[1]))
     assert len(feats) < total
     page.hover(f"#monitor-tokens .tok[data-position='{pos}']")
-    page.wait_for_function(f"() => document.querySelectorAll('#monitor-concepts tbody tr').length === {len(feats)}")
-    shown = page.eval_on_selector_all("#monitor-concepts tbody tr", "rows => rows.map(r => r.dataset.position)")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#monitor-concepts tbody tr').length === {len(feats)}"
+    )
+    shown = page.eval_on_selector_all(
+        "#monitor-concepts tbody tr", "rows => rows.map(r => r.dataset.position)"
+    )
     assert set(shown) == {str(pos)}
     _shot(page, "2-hover")
     page.mouse.move(0, 0)
@@ -183,7 +189,9 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     # 4. clicking an answer token shows attributions.
     answer = [t["position"] for t in detail["tokens"] if t["role"] == "assistant" and not t["special"]]
     page.click(f"#monitor-tokens .tok[data-position='{answer[-1]}']")
-    page.wait_for_function("() => document.getElementById('monitor-table-title').textContent.startsWith('Attribution')")
+    page.wait_for_function(
+        "() => document.getElementById('monitor-table-title').textContent.startsWith('Attribution')"
+    )
     page.wait_for_function("() => document.querySelectorAll('#monitor-concepts tbody tr').length > 0")
     assert page.locator("#monitor-col-value").text_content() == "Attribution"
     _shot(page, "4-attribution")
@@ -203,7 +211,9 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
     page.fill("#steer-temperature", "0")
     page.fill("#steer-ntokens", "8")
     page.click("#steer-regenerate")
-    page.wait_for_function("() => document.getElementById('steer-out-steered').textContent.length > 0", timeout=120_000)
+    page.wait_for_function(
+        "() => document.getElementById('steer-out-steered').textContent.length > 0", timeout=120_000
+    )
     default = page.locator("#steer-out-default").text_content()
     steered = page.locator("#steer-out-steered").text_content()
     assert steered != default
@@ -220,7 +230,9 @@ def test_monitor_journey(explained, journey_server, browser):  # noqa: F811
         }""",
         conv["messages"][:1],
     )
-    assert default == (reference["DEFAULT"]["raw"] if isinstance(reference["DEFAULT"], dict) else reference["DEFAULT"])
+    assert default == (
+        reference["DEFAULT"]["raw"] if isinstance(reference["DEFAULT"], dict) else reference["DEFAULT"]
+    )
     after = page.evaluate(
         "async (id) => (await (await fetch('/api/monitor/conversation/' + id, {credentials: 'same-origin'})).json()).messages",
         conv["conversationId"],

@@ -151,7 +151,7 @@ def test_steer_and_linter_take_a_conversation_id(mtiny, api_client, settings):
     settings.OPENAI_API_KEY = ""
     settings.EXPLANATION_EMBEDDER = "local"
     for f in Feature.objects.filter(source__in=mtiny["sources"]):
-        text = f"{('cats', 'money')[f.index % 2]} {('cats', 'money')[f.index % 2]} v{f.index}"
+        text = f"{('comets', 'tides')[f.index % 2]} {('comets', 'tides')[f.index % 2]} v{f.index}"
         Explanation.objects.create(
             feature=f, description=text, embedding=bag_of_words(text), embedding_model="all-MiniLM-L6-v2"
         )
@@ -162,7 +162,7 @@ def test_steer_and_linter_take_a_conversation_id(mtiny, api_client, settings):
     linted = {(f["source"], f["index"]) for c in clusters for f in c["features"]}
     assert clusters and all(c["naming"] == "centre" for c in clusters)
     assert linted <= {(c["source"], c["index"]) for c in active}
-    assert {c["name"].split()[0] for c in clusters} <= {"cats", "money"}
+    assert {c["name"].split()[0] for c in clusters} <= {"comets", "tides"}
     r = api_client.post(
         "/api/monitor/linter", {"concepts": [{"source": "1-res-tiny", "index": 1}]}, format="json"
     )

@@ -135,10 +135,15 @@ def explanations_search_semantic(
     vector: list[float] | None = None,
     embedder_name: str | None = None,
     hydrate: str = "api",
+    light: bool = False,
 ) -> tuple[list[Explanation], bool]:
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
     Each row has ``similarity`` and ``feature__source__model``; with ``hydrate="api"`` also its
-    scores and ``top_activations`` (3), which the search page (``hydrate="page"``) does not show."""
+    scores and ``top_activations`` (3), which the search page (``hydrate="page"``) does not show.
+    ``light`` (the chat monitor's steer search, same as ``hydrate="light"``): rows carry only the
+    description, the feature's index, quantiles and max activation, and its source."""
+    if light:
+        hydrate = "light"
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
@@ -162,6 +167,22 @@ def explanations_search_semantic(
     distance = {pk: d for pk, _, d in window}
     if not distance:
         return [], has_more
+    if hydrate == "light":  # chat monitor (issue 15): only what the steer-by-description preview shows
+        light_rows = Explanation.objects.filter(pk__in=list(distance)).select_related("feature__source")
+        light_rows = light_rows.only(
+            "id",
+            "description",
+            "feature__index",
+            "feature__max_act_approx",
+            "feature__activation_quantiles",
+            "feature__source__name",
+            "feature__source__layer",
+        )
+        by_pk = {e.pk: e for e in light_rows}
+        page = [by_pk[pk] for pk, _, _ in window if pk in by_pk]
+        for e in page:
+            e.similarity = 1.0 - float(distance[e.pk])
+        return page, has_more
     # not the 384 floats of each row's embedding: parsing them cost more than the rest of the row
     qs = (
         Explanation.objects.filter(pk__in=list(distance))

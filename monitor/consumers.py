@@ -11,6 +11,10 @@ REST (JSON; ``{id}`` = conversation id)
            for instruct models, else completion (chat on a non-instruct model is a 400 naming mode).
     GET  /api/monitor/conversations?modelId=  → {conversations: [<conversation>, ...]}
     GET  /api/monitor/conversation/{id}       → <conversation>
+    DELETE /api/monitor/conversation/{id}     → 204 (with its saved steering specs)
+    GET|POST /api/monitor/conversation/{id}/specs, GET|PATCH|DELETE .../specs/{specId}: steering
+         specs saved on the conversation; ``conversationId`` on /api/monitor/steer and
+         /api/monitor/linter (see ``monitor.api.steer_views``).
     POST /api/monitor/conversation/{id}/sources {sources: [...]}  → <conversation> (unknown → 404)
     POST /api/monitor/conversation/{id}/clear                     → <conversation> with no messages
     POST /api/monitor/conversation/{id}/send  {content, nTokens? (32), temperature? (0.5), seed? (16)}

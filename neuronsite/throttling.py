@@ -106,3 +106,12 @@ class ApiRateThrottle(BaseThrottle):
 
 
 __all__ = ["ApiRateThrottle", "INFERENCE_ROUTES", "READ_ROUTES", "request_scope"]
+
+# Monitor (issue 15, helper L): description search only reads; steering runs the engine and the
+# linter calls the LLM, so both count as inference.
+READ_ROUTES = READ_ROUTES | {"api-monitor-steer-search"}
+INFERENCE_ROUTES = INFERENCE_ROUTES | {"api-monitor-steer", "api-monitor-linter"}
+# Monitor integration (issue 15, helper N): a conversation's saved steering specs, scoped to its
+# owner or anonymous cookie like the conversation itself.
+ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-specs", "api-monitor-spec"}
+ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-conversation"}  # DELETE a conversation (helper N)

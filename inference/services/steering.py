@@ -49,6 +49,8 @@ class SteerPlan:
     keys: dict
     cached: dict = field(default_factory=dict)  # kind -> SteerOutput
     user: object = None
+    # Chat monitor (issue 15): inference.monitor.clamp.ClampTerm's applied to the STEERED generation.
+    clamps: list = field(default_factory=list)
 
     @property
     def missing(self) -> list[str]:
@@ -57,7 +59,9 @@ class SteerPlan:
     @property
     def source_specs(self) -> list[SourceSpec]:
         """The SAEs the directions name (each once), for the engine-thread entry to load."""
-        return list(dict.fromkeys(d.source for d in self.directions if d.source is not None))
+        specs = [d.source for d in self.directions if d.source is not None]
+        specs += [c.source for c in self.clamps]  # chat monitor clamps
+        return list(dict.fromkeys(specs))
 
 
 def _finite(name: str, value, *, bound: float = FLOAT32_MAX, low: float | None = None) -> float:
@@ -118,6 +122,7 @@ def steer_prepare(
     strength_multiplier=1.0,
     steer_method: str = "SIMPLE_ADDITIVE",
     steer_special_tokens: bool = False,
+    clamps: Sequence = (),
 ) -> SteerPlan:
     """Validate a steering request and resolve its features; look up cached outputs."""
     model = selectors.model_for_inference(name=model_id, user=user)
@@ -154,7 +159,7 @@ def steer_prepare(
         raise InferenceInputError(
             f"steer_method must be one of {', '.join(STEER_METHODS)}, got {steer_method!r}."
         )
-    if not features and not vectors:
+    if not features and not vectors and not clamps:
         raise InferenceInputError("Give at least one feature or vector to steer with.")
     if len(features) + len(vectors) > MAX_STEER_TERMS:
         raise InferenceInputError(f"At most {MAX_STEER_TERMS} features and vectors per request.")
@@ -217,6 +222,8 @@ def steer_prepare(
                 "vectorHash": hashlib.sha256(repr(vector).encode()).hexdigest()[:16],
             }
         )
+    # Chat monitor clamps (inference.monitor.clamp.ClampTerm), stored and keyed like features.
+    normalized.extend({"clamp": c.as_json()} for c in clamps)
     gen_settings = {
         "temperature": temperature,
         "n_tokens": n_tokens,
@@ -254,6 +261,7 @@ def steer_prepare(
         keys=keys,
         cached=cached,
         user=user,
+        clamps=list(clamps),
     )
 
 
@@ -284,6 +292,10 @@ def steer_generations(plan: SteerPlan, *, model, saes: dict | None = None) -> di
             seed=s["seed"],
             steer_special_tokens=s["steer_special_tokens"] or not plan.chat,
         )
+        if kind == "STEERED" and plan.clamps:  # chat monitor: clamp hooks on the same Generation
+            from inference.monitor.clamp import clamp_hooks
+
+            gens[kind].hooks.extend(clamp_hooks(gens[kind], plan.clamps, saes or {}))
     return gens
 
 

@@ -58,10 +58,14 @@ def conversation_list(request):
     return Response({"conversations": [chat.conversation_json(c) for c in rows]})
 
 
-@extend_schema(summary="One monitor conversation")
-@api_view(["GET"])
+@extend_schema(summary="One monitor conversation (GET), or delete it with its steering specs (DELETE)")
+@api_view(["GET", "DELETE"])
 def conversation_get(request, conversation_id: int):
-    return Response(chat.conversation_json(_conversation(request, conversation_id)))
+    conv = _conversation(request, conversation_id)
+    if request.method == "DELETE":
+        chat.conversation_delete(conversation=conv)
+        return Response(status=204)
+    return Response(chat.conversation_json(conv))
 
 
 @extend_schema(request=s.SourcesInput, summary="Choose the sources a conversation watches")

@@ -86,6 +86,11 @@ def conversation_clear(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its saved steering specs (cascade)."""
+    conversation.delete()
+
+
 def conversation_for_page(*, user, anon_key: str | None, model) -> Conversation:
     """The visitor's latest conversation with ``model``, or a new one (default sources and mode)."""
     latest = selectors.conversations_list(user=user, anon_key=anon_key, model_name=model.name, limit=1)

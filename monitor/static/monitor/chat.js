@@ -4,7 +4,11 @@
  * Other panels (linter, steer) listen for "monitor:concepts" on document (detail = the concepts
  * JSON) and send "monitor:highlight" ({tokens: [positions], features: [{source, index}]}).
  * The token range the user selected (drag over tokens; Escape clears) is announced as
- * "monitor:selection" ({tokens: [positions]}) and kept in #monitor's data-selection (JSON list).
+ * "monitor:selection" ({tokens: [positions], positions: [the same]}) and kept in #monitor's
+ * data-selection (JSON list). The conversation as stored is announced as "monitor:conversation"
+ * ({conversationId, messages: [{role, content}]}) on load and whenever it changes. Token positions
+ * are those of the conversation rendered through the chat template (BOS included), the same
+ * positions /api/monitor/steer takes for prompt ranges.
  * Every server or user string goes in with textContent, never as HTML. */
 (function () {
   "use strict";
@@ -67,9 +71,15 @@
 
   /* --- chat ------------------------------------------------------------------------------- */
   function renderMessages(messages) {
+    announceConversation(messages);
     var ol = $("monitor-messages");
     ol.textContent = "";
     messages.forEach(function (m) { ol.appendChild(messageItem(m.role, m.content)); });
+  }
+  /* The steer panel (and any other) follows the conversation as stored: "monitor:conversation". */
+  function announceConversation(messages) {
+    var msgs = (messages || []).map(function (m) { return { role: m.role, content: m.content }; });
+    document.dispatchEvent(new CustomEvent("monitor:conversation", { detail: { conversationId: convId, messages: msgs } }));
   }
   function messageItem(role, content) {
     var li = el("li", null, "msg msg-" + role);
@@ -261,7 +271,7 @@
   function announceSelection() {
     var tokens = state.range ? selectedPositions() : [];
     root.dataset.selection = JSON.stringify(tokens);
-    document.dispatchEvent(new CustomEvent("monitor:selection", { detail: { tokens: tokens } }));
+    document.dispatchEvent(new CustomEvent("monitor:selection", { detail: { tokens: tokens, positions: tokens } }));
   }
   function markSelection() {
     var sel = selectedPositions() || [];
@@ -316,5 +326,5 @@
       .catch(function (e) { status(e.message); });
   });
 
-  if ($("monitor-messages").children.length) requestConcepts();
+  if ($("monitor-messages").children.length) { loadConversation(); requestConcepts(); }
 })();

@@ -30,6 +30,9 @@ INFERENCE_ROUTES = frozenset(
         "api-monitor-regenerate",
         "api-monitor-concepts",
         "api-monitor-attribution",
+        # monitor: steering by description runs the engine; the linter calls the LLM
+        "api-monitor-steer",
+        "api-monitor-linter",
     }
 )
 # POST endpoints that only read (Neuronpedia's API reads with POST in places).
@@ -60,6 +63,7 @@ READ_ROUTES = frozenset(
         "api-graph-list-owned",
         "api-graph-validate",
         "api-subgraph-list",
+        "api-monitor-steer-search",  # monitor: description search only reads
     }
 )
 # Writes open to anonymous callers, scoped to their own cookie (still rate-limited as writes):
@@ -69,6 +73,9 @@ ANON_WRITE_ROUTES = frozenset(
         "api-monitor-conversation-new",
         "api-monitor-sources",
         "api-monitor-clear",
+        "api-monitor-specs",  # a conversation's saved steering specs
+        "api-monitor-spec",
+        "api-monitor-conversation",  # DELETE a conversation
     }
 )
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -106,12 +113,3 @@ class ApiRateThrottle(BaseThrottle):
 
 
 __all__ = ["ApiRateThrottle", "INFERENCE_ROUTES", "READ_ROUTES", "request_scope"]
-
-# Monitor (issue 15, helper L): description search only reads; steering runs the engine and the
-# linter calls the LLM, so both count as inference.
-READ_ROUTES = READ_ROUTES | {"api-monitor-steer-search"}
-INFERENCE_ROUTES = INFERENCE_ROUTES | {"api-monitor-steer", "api-monitor-linter"}
-# Monitor integration (issue 15, helper N): a conversation's saved steering specs, scoped to its
-# owner or anonymous cookie like the conversation itself.
-ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-specs", "api-monitor-spec"}
-ANON_WRITE_ROUTES = ANON_WRITE_ROUTES | {"api-monitor-conversation"}  # DELETE a conversation (helper N)

@@ -52,14 +52,15 @@ def test_activation_source_bad_input(api_client, tiny, change, status, word):
     assert word in r.json()["error"]
 
 
-def test_activation_source_without_sae_is_400(api_client, tiny):
+def test_activation_source_without_sae_is_409(api_client, tiny):
     Source.objects.filter(name="0-res-tiny").update(local_path="")
     r = api_client.post(
         "/api/activation/source",
         {"modelId": "tiny", "source": "0-res-tiny", "customText": TEXT},
         format="json",
     )
-    assert r.status_code == 400 and "no SAE" in r.json()["error"]
+    # a state of the data (the source has no SAE weights), answered 409 like inference switched off
+    assert r.status_code == 409 and "no SAE" in r.json()["error"]
 
 
 def test_search_all_text_list_is_one_result_per_text(api_client, tiny):

@@ -1,6 +1,8 @@
-"""Shared parts of the batch commands: arguments, progress bar, summary."""
+"""Shared parts of the batch commands: arguments, the run (inline or queued), progress bar, summary."""
 
 from __future__ import annotations
+
+from neuronsite.errors import ApplicationError
 
 
 def add_common_arguments(parser) -> None:
@@ -36,6 +38,26 @@ def enqueue(command, o, *, kind: str, type_name: str, explanation_type: str | No
         f"Queued job {job.pk}: {job.title}. Run `manage.py run_jobs_worker` to process it; "
         f"progress on /jobs/ and GET /api/jobs/{job.pk}."
     )
+
+
+def run_or_enqueue(command, o, *, kind: str, type_name: str, run_batch, explanation_type: str | None = None):
+    """The batch commands' ``handle``: queue a job with ``--enqueue``, else run inline with a
+    progress bar (``run_batch(features=..., progress=...)`` is the batch service with the command's
+    own arguments bound) and print the summary; domain errors become ``CommandError``."""
+    from autointerp import batch
+
+    try:
+        if o["enqueue"]:
+            enqueue(command, o, kind=kind, type_name=type_name, explanation_type=explanation_type)
+            return
+        progress, close = progress_bar(command, o.get("verbosity", 1))
+        try:
+            run = run_batch(features=batch.IndexRange.parse(o["features"]), progress=progress)
+        finally:
+            close()
+    except ApplicationError as exc:
+        raise exc.as_command_error() from exc
+    command.stdout.write(summary(run))
 
 
 def progress_bar(command, verbosity: int):

@@ -6,11 +6,12 @@ Resumable: features that already have an explanation of this type and model are 
 Per-feature failures are reported, not fatal.
 """
 
+from functools import partial
+
 from django.core.management.base import BaseCommand
 
 from autointerp import batch
-from autointerp.management.commands._batch import add_common_arguments, enqueue, progress_bar, summary
-from neuronsite.errors import ApplicationError
+from autointerp.management.commands._batch import add_common_arguments, run_or_enqueue
 
 
 class Command(BaseCommand):
@@ -21,26 +22,18 @@ class Command(BaseCommand):
         parser.add_argument("--type", required=True, dest="type_name", help="e.g. eleuther_acts_top20")
 
     def handle(self, *args, **o):
-        if o["enqueue"]:
-            try:
-                enqueue(self, o, kind="explain", type_name=o["type_name"])
-            except ApplicationError as exc:
-                raise exc.as_command_error() from exc
-            return
-        progress, close = progress_bar(self, o.get("verbosity", 1))
-        try:
-            run = batch.explanations_generate_batch(
+        run_or_enqueue(
+            self,
+            o,
+            kind="explain",
+            type_name=o["type_name"],
+            run_batch=partial(
+                batch.explanations_generate_batch,
                 model_id=o["model"],
                 source_id=o["source"],
                 type_name=o["type_name"],
                 llm_model=o["llm"],
-                features=batch.IndexRange.parse(o["features"]),
                 concurrency=o["concurrency"],
                 limit=o["limit"],
-                progress=progress,
-            )
-        except ApplicationError as exc:
-            raise exc.as_command_error() from exc
-        finally:
-            close()
-        self.stdout.write(summary(run))
+            ),
+        )

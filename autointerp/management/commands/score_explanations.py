@@ -5,11 +5,12 @@
 Resumable: explanations that already have a score of this type and model are skipped.
 """
 
+from functools import partial
+
 from django.core.management.base import BaseCommand
 
 from autointerp import batch
-from autointerp.management.commands._batch import add_common_arguments, enqueue, progress_bar, summary
-from neuronsite.errors import ApplicationError
+from autointerp.management.commands._batch import add_common_arguments, run_or_enqueue
 
 
 class Command(BaseCommand):
@@ -23,27 +24,20 @@ class Command(BaseCommand):
         parser.add_argument("--type", default=None, dest="type_name", help="only explanations of this type")
 
     def handle(self, *args, **o):
-        if o["enqueue"]:
-            try:
-                enqueue(self, o, kind="score", type_name=o["scorer"], explanation_type=o["type_name"])
-            except ApplicationError as exc:
-                raise exc.as_command_error() from exc
-            return
-        progress, close = progress_bar(self, o.get("verbosity", 1))
-        try:
-            run = batch.explanations_score_batch(
+        run_or_enqueue(
+            self,
+            o,
+            kind="score",
+            type_name=o["scorer"],
+            explanation_type=o["type_name"],
+            run_batch=partial(
+                batch.explanations_score_batch,
                 model_id=o["model"],
                 source_id=o["source"],
                 scorer_type=o["scorer"],
                 llm_model=o["llm"],
                 explanation_type=o["type_name"],
-                features=batch.IndexRange.parse(o["features"]),
                 concurrency=o["concurrency"],
                 limit=o["limit"],
-                progress=progress,
-            )
-        except ApplicationError as exc:
-            raise exc.as_command_error() from exc
-        finally:
-            close()
-        self.stdout.write(summary(run))
+            ),
+        )

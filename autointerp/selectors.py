@@ -135,15 +135,12 @@ def explanations_search_semantic(
     vector: list[float] | None = None,
     embedder_name: str | None = None,
     hydrate: str = "api",
-    light: bool = False,
 ) -> tuple[list[Explanation], bool]:
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
     Each row has ``similarity`` and ``feature__source__model``; with ``hydrate="api"`` also its
     scores and ``top_activations`` (3), which the search page (``hydrate="page"``) does not show.
-    ``light`` (the chat monitor's steer search, same as ``hydrate="light"``): rows carry only the
-    description, the feature's index, quantiles and max activation, and its source."""
-    if light:
-        hydrate = "light"
+    ``hydrate="light"`` (the chat monitor's steer search): rows carry only the description, the
+    feature's index, quantiles and max activation, and its source."""
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)

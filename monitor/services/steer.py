@@ -117,7 +117,7 @@ def steer_search(
         limit=top_k,
         vector=vector,
         embedder_name=embedder_name,
-        light=True,
+        hydrate="light",
     )
     rows, seen = [], set()
     for exp in page:

@@ -47,13 +47,20 @@ def monitor_page(request, model_id: str):
             raise Http404(exc.message) from exc
         if conv.model_id != model.pk:
             return redirect(f"/{conv.model.name}/monitor?c={conv.pk}")
-    if conv is None:
+    if conv is None and not request.GET.get("new"):
+        # the latest one; none yet (or ?new=1): created by the first message (a GET writes nothing)
         conv = chat.conversation_for_page(user=request.user, anon_key=key, model=model)
     history = selectors.conversations_list(user=request.user, anon_key=key, model_name=model.name, limit=30)
+    if conv is not None:
+        mode, watched = conv.mode, set(conv.source_ids)
+    else:
+        mode = chat.default_mode(model)
+        watched = {s.name for s in selectors.watchable_sources(model=model, user=request.user)}
     sources = [
         s
         for s in model.sources.visible_to(request.user)
         .filter(inference_enabled=True)
+        .select_related("source_set")
         .order_by("layer", "name")
         if inference_selectors.has_sae_weights(s)
     ]
@@ -63,9 +70,10 @@ def monitor_page(request, model_id: str):
         {
             "model": model,
             "conversation": conv,
+            "mode": mode,
             "history": history,
             "sources": sources,
-            "watched": set(conv.source_ids),
+            "watched": watched,
             "max_new_tokens": 32,
         },
     )

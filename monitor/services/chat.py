@@ -50,7 +50,7 @@ def conversation_create(
 ) -> Conversation:
     model = selectors.monitor_model(name=model_name, user=user)
     if mode is None:
-        mode = Conversation.Mode.CHAT if model.instruct else Conversation.Mode.COMPLETION
+        mode = default_mode(model)
     if mode not in MODES:
         raise ValidationFailed(f"must be one of {', '.join(MODES)}, got {mode!r}.", field="mode")
     if mode == Conversation.Mode.CHAT and not model.instruct:
@@ -91,12 +91,15 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def conversation_for_page(*, user, anon_key: str | None, model) -> Conversation:
-    """The visitor's latest conversation with ``model``, or a new one (default sources and mode)."""
+def default_mode(model) -> str:
+    return Conversation.Mode.CHAT.value if model.instruct else Conversation.Mode.COMPLETION.value
+
+
+def conversation_for_page(*, user, anon_key: str | None, model) -> Conversation | None:
+    """The visitor's latest conversation with ``model``, or None: the page creates one
+    (``conversation/new``) with its first message, so visiting the page writes nothing."""
     latest = selectors.conversations_list(user=user, anon_key=anon_key, model_name=model.name, limit=1)
-    if latest:
-        return latest[0]
-    return conversation_create(user=user, anon_key=anon_key, model_name=model.name)
+    return latest[0] if latest else None
 
 
 def conversation_json(conv: Conversation) -> dict:

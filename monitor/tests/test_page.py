@@ -11,6 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_page_renders_root_and_sets_cookie(mtiny, client):
+    from monitor.models import Conversation
+
     r = client.get("/mtiny/monitor")
     assert r.status_code == 200
     html = r.content.decode()
@@ -18,12 +20,22 @@ def test_page_renders_root_and_sets_cookie(mtiny, client):
     assert "data-conversation-id=" in html and "monitor/chat.js" in html
     key = r.cookies["neuronsite_monitor"].value
     assert key
+    # Visiting writes nothing: the conversation is created by the first message.
+    assert 'data-conversation-id=""' in html and 'data-mode="chat"' in html
+    assert Conversation.objects.count() == 0
+    first = client.post("/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json")
+    assert first.status_code == 201
     # The same visitor gets the same conversation back.
-    again = client.get("/mtiny/monitor").content.decode()
     import re
 
+    html = client.get("/mtiny/monitor").content.decode()
+    again = client.get("/mtiny/monitor").content.decode()
     ids = [re.search(r'data-conversation-id="(\d+)"', h).group(1) for h in (html, again)]
-    assert ids[0] == ids[1]
+    assert ids[0] == ids[1] == str(first.json()["id"])
+    assert "(empty)" not in html and f"Conversation #{ids[0]} (no messages yet)" in html
+    # ?new=1 is a fresh page, still without a row until its first message.
+    assert 'data-conversation-id=""' in client.get("/mtiny/monitor?new=1").content.decode()
+    assert Conversation.objects.count() == 1
     assert client.get("/monitor").url == "/mtiny/monitor"
     # ?c= opens one of the visitor's conversations; someone else's is a 404.
     other = client.post(
@@ -42,6 +54,29 @@ def test_page_renders_root_and_sets_cookie(mtiny, client):
 def test_plain_model_page_says_completion_mode(plain_model, client):
     html = client.get("/mplain/monitor").content.decode()
     assert "not an instruct model" in html and "completion mode" in html
+    assert 'data-mode="completion"' in html
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_page_visit_writes_nothing(mtiny, client, make_user, signed_in):
+    from monitor.models import Conversation, SteeringSpec
+
+    if signed_in:
+        client.force_login(make_user())
+    before = (Conversation.objects.count(), SteeringSpec.objects.count())
+    for url in ("/mtiny/monitor", "/mtiny/monitor?new=1", "/monitor"):
+        assert client.get(url, follow=True).status_code == 200
+    assert (Conversation.objects.count(), SteeringSpec.objects.count()) == before
+
+
+def test_source_picker_names_each_source(mtiny, client):
+    html = client.get("/mtiny/monitor").content.decode()
+    assert "(empty)" not in html
+    for source in mtiny["sources"]:
+        assert f'value="{source.name}" checked' in html
+        assert source.hook_name in html and f"layer {source.layer}" in html
+        if source.d_sae:
+            assert f"{source.d_sae} latents" in html
 
 
 @pytest.mark.skipif(

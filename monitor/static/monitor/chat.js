@@ -14,7 +14,9 @@
   "use strict";
   var root = document.getElementById("monitor");
   if (!root) return;
-  var convId = Number(root.dataset.conversationId);
+  /* 0 until the first message: visiting the page creates nothing, the first send creates the
+   * conversation (POST /api/monitor/conversation/new with the checked sources and the page's mode). */
+  var convId = Number(root.dataset.conversationId) || 0;
   var MAX_ROWS = 300;
   var state = { concepts: null, hover: null, range: null, anchor: null, dragging: false,
                 attribution: null, highlight: { tokens: [], features: [] } };
@@ -31,6 +33,32 @@
   function status(text) { $("monitor-status").textContent = text || ""; }
   function fmt(x) { return (x === null || x === undefined) ? "" : Number(x).toFixed(3); }
   function visible(text) { return String(text).replace(/\n/g, "\u21b5").replace(/ /g, "\u00b7") || "\u2205"; }
+
+  function checkedSources() {
+    return Array.prototype.map.call(document.querySelectorAll('#monitor-sources input[name="source"]:checked'), function (i) { return i.value; });
+  }
+  function createConversation() {
+    return fetch("/api/monitor/conversation/new", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ modelId: root.dataset.modelId, sources: checkedSources(), mode: root.dataset.mode })
+    }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.statusText); return j; }); });
+  }
+  function ensureConversation() {
+    if (convId) return Promise.resolve(convId);
+    return createConversation().then(function (c) {
+      convId = c.id;
+      root.dataset.conversationId = String(c.id);
+      var sel = $("monitor-conversations");
+      var opt = sel.querySelector('option[value=""]') || document.createElement("option");
+      opt.value = String(c.id);
+      opt.textContent = "Conversation #" + c.id;
+      if (!opt.parentNode) sel.insertBefore(opt, sel.firstChild);
+      sel.value = String(c.id);
+      if (window.history && history.replaceState) history.replaceState(null, "", location.pathname + "?c=" + c.id);
+      return convId;
+    });
+  }
 
   function api(path, body) {
     return fetch("/api/monitor/conversation/" + convId + path, {
@@ -108,16 +136,17 @@
     ol.appendChild(answer);
     busy(true);
     status("Generating…");
-    request(frame, function (f) {
+    ensureConversation().then(function () { return request(frame, function (f) {
       if (f.type === "token") answer.querySelector(".content").textContent = f.text;
       else if (f.type === "done") { renderMessages(f.conversation.messages); status("Reading the active concepts…"); }
       else if (f.type === "concepts") { busy(false); status(""); setConcepts(f); }
       else if (f.type === "error" || f.type === "cancelled") {
         busy(false); status(f.error || "Cancelled."); loadConversation();
       }
-    }).catch(function (e) { busy(false); status(e.message); });
+    }); }).catch(function (e) { busy(false); status(e.message); if (!convId) { ol.removeChild(answer); if (frame.content) ol.removeChild(ol.lastElementChild); } });
   }
   function loadConversation() {
+    if (!convId) return;
     fetch("/api/monitor/conversation/" + convId, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (c) { if (c.messages) renderMessages(c.messages); });
@@ -299,8 +328,12 @@
     $("monitor-input").value = "";
     generate("send", text);
   });
-  $("monitor-regenerate").addEventListener("click", function () { generate("regenerate"); });
+  $("monitor-regenerate").addEventListener("click", function () {
+    if (!convId) { status("There is no answer to regenerate yet."); return; }
+    generate("regenerate");
+  });
   $("monitor-clear").addEventListener("click", function () {
+    if (!convId) { status("Nothing to clear yet."); return; }
     api("/clear").then(function (c) {
       renderMessages(c.messages);
       setConcepts({ conversationId: convId, modelId: root.dataset.modelId, sources: c.sources, tokens: [], concepts: [], truncated: false });
@@ -308,22 +341,18 @@
   });
   var apply = $("monitor-sources-apply");
   if (apply) apply.addEventListener("click", function () {
-    var names = Array.prototype.map.call(document.querySelectorAll('#monitor-sources input[name="source"]:checked'), function (i) { return i.value; });
+    var names = checkedSources();
+    if (!convId) { status("These sources will be watched from your first message."); return; }
     api("/sources", { sources: names }).then(function () { requestConcepts(); }).catch(function (e) { status(e.message); });
   });
 
   $("monitor-conversations").addEventListener("change", function (ev) {
+    if (!ev.target.value) return;
     location.href = location.pathname + "?c=" + encodeURIComponent(ev.target.value);
   });
   $("monitor-new").addEventListener("click", function () {
-    var sources = Array.prototype.map.call(document.querySelectorAll('#monitor-sources input[name="source"]:checked'), function (i) { return i.value; });
-    fetch("/api/monitor/conversation/new", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify({ modelId: root.dataset.modelId, sources: sources, mode: root.dataset.mode })
-    }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error); return j; }); })
-      .then(function (c) { location.href = location.pathname + "?c=" + c.id; })
-      .catch(function (e) { status(e.message); });
+    if (!convId) { $("monitor-input").focus(); return; }  // the page already is a new conversation
+    location.href = location.pathname + "?new=1";  // created with its first message
   });
 
   if ($("monitor-messages").children.length) { loadConversation(); requestConcepts(); }

@@ -34,6 +34,12 @@ REST (JSON; ``{id}`` = conversation id)
     <row> = {source, layer, index, position, token, activation, normalised (= activation / the
              latent's 0.99999 quantile), url (feature page), explanation, explanationScore (0..1|null)}
 
+    Token positions are the positions /api/monitor/steer takes for a spec's prompt ranges: chat
+    mode renders the messages through the chat template; completion mode tokenises the messages'
+    texts JOINED ("".join(contents), BOS first) with the steering plan's own tokeniser, so a token
+    may span two messages (it belongs to the one holding its first character). The steer panel
+    sends a completion-mode conversation as that joined text (or conversationId: the same).
+
 Websocket /ws/monitor/ (JSON text frames; ``requestId`` echoed, as on /ws/steer/)
     client: {"type": "send", "requestId": 1, "conversationId": 7, "content": "...", nTokens?, temperature?, seed?}
             {"type": "regenerate", "requestId": 2, "conversationId": 7, nTokens?, temperature?, seed?}

@@ -7,8 +7,8 @@
  * "monitor:selection" ({tokens: [positions], positions: [the same]}) and kept in #monitor's
  * data-selection (JSON list). The conversation as stored is announced as "monitor:conversation"
  * ({conversationId, messages: [{role, content}]}) on load and whenever it changes. Token positions
- * are those of the conversation rendered through the chat template (BOS included), the same
- * positions /api/monitor/steer takes for prompt ranges.
+ * are those of the conversation rendered through the chat template (completion mode: the messages'
+ * texts joined, BOS first), the same positions /api/monitor/steer takes for prompt ranges.
  * Every server or user string goes in with textContent, never as HTML. */
 (function () {
   "use strict";

@@ -15,6 +15,11 @@ REST (JSON; ``{id}`` = conversation id)
     GET|POST /api/monitor/conversation/{id}/specs, GET|PATCH|DELETE .../specs/{specId}: steering
          specs saved on the conversation; ``conversationId`` on /api/monitor/steer and
          /api/monitor/linter (see ``monitor.api.steer_views``).
+    POST /api/monitor/steer/search {modelId, description, topK?, sources?, exclude?: ["phrase", ...]}
+         Negative descriptions: a feature with any visible explanation containing an exclude
+         phrase (case-insensitive, at most 16 phrases) is left out of the preview, and the topK
+         nearest explanations are taken among the other features'. A spec keeps its ``exclude``
+         phrases (saved specs too); they do not change which features it steers.
     POST /api/monitor/conversation/{id}/sources {sources: [...]}  → <conversation> (unknown → 404)
     POST /api/monitor/conversation/{id}/clear                     → <conversation> with no messages
     POST /api/monitor/conversation/{id}/send  {content, nTokens? (32), temperature? (0.5), seed? (16)}

@@ -57,6 +57,9 @@ class SteeringSpec(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="steering_specs")
     description = models.CharField(max_length=300)
+    exclude = models.JSONField(
+        default=list, blank=True, help_text="phrases the features were searched NOT to be about"
+    )
     mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.STRENGTHEN)
     strength = models.FloatField(default=0.75)
     features = models.JSONField(default=list, blank=True, help_text='[{"source": "3-res-demo", "index": 12}]')

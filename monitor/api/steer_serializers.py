@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inference.services.steering import MAX_FREQ_PENALTY, MAX_STRENGTH, MAX_TEMPERATURE
-from monitor.services.steer import MAX_SPECS, SEARCH_TOP_K_MAX
+from monitor.services.steer import MAX_EXCLUDE, MAX_SPECS, SEARCH_TOP_K_MAX
 from neuronsite.fields_api import BoundedIntegerField, FiniteFloatField, SafeCharField
 
 
@@ -42,6 +42,12 @@ class SteerSearchInput(serializers.Serializer):
     sources = serializers.ListField(
         child=SafeCharField(max_length=160), required=False, allow_empty=False, max_length=1000
     )
+    exclude = serializers.ListField(
+        child=SafeCharField(max_length=300),
+        required=False,
+        max_length=MAX_EXCLUDE,
+        help_text="phrases the features must not be about: features with an explanation containing one are left out",
+    )
 
 
 class FeatureRefInput(serializers.Serializer):
@@ -60,6 +66,13 @@ class PositionsInput(serializers.Serializer):
 
 class SpecInput(serializers.Serializer):
     description = SafeCharField(max_length=300, required=False, allow_blank=True, default="")
+    exclude = serializers.ListField(
+        child=SafeCharField(max_length=300),
+        required=False,
+        default=list,
+        max_length=MAX_EXCLUDE,
+        help_text="the exclude phrases the features were searched with (kept with the spec)",
+    )
     mode = serializers.ChoiceField(
         choices=["strengthen", "suppress", "add"], required=False, default="strengthen"
     )
@@ -116,6 +129,7 @@ class SpecSaveInput(SpecInput):
 
 class SpecUpdateInput(serializers.Serializer):
     description = SafeCharField(max_length=300, required=False, allow_blank=True)
+    exclude = serializers.ListField(child=SafeCharField(max_length=300), required=False, max_length=MAX_EXCLUDE)
     mode = serializers.ChoiceField(choices=["strengthen", "suppress", "add"], required=False)
     strength = FiniteFloatField(required=False, min_value=-MAX_STRENGTH, max_value=MAX_STRENGTH)
     features = FeatureRefInput(many=True, allow_empty=False, required=False)

@@ -22,6 +22,7 @@ def spec_json(spec: SteeringSpec) -> dict:
         "id": spec.pk,
         "conversationId": spec.conversation_id,
         "description": spec.description,
+        "exclude": list(spec.exclude or []),
         "mode": spec.mode,
         "strength": spec.strength,
         "features": spec.features,
@@ -36,6 +37,7 @@ def _normalised(data: dict) -> dict:
     positions.setdefault("generated", True)
     return {
         "description": data.get("description", ""),
+        "exclude": [str(p).strip() for p in (data.get("exclude") or []) if str(p).strip()],
         "mode": data.get("mode", SteeringSpec.Mode.STRENGTHEN),
         "strength": float(data.get("strength", steer.STRENGTH_DEFAULT)),
         "features": [{"source": f["source"], "index": int(f["index"])} for f in data["features"]],

@@ -5,6 +5,13 @@ Search: the concept is embedded and matched by cosine against stored explanation
 (autointerp's semantic search: visibility in the SQL ``WHERE``, HNSW index): the ``topK`` nearest
 explanations, one row per feature.
 
+Exclude phrases (negative descriptions): ``exclude`` names what the matched features must NOT be
+about. A feature is left out of the search (the preview and its top-k) when any of its visible
+explanations contains one of the phrases (case-insensitive); the ``topK`` nearest explanations are
+then taken among the remaining features' explanations, so excluding never shortens the list while
+further matches exist. Monitor's own "negative descriptions" (the low tail of a neuron that fires
+both ways, ``REFERENCE.md``) have no counterpart for SAE latents, which do not go negative.
+
 Steering modes, per spec (several specs at once, each enabled or not):
 
 - ``strengthen``: clamp the latent to ``strength × top quantile`` (Monitor's default strength
@@ -34,6 +41,8 @@ from models_app.models import Model, Source, SourceSet
 from neuronsite.errors import NotFound, ValidationFailed
 
 SEARCH_TOP_K_DEFAULT = 50
+MAX_EXCLUDE = 16
+EXCLUDE_ROUNDS = 8  # pages of topK explanations read past excluded features, at most
 SEARCH_TOP_K_MAX = 1000
 MAX_SPECS = 16
 MAX_CLAMP_TERMS = 2000
@@ -87,20 +96,23 @@ def steer_search(
     sources=None,
     vector: list[float] | None = None,
     embedder_name: str | None = None,
+    exclude: list[str] | None = None,
 ) -> list[dict]:
     """Features of ``model_id`` whose explanations are nearest to ``description``, best first:
     the ``top_k`` nearest explanations (Monitor's top_k descriptions), one row per feature (its
     nearest explanation), so a feature explained twice among them counts once:
     ``[{source, index, layer, explanation, explanationId, similarity, topQuantile: {q, value} |
     None, maxActApprox}]``. ``vector`` + ``embedder_name``: an
-    already embedded description (benchmarks)."""
-    from autointerp.selectors import explanations_search_semantic
+    already embedded description (benchmarks). ``exclude``: phrases whose features are left out
+    (module doc)."""
+    from autointerp.selectors import embed_query, explanations_search_semantic
 
     description = (description or "").strip()
     if len(description) < 3:
         raise ValidationFailed("must be at least 3 characters (the concept to steer)", field="description")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= SEARCH_TOP_K_MAX:
         raise ValidationFailed(f"must be an integer from 1 to {SEARCH_TOP_K_MAX}", field="topK")
+    phrases = _exclude_phrases(exclude)
     model = _model(user=user, model_id=model_id)
     if sources is not None:
         found = _visible_sources(user=user, model=model, names=sources)
@@ -109,16 +121,31 @@ def steer_search(
             raise ValidationFailed(
                 f"unknown sources for model '{model_id}': {', '.join(unknown)}", field="sources"
             )
-    page, _ = explanations_search_semantic(
-        query=description,
-        user=user,
-        model_name=model.name,
-        source_names=list(sources) if sources is not None else None,
-        limit=top_k,
-        vector=vector,
-        embedder_name=embedder_name,
-        hydrate="light",
-    )
+    search = {
+        "query": description,
+        "user": user,
+        "model_name": model.name,
+        "source_names": list(sources) if sources is not None else None,
+        "limit": top_k,
+        "hydrate": "light",
+    }
+    if not phrases:
+        page, _ = explanations_search_semantic(**search, vector=vector, embedder_name=embedder_name)
+    else:
+        if vector is None:
+            vector, embedder_name = embed_query(description)
+        page, excluded, offset = [], set(), 0
+        for _ in range(EXCLUDE_ROUNDS):
+            batch, more = explanations_search_semantic(
+                **search, offset=offset, vector=vector, embedder_name=embedder_name
+            )
+            excluded |= _excluded_features(
+                user=user, feature_ids={e.feature_id for e in batch} - excluded, phrases=phrases
+            )
+            page += [e for e in batch if e.feature_id not in excluded][: top_k - len(page)]
+            offset += len(batch)
+            if len(page) >= top_k or not more:
+                break
     rows, seen = [], set()
     for exp in page:
         feature = exp.feature
@@ -139,6 +166,38 @@ def steer_search(
             }
         )
     return rows
+
+
+def _exclude_phrases(exclude) -> list[str]:
+    if exclude is None:
+        return []
+    if not isinstance(exclude, (list, tuple)) or len(exclude) > MAX_EXCLUDE:
+        raise ValidationFailed(f"must be a list of at most {MAX_EXCLUDE} phrases", field="exclude")
+    phrases = []
+    for p in exclude:
+        if not isinstance(p, str) or not p.strip():
+            raise ValidationFailed("each phrase must be non-empty text", field="exclude")
+        phrases.append(p.strip())
+    return list(dict.fromkeys(phrases))
+
+
+def _excluded_features(*, user, feature_ids: set[int], phrases: list[str]) -> set[int]:
+    """The features among ``feature_ids`` with a visible explanation containing a phrase (one query)."""
+    from django.db.models import Q
+
+    from features.models import Explanation
+
+    if not feature_ids or not phrases:
+        return set()
+    cond = Q()
+    for p in phrases:
+        cond |= Q(description__icontains=p)
+    rows = (
+        Explanation.objects.exclude(status=Explanation.Status.HIDDEN)
+        .filter(cond, feature_id__in=feature_ids)
+        .values_list("feature_id", flat=True)
+    )
+    return set(rows)
 
 
 def _prompt_ranges(raw, *, field: str) -> tuple[tuple[tuple[int, int], ...], bool]:

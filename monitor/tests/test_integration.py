@@ -191,3 +191,17 @@ def test_delete_a_conversation_with_its_specs(mtiny, api_client):
         keep["id"]
     ]
     assert api_client.delete(url).status_code == 404
+
+
+def test_saved_specs_keep_their_exclude_phrases(mtiny, api_client):
+    conv = _new(api_client)
+    url = f"/api/monitor/conversation/{conv['id']}/specs"
+    r = api_client.post(url, {**SPEC, "exclude": ["dogs", " code "]}, format="json")
+    assert r.status_code == 201, r.content
+    spec = r.json()
+    assert spec["exclude"] == ["dogs", "code"]
+    r = api_client.patch(f"{url}/{spec['id']}", {"exclude": []}, format="json")
+    assert r.status_code == 200 and r.json()["exclude"] == []
+    r = api_client.post(url, {**SPEC, "exclude": ["x"] * 17}, format="json")
+    assert r.status_code == 400 and r.json()["error"].startswith("exclude"), r.content
+    assert api_client.post(url, {**SPEC}, format="json").json()["exclude"] == []

@@ -146,3 +146,26 @@ def test_query_count_does_not_grow_with_top_k(api_client, corpus, django_assert_
             format="json",
         )
     assert res.status_code == 200 and len(res.json()["features"]) == 5
+
+
+def test_exclude_phrases_leave_features_out_and_refill_the_top_k(api_client, corpus):
+    """A feature with ANY explanation containing an exclude phrase (case-insensitive) is left out;
+    the topK nearest explanations are then taken among the other features'."""
+    res = api_client.post(URL, {"modelId": "tiny", "description": "cats", "topK": 3}, format="json")
+    assert [(r["source"], r["index"]) for r in res.json()["features"]] == [("0-res-s", 0), ("1-res-s", 2)]
+    # "KITTENS" matches feature 0/0 through its other explanation "cats and kittens", and 1/4.
+    body = {"modelId": "tiny", "description": "cats", "topK": 3, "exclude": ["KITTENS"]}
+    res = api_client.post(URL, body, format="json")
+    assert res.status_code == 200, res.content
+    got = [(r["source"], r["index"]) for r in res.json()["features"]]
+    assert got[0] == ("1-res-s", 2) and len(got) == 3
+    assert set(got) == {("1-res-s", 2), ("0-res-s", 1), ("1-res-s", 3)}
+    assert res.json()["exclude"] == ["KITTENS"]
+    # Excluding everything that matches leaves nothing; several phrases combine.
+    body = {"modelId": "tiny", "description": "cats", "exclude": ["cat", "kitten", "dog", "market"]}
+    assert api_client.post(URL, body, format="json").json()["features"] == []
+    # Bad phrases: a 400 naming exclude.
+    for bad in ([""], ["  "], ["x"] * 17, "cats", [5]):
+        res = api_client.post(URL, {"modelId": "tiny", "description": "cats", "exclude": bad}, format="json")
+        assert res.status_code == 400, (bad, res.content)
+        assert res.json()["error"].startswith("exclude"), res.json()

@@ -20,7 +20,7 @@
   var panel = document.getElementById("monitor-steer");
   if (!panel) return;
   function $(id) { return document.getElementById(id); }
-  var description = $("steer-description"), topk = $("steer-topk");
+  var description = $("steer-description"), topk = $("steer-topk"), exclude = $("steer-exclude");
   var searchStatus = $("steer-search-status"), preview = $("steer-preview");
   var mode = $("steer-mode"), strength = $("steer-strength");
   var generated = $("steer-generated"), ranges = $("steer-ranges"), useSel = $("steer-use-selection");
@@ -77,6 +77,10 @@
   }
 
   // ---- search ------------------------------------------------------------------------------
+  /* "dogs, source code" → ["dogs", "source code"]: phrases the matched features must not be about. */
+  function excludePhrases() {
+    return (exclude ? exclude.value : "").split(",").map(function (p) { return p.trim(); }).filter(function (p) { return p; });
+  }
   function renderPreview(rows) {
     var body = preview.querySelector("tbody");
     body.textContent = "";
@@ -104,21 +108,24 @@
     if (text.length < 3) { searchStatus.textContent = "Type at least 3 characters."; return; }
     var mine = ++searchSeq;
     searchStatus.textContent = "Searching…";
-    post("/api/monitor/steer/search", { modelId: modelId(), description: text, topK: parseInt(topk.value, 10) || 50 })
+    post("/api/monitor/steer/search", { modelId: modelId(), description: text, topK: parseInt(topk.value, 10) || 50, exclude: excludePhrases() })
       .then(function (res) {
         if (mine !== searchSeq) return;
         if (!res.ok) { searchStatus.textContent = res.body.error || "Search failed."; return; }
         matched = res.body.features;
-        searchStatus.textContent = matched.length ? matched.length + " features match “" + text + "”." : "No explained features match.";
+        var not = excludePhrases().length ? " (leaving out " + excludePhrases().join(", ") + ")" : "";
+        searchStatus.textContent = (matched.length ? matched.length + " features match “" + text + "”" : "No explained features match") + not + ".";
         renderPreview(matched);
       })
       .catch(function () { if (mine === searchSeq) searchStatus.textContent = "The server could not be reached."; });
   }
   $("steer-search-form").addEventListener("submit", function (ev) { ev.preventDefault(); search(); });
-  description.addEventListener("input", function () {
+  function later() {
     clearTimeout(timer);
     if (description.value.trim().length >= 3) timer = setTimeout(search, 400);
-  });
+  }
+  description.addEventListener("input", later);
+  if (exclude) exclude.addEventListener("input", later);
 
   // ---- specs -------------------------------------------------------------------------------
   mode.addEventListener("change", function () {
@@ -155,7 +162,7 @@
       if (s.positions.prompt === "all" || s.positions.prompt.length) where.push(rangesText(s.positions.prompt));
       if (s.positions.generated) where.push("generated tokens");
       var how = s.mode === "suppress" ? "suppress" : s.mode + " " + s.strength;
-      li.appendChild(el("span", "“" + s.description + "”: " + how + ", " + s.features.length + " features, at " + where.join(" + "), "what small"));
+      li.appendChild(el("span", "“" + s.description + "”" + (s.exclude && s.exclude.length ? " not " + s.exclude.join(", ") : "") + ": " + how + ", " + s.features.length + " features, at " + where.join(" + "), "what small"));
       var rm = el("button", "remove", "small secondary");
       rm.type = "button";
       rm.addEventListener("click", function () {
@@ -184,6 +191,7 @@
     }
     var spec = {
       description: description.value.trim(),
+      exclude: excludePhrases(),
       mode: mode.value,
       strength: parseFloat(strength.value) || 0,
       features: chosen,
@@ -259,7 +267,7 @@
     var body = {
       modelId: modelId(),
       specs: specs.map(function (s) {
-        return { description: s.description, mode: s.mode, strength: s.strength, features: s.features,
+        return { description: s.description, exclude: s.exclude || [], mode: s.mode, strength: s.strength, features: s.features,
                  positions: s.positions, enabled: s.enabled };
       }),
       nTokens: parseInt($("steer-ntokens").value, 10) || 32,

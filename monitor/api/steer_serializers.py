@@ -129,7 +129,9 @@ class SpecSaveInput(SpecInput):
 
 class SpecUpdateInput(serializers.Serializer):
     description = SafeCharField(max_length=300, required=False, allow_blank=True)
-    exclude = serializers.ListField(child=SafeCharField(max_length=300), required=False, max_length=MAX_EXCLUDE)
+    exclude = serializers.ListField(
+        child=SafeCharField(max_length=300), required=False, max_length=MAX_EXCLUDE
+    )
     mode = serializers.ChoiceField(choices=["strengthen", "suppress", "add"], required=False)
     strength = FiniteFloatField(required=False, min_value=-MAX_STRENGTH, max_value=MAX_STRENGTH)
     features = FeatureRefInput(many=True, allow_empty=False, required=False)

@@ -241,3 +241,81 @@ def test_transcoder_sources_are_watched_and_attributed_at_the_mlp_output(
     assert [a["attribution"] for a in got["attributions"]] == pytest.approx(
         [a["attribution"] for a in want["attributions"]], rel=1e-6
     )
+
+
+def test_issue_bad_input_list_each_a_clear_error_conversation_unchanged(mtiny, plain_model, api_client):
+    """Issue 15's "Bad input" list, item by item, over REST: a 4xx naming the field and the
+    conversation (messages, title, sources, mode, specs) as it was."""
+    from monitor.models import Conversation, SteeringSpec
+
+    def snapshot(pk):
+        row = Conversation.objects.get(pk=pk)
+        specs = list(SteeringSpec.objects.filter(conversation_id=pk).values_list("id", "enabled"))
+        return (row.messages, row.title, row.source_ids, row.mode, row.updated_at, specs)
+
+    def refused(path, body, status, field):
+        r = api_client.post(path, body, format="json")
+        assert r.status_code == status, (path, body, r.content)
+        assert field in r.json()["error"], (field, r.json())
+
+    # Completion-mode conversation on the non-instruct model, with an answer.
+    plain = api_client.post("/api/monitor/conversation/new", {"modelId": "mplain"}, format="json").json()
+    purl = f"/api/monitor/conversation/{plain['id']}"
+    assert (
+        api_client.post(f"{purl}/send", {"content": "The class", "nTokens": 3}, format="json").status_code
+        == 200
+    )
+    chat = _new(api_client)
+    url = f"/api/monitor/conversation/{chat['id']}"
+    assert api_client.post(f"{url}/send", {"content": "Hi", "nTokens": 3}, format="json").status_code == 200
+    before = {pk: snapshot(pk) for pk in (plain["id"], chat["id"])}
+    # A non-instruct model: chat is refused, naming mode and saying so.
+    refused("/api/monitor/conversation/new", {"modelId": "mplain", "mode": "chat"}, 400, "completion mode")
+    # Text over the context, in both modes (the tiny models' context: 128 tokens).
+    for u in (purl, url):
+        refused(f"{u}/send", {"content": "word " * 400, "nTokens": 3}, 400, "content")
+    # An empty concept (steer search) and an empty message.
+    refused("/api/monitor/steer/search", {"modelId": "mtiny", "description": ""}, 400, "description")
+    refused("/api/monitor/steer/search", {"modelId": "mtiny", "description": "   "}, 400, "description")
+    refused(f"{url}/send", {"content": ""}, 400, "content")
+    # Top-k out of range (search 1..1000, attribution 1..100).
+    for k in (0, 1001):
+        refused(
+            "/api/monitor/steer/search", {"modelId": "mtiny", "description": "cats", "topK": k}, 400, "topK"
+        )
+    answer_pos = max(
+        t["position"]
+        for t in api_client.get(f"{url}/concepts").json()["tokens"]
+        if t["role"] == "assistant" and not t["special"]
+    )
+    for k in (0, 101):
+        refused(f"{url}/attribution", {"position": answer_pos, "topK": k}, 400, "topK")
+    # Unknown sources: watching, reading concepts, attributing, searching.
+    refused(f"{url}/sources", {"sources": ["9-nope"]}, 404, "9-nope")
+    refused(f"{url}/concepts", {"sources": ["9-nope"]}, 404, "9-nope")
+    refused(f"{url}/attribution", {"position": answer_pos, "sources": ["9-nope"]}, 404, "9-nope")
+    refused(
+        "/api/monitor/steer/search",
+        {"modelId": "mtiny", "description": "cats", "sources": ["9-nope"]},
+        400,
+        "sources",
+    )
+    # Steering specs on positions that do not exist (prompt ranges past the conversation's prompt).
+    spec = {"mode": "suppress", "features": [{"source": "1-res-tiny", "index": 2}]}
+    for conv_id in (plain["id"], chat["id"]):
+        body = {
+            "conversationId": conv_id,
+            "nTokens": 2,
+            "specs": [{**spec, "positions": {"prompt": [[0, 999]]}}],
+        }
+        refused("/api/monitor/steer", body, 400, "specs[0].positions.prompt")
+        refused(
+            f"/api/monitor/conversation/{conv_id}/specs",
+            {**spec, "positions": {"prompt": [[5, 2]]}},
+            400,
+            "spec.positions.prompt",
+        )
+    # Attribution on a position that does not exist, or is not an answer token.
+    refused(f"{url}/attribution", {"position": 10_000}, 400, "position")
+    refused(f"{url}/attribution", {"position": 1}, 400, "position")
+    assert {pk: snapshot(pk) for pk in (plain["id"], chat["id"])} == before

@@ -67,7 +67,9 @@ def test_a_range_selected_in_the_table_steers_exactly_those_tokens(api_client, q
         "positions": {"prompt": [[lo, hi + 1]], "generated": False},
     }
     common = {"nTokens": 8, "temperature": 0.0, "seed": 4}
-    r = api_client.post("/api/monitor/steer", {"conversationId": conv, "specs": [spec], **common}, format="json")
+    r = api_client.post(
+        "/api/monitor/steer", {"conversationId": conv, "specs": [spec], **common}, format="json"
+    )
     assert r.status_code == 200, r.content
     data = r.json()
     terms = [("1-res-tiny", "clamp", 9, 0.75 * 30.0, set(range(lo, hi + 1)), False)]
@@ -82,7 +84,9 @@ def test_a_range_selected_in_the_table_steers_exactly_those_tokens(api_client, q
     assert r.status_code == 200 and r.json()["STEERED"] == data["STEERED"]
     # One past the table's last token is refused, naming the spec's field; nothing changed.
     spec["positions"] = {"prompt": [[lo, len(tokens) + 1]], "generated": False}
-    r = api_client.post("/api/monitor/steer", {"conversationId": conv, "specs": [spec], **common}, format="json")
+    r = api_client.post(
+        "/api/monitor/steer", {"conversationId": conv, "specs": [spec], **common}, format="json"
+    )
     assert r.status_code == 400 and r.json()["error"].startswith("specs[0].positions.prompt"), r.content
     assert Conversation.objects.get(pk=conv).messages == MESSAGES
 

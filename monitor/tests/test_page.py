@@ -23,7 +23,9 @@ def test_page_renders_root_and_sets_cookie(mtiny, client):
     # Visiting writes nothing: the conversation is created by the first message.
     assert 'data-conversation-id=""' in html and 'data-mode="chat"' in html
     assert Conversation.objects.count() == 0
-    first = client.post("/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json")
+    first = client.post(
+        "/api/monitor/conversation/new", {"modelId": "mtiny"}, content_type="application/json"
+    )
     assert first.status_code == 201
     # The same visitor gets the same conversation back.
     import re

@@ -116,3 +116,47 @@ def test_cancel_stops_and_saves_nothing(mtiny, api_client):
     frames = asyncio.run(scenario())
     assert frames[-1]["type"] == "cancelled"
     assert Conversation.objects.get(pk=conv["id"]).messages == []
+
+
+def test_bad_frames_are_error_frames_and_change_nothing(mtiny, api_client):
+    """Issue 15's bad input over the socket: over the context, unknown sources, top-k out of range,
+    regenerate with no answer: an error frame naming the field each, the socket stays open, the
+    conversation is as it was."""
+    from monitor.models import Conversation
+
+    conv = api_client.post("/api/monitor/conversation/new", {"modelId": "mtiny"}, format="json").json()
+    cookie = api_client.cookies["neuronsite_monitor"].value
+    cid = conv["id"]
+    frames = [
+        ({"type": "regenerate"}, "conversationId"),
+        ({"type": "send", "content": "word " * 400, "nTokens": 3}, "content"),
+        ({"type": "concepts", "sources": ["9-nope"]}, "9-nope"),
+        ({"type": "attribution", "position": 1, "topK": 101}, "topK"),
+        ({"type": "send", "content": "hi", "nTokens": 0}, "nTokens"),
+    ]
+
+    async def scenario():
+        ws = _connect(cookie)
+        assert (await ws.connect())[0]
+        got = []
+        for i, (frame, _) in enumerate(frames):
+            await ws.send_json_to({**frame, "requestId": i, "conversationId": cid})
+            got.append(await _until(ws, ("error", "done", "concepts"), i))
+        # Still open: a good request after the bad ones is answered.
+        await ws.send_json_to({"type": "concepts", "requestId": "ok", "conversationId": cid})
+        ok = await _until(ws, ("concepts", "error"), "ok")
+        await ws.disconnect()
+        return got, ok
+
+    before = Conversation.objects.get(pk=cid)
+    got, ok = asyncio.run(scenario())
+    for (frame, field), answer in zip(frames, got, strict=True):
+        assert [f["type"] for f in answer] == ["error"], (frame, answer)
+        assert field in answer[-1]["error"], (frame, answer)
+    assert ok[-1]["type"] == "concepts"
+    after = Conversation.objects.get(pk=cid)
+    assert (after.messages, after.source_ids, after.updated_at) == (
+        before.messages,
+        before.source_ids,
+        before.updated_at,
+    )

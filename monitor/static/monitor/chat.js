@@ -240,7 +240,7 @@
     $("monitor-col-value").textContent = "Activation";
     $("monitor-col-norm").textContent = "Normalised";
     $("monitor-table-back").hidden = true;
-    if (!state.concepts) { note.textContent = ""; return; }
+    if (!state.concepts) { note.textContent = convId ? "" : "Send a message: its tokens and the features active on them appear here."; return; }
     var sel = selectedPositions();
     var best = {}, order = [];
     state.concepts.concepts.forEach(function (r) {
@@ -355,5 +355,5 @@
     location.href = location.pathname + "?new=1";  // created with its first message
   });
 
-  if ($("monitor-messages").children.length) { loadConversation(); requestConcepts(); }
+  if ($("monitor-messages").children.length) { loadConversation(); requestConcepts(); } else renderTable();
 })();

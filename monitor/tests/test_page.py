@@ -161,3 +161,24 @@ def test_monitor_in_the_browser(mtiny, server, browser):  # noqa: F811
     _shot(page, "monitor")
     assert not errors
     context.close()
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs Debian's chromium (make browser)"
+)
+@pytest.mark.django_db(transaction=True)
+def test_phone_width_page_fits_the_screen(mtiny, server, browser):  # noqa: F811
+    """At 390 px nothing but the tables (which scroll inside their cards) is wider than the screen."""
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server}/mtiny/monitor")
+    wide = page.evaluate(
+        """() => { const w = document.documentElement.clientWidth; const out = [];
+          for (const e of document.querySelectorAll('body *')) { const r = e.getBoundingClientRect();
+            if (r.right > w + 1 && r.width > 0 && !e.closest('.monitor-table-scroll, .steer-preview-wrap'))
+              out.push(e.tagName + '#' + e.id); }
+          return {width: w, scroll: document.documentElement.scrollWidth, wide: out}; }"""
+    )
+    _shot(page, "monitor-phone")
+    context.close()
+    assert wide["wide"] == [] and wide["scroll"] <= wide["width"], wide

@@ -19,7 +19,8 @@ With ``conversationId`` (the caller's conversation: owner, or the anonymous cook
 lints that conversation's active concepts over its sources when ``concepts`` is absent, and steer
 regenerates its last answer (its messages up to the last user turn; completion-mode conversations
 as text) with the request's ``specs`` or, without them, the conversation's enabled saved specs.
-Prompt ranges are token positions of the conversation through the chat template, the positions of
+Prompt ranges are token positions of the conversation through the chat template (completion
+mode: its messages' texts joined, tokenised as one prompt), the positions of
 ``/api/monitor/conversation/{id}/concepts`` ``tokens``. Neither changes the conversation.
 
 Saved specs (``monitor.services.specs``): ``GET|POST /api/monitor/conversation/{id}/specs`` (list /

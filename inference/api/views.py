@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -16,6 +16,16 @@ from neuronsite.api import validated
 from neuronsite.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+# A share id as new_share_id writes it (token_urlsafe, at most the column's 32 characters); any
+# other string is simply not found (404).
+SHARE_ID_PARAMETER = OpenApiParameter(
+    "share_id",
+    {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="the result's share id (128 random bits, URL-safe base64)",
+)
 
 
 @extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
@@ -65,7 +75,9 @@ def _one_or_many(text, one) -> dict:
     return {"results": [one(t) for t in text]}
 
 
-@extend_schema(summary="A saved search-all result by its share id (unguessable)")
+@extend_schema(
+    summary="A saved search-all result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+)
 @api_view(["GET"])
 def search_all_get(request, share_id: str):
     saved = selectors.saved_search_get(share_id=share_id, user=request.user)
@@ -183,7 +195,9 @@ def steer_chat(request):
     return _steer(request, plan, data["stream"])
 
 
-@extend_schema(summary="A stored steering result by its share id (unguessable)")
+@extend_schema(
+    summary="A stored steering result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+)
 @api_view(["GET"])
 def steer_get(request, share_id: str):
     return Response(services.steer_output_pair(share_id=share_id, user=request.user))

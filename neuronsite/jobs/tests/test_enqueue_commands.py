@@ -2,7 +2,8 @@
 ... can either run inline or enqueue"): ``seed_demo --enqueue`` queues one public demo job whose
 progress the home page shows, and never a second one while it is pending; ``generate_dashboards
 --enqueue --shards N`` queues one task per shard on the GPU queue. No worker runs here: what is
-checked is the job row, its Procrastinate tasks and what the pages and the API show."""
+checked is the job row, its Procrastinate tasks and what the pages and the API show. Also the Job
+admin: list, change page and the cancel action."""
 
 from __future__ import annotations
 
@@ -96,3 +97,24 @@ def test_generate_dashboards_enqueue_queues_one_task_per_shard(queue, make_sourc
             "0",
         )
     assert Job.objects.count() == 1
+
+
+def test_the_job_admin_lists_shows_and_cancels_jobs(queue, client, make_user, make_source):
+    """The admin (issue 12: "a Jobs page ... and the admin"): list, change page, cancel action."""
+    from inference.dashboards.sharding import dashboards_job_create
+
+    staff = make_user(is_staff=True, is_superuser=True)
+    job = dashboards_job_create(
+        source=make_source(set_name="res-adm"), owner=staff, batch_size=16, features_per_pass=16, umap=False
+    )
+    client.force_login(staff)
+    listing = client.get("/admin/jobs/job/")
+    assert listing.status_code == 200 and job.title in listing.content.decode()
+    change = client.get(f"/admin/jobs/job/{job.pk}/change/")
+    assert change.status_code == 200 and job.title in change.content.decode()
+    response = client.post(
+        "/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [job.pk]}, follow=True
+    )
+    assert f"Job {job.pk}: cancel requested." in response.content.decode()
+    job.refresh_from_db()
+    assert job.state == "cancelled" and all(t[2] == "cancelled" for t in _tasks(job))

@@ -14,8 +14,33 @@ from inference import selectors, services
 from inference.api import serializers as s
 from neuronsite.api import validated
 from neuronsite.errors import ApplicationError
+from neuronsite.openapi import BOOL, STR, array, obj, ok
 
 logger = logging.getLogger(__name__)
+
+# Response bodies (issue 10: every operation documents its body); inference/tests/
+# test_response_schemas.py checks real answers of the tiny model against the served schema.
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+ACTIVATION_BODY = obj(
+    ("tokens", "values", "maxValue", "maxValueTokenIndex", "minValue", "modelId", "layer", "index"),
+    tokens=array(STR),
+    values=array(_NUM),
+    maxValue=_NUM,
+    maxValueTokenIndex=_INT,
+    minValue=_NUM,
+    modelId=STR,
+    layer=STR,
+    index=STR,
+)
+TOKENIZE_BODY = obj(
+    ("modelId", "tokens", "tokenStrings", "prependedBos", "tokenLimit"),
+    modelId=STR,
+    tokens=array(_INT),
+    tokenStrings=array(STR),
+    prependedBos=BOOL,
+    tokenLimit=_INT,
+)
 
 # A share id as new_share_id writes it (token_urlsafe, at most the column's 32 characters); any
 # other string is simply not found (404).
@@ -28,7 +53,16 @@ SHARE_ID_PARAMETER = OpenApiParameter(
 )
 
 
-@extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
+@extend_schema(
+    request=s.ActivationNewInput,
+    responses=ok(
+        {
+            "oneOf": [ACTIVATION_BODY, array(ACTIVATION_BODY)],
+            "description": "one body for a text; a list (one per text, in order) for a list of texts",
+        }
+    ),
+    summary="Activations of one feature on custom text (not stored)",
+)
 @api_view(["POST"])
 def activation_new(request):
     data = validated(s.ActivationNewInput, request)
@@ -122,7 +156,9 @@ def cossim(request):
     )
 
 
-@extend_schema(request=s.TokenizeInput, summary="Tokenize text with a model's tokenizer")
+@extend_schema(
+    request=s.TokenizeInput, responses=ok(TOKENIZE_BODY), summary="Tokenize text with a model's tokenizer"
+)
 @api_view(["POST"])
 def tokenize(request):
     data = validated(s.TokenizeInput, request)

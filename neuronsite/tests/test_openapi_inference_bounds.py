@@ -93,3 +93,33 @@ def test_the_server_refuses_what_the_schema_leaves_out_naming_the_field(api_clie
     assert response.json()["error"].startswith(f"{field}") or f"{field}:" in response.json()["error"], (
         response.json()
     )
+
+
+def test_conflict_upstream_and_busy_statuses_are_documented(schema):
+    for path, method, op in _operations(schema):
+        if method != "get":
+            assert op["responses"]["409"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }, (path, method)
+    paths = schema["paths"]
+    assert "502" in paths["/api/explanation/generate"]["post"]["responses"]
+    assert "503" in paths["/api/graph/generate"]["post"]["responses"]
+
+
+def test_search_via_inference_on_a_set_that_cannot_serve_it_is_a_conflict(api_client, make_source):
+    """Whether a source set allows search via inference, and whether its sources have SAE weights,
+    are states of the stored data: 409 naming the source set (was 400: a schema-valid request
+    refused as if it were malformed)."""
+    from models_app.models import SourceSet
+
+    source = make_source(set_name="res-st")
+    body = {"modelId": source.model.name, "sourceSet": "res-st", "text": "hello"}
+    off = api_client.post("/api/search-all", body, format="json")
+    assert off.status_code == 409 and off.json()["error"].startswith("sourceSet:"), off.json()
+    assert "not enabled" in off.json()["error"]
+    SourceSet.objects.filter(name="res-st").update(allow_inference_search=True)
+    type(source).objects.filter(pk=source.pk).update(inference_enabled=False)
+    none = api_client.post("/api/search-all", body, format="json")
+    assert none.status_code == 409 and "no sources with inference enabled" in none.json()["error"], (
+        none.json()
+    )

@@ -33,6 +33,26 @@ ACTIVATION_BODY = obj(
     layer=STR,
     index=STR,
 )
+_TOPK_ONE = obj(
+    ("modelId", "source", "tokens", "results"),
+    modelId=STR,
+    source=STR,
+    tokens=array(STR),
+    results=array(
+        obj(
+            ("position", "token", "topFeatures"),
+            position=_INT,
+            token=STR,
+            topFeatures=array(
+                obj(("featureIndex", "activationValue"), featureIndex=_INT, activationValue=_NUM)
+            ),
+        )
+    ),
+)
+TOPK_BY_TOKEN_BODY = {
+    "oneOf": [_TOPK_ONE, obj(("results",), results=array(_TOPK_ONE))],
+    "description": "one body for a text; {results: [one body per text]} for a list of texts",
+}
 TOKENIZE_BODY = obj(
     ("modelId", "tokens", "tokenStrings", "prependedBos", "tokenLimit"),
     modelId=STR,
@@ -118,7 +138,11 @@ def search_all_get(request, share_id: str):
     return Response({**saved.result, "id": saved.share_id, "text": saved.text, "cached": True})
 
 
-@extend_schema(request=s.TopkByTokenInput, summary="Top-k features of one source at each token")
+@extend_schema(
+    request=s.TopkByTokenInput,
+    responses=ok(TOPK_BY_TOKEN_BODY),
+    summary="Top-k features of one source at each token",
+)
 @api_view(["POST"])
 def search_topk_by_token(request):
     data = validated(s.TopkByTokenInput, request)

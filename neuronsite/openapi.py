@@ -25,7 +25,15 @@ _ERROR_TEXT = {
     "404": "Not found (or not visible to this user).",
     "413": "Request body too large.",
     "429": "Too many requests (see Retry-After).",
+    # Issue 10 (helper U): statuses served but not documented before.
+    "409": "Conflict with the stored data: an existing name or slug, inference switched off for the "
+    "model or source, a source without SAE weights.",
+    "502": "The LLM endpoint (OpenAI-compatible) failed; the message says how.",
+    "503": "The GPUs are busy (the generation queue is full); see Retry-After.",
 }
+# Operations that call an LLM endpoint (502 when it fails) or may find the GPU queue full (503).
+_UPSTREAM_PATHS = ("/api/explanation/generate", "/api/explanation/score", "/api/monitor/linter")
+_GPU_QUEUE_PATHS = ("/api/graph/generate", "/api/graph/generate-job")
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -69,7 +77,7 @@ def postprocess(result, generator, request, public):
             _merge(component, copy.deepcopy(extra))
     schemas.setdefault("Error", ERROR_SCHEMA)
     ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
         for method, op in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
@@ -80,6 +88,12 @@ def postprocess(result, generator, request, public):
             codes = ["400", "401", "403", "404", "429"]
             if "requestBody" in op:
                 codes.append("413")
+            if method != "get":  # a write, or an engine call, can meet a conflicting state (409)
+                codes.append("409")
+            if path in _UPSTREAM_PATHS:
+                codes.append("502")
+            if path in _GPU_QUEUE_PATHS:
+                codes.append("503")
             for code in codes:
                 responses.setdefault(
                     code, {"description": _ERROR_TEXT[code], "content": {"application/json": {"schema": ref}}}

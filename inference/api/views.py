@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -14,11 +14,75 @@ from inference import selectors, services
 from inference.api import serializers as s
 from neuronsite.api import validated
 from neuronsite.errors import ApplicationError
+from neuronsite.openapi import BOOL, STR, array, obj, ok
 
 logger = logging.getLogger(__name__)
 
+# Response bodies (issue 10: every operation documents its body); inference/tests/
+# test_response_schemas.py checks real answers of the tiny model against the served schema.
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+ACTIVATION_BODY = obj(
+    ("tokens", "values", "maxValue", "maxValueTokenIndex", "minValue", "modelId", "layer", "index"),
+    tokens=array(STR),
+    values=array(_NUM),
+    maxValue=_NUM,
+    maxValueTokenIndex=_INT,
+    minValue=_NUM,
+    modelId=STR,
+    layer=STR,
+    index=STR,
+)
+_TOPK_ONE = obj(
+    ("modelId", "source", "tokens", "results"),
+    modelId=STR,
+    source=STR,
+    tokens=array(STR),
+    results=array(
+        obj(
+            ("position", "token", "topFeatures"),
+            position=_INT,
+            token=STR,
+            topFeatures=array(
+                obj(("featureIndex", "activationValue"), featureIndex=_INT, activationValue=_NUM)
+            ),
+        )
+    ),
+)
+TOPK_BY_TOKEN_BODY = {
+    "oneOf": [_TOPK_ONE, obj(("results",), results=array(_TOPK_ONE))],
+    "description": "one body for a text; {results: [one body per text]} for a list of texts",
+}
+TOKENIZE_BODY = obj(
+    ("modelId", "tokens", "tokenStrings", "prependedBos", "tokenLimit"),
+    modelId=STR,
+    tokens=array(_INT),
+    tokenStrings=array(STR),
+    prependedBos=BOOL,
+    tokenLimit=_INT,
+)
 
-@extend_schema(request=s.ActivationNewInput, summary="Activations of one feature on custom text (not stored)")
+# A share id as new_share_id writes it (token_urlsafe, at most the column's 32 characters); any
+# other string is simply not found (404).
+SHARE_ID_PARAMETER = OpenApiParameter(
+    "share_id",
+    {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="the result's share id (128 random bits, URL-safe base64)",
+)
+
+
+@extend_schema(
+    request=s.ActivationNewInput,
+    responses=ok(
+        {
+            "oneOf": [ACTIVATION_BODY, array(ACTIVATION_BODY)],
+            "description": "one body for a text; a list (one per text, in order) for a list of texts",
+        }
+    ),
+    summary="Activations of one feature on custom text (not stored)",
+)
 @api_view(["POST"])
 def activation_new(request):
     data = validated(s.ActivationNewInput, request)
@@ -65,14 +129,20 @@ def _one_or_many(text, one) -> dict:
     return {"results": [one(t) for t in text]}
 
 
-@extend_schema(summary="A saved search-all result by its share id (unguessable)")
+@extend_schema(
+    summary="A saved search-all result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+)
 @api_view(["GET"])
 def search_all_get(request, share_id: str):
     saved = selectors.saved_search_get(share_id=share_id, user=request.user)
     return Response({**saved.result, "id": saved.share_id, "text": saved.text, "cached": True})
 
 
-@extend_schema(request=s.TopkByTokenInput, summary="Top-k features of one source at each token")
+@extend_schema(
+    request=s.TopkByTokenInput,
+    responses=ok(TOPK_BY_TOKEN_BODY),
+    summary="Top-k features of one source at each token",
+)
 @api_view(["POST"])
 def search_topk_by_token(request):
     data = validated(s.TopkByTokenInput, request)
@@ -110,7 +180,9 @@ def cossim(request):
     )
 
 
-@extend_schema(request=s.TokenizeInput, summary="Tokenize text with a model's tokenizer")
+@extend_schema(
+    request=s.TokenizeInput, responses=ok(TOKENIZE_BODY), summary="Tokenize text with a model's tokenizer"
+)
 @api_view(["POST"])
 def tokenize(request):
     data = validated(s.TokenizeInput, request)
@@ -183,7 +255,9 @@ def steer_chat(request):
     return _steer(request, plan, data["stream"])
 
 
-@extend_schema(summary="A stored steering result by its share id (unguessable)")
+@extend_schema(
+    summary="A stored steering result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+)
 @api_view(["GET"])
 def steer_get(request, share_id: str):
     return Response(services.steer_output_pair(share_id=share_id, user=request.user))

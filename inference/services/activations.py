@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from features.models import Feature
 from inference import selectors
 from inference.engine import ModelSpec, SourceSpec, get_engine, ops
-from inference.errors import InferenceInputError
+from inference.errors import InferenceDisabled
 from inference.models import SavedSearch
 from models_app.models import Source
 
@@ -140,11 +140,15 @@ def search_all(
     model = selectors.model_for_inference(name=model_id, user=user)
     source_set = selectors.source_set_for_inference(model=model, name=source_set_name, user=user)
     if not source_set.allow_inference_search:
-        raise InferenceInputError(f"Search via inference is not enabled for source set '{source_set.name}'.")
+        # states of the data, not faults of the request: 409, as for a model with inference off
+        raise InferenceDisabled(
+            f"Search via inference is not enabled for source set '{source_set.name}'.", field="sourceSet"
+        )
     sources = selectors.sources_of_set(source_set=source_set, user=user, names=selected_sources)
     if not sources:
-        raise InferenceInputError(
-            f"Source set '{source_set.name}' has no sources with inference enabled and SAE weights."
+        raise InferenceDisabled(
+            f"Source set '{source_set.name}' has no sources with inference enabled and SAE weights.",
+            field="sourceSet",
         )
     key = _search_key(
         model=model.name,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from neuronsite.errors import NotAuthenticated
 from neuronsite.jobs import selectors, services
 from neuronsite.jobs.events import job_payload
+
+# A job's id (a bigint key): its bounds in the schema; an id with no job answers 404.
+JOB_ID = OpenApiParameter(
+    "job_id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, OpenApiParameter.PATH, required=True
+)
 
 
 class JobListApi(APIView):
@@ -19,11 +25,13 @@ class JobListApi(APIView):
 
 
 class JobDetailApi(APIView):
+    @extend_schema(parameters=[JOB_ID])
     def get(self, request, job_id: int):
         return Response({"job": job_payload(selectors.job_get(job_id=job_id, user=request.user))})
 
 
 class JobCancelApi(APIView):
+    @extend_schema(parameters=[JOB_ID])
     def post(self, request, job_id: int):
         if not request.user.is_authenticated:
             raise NotAuthenticated()
@@ -32,6 +40,7 @@ class JobCancelApi(APIView):
 
 
 class JobRetryApi(APIView):
+    @extend_schema(parameters=[JOB_ID])
     def post(self, request, job_id: int):
         if not request.user.is_authenticated:
             raise NotAuthenticated()

@@ -108,7 +108,8 @@ def test_flood_on_the_jobs_socket_is_limited_by_the_write_budget(low_limits):
     replies = asyncio.run(scenario())
     limited = [r for r in replies if _limited(r)]
     assert all(r["type"] == "error" for r in replies)
-    assert replies[:LIMIT] == [{"type": "error", "message": "this socket only sends job events"}] * LIMIT
+    message = "this socket only sends job events"
+    assert replies[:LIMIT] == [{"type": "error", "error": message, "message": message}] * LIMIT
     if hour == _hour():
         assert len(limited) == FRAMES - LIMIT
     assert all(r["retryAfter"] >= 1 and "Too many requests" in r["message"] for r in limited)

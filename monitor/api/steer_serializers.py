@@ -37,7 +37,7 @@ class LinterInput(serializers.Serializer):
 
 class SteerSearchInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
-    description = SafeCharField(max_length=300, help_text="the concept, in words")
+    description = SafeCharField(min_length=3, max_length=300, help_text="the concept, in words (3 characters or more)")
     topK = BoundedIntegerField(min_value=1, max_value=SEARCH_TOP_K_MAX, required=False, default=50)
     sources = serializers.ListField(
         child=SafeCharField(max_length=160), required=False, allow_empty=False, max_length=1000

@@ -353,6 +353,10 @@ GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)
 GRAPH_GENERATE_MODE = env("GRAPH_GENERATE_MODE", "auto")
 GRAPH_GPU_QUEUE_LIMIT = env_int("GRAPH_GPU_QUEUE_LIMIT", 4)
 GRAPH_GENERATE_WAIT_SECONDS = float(env("GRAPH_GENERATE_WAIT_SECONDS", "300"))
+# graphs: how long a queued job may wait for a worker to take it before it is withdrawn (503);
+# empty = GRAPH_GENERATE_WAIT_SECONDS.
+_graph_pickup = env("GRAPH_GENERATE_PICKUP_SECONDS")
+GRAPH_GENERATE_PICKUP_SECONDS = float(_graph_pickup) if _graph_pickup else None
 # --- hardening (issue 10, helper A): bounded JSON bodies (size and depth) -> 4xx JSON, not 500 ---
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "neuronsite.parsers.BoundedJSONParser",

@@ -69,7 +69,7 @@ def graph_generate(request):
             {
                 "message": "Graph generation is still running; the graph appears at url when the job ends.",
                 "jobId": answer.job.pk,
-                "jobUrl": request.build_absolute_uri(f"/api/jobs/{answer.job.pk}"),
+                "jobUrl": request.build_absolute_uri(_job_url(request, answer.job)),
                 "url": request.build_absolute_uri(_pending_url(answer.job)),
             },
             status=202,
@@ -87,6 +87,22 @@ def graph_generate(request):
             "jobId": answer.job.pk,
         }
     )
+
+
+def _job_url(request, job) -> str:
+    """Where the caller follows its job: the jobs API for a signed-in owner; for an anonymous
+    caller a graph-job URL carrying a token that only this answer hands out."""
+    if request.user.is_authenticated:
+        return reverse("api-job", args=[job.pk])
+    token = graph_jobs.graph_job_token(job)
+    return f"{reverse('api-graph-job', args=[job.pk])}?token={token}"
+
+
+@extend_schema(summary="A graph generation job (by the token from jobUrl, or one's own)")
+@api_view(["GET"])
+def graph_job(request, job_id: int):
+    job = graph_jobs.graph_job_get(job_id=job_id, user=request.user, token=request.query_params.get("token"))
+    return Response({"job": job_payload(job)})
 
 
 def _pending_url(job) -> str:

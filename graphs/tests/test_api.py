@@ -273,3 +273,33 @@ def test_pruned_view_and_upload_rate_limit(graph_model, api_user, settings):
     settings.GRAPH_UPLOADS_PER_DAY = 1
     limited = client.post("/api/graph/signed-put", {"filename": "g.json", "contentLength": 10}, format="json")
     assert limited.status_code == 429 and "per day" in limited.json()["error"]
+
+
+def test_upload_reads_both_error_id_forms(graph_model, api_user):
+    """circuit-tracer 0.5.0 wrote error nodes as ``0_{layer}_{ctx}``; stored graphs use
+    ``{layer}_-1_{ctx}`` (never equal to a feature id), and links follow the renamed node."""
+    _, client = api_user()
+    data = minimal_graph()
+    error = {"feature": None, "ctx_idx": 1, "feature_type": "mlp reconstruction error", "clerp": ""}
+    data["nodes"] += [
+        {**error, "node_id": "0_1_1", "layer": "1", "jsNodeId": "0_1_1-0"},  # legacy form
+        {**error, "node_id": "0_0_1", "layer": "0", "jsNodeId": "0_0_1-0"},  # legacy, id shared below
+        {**error, "node_id": "2_-1_0", "layer": "2", "ctx_idx": 0, "jsNodeId": "2_-1_0-0"},  # later form
+        {"node_id": "0_0_1", "feature": 1, "layer": "0", "ctx_idx": 1, "feature_type": "cross layer transcoder",
+         "jsNodeId": "0_0-0", "clerp": ""},
+    ]  # fmt: skip
+    data["links"] += [
+        {"source": "0_1_1", "target": "0_3_1", "weight": 0.25},
+        {"source": "2_-1_0", "target": "0_3_1", "weight": 0.125},
+        {"source": "0_0_1", "target": "0_3_1", "weight": 0.5},  # ambiguous in the old form: the feature's
+    ]
+    data["qParams"]["pinnedIds"] = ["0_1_1"]
+    assert upload(client, data).status_code == 200
+    served = json.loads(gzip.decompress(b"".join(client.get("/api/graph/gtiny/up1/json").streaming_content)))
+    ids = [n["node_id"] for n in served["nodes"]]
+    assert ids == ["E_5_0", "0_3_1", "1_-1_1", "0_-1_1", "2_-1_0", "0_0_1"]
+    assert len(set(ids)) == len(ids)
+    assert served["nodes"][2]["jsNodeId"] == "1_-1_1-0"
+    sources = [(link["source"], link["weight"]) for link in served["links"][1:]]
+    assert sources == [("1_-1_1", 0.25), ("2_-1_0", 0.125), ("0_0_1", 0.5)]
+    assert served["qParams"]["pinnedIds"] == ["1_-1_1"]

@@ -345,6 +345,12 @@ JOBS_STALLED_SECONDS = float(env("JOBS_STALLED_SECONDS", "30"))
 JOBS_UPLOAD_MAX_BYTES = env_int("JOBS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 # Attribution graphs (graphs/, helper G): prompt token cap, upload cap, node cap, uploads per day.
 GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
+# graphs: per-model prompt token caps, "model=N,model2=M" (others: GRAPH_MAX_PROMPT_TOKENS)
+GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {
+    name.strip(): int(cap)
+    for name, _, cap in (item.partition("=") for item in env_list("GRAPH_MAX_PROMPT_TOKENS_BY_MODEL"))
+    if cap.strip()
+}
 GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
 GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)

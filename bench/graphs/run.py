@@ -17,6 +17,8 @@ CPU seconds are counted too (bare/service: this process; job: the worker process
 /proc, plus this process's enqueue), since on a shared machine other processes stretch wall time.
 Prints the medians and the ratios against bare (goal ≤ 1.05). Not a test.
 
+``BENCH_TRACE=1`` prints every job event as it is heard and the worker's CPU per thread.
+
     .venv/bin/python bench/graphs/run.py [--layers 2 --d-model 32 --d-transcoder 128 --max-tokens 24 --repeats 5]
 """
 
@@ -204,6 +206,8 @@ def main() -> None:
         """Wall time from the enqueue call until the job's final state is heard; returns the
         worker's CPU seconds for it."""
         cpu_before = _proc_cpu(worker.pid)
+        if os.environ.get("BENCH_TRACE"):
+            print(f"    {time.monotonic():.3f} enqueue", flush=True)
         threads_before = _thread_cpu(worker.pid)
         created = graph_job_create(
             user=None, model_name=MODEL, prompt=prompt, source_set_name="tc", slug=next_slug("job"),

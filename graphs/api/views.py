@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, HttpResponseNotModified, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
@@ -135,7 +135,8 @@ def graph_get(request, model_id: str, slug: str):
 
 def graph_file(request, model_id: str, slug: str):
     """The stored graph JSON, sent gzip-encoded as stored (never inflated here); with
-    ``?pruningThreshold=0.2..0.99`` a pruned view (fewer nodes and links), gzip too."""
+    ``?pruningThreshold=0.2..0.99`` a pruned view (fewer nodes and links), gzip too. Cached by
+    ETag: ``If-None-Match`` with the current one answers 304 without reading the file."""
     raw_threshold = request.GET.get("pruningThreshold")
     try:
         threshold = None
@@ -147,6 +148,14 @@ def graph_file(request, model_id: str, slug: str):
             if not 0.2 <= threshold <= 0.99:
                 raise ValidationFailed("must be a number between 0.2 and 0.99", field="pruningThreshold")
         graph = selectors.graph_get(model_name=model_id, slug=slug, user=request.user)
+        # The stored file's name changes whenever the graph is replaced; a pruned view is its own entity.
+        view = "" if threshold is None else f"-p{threshold:g}"
+        etag = f'"{graph.pk}-{graph.file.name.rsplit("/", 1)[-1]}{view}"'
+        cache = "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            response = HttpResponseNotModified()
+            response["ETag"], response["Cache-Control"] = etag, cache
+            return response
         if threshold is not None:
             data = storage.inflate_json(storage.graph_file_bytes(graph.file.name), max_bytes=2**34)
             handle = io.BytesIO(storage.graph_dumps(storage.pruned_view(data, threshold=threshold)))
@@ -158,10 +167,8 @@ def graph_file(request, model_id: str, slug: str):
         return JsonResponse({"error": "The graph file is missing from storage."}, status=404)
     response = FileResponse(handle, content_type="application/json")
     response["Content-Encoding"] = "gzip"
-    response["Cache-Control"] = (
-        "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
-    )
-    response["ETag"] = f'"{graph.pk}-{graph.file.name.rsplit("/", 1)[-1]}"'
+    response["Cache-Control"] = cache
+    response["ETag"] = etag
     return response
 
 

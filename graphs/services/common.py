@@ -26,7 +26,13 @@ GENERATE_RANGES = {
 }
 
 
-def max_prompt_tokens() -> int:
+def max_prompt_tokens(model_name: str | None = None) -> int:
+    """The prompt token cap (BOS included) for graphs of a model: its entry in
+    ``GRAPH_MAX_PROMPT_TOKENS_BY_MODEL`` (``name=N,…``), else ``GRAPH_MAX_PROMPT_TOKENS`` (64,
+    Neuronpedia's cap)."""
+    by_model = dict(getattr(settings, "GRAPH_MAX_PROMPT_TOKENS_BY_MODEL", {}) or {})
+    if model_name and model_name in by_model:
+        return int(by_model[model_name])
     return int(getattr(settings, "GRAPH_MAX_PROMPT_TOKENS", 64))
 
 

@@ -146,7 +146,7 @@ def graph_generate_run(
             progress=progress,
             prompt=request.prompt,
             messages=request.messages,
-            max_tokens=max_prompt_tokens(),
+            max_tokens=max_prompt_tokens(model.name),
             slug=request.slug,
             scan=model.name,
             source_set=source_set.name,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Avg, DurationField, ExpressionWrapper, F
 from django.utils.crypto import constant_time_compare
 
@@ -190,13 +190,15 @@ class _ProgressToJob:
         changed = stage != self.stage
         if changed or fraction >= 1.0 or now - self.last >= PROGRESS_EVERY:
             self.last = now
-            # A stage's log line and its progress are one commit: each commit is a round trip and
-            # a flush, and the last stages' writes lie between the engine's end and the stored graph.
-            with transaction.atomic():
-                if changed:
-                    self.stage = stage
-                    self.reporter.log(f"{stage}: {detail}" if detail else stage)
-                self.reporter.progress(int(round(min(1.0, fraction) * SCALE)), SCALE)  # raises if cancelled
+            # A stage's log line goes with its progress in one write: each write is a locked read,
+            # an update, an event and a commit, and the last stages' writes lie between the
+            # engine's end and the stored graph.
+            line = None
+            if changed:
+                self.stage = stage
+                line = f"{stage}: {detail}" if detail else stage
+            done = int(round(min(1.0, fraction) * SCALE))
+            self.reporter.progress(done, SCALE, log=line)  # raises if cancelled
         else:
             self.reporter.check()
 

@@ -87,6 +87,10 @@ def test_generate_token_cap_slug_taken_and_chat(graph_model, api_user, settings)
     assert response.status_code == 400
     assert response.json()["error"] == "Prompt Too Long" and "cap" in response.json()["message"]
     settings.GRAPH_MAX_PROMPT_TOKENS = 64
+    settings.GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {"gtiny": 3, "other": 1000}  # a model's own cap wins
+    capped = client.post("/api/graph/generate", {"modelId": "gtiny", "prompt": "word " * 5}, format="json")
+    assert capped.status_code == 400 and "the cap for this model is 3" in capped.json()["message"]
+    settings.GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {"other": 3}
     ok = client.post(
         "/api/graph/generate",
         {"modelId": "gtiny", "messages": [{"role": "user", "content": "Hello"}], "slug": "chat1"},
@@ -269,6 +273,18 @@ def test_pruned_view_and_upload_rate_limit(graph_model, api_user, settings):
     for bad in ("2", "x"):
         rejected = client.get(f"/api/graph/gtiny/up1/json?pruningThreshold={bad}")
         assert rejected.status_code == 400 and "pruningThreshold" in rejected.json()["error"]
+
+    # Caching: the full file and each pruned view have their own ETag; a matching If-None-Match
+    # answers 304 (no body); a replaced graph gets a new ETag.
+    full = client.get("/api/graph/gtiny/up1/json")
+    assert full["ETag"] != response["ETag"] and full["Cache-Control"] == "public, max-age=3600"
+    same = client.get("/api/graph/gtiny/up1/json", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert same.status_code == 304 and same["ETag"] == full["ETag"] and not same.content
+    view = client.get("/api/graph/gtiny/up1/json?pruningThreshold=0.6", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert view.status_code == 200
+    assert upload(client, data).status_code == 200
+    fresh = client.get("/api/graph/gtiny/up1/json", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert fresh.status_code == 200 and fresh["ETag"] != full["ETag"]
 
     settings.GRAPH_UPLOADS_PER_DAY = 1
     limited = client.post("/api/graph/signed-put", {"filename": "g.json", "contentLength": 10}, format="json")

@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: min(cores, 8))")
     parser.add_argument("--worker-env", action="append", default=[], help="KEY=VALUE for the worker only")
     args = parser.parse_args()
+    # Stopped with SIGTERM (e.g. by `timeout`): still stop the worker and remove the bench rows.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-graphs-"))
     threads = args.threads or max(1, min(os.cpu_count() or 1, 8))

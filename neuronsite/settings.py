@@ -345,6 +345,12 @@ JOBS_STALLED_SECONDS = float(env("JOBS_STALLED_SECONDS", "30"))
 JOBS_UPLOAD_MAX_BYTES = env_int("JOBS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 # Attribution graphs (graphs/, helper G): prompt token cap, upload cap, node cap, uploads per day.
 GRAPH_MAX_PROMPT_TOKENS = env_int("GRAPH_MAX_PROMPT_TOKENS", 64)
+# graphs: per-model prompt token caps, "model=N,model2=M" (others: GRAPH_MAX_PROMPT_TOKENS)
+GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {
+    name.strip(): int(cap)
+    for name, _, cap in (item.partition("=") for item in env_list("GRAPH_MAX_PROMPT_TOKENS_BY_MODEL"))
+    if cap.strip()
+}
 GRAPH_MAX_UPLOAD_BYTES = env_int("GRAPH_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 GRAPH_MAX_NODES = env_int("GRAPH_MAX_NODES", 50_000)
 GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)
@@ -353,6 +359,10 @@ GRAPH_UPLOADS_PER_DAY = env_int("GRAPH_UPLOADS_PER_DAY", 200)
 GRAPH_GENERATE_MODE = env("GRAPH_GENERATE_MODE", "auto")
 GRAPH_GPU_QUEUE_LIMIT = env_int("GRAPH_GPU_QUEUE_LIMIT", 4)
 GRAPH_GENERATE_WAIT_SECONDS = float(env("GRAPH_GENERATE_WAIT_SECONDS", "300"))
+# graphs: how long a queued job may wait for a worker to take it before it is withdrawn (503);
+# empty = GRAPH_GENERATE_WAIT_SECONDS.
+_graph_pickup = env("GRAPH_GENERATE_PICKUP_SECONDS")
+GRAPH_GENERATE_PICKUP_SECONDS = float(_graph_pickup) if _graph_pickup else None
 # --- hardening (issue 10, helper A): bounded JSON bodies (size and depth) -> 4xx JSON, not 500 ---
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "neuronsite.parsers.BoundedJSONParser",

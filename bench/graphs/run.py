@@ -1,15 +1,23 @@
-"""Benchmark: our graph generation vs bare circuit-tracer on the same inputs, in one run.
+"""Benchmark: graph generation as users run it vs bare circuit-tracer on the same inputs, in one run.
 
-- bare: circuit-tracer's ``attribute`` → ``create_graph_files`` (which prunes and writes the JSON);
-- ours: ``inference.graphs.engine.generate_graph`` (attribute → prune → the same JSON builders,
-  unique error ids, replacement/completeness scores) + the gzip we store;
-- ours+progress: the same as a job runs it: on the inference engine's thread through
-  ``graphs.services.generate.engine_call_with_progress``, every phase and attribution batch
-  reported (``inference.graphs.progress``) and handed to the calling thread.
+- bare: circuit-tracer's ``attribute`` → ``create_graph_files`` (which prunes and writes the JSON),
+  in this process;
+- service: ``graphs.services.graph_generate`` in this process (checks, the engine thread with
+  progress, labels, gzip, storage write, the metadata row);
+- job: what ``POST /api/graph/generate`` and the viewer run: ``graph_job_create`` (checks, Job row,
+  Procrastinate task) → a real ``manage.py run_jobs_worker`` process takes it → progress, labels,
+  gzip, storage, row → the job ``succeeded``. Timed from the enqueue call to the moment this
+  process hears the job's final state (PostgreSQL ``LISTEN`` on the job events, no polling).
 
-Same random-weight model and transcoders (built into a temp folder), same prompt and thresholds;
-the two are run alternately ``--repeats`` times after one warm-up each and the medians compared.
-Prints both medians and the ratio ours / bare (goal ≤ 1.05). Not a test.
+Same random-weight model and transcoders (built into a temp folder, registered as model
+``bench-graphs``, removed at the end), same prompt and thresholds, the same torch thread count
+in this process and the worker. After one warm-up each (the worker loads and keeps the
+replacement model), the variants run alternately ``--repeats`` times and the medians are compared.
+CPU seconds are counted too (bare/service: this process; job: the worker process, read from
+/proc, plus this process's enqueue), since on a shared machine other processes stretch wall time.
+Prints the medians and the ratios against bare (goal ≤ 1.05). Not a test.
+
+``BENCH_TRACE=1`` prints every job event as it is heard and the worker's CPU per thread.
 
     .venv/bin/python bench/graphs/run.py [--layers 2 --d-model 32 --d-transcoder 128 --max-tokens 24 --repeats 5]
 """
@@ -17,8 +25,12 @@ Prints both medians and the ratio ours / bare (goal ≤ 1.05). Not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +44,65 @@ PROMPT = (
     "The Python tutorial explains how a function call evaluates its arguments before the body runs, "
     "and how the return value"
 )
+MODEL = "bench-graphs"
+PARAMS = {
+    "maxNLogits": 10,
+    "desiredLogitProb": 0.95,
+    "nodeThreshold": 0.8,
+    "edgeThreshold": 0.85,
+}
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            out[f"{name}/{task.name}"] = _proc_cpu_path(task / "stat")
+        except OSError:
+            pass
+    return out
+
+
+def _proc_cpu_path(path: Path) -> float:
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class JobEvents:
+    """Final job states as the workers publish them (``neuronsite.jobs.events``: NOTIFY when the
+    channel layer is in-memory, which is what a worker on this machine uses without REDIS_URL)."""
+
+    def __init__(self):
+        import psycopg
+
+        from neuronsite.jobs.bridge import _connection_params
+        from neuronsite.jobs.events import NOTIFY_CHANNEL, layer_is_shared
+
+        if layer_is_shared():
+            raise SystemExit("unset REDIS_URL: the bench hears job events through PostgreSQL NOTIFY")
+        self.conn = psycopg.connect(**_connection_params(), autocommit=True)
+        self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def wait_final(self, job_id: int, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for note in self.conn.notifies(timeout=max(0.0, deadline - time.monotonic()), stop_after=1):
+                job = json.loads(note.payload)["job"]
+                if os.environ.get("BENCH_TRACE"):
+                    print(
+                        f"    {time.monotonic():.3f} {job['state']} {job['done']} {job['log'][-1:]}",
+                        flush=True,
+                    )
+                if job["id"] == job_id and job["state"] in ("succeeded", "failed", "cancelled"):
+                    return job
+        raise SystemExit(f"job {job_id} did not end within {timeout} s")
 
 
 def main() -> None:
@@ -42,101 +113,165 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--max-feature-nodes", type=int, default=1500)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: min(cores, 8))")
+    parser.add_argument("--worker-env", action="append", default=[], help="KEY=VALUE for the worker only")
     args = parser.parse_args()
+    # Stopped with SIGTERM (e.g. by `timeout`): still stop the worker and remove the bench rows.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-graphs-"))
+    threads = args.threads or max(1, min(os.cpu_count() or 1, 8))
+    # The worker and this process compute with the same number of threads.
+    os.environ.update(
+        OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MEDIA_ROOT=str(tmp / "media")
+    )
+    os.environ["GRAPH_MAX_PROMPT_TOKENS"] = str(max(64, args.max_tokens))
 
     import django
 
     django.setup()
     import torch
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
-    from types import SimpleNamespace
-
+    torch.set_num_threads(threads)
     from circuit_tracer import attribute
     from circuit_tracer.utils.create_graph_files import create_graph_files
+    from django.conf import settings as dj
+    from django.core.management import call_command
 
-    from graphs.services.generate import engine_call_with_progress
-    from graphs.storage import graph_dumps
-    from inference.graphs.engine import generate_graph, load_replacement_model
+    from graphs import selectors
+    from graphs.services import graph_generate, transcoder_set_register
+    from graphs.services.jobs import graph_job_create
+    from inference.engine import ModelSpec, get_engine
+    from inference.graphs.engine import TranscoderSpec, cached_replacement_model
     from inference.graphs.transcoders import build_tiny_transcoders
-    from inference.testing import build_tiny_model
+    from inference.testing import build_tiny_model, register_tiny
+    from models_app.models import Model
+    from neuronsite.jobs.models import Job
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-graphs-"))
+    call_command("migrate", verbosity=0)
     build_tiny_model(tmp / "model", n_layers=args.layers, d_model=args.d_model, seed=0)
     build_tiny_transcoders(
         tmp / "tc", n_layers=args.layers, d_model=args.d_model, d_transcoder=args.d_transcoder, scan="bench"
     )
-    row = SimpleNamespace(name="bench", local_path=str(tmp / "model"), tl_model_name="")
-    model = load_replacement_model(row, str(tmp / "tc"))
-    ids = model.ensure_tokenized(PROMPT)[: args.max_tokens]
-    settings = dict(
-        max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=args.max_feature_nodes
+    Model.objects.filter(name=MODEL).delete()
+    register_tiny(model_name=MODEL, model_folder=tmp / "model")
+    transcoder_set_register(model_name=MODEL, set_name="tc", folder=tmp / "tc")
+
+    # The bare side builds its replacement model the way the engine does (same weights).
+    row = Model.objects.get(name=MODEL)
+    source_set = selectors.transcoder_set_for(model=row, set_name="tc", user=None)
+    spec = TranscoderSpec(
+        model_name=MODEL, set_name="tc", ref=selectors.transcoder_ref(source_set=source_set)
     )
+    model = get_engine().call(cached_replacement_model, ModelSpec.of(row), spec)
+    words = PROMPT.split(" ")
+    while int(model.ensure_tokenized(" ".join(words)).shape[-1]) > args.max_tokens:
+        words.pop()
+    prompt = " ".join(words)
+    n_tokens = int(model.ensure_tokenized(prompt).shape[-1])
+    max_nodes = args.max_feature_nodes
 
-    def bare() -> int:
-        graph = attribute(ids, model, **settings)
-        out = tmp / "bare"
-        create_graph_files(graph, "bare", str(out), scan="bench", node_threshold=0.8, edge_threshold=0.85)
-        return (out / "bare.json").stat().st_size
-
-    def ours() -> int:
-        data = generate_graph(
-            model, ids, slug="ours", scan="bench", node_threshold=0.8, edge_threshold=0.85, **settings
+    def bare() -> None:
+        graph = attribute(
+            prompt,
+            model,
+            max_n_logits=10,
+            desired_logit_prob=0.95,
+            batch_size=256,
+            max_feature_nodes=max_nodes,
         )
-        return len(graph_dumps(data))
+        create_graph_files(
+            graph, "bare", str(tmp / "bare"), scan=MODEL, node_threshold=0.8, edge_threshold=0.85
+        )
 
-    events: list[tuple] = []
+    counter = {"n": 0}
 
-    def ours_progress() -> int:
-        data = engine_call_with_progress(
-            generate_graph, model, ids, progress=lambda *event: events.append(event),
-            slug="ours", scan="bench", node_threshold=0.8, edge_threshold=0.85, **settings,
+    def next_slug(kind: str) -> str:
+        counter["n"] += 1
+        return f"bench-{kind}-{counter['n']}"
+
+    def service() -> None:
+        graph_generate(
+            user=None, model_name=MODEL, prompt=prompt, source_set_name="tc", slug=next_slug("svc"),
+            params={**PARAMS, "maxFeatureNodes": max_nodes},
         )  # fmt: skip
-        return len(graph_dumps(data))
 
-    runs = (("bare", bare), ("ours", ours), ("ours+progress", ours_progress))
+    events = JobEvents()
+    worker_log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - closed at the end
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_jobs_worker", "--name", "bench-graphs", "-v", "0",
+         "--queues", dj.JOBS_GPU_QUEUE],
+        cwd=ROOT, env={**os.environ, **dict(kv.split("=", 1) for kv in args.worker_env)}, stdout=worker_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    job_ids: list[int] = []
+
+    def job() -> float:
+        """Wall time from the enqueue call until the job's final state is heard; returns the
+        worker's CPU seconds for it."""
+        cpu_before = _proc_cpu(worker.pid)
+        if os.environ.get("BENCH_TRACE"):
+            print(f"    {time.monotonic():.3f} enqueue", flush=True)
+        threads_before = _thread_cpu(worker.pid)
+        created = graph_job_create(
+            user=None, model_name=MODEL, prompt=prompt, source_set_name="tc", slug=next_slug("job"),
+            params={**PARAMS, "maxFeatureNodes": max_nodes},
+        )  # fmt: skip
+        job_ids.append(created.pk)
+        final = events.wait_final(created.pk)
+        if final["state"] != "succeeded":
+            raise SystemExit(f"job {created.pk} {final['state']}: {final['error']}\n{final['log']}")
+        if os.environ.get("BENCH_TRACE"):
+            after = _thread_cpu(worker.pid)
+            delta = sorted(((after[k] - threads_before.get(k, 0.0), k) for k in after), reverse=True)
+            print("    worker threads CPU:", ", ".join(f"{k} {d:.2f}s" for d, k in delta[:6]), flush=True)
+        return _proc_cpu(worker.pid) - cpu_before
+
+    runs = (("bare", bare), ("service", service), ("job", job))
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
-    # CPU seconds of this process (all its threads) as well: on a shared machine other processes
-    # stretch wall-clock times far more than they change the CPU time a run needs.
     cpu: dict[str, list[float]] = {name: [] for name, _ in runs}
-    sizes = {}
-    for name, fn in runs:  # warm-up
-        sizes[name] = fn()
-    for _ in range(args.repeats):
-        for name, fn in runs:
-            start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        for _, fn in runs:  # warm-up (the worker loads the model on its first job)
             fn()
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - cpu_start)
-            print(
-                f"  {name}: {times[name][-1] * 1000:.0f} ms (CPU {cpu[name][-1] * 1000:.0f} ms)", flush=True
-            )
+        for _ in range(args.repeats):
+            for name, fn in runs:
+                start, cpu_start = time.perf_counter(), time.process_time()
+                extra = fn()
+                times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - cpu_start + (extra or 0.0))
+                print(
+                    f"  {name}: {times[name][-1] * 1000:.0f} ms (CPU {cpu[name][-1] * 1000:.0f} ms)",
+                    flush=True,
+                )
+        progress_writes = Job.objects.get(pk=job_ids[-1]).log.count("\n") + 1
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        worker_log.close()
+        Job.objects.filter(pk__in=job_ids).delete()
+        Model.objects.filter(name=MODEL).delete()
+        shutil.rmtree(tmp, ignore_errors=True)
+
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     print(
         f"model: {args.layers} layers, d_model {args.d_model}, d_transcoder {args.d_transcoder}; "
-        f"prompt {int(ids.shape[-1])} tokens; {args.repeats} repeats"
+        f"prompt {n_tokens} tokens; {threads} torch threads; {args.repeats} repeats"
     )
+    print(f"bare circuit-tracer attribute + create_graph_files: median {med['bare'] * 1000:.0f} ms")
+    print(f"service graph_generate (in process):               median {med['service'] * 1000:.0f} ms")
     print(
-        f"bare circuit-tracer attribute + create_graph_files: median {med['bare'] * 1000:.0f} ms "
-        f"(JSON {sizes['bare'] / 1e3:.0f} kB)"
+        f"job enqueue -> worker -> stored:                    median {med['job'] * 1000:.0f} ms "
+        f"({progress_writes} job log lines)"
     )
-    print(
-        f"ours generate_graph + gzip:                        median {med['ours'] * 1000:.0f} ms "
-        f"(gzip {sizes['ours'] / 1e3:.0f} kB)"
-    )
-    print(
-        f"ours as a job (engine thread + progress):          median {med['ours+progress'] * 1000:.0f} ms "
-        f"({len(events) // (args.repeats + 1)} progress events per graph)"
-    )
-    print(f"ratio ours / bare: {med['ours'] / med['bare']:.3f} (goal <= 1.05)")
-    print(f"ratio ours+progress / bare: {med['ours+progress'] / med['bare']:.3f} (goal <= 1.05)")
-    print(
-        f"CPU time ratios: ours / bare {med_cpu['ours'] / med_cpu['bare']:.3f}, "
-        f"ours+progress / bare {med_cpu['ours+progress'] / med_cpu['bare']:.3f} (medians); "
-        f"best runs: ours / bare {min(cpu['ours']) / min(cpu['bare']):.3f}, "
-        f"ours+progress / bare {min(cpu['ours+progress']) / min(cpu['bare']):.3f}"
-    )
+    for name in ("service", "job"):
+        print(
+            f"ratio {name} / bare: wall {med[name] / med['bare']:.3f}, CPU {med_cpu[name] / med_cpu['bare']:.3f} "
+            f"(medians; best runs wall {min(times[name]) / min(times['bare']):.3f}, "
+            f"CPU {min(cpu[name]) / min(cpu['bare']):.3f}) (goal <= 1.05)"
+        )
 
 
 if __name__ == "__main__":

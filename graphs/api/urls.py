@@ -5,6 +5,7 @@ from graphs.api import views
 urlpatterns = [
     path("graph/generate", views.graph_generate, name="api-graph-generate"),
     path("graph/generate-job", views.graph_generate_job, name="api-graph-generate-job"),
+    path("graph/job/<int:job_id>", views.graph_job, name="api-graph-job"),
     path("steer-logits", views.steer_logits, name="api-steer-logits"),
     path("graph/list-owned", views.graph_list_owned, name="api-graph-list-owned"),
     path("graph/delete", views.graph_delete, name="api-graph-delete"),

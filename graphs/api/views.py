@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, HttpResponseNotModified, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
@@ -69,7 +69,7 @@ def graph_generate(request):
             {
                 "message": "Graph generation is still running; the graph appears at url when the job ends.",
                 "jobId": answer.job.pk,
-                "jobUrl": request.build_absolute_uri(f"/api/jobs/{answer.job.pk}"),
+                "jobUrl": request.build_absolute_uri(_job_url(request, answer.job)),
                 "url": request.build_absolute_uri(_pending_url(answer.job)),
             },
             status=202,
@@ -87,6 +87,22 @@ def graph_generate(request):
             "jobId": answer.job.pk,
         }
     )
+
+
+def _job_url(request, job) -> str:
+    """Where the caller follows its job: the jobs API for a signed-in owner; for an anonymous
+    caller a graph-job URL carrying a token that only this answer hands out."""
+    if request.user.is_authenticated:
+        return reverse("api-job", args=[job.pk])
+    token = graph_jobs.graph_job_token(job)
+    return f"{reverse('api-graph-job', args=[job.pk])}?token={token}"
+
+
+@extend_schema(summary="A graph generation job (by the token from jobUrl, or one's own)")
+@api_view(["GET"])
+def graph_job(request, job_id: int):
+    job = graph_jobs.graph_job_get(job_id=job_id, user=request.user, token=request.query_params.get("token"))
+    return Response({"job": job_payload(job)})
 
 
 def _pending_url(job) -> str:
@@ -119,7 +135,8 @@ def graph_get(request, model_id: str, slug: str):
 
 def graph_file(request, model_id: str, slug: str):
     """The stored graph JSON, sent gzip-encoded as stored (never inflated here); with
-    ``?pruningThreshold=0.2..0.99`` a pruned view (fewer nodes and links), gzip too."""
+    ``?pruningThreshold=0.2..0.99`` a pruned view (fewer nodes and links), gzip too. Cached by
+    ETag: ``If-None-Match`` with the current one answers 304 without reading the file."""
     raw_threshold = request.GET.get("pruningThreshold")
     try:
         threshold = None
@@ -131,6 +148,14 @@ def graph_file(request, model_id: str, slug: str):
             if not 0.2 <= threshold <= 0.99:
                 raise ValidationFailed("must be a number between 0.2 and 0.99", field="pruningThreshold")
         graph = selectors.graph_get(model_name=model_id, slug=slug, user=request.user)
+        # The stored file's name changes whenever the graph is replaced; a pruned view is its own entity.
+        view = "" if threshold is None else f"-p{threshold:g}"
+        etag = f'"{graph.pk}-{graph.file.name.rsplit("/", 1)[-1]}{view}"'
+        cache = "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            response = HttpResponseNotModified()
+            response["ETag"], response["Cache-Control"] = etag, cache
+            return response
         if threshold is not None:
             data = storage.inflate_json(storage.graph_file_bytes(graph.file.name), max_bytes=2**34)
             handle = io.BytesIO(storage.graph_dumps(storage.pruned_view(data, threshold=threshold)))
@@ -142,10 +167,8 @@ def graph_file(request, model_id: str, slug: str):
         return JsonResponse({"error": "The graph file is missing from storage."}, status=404)
     response = FileResponse(handle, content_type="application/json")
     response["Content-Encoding"] = "gzip"
-    response["Cache-Control"] = (
-        "public, max-age=3600" if graph.visibility == "PUBLIC" else "private, max-age=3600"
-    )
-    response["ETag"] = f'"{graph.pk}-{graph.file.name.rsplit("/", 1)[-1]}"'
+    response["Cache-Control"] = cache
+    response["ETag"] = etag
     return response
 
 

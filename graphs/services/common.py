@@ -26,7 +26,13 @@ GENERATE_RANGES = {
 }
 
 
-def max_prompt_tokens() -> int:
+def max_prompt_tokens(model_name: str | None = None) -> int:
+    """The prompt token cap (BOS included) for graphs of a model: its entry in
+    ``GRAPH_MAX_PROMPT_TOKENS_BY_MODEL`` (``name=N,…``), else ``GRAPH_MAX_PROMPT_TOKENS`` (64,
+    Neuronpedia's cap)."""
+    by_model = dict(getattr(settings, "GRAPH_MAX_PROMPT_TOKENS_BY_MODEL", {}) or {})
+    if model_name and model_name in by_model:
+        return int(by_model[model_name])
     return int(getattr(settings, "GRAPH_MAX_PROMPT_TOKENS", 64))
 
 
@@ -59,3 +65,38 @@ def _check_slug_free(*, model: Model, slug: str, user, generate: bool = False) -
             "Model + Slug/ID Exists",
             extra={"message": f"A graph '{model.name}/{slug}' already exists."},
         )
+
+
+ERROR_TYPE = "mlp reconstruction error"
+
+
+def graph_error_ids_unify(data: dict) -> int:
+    """Error nodes in circuit-tracer 0.5.0's form ``0_{layer}_{ctx}`` (which can collide with
+    feature ``0_{layer}_{ctx}``) get the later upstream form ``{layer}_-1_{ctx}``, as our own
+    graphs have; links follow them unless another node shares the old id (then the link is the
+    feature's). Files in the later form pass unchanged. In place; returns how many were renamed."""
+    nodes = data.get("nodes") or []
+    others = {str(n.get("node_id")) for n in nodes if n.get("feature_type") != ERROR_TYPE}
+    renamed: dict[str, str] = {}
+    count = 0
+    for node in nodes:
+        if node.get("feature_type") != ERROR_TYPE:
+            continue
+        layer, ctx = node.get("layer"), node.get("ctx_idx")
+        old, new = str(node.get("node_id")), f"{layer}_-1_{ctx}"
+        if old != f"0_{layer}_{ctx}" or old == new:
+            continue
+        node["node_id"] = new
+        count += 1
+        if str(node.get("jsNodeId", "")).startswith(old + "-"):
+            node["jsNodeId"] = new + node["jsNodeId"][len(old) :]
+        if old not in others:
+            renamed[old] = new
+    for link in data.get("links") or []:
+        for end in ("source", "target"):
+            if str(link.get(end)) in renamed:
+                link[end] = renamed[str(link[end])]
+    q_params = data.get("qParams")
+    if isinstance(q_params, dict) and isinstance(q_params.get("pinnedIds"), list):
+        q_params["pinnedIds"] = [renamed.get(str(i), i) for i in q_params["pinnedIds"]]
+    return count

@@ -146,7 +146,7 @@ def graph_generate_run(
             progress=progress,
             prompt=request.prompt,
             messages=request.messages,
-            max_tokens=max_prompt_tokens(),
+            max_tokens=max_prompt_tokens(model.name),
             slug=request.slug,
             scan=model.name,
             source_set=source_set.name,
@@ -196,6 +196,9 @@ def graph_generate(
     return graph_generate_run(user=user, request=request, progress=progress)
 
 
+_FINISHED = object()  # queued after the engine's last event
+
+
 class _Stopped(Exception):
     """Raised on the engine thread to stop a generation whose progress listener failed."""
 
@@ -219,14 +222,14 @@ def engine_call_with_progress(fn: Callable, *args, progress=None, **kwargs):
         events.put((stage, fraction, detail))
 
     future = engine.submit(fn, *args, progress=relay, **kwargs)
+    # The end of the work is an event too: this thread wakes the moment the engine lets go
+    # (a timed poll here added up to its interval to every generation).
+    future.add_done_callback(lambda _: events.put(_FINISHED))
     failure: BaseException | None = None
     while True:
-        try:
-            event = events.get(timeout=0.1)
-        except queue.Empty:
-            if future.done() and events.empty():
-                break
-            continue
+        event = events.get()
+        if event is _FINISHED:
+            break
         if failure is None:
             try:
                 progress(*event)

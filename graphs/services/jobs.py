@@ -9,8 +9,10 @@ batches, prune, graph files) are reported as they happen (``inference.graphs.pro
   it queues the job too, then
     * when a worker is alive (a Procrastinate worker heartbeat within ``JOBS_STALLED_SECONDS``),
       waits for the job, at most ``GRAPH_GENERATE_WAIT_SECONDS``; a job still running then is
-      answered 202 with its id (the graph appears when it ends); a job that no worker took by
-      then is withdrawn and answered 503 "GPUs Busy";
+      answered 202 with its id and a ``jobUrl`` the caller can read (anonymous callers: a signed
+      token in it, ``graph_job_token``); a job that no worker took within
+      ``GRAPH_GENERATE_PICKUP_SECONDS`` (default: the wait) is withdrawn and answered 503
+      "GPUs Busy";
     * when no worker is alive (a single ``manage.py runserver``/daphne, the tests), the request
       takes the task back from the queue (Procrastinate's cancel of a ``todo`` task is atomic, so
       a worker that took it first wins) and runs it inline, still through the Job row.
@@ -29,8 +31,10 @@ import traceback
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.db import connection
 from django.db.models import Avg, DurationField, ExpressionWrapper, F
+from django.utils.crypto import constant_time_compare
 
 from graphs.services.common import _owner
 from graphs.services.generate import GenerateRequest, graph_generate_prepare, graph_generate_run
@@ -41,6 +45,7 @@ from neuronsite.jobs.runner import Reporter
 
 TASK_NAME = "graphs.generate"
 JOB_KIND = "graph"
+TOKEN_SALT = "graphs.job"
 SCALE = 1000  # progress is counted in ‰ of the whole generation
 PROGRESS_EVERY = 0.25  # seconds between progress writes (stage changes are written at once)
 
@@ -183,12 +188,17 @@ class _ProgressToJob:
     def __call__(self, stage: str, fraction: float, detail: str = "") -> None:
         now = time.monotonic()
         changed = stage != self.stage
-        if changed:
-            self.stage = stage
-            self.reporter.log(f"{stage}: {detail}" if detail else stage)
         if changed or fraction >= 1.0 or now - self.last >= PROGRESS_EVERY:
             self.last = now
-            self.reporter.progress(int(round(min(1.0, fraction) * SCALE)), SCALE)  # raises if cancelled
+            # A stage's log line goes with its progress in one write: each write is a locked read,
+            # an update, an event and a commit, and the last stages' writes lie between the
+            # engine's end and the stored graph.
+            line = None
+            if changed:
+                self.stage = stage
+                line = f"{stage}: {detail}" if detail else stage
+            done = int(round(min(1.0, fraction) * SCALE))
+            self.reporter.progress(done, SCALE, log=line)  # raises if cancelled
         else:
             self.reporter.check()
 
@@ -203,7 +213,6 @@ def graph_job_work(reporter: Reporter, *, user_id: int | None, request: dict) ->
         raise NotFound(f"User {user_id} no longer exists.")
     req = GenerateRequest(**request)
     graph = graph_generate_run(user=user, request=req, progress=_ProgressToJob(reporter))
-    reporter.log(f"stored {graph.num_nodes} nodes, {graph.num_links} links")
     return [
         {
             "label": f"{req.model_name}/{req.slug}",
@@ -244,9 +253,11 @@ def _run_inline(job: Job) -> dict:
     return results[0]
 
 
-def _wait(job: Job, *, timeout: float) -> GenerateAnswer:
-    """Follow a queued job until it ends or ``timeout`` passes (reads its row)."""
-    deadline = time.monotonic() + timeout
+def _wait(job: Job, *, timeout: float, pickup: float) -> GenerateAnswer:
+    """Follow a queued job (reads its row) until it ends. A job still queued after ``pickup``
+    seconds is withdrawn (503 "GPUs Busy"); a job a worker runs is waited for until ``timeout``
+    seconds have passed since the request came, then answered as still running (202)."""
+    start = time.monotonic()
     while True:
         job = Job.objects.get(pk=job.pk)
         if job.state == JobState.SUCCEEDED:
@@ -255,20 +266,41 @@ def _wait(job: Job, *, timeout: float) -> GenerateAnswer:
             raise GraphJobFailed(job)
         if job.state == JobState.CANCELLED:
             raise Conflict(f"Job {job.pk} was cancelled.", extra={"jobId": job.pk})
-        if time.monotonic() >= deadline:
-            break
+        waited = time.monotonic() - start
+        if job.state == JobState.QUEUED and waited >= pickup:
+            if _claim(job):
+                # No worker took it in time: withdraw it rather than leave a request-less job queued.
+                jobs.job_part_finish(
+                    job_id=job.pk,
+                    part=0,
+                    state="cancelled",
+                    error=f"no GPU worker took the job within {pickup:.0f} s",
+                )
+                depth = gpu_queue_depth()
+                raise GpusBusy(depth=depth, retry_after=retry_after_seconds(max(1, depth)))
+            # else a worker took it just now: it is marked running in a moment
+        if job.state != JobState.QUEUED and waited >= timeout:
+            return GenerateAnswer(done=False, job=job, result={})
         time.sleep(0.2)
-    if job.state == JobState.QUEUED and _claim(job):
-        # No worker took it in time: withdraw it rather than leave a request-less job queued.
-        jobs.job_part_finish(
-            job_id=job.pk,
-            part=0,
-            state="cancelled",
-            error=f"no GPU worker took the job within {timeout:.0f} s",
-        )
-        depth = gpu_queue_depth()
-        raise GpusBusy(depth=depth, retry_after=retry_after_seconds(max(1, depth)))
-    return GenerateAnswer(done=False, job=job, result={})
+
+
+def graph_job_token(job: Job) -> str:
+    """A capability to read one job: what an anonymous caller gets in its ``jobUrl``."""
+    return signing.Signer(salt=TOKEN_SALT).sign(str(job.pk)).split(":", 1)[1]
+
+
+def graph_job_get(*, job_id: int, user, token: str | None = None) -> Job:
+    """A graph job by id: one the user may see (``jobs_visible``) or, with the token handed out
+    for it, any caller's (anonymous generations)."""
+    from neuronsite.jobs.selectors import job_get
+
+    if token:
+        expected = graph_job_token(Job(pk=job_id))
+        if constant_time_compare(token, expected):
+            job = Job.objects.select_related("owner").filter(pk=job_id, kind=JOB_KIND).first()
+            if job is not None:
+                return job
+    return job_get(job_id=job_id, user=user)
 
 
 def graph_generate_answer(*, user, **request) -> GenerateAnswer:
@@ -280,4 +312,5 @@ def graph_generate_answer(*, user, **request) -> GenerateAnswer:
         result = _run_inline(job)
         return GenerateAnswer(done=True, job=Job.objects.get(pk=job.pk), result=result)
     wait = float(getattr(settings, "GRAPH_GENERATE_WAIT_SECONDS", 300))
-    return _wait(job, timeout=wait)
+    pickup = getattr(settings, "GRAPH_GENERATE_PICKUP_SECONDS", None)
+    return _wait(job, timeout=wait, pickup=wait if pickup is None else float(pickup))

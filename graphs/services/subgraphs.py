@@ -72,7 +72,7 @@ def graph_steer_logits(
             spec,
             prompt=prompt,
             features=[SteerFeature(**f) for f in features],
-            max_tokens=max_prompt_tokens(),
+            max_tokens=max_prompt_tokens(model.name),
             n_tokens=n_tokens,
             top_k=top_k,
             freeze_attention=freeze_attention,

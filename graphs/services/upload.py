@@ -16,6 +16,7 @@ from graphs.services.common import (
     UPLOAD_SALT,
     _check_slug_free,
     check_slug,
+    graph_error_ids_unify,
     max_upload_bytes,
 )
 from graphs.services.generate import graph_store
@@ -102,7 +103,7 @@ def graph_save_to_db(*, user, put_request_id: str) -> GraphMetadata:
     set_name = ((meta.get("feature_details") or {}).get("neuronpedia_source_set")) or ""
     if set_name and not SourceSet.objects.visible_to(user).filter(model=model, name=set_name).exists():
         raise NotFound(f"Source set '{model.name}/{set_name}' not found.", field="neuronpedia_source_set")
-    if gz[:2] != b"\x1f\x8b":
+    if graph_error_ids_unify(data) or gz[:2] != b"\x1f\x8b":
         gz = storage.graph_dumps(data)
     graph = graph_store(model=model, slug=slug, data=data, owner=user, source_set_name=set_name, gz=gz)
     storage.graph_file_delete(name)

@@ -87,6 +87,10 @@ def test_generate_token_cap_slug_taken_and_chat(graph_model, api_user, settings)
     assert response.status_code == 400
     assert response.json()["error"] == "Prompt Too Long" and "cap" in response.json()["message"]
     settings.GRAPH_MAX_PROMPT_TOKENS = 64
+    settings.GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {"gtiny": 3, "other": 1000}  # a model's own cap wins
+    capped = client.post("/api/graph/generate", {"modelId": "gtiny", "prompt": "word " * 5}, format="json")
+    assert capped.status_code == 400 and "the cap for this model is 3" in capped.json()["message"]
+    settings.GRAPH_MAX_PROMPT_TOKENS_BY_MODEL = {"other": 3}
     ok = client.post(
         "/api/graph/generate",
         {"modelId": "gtiny", "messages": [{"role": "user", "content": "Hello"}], "slug": "chat1"},
@@ -270,6 +274,48 @@ def test_pruned_view_and_upload_rate_limit(graph_model, api_user, settings):
         rejected = client.get(f"/api/graph/gtiny/up1/json?pruningThreshold={bad}")
         assert rejected.status_code == 400 and "pruningThreshold" in rejected.json()["error"]
 
+    # Caching: the full file and each pruned view have their own ETag; a matching If-None-Match
+    # answers 304 (no body); a replaced graph gets a new ETag.
+    full = client.get("/api/graph/gtiny/up1/json")
+    assert full["ETag"] != response["ETag"] and full["Cache-Control"] == "public, max-age=3600"
+    same = client.get("/api/graph/gtiny/up1/json", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert same.status_code == 304 and same["ETag"] == full["ETag"] and not same.content
+    view = client.get("/api/graph/gtiny/up1/json?pruningThreshold=0.6", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert view.status_code == 200
+    assert upload(client, data).status_code == 200
+    fresh = client.get("/api/graph/gtiny/up1/json", HTTP_IF_NONE_MATCH=full["ETag"])
+    assert fresh.status_code == 200 and fresh["ETag"] != full["ETag"]
+
     settings.GRAPH_UPLOADS_PER_DAY = 1
     limited = client.post("/api/graph/signed-put", {"filename": "g.json", "contentLength": 10}, format="json")
     assert limited.status_code == 429 and "per day" in limited.json()["error"]
+
+
+def test_upload_reads_both_error_id_forms(graph_model, api_user):
+    """circuit-tracer 0.5.0 wrote error nodes as ``0_{layer}_{ctx}``; stored graphs use
+    ``{layer}_-1_{ctx}`` (never equal to a feature id), and links follow the renamed node."""
+    _, client = api_user()
+    data = minimal_graph()
+    error = {"feature": None, "ctx_idx": 1, "feature_type": "mlp reconstruction error", "clerp": ""}
+    data["nodes"] += [
+        {**error, "node_id": "0_1_1", "layer": "1", "jsNodeId": "0_1_1-0"},  # legacy form
+        {**error, "node_id": "0_0_1", "layer": "0", "jsNodeId": "0_0_1-0"},  # legacy, id shared below
+        {**error, "node_id": "2_-1_0", "layer": "2", "ctx_idx": 0, "jsNodeId": "2_-1_0-0"},  # later form
+        {"node_id": "0_0_1", "feature": 1, "layer": "0", "ctx_idx": 1, "feature_type": "cross layer transcoder",
+         "jsNodeId": "0_0-0", "clerp": ""},
+    ]  # fmt: skip
+    data["links"] += [
+        {"source": "0_1_1", "target": "0_3_1", "weight": 0.25},
+        {"source": "2_-1_0", "target": "0_3_1", "weight": 0.125},
+        {"source": "0_0_1", "target": "0_3_1", "weight": 0.5},  # ambiguous in the old form: the feature's
+    ]
+    data["qParams"]["pinnedIds"] = ["0_1_1"]
+    assert upload(client, data).status_code == 200
+    served = json.loads(gzip.decompress(b"".join(client.get("/api/graph/gtiny/up1/json").streaming_content)))
+    ids = [n["node_id"] for n in served["nodes"]]
+    assert ids == ["E_5_0", "0_3_1", "1_-1_1", "0_-1_1", "2_-1_0", "0_0_1"]
+    assert len(set(ids)) == len(ids)
+    assert served["nodes"][2]["jsNodeId"] == "1_-1_1-0"
+    sources = [(link["source"], link["weight"]) for link in served["links"][1:]]
+    assert sources == [("1_-1_1", 0.25), ("2_-1_0", 0.125), ("0_0_1", 0.5)]
+    assert served["qParams"]["pinnedIds"] == ["1_-1_1"]

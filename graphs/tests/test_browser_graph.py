@@ -149,3 +149,38 @@ def test_graph_viewer_journey(demo_set, worker, server, browser, make_user):  # 
     page.wait_for_selector(f"circle.gnode[data-node-id='{first}']")
     assert page.locator("g.gsupernode").count() == 0 and "supernodes=" not in page.url
     assert errors == []
+
+
+def test_cancel_button_stops_a_queued_generation(graph_model, server, browser, make_user):  # noqa: F811
+    """No worker runs: the job stays queued until Cancel asks the jobs API to cancel it."""
+    from graphs.models import GraphMetadata
+    from neuronsite.jobs.models import Job
+    from neuronsite.jobs.testing import clear_queue
+
+    clear_queue()
+    make_user(username="canceller", password="a-long-enough-passphrase")
+    page = browser.new_context(viewport={"width": 1200, "height": 900}, bypass_csp=True).new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/account/login/")
+    page.get_by_label("Username").fill("canceller")
+    page.get_by_label("Password").fill("a-long-enough-passphrase")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_load_state()
+
+    page.goto(f"{server}/gtiny/graph")
+    cancel = page.get_by_role("button", name="Cancel")
+    assert cancel.is_hidden()  # nothing to cancel yet
+    page.get_by_label("Prompt").fill("The quick brown fox")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_selector("#graph-progress[data-state='queued']")
+    cancel.click()
+    page.wait_for_selector("#graph-progress[data-state='cancelled']")
+    page.wait_for_function("document.getElementById('graph-status').textContent.includes('cancelled')")
+    assert cancel.is_hidden() and page.get_by_role("button", name="Generate").is_enabled()
+    job = Job.objects.get(kind="graph")
+    assert job.state == "cancelled" and job.cancel_requested and job.owner.username == "canceller"
+    assert "cancel requested by canceller" in job.log and not GraphMetadata.objects.exists()
+    assert errors == []
+    clear_queue()

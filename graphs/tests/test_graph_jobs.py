@@ -103,7 +103,9 @@ def test_viewer_job_is_queued_and_a_full_gpu_queue_answers_503_with_retry_after(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_a_worker_the_api_waits_for_the_job_and_reports_its_failure(graph_model, api_user, tmp_path):
+def test_with_a_worker_the_api_waits_for_the_job_and_reports_its_failure(
+    graph_model, api_user, tmp_path, settings
+):
     from neuronsite.jobs.testing import clear_queue, start_worker, stop, wait_until
 
     clear_queue()
@@ -132,9 +134,56 @@ def test_with_a_worker_the_api_waits_for_the_job_and_reports_its_failure(graph_m
         failed = Job.objects.get(pk=failing.json()["jobId"])
         assert failed.state == "failed" and failed.error == "Prompt Too Long"
         assert GraphMetadata.objects.count() == 1
+
+        _still_running_answers_202_with_a_job_url_for_that_caller_only(client, settings, log)
     finally:
         stop(worker)
         clear_queue()
+
+
+def _still_running_answers_202_with_a_job_url_for_that_caller_only(owner_client, settings, log):
+    """The 202 answer, made deterministic: the test holds a lock on the graph table, so the worker
+    starts the job but cannot store its graph until the test lets go (no clock involved: the API
+    answers 202 the moment it sees the job running, ``GRAPH_GENERATE_WAIT_SECONDS = 0``)."""
+    import psycopg
+    from rest_framework.test import APIClient
+
+    from neuronsite.jobs.bridge import _connection_params
+    from neuronsite.jobs.testing import wait_until
+
+    settings.GRAPH_GENERATE_WAIT_SECONDS = 0
+    settings.GRAPH_GENERATE_PICKUP_SECONDS = 120
+    anonymous, stranger = APIClient(), APIClient()
+    lock = psycopg.connect(**_connection_params())
+    try:
+        lock.execute(f"LOCK TABLE {GraphMetadata._meta.db_table} IN EXCLUSIVE MODE")
+        response = anonymous.post(
+            "/api/graph/generate",
+            {"modelId": "gtiny", "prompt": "Hello again", "slug": "held"},
+            format="json",
+        )
+        assert response.status_code == 202, response.json()
+        body = response.json()
+        assert body["url"].endswith("/gtiny/graph?slug=held") and "still running" in body["message"]
+        job_url = body["jobUrl"].split("://", 1)[1].split("/", 1)[1]
+        assert job_url.startswith(f"api/graph/job/{body['jobId']}?token=")
+        seen = anonymous.get(f"/{job_url}")
+        assert seen.status_code == 200 and seen.json()["job"]["state"] == "running", seen.json()
+        # Others cannot read it: not without the token, not with a wrong one, not through /api/jobs.
+        assert stranger.get(f"/api/graph/job/{body['jobId']}").status_code == 404
+        assert stranger.get(f"/api/graph/job/{body['jobId']}?token=x{job_url[-20:]}").status_code == 404
+        assert stranger.get(f"/api/jobs/{body['jobId']}").status_code == 404
+        assert owner_client.get(f"/api/graph/job/{body['jobId']}").status_code == 404
+        assert not GraphMetadata.objects.filter(slug="held").exists()
+    finally:
+        lock.rollback()  # let the worker store the graph
+        lock.close()
+    job = wait_until(
+        lambda: Job.objects.filter(pk=body["jobId"], state="succeeded").first(), what="the held job", logs=log
+    )
+    assert job.owner is None and GraphMetadata.objects.get(slug="held").owner is None
+    done = anonymous.get(f"/{job_url}").json()["job"]
+    assert done["state"] == "succeeded" and done["results"][0]["url"] == "/gtiny/graph?slug=held"
 
 
 def test_job_mode_without_a_worker_withdraws_the_job_and_answers_gpus_busy(graph_model, api_user, settings):

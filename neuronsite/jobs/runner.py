@@ -21,12 +21,13 @@ class Reporter:
         self._skipped: int | None = None
         self._checked = 0.0
 
-    def progress(self, done: int, total: int | None = None) -> None:
-        """Record progress; raises ``JobCancelled`` when the job was cancelled."""
+    def progress(self, done: int, total: int | None = None, *, log: str | None = None) -> None:
+        """Record progress (and a log line in the same write); raises ``JobCancelled`` when the
+        job was cancelled."""
         if self._skipped is None:  # the first report counts work already done before this run
             self._skipped = int(done)
         services.job_progress(
-            job_id=self.job_id, part=self.part, done=done, total=total, skipped=self._skipped
+            job_id=self.job_id, part=self.part, done=done, total=total, skipped=self._skipped, log=log
         )
 
     def check(self, every: float = 0.5) -> None:

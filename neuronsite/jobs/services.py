@@ -133,12 +133,21 @@ def job_part_start(*, job_id: int, part: int) -> bool:
 
 
 def job_progress(
-    *, job_id: int, part: int, done: int, total: int | None = None, skipped: int | None = None
+    *,
+    job_id: int,
+    part: int,
+    done: int,
+    total: int | None = None,
+    skipped: int | None = None,
+    log: str | None = None,
 ) -> None:
-    """A task's progress (``done`` of ``total`` in the job's unit). Raises ``JobCancelled`` when the
-    job was cancelled, so the task stops at its next report (one batch)."""
+    """A task's progress (``done`` of ``total`` in the job's unit), with a log line in the same
+    write when ``log`` is given. Raises ``JobCancelled`` when the job was cancelled, so the task
+    stops at its next report (one batch)."""
     with transaction.atomic():
         job = _locked(job_id)
+        if log is not None:
+            _append_log(job, str(log))
         entry = job.parts[part]
         entry["done"] = int(done)
         if total is not None:

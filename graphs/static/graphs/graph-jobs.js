@@ -2,7 +2,8 @@
    it on the jobs websocket (/ws/jobs/, which pushes the job's whole state on every change) with a
    progress bar, stage and time estimate, and open the graph when the job succeeds. The socket is
    open before the job is queued, so no event is missed; GET /api/jobs/{id} is read as well if the
-   socket fails. */
+   socket fails. While the job is queued or running, Cancel asks POST /api/jobs/{id}/cancel: a
+   queued job never starts, a running one stops at its next attribution batch. */
 (function () {
   "use strict";
   const form = document.getElementById("graph-generate");
@@ -40,6 +41,7 @@
         finished = true;
         if (poll) clearInterval(poll);
         if (ws) ws.close();
+        $("graph-cancel-btn").hidden = true;
         fn(value);
       };
       const handle = (job) => {
@@ -48,6 +50,7 @@
         if (job.state === "succeeded") end(resolve, job);
         else if (FINAL.includes(job.state)) end(reject, new Error(job.error || "the job was " + job.state));
       };
+      form.followHandle = handle;
       const start = async () => {
         if (started) return;
         started = true;
@@ -55,6 +58,7 @@
           const out = await NS.api("/api/graph/generate-job", body);
           jobId = out.job.id;
           form.dataset.jobId = String(jobId);
+          $("graph-cancel-btn").hidden = false;
           handle(out.job);
           poll = setInterval(async () => {
             if (ws && ws.readyState === WebSocket.OPEN) return;
@@ -73,6 +77,22 @@
       ws.onclose = () => start();
     });
   }
+
+  $("graph-cancel-btn").addEventListener("click", async () => {
+    const button = $("graph-cancel-btn"), jobId = form.dataset.jobId;
+    if (!jobId) return;
+    button.disabled = true;
+    try {
+      // The answer is the job's new state (cancelled, or cancelling until its next batch): it is
+      // handled like any update from the socket, so a final state ends the follow.
+      const out = await NS.api(`/api/jobs/${jobId}/cancel`, {});
+      (form.followHandle || show)(out.job);
+    } catch (err) {
+      $("graph-status").textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

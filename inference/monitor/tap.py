@@ -70,25 +70,21 @@ def active_concepts(
     (``inference.monitor.thresholds.threshold_vector``: ``inf`` where unknown, never <= 0);
     ``skip_positions`` (e.g. BOS) are left out.
 
-    All in torch, every source at once. Per source, a latent can only be active where its largest
-    activation over the tokens reaches its threshold, so the mask is taken on those few columns
-    only (SAE activations are sparse: a full ``[pos, d_sae]`` mask + ``nonzero`` costs several
-    times the max), transposed so that ``nonzero`` comes out ordered by (index, position); sources
-    are concatenated in name order, so one stable descending sort on ``normalised`` gives the full
-    ordering. ``limit`` applies before anything becomes Python, which then happens column by column
-    (``tolist``)."""
+    All in torch, every source at once. A latent can only be active where its largest activation
+    over the tokens reaches its threshold, so only those few columns of each source are kept (SAE
+    activations are sparse: a full ``[pos, d_sae]`` mask + ``nonzero`` costs several times the
+    max); they are concatenated in (source name, index) order and masked transposed, so that one
+    ``nonzero`` comes out ordered by (source name, index, position), and one stable descending
+    sort on ``normalised`` gives the full ordering. ``limit`` applies before anything becomes
+    Python, which then happens column by column (``tolist``)."""
     import torch
 
     with torch.inference_mode():
         acts = _encode(token_ids, model=model, saes=saes)
-        n_pos = len(token_ids)
-        keep = None
-        skip = [p for p in skip_positions if 0 <= p < n_pos]
-        if skip:
-            keep = torch.ones(n_pos, dtype=torch.bool, device=next(iter(acts.values())).device)
-            keep[skip] = False
-        names, src, idx, pos, val, norm = [], [], [], [], [], []
-        for sid, spec in enumerate(sorted(acts, key=lambda s: s.name)):
+        specs = sorted(acts, key=lambda s: s.name)
+        names = [spec.name for spec in specs]
+        cols, col_thresholds, col_index, col_source = [], [], [], []
+        for sid, spec in enumerate(specs):
             a, t = acts[spec], thresholds[spec]
             if t.shape[0] != a.shape[1]:
                 raise InferenceInputError(
@@ -98,30 +94,33 @@ def active_concepts(
             t = t.to(a.device)
             # Skipped positions may add candidates here, never remove any: they are masked below.
             cand = torch.nonzero(a.amax(dim=0) >= t).flatten()
-            sub, t_cand = a[:, cand].T, t[cand]  # [n_cand, pos]
-            mask = sub >= t_cand[:, None]
-            if keep is not None:
-                mask &= keep[None, :]
-            c, p = torch.nonzero(mask, as_tuple=True)  # ordered by (index, position)
-            v = sub[c, p]
-            names.append(spec.name)
-            src.append(torch.full_like(c, sid))
-            idx.append(cand[c])
-            pos.append(p)
-            val.append(v)
-            norm.append(v / t_cand[c])
-        if not names:
+            cols.append(a.index_select(1, cand))
+            col_thresholds.append(t[cand])
+            col_index.append(cand)
+            col_source.append(torch.full_like(cand, sid))
+        if not specs:
             return []
-        norm_all = torch.cat(norm)
-        order = torch.sort(norm_all, descending=True, stable=True).indices
+        sub = torch.cat(cols, dim=1).T  # [candidate columns, pos]
+        col_thresholds = torch.cat(col_thresholds)
+        mask = sub >= col_thresholds[:, None]
+        n_pos = len(token_ids)
+        skip = set(skip_positions)
+        if skip.intersection(range(n_pos)):
+            keep = [p not in skip for p in range(n_pos)]
+            mask &= torch.tensor(keep, dtype=torch.bool, device=mask.device)[None, :]
+        col, pos = torch.nonzero(mask, as_tuple=True)  # ordered by (source name, index, position)
+        val = sub[col, pos]
+        norm = val / col_thresholds[col]
+        order = torch.sort(norm, descending=True, stable=True).indices
         if limit is not None:
             order = order[: max(0, limit)]
+        col = col[order]
         columns = (
-            torch.cat(src)[order].tolist(),
-            torch.cat(idx)[order].tolist(),
-            torch.cat(pos)[order].tolist(),
-            torch.cat(val)[order].tolist(),
-            norm_all[order].tolist(),
+            torch.cat(col_source)[col].tolist(),
+            torch.cat(col_index)[col].tolist(),
+            pos[order].tolist(),
+            val[order].tolist(),
+            norm[order].tolist(),
         )
     return [
         {"source": names[s], "index": i, "position": p, "activation": v, "normalised": n}

@@ -48,9 +48,9 @@ def main() -> None:
     from inference.engine import ModelSpec, SourceSpec, get_engine
     from inference.monitor.chat import conversation_tokens
     from inference.monitor.tap import tap
-    from monitor.services.concepts import conversation_concepts
     from inference.monitor.thresholds import threshold_vector
     from inference.testing import build_tiny_model, build_tiny_sae
+    from monitor.services.concepts import conversation_concepts
 
     torch.manual_seed(0)
     root = Path(tempfile.mkdtemp(prefix="bench-monitor-"))

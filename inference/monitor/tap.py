@@ -93,7 +93,9 @@ def active_concepts(
                 )
             t = t.to(a.device)
             # Skipped positions may add candidates here, never remove any: they are masked below.
-            cand = torch.nonzero(a.amax(dim=0) >= t).flatten()
+            # ``~(max < t)`` rather than ``max >= t``: a NaN anywhere in a column makes its max NaN,
+            # and the column's other tokens must still be looked at.
+            cand = torch.nonzero(~(a.amax(dim=0) < t)).flatten()
             cols.append(a.index_select(1, cand))
             col_thresholds.append(t[cand])
             col_index.append(cand)

@@ -25,7 +25,9 @@ Figures (2026-11-27, CPU, the shared 2-core machine, 2 torch threads):
   55.7 ms vs 39.0 ms = 1.43x (the tap kernel alone, as then measured);
 - after it, three runs back to back under load average 14.7 / 14.2 / 12.4 (no quiet moment that
   evening): wall ratio ours/baseline 1.202 / 1.099 / 1.007 (tap kernel alone 1.121 / 1.099 /
-  0.959); CPU-time ratio 1.208 / 1.167 / 1.072. Single-threaded CPU time (OMP_NUM_THREADS=1, less
+  0.959); CPU-time ratio 1.208 / 1.167 / 1.072; three more at 22:46 UTC under load 8.8 / 8.1 / 7.6:
+  wall 1.149 / 1.113 / 1.136 (173.9 vs 199.9, 118.2 vs 131.6, 120.5 vs 136.9 ms; tap alone 1.102 /
+  1.073 / 1.170), CPU time 1.131 / 1.111 / 1.114. Single-threaded CPU time (OMP_NUM_THREADS=1, less
   disturbed by the load): baseline 39.2 ms, tap kernel 43.5 ms (1.11x), forward + encodes alone
   39.4 ms; the service kernel adds ~1.3 ms of chat template and token strings (about 1.14x).
 """

@@ -3,13 +3,33 @@ bare forward pass + SAE encodes of the same tokens (goal: ratio <= 1.15).
 
   (a) baseline: ``model.run_with_cache`` on every source's hook (stopped after the deepest) and
       ``sae.encode`` of each, on the main thread, nothing else;
-  (b) ours: ``engine.call_kernel(tap, ...)``: the same work on the engine thread plus the threshold
-      comparison, normalisation, sort and the Python rows (cached threshold vectors, as in a live
-      conversation after its first request).
+  (b) ours: what ``monitor.services.concepts.concepts_get`` (API) and ``concepts_async`` (websocket)
+      hand the engine: ``engine.call_kernel(conversation_concepts, messages, "chat", thresholds,
+      model=..., sources=...)``: the engine-thread hop, the chat template over the conversation,
+      token strings, the same forward pass + encodes, then the threshold comparison,
+      normalisation, sort and the Python rows (threshold vectors cached, as in a live conversation
+      after its first request). Not timed: the service's database work before and after (source
+      rows, thresholds stamp, explanations), which does not touch the engine.
+  (c) for reference, the tap kernel alone (``engine.call_kernel(tap, ids, ...)``).
 
-A tiny real model and one TopK SAE per layer are built in a temp folder (BENCH_LAYERS 4,
-BENCH_D_MODEL 256, BENCH_D_SAE 8192, BENCH_TOKENS 64, BENCH_REPEATS 30). Thresholds are each
-latent's 99.9th percentile on a calibration text, so a realistic handful fire per token.
+The conversation is one user message and one answer that the tiny model's chat template renders to
+exactly BENCH_TOKENS tokens (BOS included; BOS is skipped as in the service). A tiny real model and
+one TopK SAE per layer are built in a temp folder (BENCH_LAYERS 4, BENCH_D_MODEL 256, BENCH_D_SAE
+8192, BENCH_TOKENS 64, BENCH_REPEATS 30; BENCH_THREADS sets torch's intra-op threads, default
+torch's own). Thresholds are each latent's 99.9th percentile on a calibration text, so a realistic
+handful fire per token. The goal figure is the ratio of wall-clock medians; the process's CPU time
+(engine thread included) is printed beside it for comparison on a loaded machine.
+
+Figures (2026-11-27, CPU, the shared 2-core machine, 2 torch threads):
+- before the vectorised tap (per-row Python tuples, a full mask per source), quiet machine:
+  55.7 ms vs 39.0 ms = 1.43x (the tap kernel alone, as then measured);
+- after it, three runs back to back under load average 14.7 / 14.2 / 12.4 (no quiet moment that
+  evening): wall ratio ours/baseline 1.202 / 1.099 / 1.007 (tap kernel alone 1.121 / 1.099 /
+  0.959); CPU-time ratio 1.208 / 1.167 / 1.072; three more at 22:46 UTC under load 8.8 / 8.1 / 7.6:
+  wall 1.149 / 1.113 / 1.136 (173.9 vs 199.9, 118.2 vs 131.6, 120.5 vs 136.9 ms; tap alone 1.102 /
+  1.073 / 1.170), CPU time 1.131 / 1.111 / 1.114. Single-threaded CPU time (OMP_NUM_THREADS=1, less
+  disturbed by the load): baseline 39.2 ms, tap kernel 43.5 ms (1.11x), forward + encodes alone
+  39.4 ms; the service kernel adds ~1.3 ms of chat template and token strings (about 1.14x).
 """
 
 from __future__ import annotations
@@ -39,10 +59,14 @@ def main() -> None:
     import torch
 
     from inference.engine import ModelSpec, SourceSpec, get_engine
+    from inference.monitor.chat import conversation_tokens
     from inference.monitor.tap import tap
     from inference.monitor.thresholds import threshold_vector
     from inference.testing import build_tiny_model, build_tiny_sae
+    from monitor.services.concepts import conversation_concepts
 
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     torch.manual_seed(0)
     root = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     build_tiny_model(root / "model", n_layers=LAYERS, d_model=D_MODEL, n_heads=8, n_ctx=max(128, N_TOKENS))
@@ -71,8 +95,9 @@ def main() -> None:
     engine = get_engine()
     model = engine.call(engine.model, model_spec)
     saes = {s: engine.call(engine.sae, s) for s in specs}
-    ids = torch.randint(3, model.cfg.d_vocab, (N_TOKENS,)).tolist()
-    ids[0] = model.tokenizer.bos_token_id
+    messages = chat_of_length(model, conversation_tokens, N_TOKENS)
+    ids = conversation_tokens(messages, "chat", model=model)["ids"]
+    assert len(ids) == N_TOKENS and ids[0] == model.tokenizer.bos_token_id, len(ids)
     calib = torch.randint(3, model.cfg.d_vocab, (1, 128))
     hooks = sorted({s.hook_name for s in specs})
     with torch.no_grad():
@@ -93,27 +118,60 @@ def main() -> None:
 
     def ours():
         return engine.call_kernel(
+            conversation_concepts, messages, "chat", thresholds, model=model_spec, sources=specs
+        )
+
+    def tap_only():
+        return engine.call_kernel(
             tap, ids, model=model_spec, sources=specs, thresholds=thresholds, skip_positions=[0]
         )
 
     for _ in range(3):
         baseline()
-        rows = ours()
-    times = {"baseline": [], "ours": []}
-    for _ in range(REPEATS):  # interleaved, so load changes hit both alike
-        for name, fn in (("baseline", baseline), ("ours", ours)):
-            t0 = time.perf_counter()
+        tap_only()
+        result = ours()
+    assert result["ids"] == ids and result["concepts"] == tap_only()
+    fns = (("baseline", baseline), ("ours", ours), ("tap", tap_only))
+    wall = {name: [] for name, _ in fns}
+    cpu = {name: [] for name, _ in fns}
+    load = os.getloadavg()[0]
+    for _ in range(REPEATS):  # interleaved, so load changes hit all alike
+        for name, fn in fns:
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    b, o = statistics.median(times["baseline"]), statistics.median(times["ours"])
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    load = (load + os.getloadavg()[0]) / 2
     print(
-        f"monitor tap: {LAYERS} sources x d_sae {D_SAE}, {N_TOKENS} tokens, {len(rows)} active (latent, token) pairs, "
-        f"device {model.cfg.device}"
+        f"monitor tap: {LAYERS} sources x d_sae {D_SAE}, {N_TOKENS} tokens, "
+        f"{len(result['concepts'])} active (latent, token) pairs, device {model.cfg.device}, "
+        f"{torch.get_num_threads()} torch threads, load average {load:.2f}"
     )
-    print(
-        f"  baseline (forward + SAE encodes): {b * 1000:.2f} ms   ours (active concepts): {o * 1000:.2f} ms (medians of {REPEATS})"
-    )
-    print(f"  ratio ours/baseline = {o / b:.3f}  (goal <= 1.15)")
+    for label, times in (("wall", wall), ("CPU time (this process, all threads)", cpu)):
+        b, o, t = (statistics.median(times[name]) for name, _ in fns)
+        print(
+            f"  {label}: baseline (forward + SAE encodes) {b * 1000:.2f} ms, ours (conversation_concepts "
+            f"kernel) {o * 1000:.2f} ms, tap kernel alone {t * 1000:.2f} ms (medians of {REPEATS})"
+        )
+        print(f"    ratio ours/baseline = {o / b:.3f}  (goal <= 1.15; tap alone {t / b:.3f})")
+
+
+def chat_of_length(model, conversation_tokens, n_tokens: int) -> list[dict]:
+    """A user question and an answer whose chat rendering is exactly ``n_tokens`` tokens."""
+    words = (
+        "the model reads every token and the monitor shows which concepts fire where a word "
+        "meets another in a sentence about cats dogs rivers music numbers and code"
+    ).split()
+    messages = [{"role": "user", "content": "What do you see?"}, {"role": "assistant", "content": ""}]
+    for step in range(10 * n_tokens):
+        word = words[step % len(words)]
+        trial = [messages[0], {"role": "assistant", "content": f"{messages[1]['content']} {word}".strip()}]
+        n = len(conversation_tokens(trial, "chat", model=model)["ids"])
+        if n <= n_tokens:
+            messages = trial
+        if n == n_tokens:
+            return messages
+    raise RuntimeError(f"could not build a {n_tokens}-token conversation")
 
 
 if __name__ == "__main__":

@@ -45,13 +45,15 @@ def encode_all(token_ids: Sequence[int], *, model, saes: dict) -> dict:
     """``{SourceSpec: [pos, d_sae] float32 tensor}``: each source's latents at every token."""
     import torch
 
+    with torch.no_grad():
+        return _encode(token_ids, model=model, saes=saes)
+
+
+def _encode(token_ids: Sequence[int], *, model, saes: dict) -> dict:
     tokens = _token_tensor(model, token_ids)
     hooks = sorted({spec.hook_name for spec in saes})
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=hooks, stop_at_layer=stop_layer_for(hooks))
-        return {
-            spec: sae.encode(cache[spec.hook_name][0].to(sae.dtype)).float() for spec, sae in saes.items()
-        }
+    _, cache = model.run_with_cache(tokens, names_filter=hooks, stop_at_layer=stop_layer_for(hooks))
+    return {spec: sae.encode(cache[spec.hook_name][0].to(sae.dtype)).float() for spec, sae in saes.items()}
 
 
 def active_concepts(
@@ -63,36 +65,68 @@ def active_concepts(
     skip_positions: Sequence[int] = (),
     limit: int | None = None,
 ) -> list[dict]:
-    """Latents at or above their threshold at each token, best ``normalised`` first. ``thresholds``
-    holds a ``[d_sae]`` tensor per source (``inference.monitor.thresholds.threshold_vector``);
-    ``skip_positions`` (e.g. BOS) are left out."""
+    """Latents at or above their threshold at each token, best ``normalised`` first (ties: source
+    name, index, position). ``thresholds`` holds a ``[d_sae]`` tensor per source
+    (``inference.monitor.thresholds.threshold_vector``: ``inf`` where unknown, never <= 0);
+    ``skip_positions`` (e.g. BOS) are left out.
+
+    All in torch, every source at once. A latent can only be active where its largest activation
+    over the tokens reaches its threshold, so only those few columns of each source are kept (SAE
+    activations are sparse: a full ``[pos, d_sae]`` mask + ``nonzero`` costs several times the
+    max); they are concatenated in (source name, index) order and masked transposed, so that one
+    ``nonzero`` comes out ordered by (source name, index, position), and one stable descending
+    sort on ``normalised`` gives the full ordering. ``limit`` applies before anything becomes
+    Python, which then happens column by column (``tolist``)."""
     import torch
 
-    acts = encode_all(token_ids, model=model, saes=saes)
-    rows: list[tuple] = []
-    for spec, a in acts.items():
-        t = thresholds[spec].to(a.device)
-        if t.shape[0] != a.shape[1]:
-            raise InferenceInputError(
-                f"Source {spec.name} has {a.shape[1]} latents but {t.shape[0]} thresholds.", field="sources"
-            )
-        if skip_positions:
-            a = a.clone()
-            a[[p for p in skip_positions if 0 <= p < a.shape[0]]] = 0.0
-        mask = (a >= t[None, :]) & (a > 0)
-        positions, indexes = torch.nonzero(mask, as_tuple=True)
-        values = a[positions, indexes]
-        normalised = values / t[indexes]
-        for pos, idx, v, n in zip(
-            positions.tolist(), indexes.tolist(), values.tolist(), normalised.tolist(), strict=True
-        ):
-            rows.append((n, spec.name, idx, pos, v))
-    rows.sort(key=lambda r: (-r[0], r[1], r[2], r[3]))
-    if limit is not None:
-        rows = rows[:limit]
+    with torch.inference_mode():
+        acts = _encode(token_ids, model=model, saes=saes)
+        specs = sorted(acts, key=lambda s: s.name)
+        names = [spec.name for spec in specs]
+        cols, col_thresholds, col_index, col_source = [], [], [], []
+        for sid, spec in enumerate(specs):
+            a, t = acts[spec], thresholds[spec]
+            if t.shape[0] != a.shape[1]:
+                raise InferenceInputError(
+                    f"Source {spec.name} has {a.shape[1]} latents but {t.shape[0]} thresholds.",
+                    field="sources",
+                )
+            t = t.to(a.device)
+            # Skipped positions may add candidates here, never remove any: they are masked below.
+            # ``~(max < t)`` rather than ``max >= t``: a NaN anywhere in a column makes its max NaN,
+            # and the column's other tokens must still be looked at.
+            cand = torch.nonzero(~(a.amax(dim=0) < t)).flatten()
+            cols.append(a.index_select(1, cand))
+            col_thresholds.append(t[cand])
+            col_index.append(cand)
+            col_source.append(torch.full_like(cand, sid))
+        if not specs:
+            return []
+        sub = torch.cat(cols, dim=1).T  # [candidate columns, pos]
+        col_thresholds = torch.cat(col_thresholds)
+        mask = sub >= col_thresholds[:, None]
+        n_pos = len(token_ids)
+        skip = set(skip_positions)
+        if skip.intersection(range(n_pos)):
+            keep = [p not in skip for p in range(n_pos)]
+            mask &= torch.tensor(keep, dtype=torch.bool, device=mask.device)[None, :]
+        col, pos = torch.nonzero(mask, as_tuple=True)  # ordered by (source name, index, position)
+        val = sub[col, pos]
+        norm = val / col_thresholds[col]
+        order = torch.sort(norm, descending=True, stable=True).indices
+        if limit is not None:
+            order = order[: max(0, limit)]
+        col = col[order]
+        columns = (
+            torch.cat(col_source)[col].tolist(),
+            torch.cat(col_index)[col].tolist(),
+            pos[order].tolist(),
+            val[order].tolist(),
+            norm[order].tolist(),
+        )
     return [
-        {"source": name, "index": idx, "position": pos, "activation": v, "normalised": n}
-        for n, name, idx, pos, v in rows
+        {"source": names[s], "index": i, "position": p, "activation": v, "normalised": n}
+        for s, i, p, v, n in zip(*columns, strict=True)
     ]
 
 
@@ -200,7 +234,7 @@ def tap(
     from inference.monitor.thresholds import threshold_vector
 
     vectors = {
-        spec: threshold_vector(spec, stamp, int(sae.cfg.d_sae), values)
+        spec: threshold_vector(spec, stamp, int(sae.cfg.d_sae), values, device=model.cfg.device)
         for spec, sae in saes.items()
         for stamp, values in [thresholds[spec]]
     }

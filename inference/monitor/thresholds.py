@@ -46,30 +46,39 @@ def feature_threshold(
 
 def cached(spec, stamp) -> bool:
     with _lock:
-        return (spec, stamp) in _cache
+        return any(k[:2] == (spec, stamp) for k in _cache)
 
 
-def threshold_vector(spec, stamp, d_sae: int, values: dict | None = None):
-    """The ``[d_sae]`` float32 tensor of thresholds (``inf`` where unknown) for ``spec`` at
-    ``stamp``: from the cache, or built from ``values`` ({index: threshold}) and cached."""
+def threshold_vector(spec, stamp, d_sae: int, values: dict | None = None, device=None):
+    """The ``[d_sae]`` float32 tensor of thresholds (``inf`` where unknown or not positive) for
+    ``spec`` at ``stamp``, on ``device`` (default CPU): from the cache, or built from ``values``
+    ({index: threshold}) and cached, so a live conversation pays no dict -> tensor work or host ->
+    device copy per request."""
     import torch
 
-    key = (spec, stamp)
+    device = torch.device(device or "cpu")
+    key = (spec, stamp, str(device))
     with _lock:
         hit = _cache.get(key)
         if hit is not None and hit.shape[0] == d_sae:
             _cache.move_to_end(key)
             return hit
-    if values is None:
+        base = next((v for k, v in _cache.items() if k[:2] == (spec, stamp) and v.shape[0] == d_sae), None)
+    if base is not None:
+        vec = base.to(device)
+    elif values is None:
         raise KeyError(f"no thresholds cached for {spec.name}")
-    vec = torch.full((d_sae,), float("inf"), dtype=torch.float32)
-    idx = [i for i in values if 0 <= i < d_sae]
-    if idx:
-        vec[torch.tensor(idx, dtype=torch.long)] = torch.tensor(
-            [float(values[i]) for i in idx], dtype=torch.float32
-        )
+    else:
+        vec = torch.full((d_sae,), float("inf"), dtype=torch.float32)
+        idx = [i for i in values if 0 <= i < d_sae]
+        if idx:
+            vec[torch.tensor(idx, dtype=torch.long)] = torch.tensor(
+                [float(values[i]) for i in idx], dtype=torch.float32
+            )
+        # Not positive (or NaN) = missing: the tap then needs only ``activation >= threshold``.
+        vec = torch.where(vec > 0, vec, torch.full_like(vec, float("inf"))).to(device)
     with _lock:
-        for old in [k for k in _cache if k[0] == spec]:
+        for old in [k for k in _cache if k[0] == spec and k[1] != stamp]:
             del _cache[old]
         _cache[key] = vec
         while len(_cache) > MAX_CACHED:

@@ -85,6 +85,55 @@ def test_active_concepts_threshold_and_normalised(tiny, direct):
     assert again == rows
 
 
+def test_active_concepts_order_ties_and_limit(tiny, direct):
+    """The ordering rule (normalised desc, then source name, index, position) holds on exact ties,
+    ``limit`` keeps the head of the full list, and a threshold that is not positive is missing."""
+    import torch
+
+    from inference.engine import get_engine
+    from inference.monitor.tap import encode_all, tap
+
+    sources = [tiny["topk"], *tiny["sources"], tiny["jumprelu"]]  # not in name order
+    model_spec, specs = _engine_inputs(tiny, sources)
+    ids = direct["model"].to_tokens(TEXT)[0].tolist()
+    acts = get_engine().call_kernel(encode_all, ids, model=model_spec, sources=specs)
+    values, expected = {}, []
+    for spec in specs:
+        a = acts[spec].clone()
+        a[0] = 0  # BOS is skipped
+        th = {}
+        for i in range(a.shape[1]):
+            top = float(a[:, i].max())
+            if top <= 0:
+                continue
+            # Every third latent at its own max (normalised exactly 1.0: ties across sources and
+            # latents), the others at half of it; latents 5 and 7 get a non-positive threshold.
+            th[i] = {5: 0.0, 7: -1.0}.get(i, top if i % 3 == 0 else top / 2)
+            if th[i] <= 0:
+                continue
+            t = torch.tensor(th[i], dtype=torch.float32)
+            for pos in torch.nonzero(a[:, i] >= t).flatten().tolist():
+                v = a[pos, i]
+                expected.append((-float(v / t), spec.name, i, pos, float(v)))
+        values[spec] = ("ties", th)
+    expected.sort(key=lambda r: r[:4])
+    want = [
+        {"source": s, "index": i, "position": p, "activation": v, "normalised": -n}
+        for n, s, i, p, v in expected
+    ]
+    assert sum(1 for r in want if r["normalised"] == 1.0) > 3  # there are ties to break
+    rows = get_engine().call_kernel(
+        tap, ids, model=model_spec, sources=specs, thresholds=values, skip_positions=[0]
+    )
+    assert rows == want
+    assert all(r["index"] not in (5, 7) for r in rows)
+    for limit in (0, 7):
+        head = get_engine().call_kernel(
+            tap, ids, model=model_spec, sources=specs, thresholds=values, skip_positions=[0], limit=limit
+        )
+        assert head == want[:limit]
+
+
 def test_attribution_equals_direct_autograd(tiny, direct):
     import torch
 

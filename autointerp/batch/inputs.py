@@ -58,20 +58,32 @@ def examples_by_feature(feature_ids: list[int], *, n: int, positive: bool) -> di
     )
     out: dict[int, list[Example]] = {}
     seen: dict[int, set] = {}
-    display: dict[str, str] = {}  # token_display per distinct token, not per occurrence
+    shown = _DISPLAY.__getitem__  # token_display once per distinct token (the hot loop stays in C)
     for fid, tokens, values in rows:
         bucket = out.setdefault(fid, [])
         if len(bucket) >= n or not tokens:
             continue
-        shown = []
-        for t in tokens:
-            d = display.get(t)
-            if d is None:
-                d = display[t] = token_display(t)
-            shown.append(d)
-        example = Example(tokens=shown, values=[float(v) for v in values])
-        if example.text in seen.setdefault(fid, set()):
+        # real[] arrives as a list of Python floats already: no per-value conversion
+        example = Example(tokens=list(map(shown, tokens)), values=values)
+        text, texts = example.text, seen.setdefault(fid, set())
+        if text in texts:
             continue
-        seen[fid].add(example.text)
+        texts.add(text)
         bucket.append(example)
     return out
+
+
+class _Display(dict):
+    """raw token -> display token, filled on first sight; bounded so a long-lived worker that
+    reads many vocabularies does not grow without end."""
+
+    LIMIT = 262144
+
+    def __missing__(self, raw: str) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[raw] = token_display(raw)
+        return value
+
+
+_DISPLAY = _Display()

@@ -140,7 +140,7 @@ class BatchInput(serializers.Serializer):
         max_length=200, required=False, allow_blank=True, default="",
         help_text="score: the scorer LLM (empty: your key's or the server's default)",
     )  # fmt: skip
-    features = serializers.CharField(
+    features = SafeCharField(
         max_length=40, required=False, allow_blank=True, default="",
         help_text="feature index range a:b (b exclusive); empty: all features of the source",
     )  # fmt: skip

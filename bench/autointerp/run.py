@@ -7,7 +7,9 @@ In one run, on its own database of the embedded server (created, then dropped):
   (b) the ideal latency-bound time: features × latency / concurrency;
   (c) delphi's own pipeline (``Pipeline(loader, DefaultExplainer)`` with its ``OpenRouter``
       client pointed at the same server), same records, ``max_concurrent`` = concurrency.
-Prints ideal/ours (goal >= 0.8) and delphi_time/ours_time (goal >= 1), and the load average.
+Prints ideal/ours (goal >= 0.8) and delphi_time/ours_time (goal >= 1), the load average, and each
+side's CPU seconds in this process (wall-clock ratios need a quiet machine: on 2 shared cores at
+load L, a process gets about 2/L of a core, so the CPU figures are the ones that travel).
 
 The scripted server runs in its own process by default (BENCH_SERVER=process), as a real provider
 would: in-process (BENCH_SERVER=thread) its request threads take the GIL from the client side of
@@ -220,7 +222,8 @@ def main() -> None:
             f"({N_FEATURES / theirs:.1f} features/s, {theirs_cpu:.2f} s CPU)"
         )
         print(
-            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)"
+            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)   "
+            f"CPU delphi/ours = {theirs_cpu / ours_cpu:.2f}"
         )
     finally:
         connection.close()

@@ -91,25 +91,32 @@ def delphi_client(llm, *, errors: list, answers: list | None = None, max_tokens:
 
     delphi's classifiers swallow client exceptions and score the example as unanswered; we keep
     each exception in ``errors`` so the caller can refuse to store a score built on a failure."""
+    return _client_class()(llm, errors=errors, answers=answers, max_tokens=max_tokens)
+
+
+@lru_cache(maxsize=1)
+def _client_class() -> type:
+    """The adapter class, made once (a class per call costs a batch run measurable time)."""
     d = delphi()
 
     class _Client(d.Client):
-        def __init__(self):
+        def __init__(self, llm, *, errors: list, answers: list | None, max_tokens: int):
             super().__init__(llm.endpoint.model)
+            self.llm, self.errors, self.answers, self.max_tokens = llm, errors, answers, max_tokens
 
         async def generate(self, prompt, **kwargs):
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             try:
-                result = await llm.chat(
+                result = await self.llm.chat(
                     messages,
                     temperature=float(kwargs.get("temperature", 0.0) or 0.0),
-                    max_tokens=int(kwargs.get("max_tokens", max_tokens)),
+                    max_tokens=int(kwargs.get("max_tokens", self.max_tokens)),
                 )
             except Exception as exc:
-                errors.append(exc)
+                self.errors.append(exc)
                 raise
-            if answers is not None:
-                answers.append(result.text)
+            if self.answers is not None:
+                self.answers.append(result.text)
             return d.Response(text=result.text)
 
-    return _Client()
+    return _Client

@@ -122,3 +122,20 @@ def embeddings_job_create(*, user=None, force: bool = False, batch_size: int = 2
         owner=_owner(user),
         unit="explanations",
     )
+
+
+def autointerp_batch_job_start(*, user, model_id: str, source_id: str, kind: str, **job_kwargs):
+    """``POST /api/explanation/batch``: queue a batch run over a source the user may manage, with
+    the page's rules (a source the user cannot see: 404; one they neither own, nor own the set of,
+    nor are staff for: 403) and the command's validation (``autointerp_job_create``)."""
+    from models_app.selectors import source_get
+    from neuronsite.errors import NotAuthenticated, PermissionDenied
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise NotAuthenticated("Sign in or send an API key (x-api-key) to start a batch job.")
+    source = source_get(model_name=model_id, name=source_id, user=user)
+    if not (user.is_staff or user.pk in (source.owner_id, source.source_set.owner_id)):
+        raise PermissionDenied(
+            f"Only the owner of {model_id}/{source_id} (or of its source set) or staff can start a batch job on it."
+        )
+    return autointerp_job_create(kind=kind, source=source, user=user, **job_kwargs)

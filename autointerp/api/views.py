@@ -1,5 +1,6 @@
 """Neuronpedia's autointerp APIs: ``/api/explanation/generate``, ``/api/explanation/score``,
-``/api/explanation/new`` (a human explanation). Shapes follow Neuronpedia's webapp."""
+``/api/explanation/new`` (a human explanation). Shapes follow Neuronpedia's webapp.
+``/api/explanation/batch`` (ours) queues a batch generate / score job over a source."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from rest_framework.response import Response
 
 from autointerp import services
 from autointerp.explainers import EXPLAINERS
+from autointerp.forms import LIMIT_MAX
 from autointerp.scorers import SCORERS
 from features.api.serializers import _iso
 from features.services import MAX_COMMENT_LENGTH
 from neuronsite.api import validated
-from neuronsite.fields_api import FeatureIndexField, SafeCharField, SchemaPattern
+from neuronsite.fields_api import BoundedIntegerField, FeatureIndexField, SafeCharField, SchemaPattern
+from neuronsite.jobs.events import job_payload
 
 
 class FeatureRefInput(serializers.Serializer):
@@ -115,3 +118,89 @@ def explanation_score(request):
         scorer_model=v["scorerModel"] or None,
     )
     return Response({"score": score_body(score)})
+
+
+class BatchInput(serializers.Serializer):
+    modelId = SafeCharField(max_length=128)
+    layer = SafeCharField(max_length=160, help_text='source id, e.g. "6-res-jb"')
+    action = serializers.ChoiceField(
+        choices=["generate", "score"], help_text="generate explanations, or score existing ones"
+    )
+    explanationType = SafeCharField(
+        max_length=100, required=False, allow_blank=True, default="",
+        help_text="generate: the explainer type (required); score: only explanations of this type",
+    )  # fmt: skip
+    explanationModelName = SafeCharField(
+        max_length=200, required=False, allow_blank=True, default="",
+        help_text="generate: the explainer LLM (empty: your key's or the server's default)",
+    )  # fmt: skip
+    scorerType = SafeCharField(max_length=100, required=False, allow_blank=True, default="",
+                               help_text="score: the scorer type (required)")  # fmt: skip
+    scorerModel = SafeCharField(
+        max_length=200, required=False, allow_blank=True, default="",
+        help_text="score: the scorer LLM (empty: your key's or the server's default)",
+    )  # fmt: skip
+    features = SafeCharField(
+        max_length=40, required=False, allow_blank=True, default="",
+        help_text="feature index range a:b (b exclusive); empty: all features of the source",
+    )  # fmt: skip
+    limit = BoundedIntegerField(min_value=1, max_value=LIMIT_MAX, required=False, allow_null=True, default=None,
+                                help_text="at most this many not yet done")  # fmt: skip
+    concurrency = BoundedIntegerField(min_value=1, max_value=512, required=False, default=8,
+                                      help_text="LLM calls in flight")  # fmt: skip
+
+    class Meta:
+        ref_name = "ExplanationBatchInput"
+
+    def validate(self, data):
+        needed = "explanationType" if data["action"] == "generate" else "scorerType"
+        if not data.get(needed):
+            raise serializers.ValidationError(
+                {needed: f"This field is required when action is {data['action']}."}
+            )
+        return data
+
+
+class BatchJobOutput(serializers.Serializer):
+    job = serializers.DictField(help_text="the job, as GET /api/jobs/{id} answers it")
+    jobId = serializers.IntegerField()
+    jobUrl = serializers.CharField(help_text="GET it to follow the job's progress")
+    url = serializers.CharField(help_text="the Jobs page (live progress)")
+
+
+@extend_schema(
+    request=BatchInput,
+    responses={202: BatchJobOutput},
+    summary="Queue a batch job that generates or scores explanations over a source (or a feature range)",
+)
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])  # 401 before any validation (the auth matrix's rule)
+def explanation_batch(request):
+    """The source page's batch form as an API: signed-in users or API keys, on sources they own
+    (or their source set, or staff). Validation as ``generate_explanations`` / ``score_explanations``;
+    nothing is queued when anything is wrong."""
+    from autointerp.jobs import autointerp_batch_job_start
+
+    v = validated(BatchInput, request)
+    generate = v["action"] == "generate"
+    job = autointerp_batch_job_start(
+        user=request.user,
+        model_id=v["modelId"],
+        source_id=v["layer"],
+        kind="explain" if generate else "score",
+        type_name=v["explanationType"] if generate else v["scorerType"],
+        llm_model=(v["explanationModelName"] if generate else v["scorerModel"]) or None,
+        features=v["features"] or None,
+        limit=v["limit"],
+        concurrency=v["concurrency"],
+        explanation_type=None if generate else (v["explanationType"] or None),
+    )
+    return Response(
+        {
+            "job": job_payload(job),
+            "jobId": job.pk,
+            "jobUrl": request.build_absolute_uri(f"/api/jobs/{job.pk}"),
+            "url": request.build_absolute_uri("/jobs/"),
+        },
+        status=202,
+    )

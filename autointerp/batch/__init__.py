@@ -82,11 +82,12 @@ def _run_user(user):
 
 
 def _chunks(items: list, *, first: int = FIRST_CHUNK, size: int = CHUNK) -> Iterator[list]:
-    """A small first chunk (the calls start at once), then bigger ones."""
-    if items:
-        yield items[:first]
-    for start in range(first, len(items), size):
-        yield items[start : start + size]
+    """A small first chunk (the calls start at once), then doubling up to ``size``: each read
+    stays shorter than the calls already handed over take, so the calls never wait for inputs."""
+    start, step = 0, first
+    while start < len(items):
+        yield items[start : start + step]
+        start, step = start + step, min(size, step * 2)
 
 
 def _run_to_end(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db import connection
 
 from autointerp.explainers import Example
 from features.models import Activation
@@ -41,37 +40,56 @@ class IndexRange:
 
 
 def examples_by_feature(feature_ids: list[int], *, n: int, positive: bool) -> dict[int, list[Example]]:
-    """Top (or zero) examples of many features in one query, de-duplicated by text."""
+    """Top (or zero) examples of many features in one query, de-duplicated by text.
+
+    One LATERAL index scan per feature (``activation_feature_max``, stopping after ``3n`` rows, the
+    margin for duplicates) rather than a window over all of each feature's activations: features
+    in real use hold thousands of rows, and a batch run reads these while its calls are in flight."""
     if not feature_ids:
         return {}
-    rows = Activation.objects.filter(feature_id__in=feature_ids)
-    rows = rows.filter(max_value__gt=0) if positive else rows.filter(max_value__lte=0)
-    rows = (
-        rows.annotate(
-            _rank=Window(
-                RowNumber(), partition_by=[F("feature_id")], order_by=[F("max_value").desc(), F("id")]
-            )
-        )
-        .filter(_rank__lte=n * 3)
-        .order_by("feature_id", "_rank")
-        .values_list("feature_id", "tokens", "values")
-    )
+    table = connection.ops.quote_name(Activation._meta.db_table)
+    sign = ">" if positive else "<="
+    sql = f"""
+        SELECT f.id, a.tokens, a."values"
+        FROM unnest(%s::bigint[]) WITH ORDINALITY AS f(id, ord)
+        CROSS JOIN LATERAL (
+            SELECT tokens, "values", max_value, id FROM {table}
+            WHERE feature_id = f.id AND max_value {sign} 0
+            ORDER BY max_value DESC, id
+            LIMIT %s
+        ) AS a
+        ORDER BY f.ord, a.max_value DESC, a.id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(feature_ids), n * 3])
+        rows = cursor.fetchall()
     out: dict[int, list[Example]] = {}
     seen: dict[int, set] = {}
-    display: dict[str, str] = {}  # token_display per distinct token, not per occurrence
+    shown = _DISPLAY.__getitem__  # token_display once per distinct token (the hot loop stays in C)
     for fid, tokens, values in rows:
         bucket = out.setdefault(fid, [])
         if len(bucket) >= n or not tokens:
             continue
-        shown = []
-        for t in tokens:
-            d = display.get(t)
-            if d is None:
-                d = display[t] = token_display(t)
-            shown.append(d)
-        example = Example(tokens=shown, values=[float(v) for v in values])
-        if example.text in seen.setdefault(fid, set()):
+        # real[] arrives as a list of Python floats already: no per-value conversion
+        example = Example(tokens=list(map(shown, tokens)), values=values)
+        text, texts = example.text, seen.setdefault(fid, set())
+        if text in texts:
             continue
-        seen[fid].add(example.text)
+        texts.add(text)
         bucket.append(example)
     return out
+
+
+class _Display(dict):
+    """raw token -> display token, filled on first sight; bounded so a long-lived worker that
+    reads many vocabularies does not grow without end."""
+
+    LIMIT = 262144
+
+    def __missing__(self, raw: str) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[raw] = token_display(raw)
+        return value
+
+
+_DISPLAY = _Display()

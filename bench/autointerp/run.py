@@ -7,9 +7,16 @@ In one run, on its own database of the embedded server (created, then dropped):
   (b) the ideal latency-bound time: features × latency / concurrency;
   (c) delphi's own pipeline (``Pipeline(loader, DefaultExplainer)`` with its ``OpenRouter``
       client pointed at the same server), same records, ``max_concurrent`` = concurrency.
-Prints ideal/ours (goal >= 0.8) and delphi_time/ours_time (goal >= 1).
+Prints ideal/ours (goal >= 0.8) and delphi_time/ours_time (goal >= 1), the load average, and each
+side's CPU seconds in this process (wall-clock ratios need a quiet machine: on 2 shared cores at
+load L, a process gets about 2/L of a core, so the CPU figures are the ones that travel).
 
-BENCH_FEATURES (default 1000), BENCH_LATENCY_MS (100), BENCH_CONCURRENCY (32), BENCH_ACTS (20).
+The scripted server runs in its own process by default (BENCH_SERVER=process), as a real provider
+would: in-process (BENCH_SERVER=thread) its request threads take the GIL from the client side of
+both pipelines being measured.
+
+BENCH_FEATURES (default 1000), BENCH_LATENCY_MS (100), BENCH_CONCURRENCY (32), BENCH_ACTS (20),
+BENCH_SERVER (process | thread).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ N_FEATURES = int(os.environ.get("BENCH_FEATURES", 1000))
 LATENCY = int(os.environ.get("BENCH_LATENCY_MS", 100)) / 1000
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 32))
 N_ACTS = int(os.environ.get("BENCH_ACTS", 20))
+SERVER = os.environ.get("BENCH_SERVER", "process")
 
 sys.path.insert(0, str(ROOT))
 os.environ["EMBEDDED_DB_NAME"] = DB_NAME
@@ -100,6 +108,63 @@ async def run_delphi(url: str, examples) -> list:
     return results
 
 
+def answer(messages) -> str:
+    return "[EXPLANATION]: cats on mats"
+
+
+def _serve(conn, latency: float) -> None:
+    """The scripted server in a child process, driven over a pipe: url, "count", "clear", "stop"."""
+    from autointerp.tests.llm_server import ScriptedLLM
+
+    with ScriptedLLM(answer=answer, latency_s=latency) as llm:
+        conn.send(llm.url)
+        while (message := conn.recv()) != "stop":
+            if message == "clear":
+                llm.requests.clear()
+            conn.send(len(llm.chat_requests()))
+
+
+class Server:
+    """``ScriptedLLM`` in its own process (BENCH_SERVER=process) or in this one (thread)."""
+
+    def __enter__(self):
+        if SERVER == "thread":
+            from autointerp.tests.llm_server import ScriptedLLM
+
+            self.llm = ScriptedLLM(answer=answer, latency_s=LATENCY).start()
+            self.url = self.llm.url
+            return self
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, LATENCY), daemon=True)
+        self.process.start()
+        self.url = self.conn.recv()
+        return self
+
+    def _ask(self, message: str) -> int:
+        if SERVER == "thread":
+            if message == "clear":
+                self.llm.requests.clear()
+            return len(self.llm.chat_requests())
+        self.conn.send(message)
+        return self.conn.recv()
+
+    def clear(self) -> None:
+        self._ask("clear")
+
+    def chat_count(self) -> int:
+        return self._ask("count")
+
+    def __exit__(self, *exc):
+        if SERVER == "thread":
+            self.llm.close()
+        else:
+            self.conn.send("stop")
+            self.process.join(10)
+
+
 def main() -> None:
     import django
 
@@ -109,7 +174,6 @@ def main() -> None:
     from django.db import connection
 
     from autointerp.batch import explanations_generate_batch
-    from autointerp.tests.llm_server import ScriptedLLM
     from features.models import Explanation
 
     drop_database()
@@ -121,34 +185,45 @@ def main() -> None:
         delphi()  # import torch + delphi before timing (both paths use them)
         import autointerp.llm  # noqa: F401  (and our HTTP client, aiohttp: one-time process costs)
 
-        with ScriptedLLM(answer=lambda m: "[EXPLANATION]: cats on mats", latency_s=LATENCY) as llm:
+        with Server() as llm:
             settings.OPENAI_BASE_URL = llm.url
             settings.OPENAI_API_KEY = "bench"
             settings.AUTOINTERP_MAX_RETRIES = 0
-            t0 = time.perf_counter()
+            load_before = os.getloadavg()[0]
+            c0, t0 = time.process_time(), time.perf_counter()
             run = explanations_generate_batch(
                 model_id="bench",
                 source_id="0-res-bench",
                 type_name="eleuther_acts_top20",
                 concurrency=CONCURRENCY,
             )
-            ours = time.perf_counter() - t0
+            ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
             assert run.done == N_FEATURES and run.failed == 0, (run.done, run.failures[:3])
             assert Explanation.objects.count() == N_FEATURES
-            llm.requests.clear()
-            t0 = time.perf_counter()
+            assert llm.chat_count() == N_FEATURES
+            llm.clear()
+            c0, t0 = time.process_time(), time.perf_counter()
             asyncio.run(run_delphi(llm.url, delphi_examples()))
-            theirs = time.perf_counter() - t0
-            assert len(llm.chat_requests()) == N_FEATURES
+            theirs, theirs_cpu = time.perf_counter() - t0, time.process_time() - c0
+            assert llm.chat_count() == N_FEATURES
         ideal = N_FEATURES * LATENCY / CONCURRENCY
-        print(f"features={N_FEATURES} latency={LATENCY * 1000:.0f} ms concurrency={CONCURRENCY}")
-        print(f"ours (batch service, DB included): {ours:.2f} s  ({N_FEATURES / ours:.1f} features/s)")
-        print(f"ideal latency-bound:               {ideal:.2f} s")
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
-            f"delphi Pipeline + OpenRouter (DB read included): {theirs:.2f} s  ({N_FEATURES / theirs:.1f} features/s)"
+            f"features={N_FEATURES} latency={LATENCY * 1000:.0f} ms concurrency={CONCURRENCY} "
+            f"server={SERVER} load average before {load_before:.2f}, after (1/5/15 min) {load}"
         )
         print(
-            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)"
+            f"ours (batch service, DB included): {ours:.2f} s  ({N_FEATURES / ours:.1f} features/s, "
+            f"{ours_cpu:.2f} s CPU in this process)"
+        )
+        print(f"ideal latency-bound:               {ideal:.2f} s")
+        print(
+            f"delphi Pipeline + OpenRouter (DB read included): {theirs:.2f} s  "
+            f"({N_FEATURES / theirs:.1f} features/s, {theirs_cpu:.2f} s CPU)"
+        )
+        print(
+            f"ideal/ours = {ideal / ours:.2f} (goal >= 0.8)   delphi/ours = {theirs / ours:.2f} (goal >= 1)   "
+            f"CPU delphi/ours = {theirs_cpu / ours_cpu:.2f}"
         )
     finally:
         connection.close()

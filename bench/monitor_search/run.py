@@ -227,11 +227,12 @@ def bench(rng, feature_ids, vectors, visible, source_ids) -> None:
     for q in queries[:5]:  # warm-up (index pages into the cache)
         ours(q)
         exact_scan(q, source_ids)
-    t_ours, t_exact, recalls, recalls_exact = [], [], [], []
+    t_ours, t_exact, recalls, recalls_exact, cpu = [], [], [], [], []
     for q in queries:  # alternate so drift in the machine's speed hits both alike
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rows = ours(q)
         t_ours.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         t0 = time.perf_counter()
         exact = exact_scan(q, source_ids)
         t_exact.append((time.perf_counter() - t0) * 1000)
@@ -256,6 +257,11 @@ def bench(rng, feature_ids, vectors, visible, source_ids) -> None:
     print(
         f"exact scan:    p50 = {statistics.median(t_exact):.1f} ms   p95 = {p95(t_exact):.1f} ms   "
         f"recall@{TOP_K} = {statistics.mean(recalls_exact):.3f}"
+    )
+    cpu.sort()
+    print(
+        f"steer_search CPU time in this process (Django, psycopg): p50 = {statistics.median(cpu):.1f} ms   "
+        f"p95 = {p95(cpu):.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(f"ours / exact scan p95 = {p95(t_ours) / p95(t_exact):.3f}")
 

@@ -16,9 +16,10 @@ from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
 
 # HNSW candidate list per query (EXPLANATION_SEARCH_EF_SEARCH), at least twice the rows asked for.
-# bench/search at 200,000 rows (m 16, ef_construction 64): ef_search 40 gave recall@20 0.915,
-# 100 gave 0.998 in 3 ms of server time, 400 gave 0.998 in 54 ms (the HNSW walk is most of a query).
-EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 100))
+# bench/search at 200,000 rows (index m 16, ef_construction 64), 200 queries: ef_search 100 gave
+# recall@20 0.978 but 4 queries found none of their true neighbours (the walk stayed in another
+# cluster); 200 found all four; 400 (the old value) reads twice the index pages of 200.
+EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 200))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
 # the HNSW scan never reaches past MAX_SCAN_TUPLES rows: a page that starts beyond it is empty

@@ -22,6 +22,9 @@ ANALYZE) p50 19.2 ms, p95 29.7 ms. ef_search 100 on the same rows: recall@20 0.9
 about twice the index pages of 200 (EXPLAIN BUFFERS: ~7,400 vs ~3,500 shared hits; 100: ~1,500).
 The p95 <= 15 ms goal is not met: the Django hydration of a full API page (scores, votes,
 3 activations) alone costs ~16 ms of CPU.
+Embedding, same run conditions (load ~15, torch 2 threads, 2,000 pydoc sentences, batch 64):
+bare 9 texts/s, engine encode 10/s, explanations_embed end to end 11/s: ours/bare 1.12 and
+1.21 (goal >= 0.9; at this load the spread between rounds is wider than the differences).
 """
 
 from __future__ import annotations

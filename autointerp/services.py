@@ -242,10 +242,20 @@ def explanation_score(
 
 
 def explanations_embed(
-    *, ids: list[int] | None = None, batch_size: int = 256, force: bool = False, progress=None
+    *,
+    ids: list[int] | None = None,
+    batch_size: int = 256,
+    force: bool = False,
+    progress=None,
+    encode_batch_size: int = 64,
 ) -> int:
     """Embed explanations that have no embedding, or one from another model (or all, ``force``).
-    Returns how many were written. ``progress(done, total)`` is called after each batch."""
+    Returns how many were written. ``progress(done, total)`` is called after each batch of
+    ``batch_size`` rows (one write); the model encodes ``encode_batch_size`` texts at a time.
+
+    Longest text first, as sentence-transformers orders the texts of one ``encode`` call: every
+    model batch holds texts of similar length (little padding) although the rows are encoded and
+    written a chunk at a time (bench/search compares this path with one bare ``encode`` call)."""
     from autointerp.engines.embeddings import get_embedder
 
     embedder = get_embedder()
@@ -256,13 +266,13 @@ def explanations_embed(
         from django.db.models import Q
 
         qs = qs.filter(Q(embedding__isnull=True) | ~Q(embedding_model=embedder.name))
-    pending = list(qs.order_by("pk").values_list("pk", "description"))
+    pending = sorted(qs.order_by("pk").values_list("pk", "description"), key=lambda row: -len(row[1]))
     done = 0
     if progress is not None:
         progress(0, len(pending))
     for start in range(0, len(pending), batch_size):
         chunk = pending[start : start + batch_size]
-        vectors = embedder.encode([d for _, d in chunk], batch_size=min(batch_size, 128))
+        vectors = embedder.encode([d for _, d in chunk], batch_size=min(batch_size, encode_batch_size))
         done += feature_services.explanation_embeddings_set(
             vectors={pk: v for (pk, _), v in zip(chunk, vectors, strict=True)}, model_name=embedder.name
         )

@@ -154,3 +154,35 @@ def test_the_embedder_is_warmed_only_when_asked(settings):
     thread.join()
     assert embeddings._model is not None  # loaded once, kept for the process
     assert embeddings.sentence_transformer() is embeddings._model
+
+
+def test_hits_carry_their_features_three_best_activations(corpus):
+    from features.models import Activation
+
+    cats = Explanation.objects.get(description=TOPICS["cats"]).feature
+    money = Explanation.objects.get(description=TOPICS["money"]).feature
+    for value in [1.0, 4.0, 2.0, 3.0]:
+        Activation.objects.create(feature=cats, tokens=["a", "b"], values=[0.0, value], max_value=value)
+    Activation.objects.create(feature=money, tokens=["c"], values=[9.0], max_value=9.0)
+    results = _search(APIClient(), query="feline animals").json()["results"]
+    by_index = {x["index"]: x["neuron"]["activations"] for x in results}
+    assert [a["maxValue"] for a in by_index[str(cats.index)]] == [4.0, 3.0, 2.0]
+    assert [a["maxValue"] for a in by_index[str(money.index)]] == [9.0]
+    code = Explanation.objects.get(description=TOPICS["code"]).feature
+    assert by_index[str(code.index)] == []
+
+
+def test_each_user_sees_their_own_private_sources(corpus, make_user):
+    # the compiled visibility SQL is kept per user: the owner's search must not serve another's
+    owner, other = APIClient(), APIClient()
+    owner.force_authenticate(corpus["owner"])
+    other.force_authenticate(make_user())
+    for _ in range(2):
+        mine = {x["description"] for x in _search(owner, query="feline animals").json()["results"]}
+        theirs = {x["description"] for x in _search(other, query="feline animals").json()["results"]}
+        assert "kittens and cats" in mine and "kittens and cats" not in theirs
+    staff = make_user(is_staff=True)
+    client = APIClient()
+    client.force_authenticate(staff)
+    seen = {x["description"] for x in _search(client, query="feline animals").json()["results"]}
+    assert "kittens and cats" in seen

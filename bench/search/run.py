@@ -10,7 +10,21 @@ In one run, on its own database of the embedded server (created, then dropped):
   (c) embedding throughput: ``LocalEmbedder.encode`` (what writes and ``embed_explanations``
       use) against bare ``SentenceTransformer.encode`` on the same BENCH_TEXTS texts
       (pydoc topics, split into sentences) with the same batch size.
-Prints recall@20 (goal >= 0.95), p95 ms (goal <= 15) and ours/bare texts-per-second (goal >= 0.9).
+Prints recall@20 (goal >= 0.95), p95 ms (goal <= 15) and ours/bare texts-per-second (goal >= 0.9),
+with this process's CPU time per query and the load average (wall-clock times on a loaded
+machine are mostly waiting for a CPU). BENCH_REUSE_DB=1 keeps the seeded database for the next run.
+
+Measured 2026-11-27, 200,000 rows, 200 queries, ef_search 200, on the 2-core dev machine under
+heavy load (load average ~15): recall@20 0.998 (min 0.95); wall p50 385.7 ms, p95 592.5 ms;
+CPU time in this process p50 16.1 ms, p95 22.7 ms; ranking query in the server (EXPLAIN
+ANALYZE) p50 19.2 ms, p95 29.7 ms. ef_search 100 on the same rows: recall@20 0.978 with 4 of
+200 queries at 0 (the HNSW walk stayed in another cluster); ef_search 400 (the old value) reads
+about twice the index pages of 200 (EXPLAIN BUFFERS: ~7,400 vs ~3,500 shared hits; 100: ~1,500).
+The p95 <= 15 ms goal is not met: the Django hydration of a full API page (scores, votes,
+3 activations) alone costs ~16 ms of CPU.
+Embedding, same run conditions (load ~15, torch 2 threads, 2,000 pydoc sentences, batch 64):
+bare 9 texts/s, engine encode 10/s, explanations_embed end to end 11/s: ours/bare 1.12 and
+1.21 (goal >= 0.9; at this load the spread between rounds is wider than the differences).
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ N_TEXTS = int(os.environ.get("BENCH_TEXTS", 2000))
 BATCH = int(os.environ.get("BENCH_BATCH", 64))
 DIM = 384
 K = 20
+# development: keep the seeded database for the next run (and reuse it when it has BENCH_N rows)
+REUSE_DB = os.environ.get("BENCH_REUSE_DB") == "1"
 
 sys.path.insert(0, str(ROOT))
 os.environ["EMBEDDED_DB_NAME"] = DB_NAME
@@ -53,6 +69,36 @@ def unit(x):
     import numpy as np
 
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def make_vectors(rng, n: int):
+    import numpy as np
+
+    centres = unit(rng.standard_normal((N_CLUSTERS, DIM)).astype(np.float32))
+    return unit(
+        centres[rng.integers(0, N_CLUSTERS, n)]
+        + 0.35 * rng.standard_normal((n, DIM)).astype(np.float32) / np.sqrt(DIM) * 4
+    )
+
+
+def reuse(rng):
+    """BENCH_REUSE_DB=1: the database a previous run kept, when it holds BENCH_N rows (the same
+    vectors: the generator replays the seed's draws)."""
+    import numpy as np
+
+    from features.models import Explanation
+
+    rows = list(
+        Explanation.objects.filter(embedding_model="bench")
+        .order_by("id")
+        .values_list("id", "feature__source__visibility")
+    )
+    if len(rows) != N:
+        return None
+    print(f"reusing the {N:,} explanations of database {DB_NAME}")
+    ids = np.array([r[0] for r in rows])
+    visible = np.array([r[1] == "PUBLIC" for r in rows])
+    return ids, make_vectors(rng, N), visible
 
 
 def seed(rng):
@@ -83,11 +129,7 @@ def seed(rng):
         features += Feature.objects.bulk_create(
             [Feature(source=s, index=i) for i in range(per_source)], batch_size=10000
         )
-    centres = unit(rng.standard_normal((N_CLUSTERS, DIM)).astype(np.float32))
-    vectors = unit(
-        centres[rng.integers(0, N_CLUSTERS, len(features))]
-        + 0.35 * rng.standard_normal((len(features), DIM)).astype(np.float32) / np.sqrt(DIM) * 4
-    )
+    vectors = make_vectors(rng, len(features))
     visible = np.array([f.source_id != sources[-1].pk for f in features])
     # Drop the index while loading (as a bulk import would), then build it.
     with connection.cursor() as c:
@@ -139,15 +181,16 @@ def bench_search(rng, ids, vectors, visible) -> None:
         vectors[picks] + 0.2 * rng.standard_normal((N_QUERIES, DIM)).astype(np.float32) / np.sqrt(DIM) * 4
     )
     vis_ids, vis_vectors = ids[visible], vectors[visible]
-    recalls, times = [], []
+    recalls, times, cpu = [], [], []
     for q in queries[:5]:  # warm-up (index pages into cache)
         explanations_search_semantic(query="warm", user=anon, vector=q.tolist(), embedder_name="bench")
     for q in queries:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         page, _ = explanations_search_semantic(
             query="bench query", user=anon, vector=q.tolist(), embedder_name="bench"
         )
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         exact = set(vis_ids[np.argsort(-(vis_vectors @ q))[:K]].tolist())
         recalls.append(len(exact & {e.pk for e in page}) / K)
         assert all(e.feature.source.visibility == "PUBLIC" for e in page)
@@ -219,6 +262,12 @@ def bench_search(rng, ids, vectors, visible) -> None:
     print(
         f"latency p50 = {statistics.median(times):.1f} ms   p95 = {p95:.1f} ms (goal <= 15; selector end to end)"
     )
+    cpu.sort()
+    print(
+        f"this process's CPU time per query (Django, psycopg; what load does not inflate much): "
+        f"p50 = {statistics.median(cpu):.1f} ms   p95 = {cpu[int(0.95 * (len(cpu) - 1))]:.1f} ms"
+    )
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     print(
         f"ranking query in the server: p50 = {statistics.median(server_ms):.2f} ms   "
         f"p95 = {server_ms[int(0.95 * (len(server_ms) - 1))]:.2f} ms"
@@ -226,30 +275,54 @@ def bench_search(rng, ids, vectors, visible) -> None:
 
 
 def bench_embedding() -> None:
+    """Texts per second: bare ``SentenceTransformer.encode`` (one call over all texts) against
+    ours, twice: the engine's ``LocalEmbedder.encode`` (what a search query and every write go
+    through), and ``explanations_embed`` end to end (what ``embed_explanations`` and the
+    on-write job run: read the texts from the table, encode them chunk by chunk, write the
+    vectors back, the HNSW index over BENCH_N rows kept up to date). Same texts, same model
+    object, batch size, device and torch threads; rounds alternate so drift hits all alike."""
     from pydoc_data.topics import topics
 
+    import torch
+
     from autointerp.engines.embeddings import LocalEmbedder, sentence_transformer
+    from autointerp.services import explanations_embed
+    from features.models import Explanation, Feature
 
     texts = []
     for body in topics.values():
         texts += [s.strip() for s in body.replace("\n", " ").split(". ") if len(s.strip()) > 20]
     texts = texts[:N_TEXTS]
+    features = list(Feature.objects.order_by("id")[: len(texts)])
+    rows = Explanation.objects.bulk_create(
+        [Explanation(feature=f, description=t) for f, t in zip(features, texts, strict=True)]
+    )
+    ids = [e.pk for e in rows]
     model = sentence_transformer()
     ours = LocalEmbedder()
     model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
-    results = {"ours": [], "bare": []}
-    for _ in range(2):  # alternate so drift in the machine's speed hits both alike
+    results = {"bare": [], "engine": [], "embed_explanations": []}
+    for _ in range(2):
         t0 = time.perf_counter()
         model.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True)
         results["bare"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         ours.encode(texts, batch_size=BATCH)
-        results["ours"].append(time.perf_counter() - t0)
-    bare, mine = min(results["bare"]), min(results["ours"])
+        results["engine"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        written = explanations_embed(ids=ids, force=True, encode_batch_size=BATCH)
+        results["embed_explanations"].append(time.perf_counter() - t0)
+        assert written == len(ids)
+    best = {k: min(v) for k, v in results.items()}
     print(
-        f"embedding {len(texts):,} texts, batch {BATCH}: bare {len(texts) / bare:.0f}/s, ours {len(texts) / mine:.0f}/s"
+        f"embedding {len(texts):,} texts, batch {BATCH}, torch threads {torch.get_num_threads()}: "
+        + ", ".join(f"{k} {len(texts) / t:.0f}/s" for k, t in best.items())
     )
-    print(f"ours/bare throughput = {bare / mine:.2f} (goal >= 0.9)")
+    Explanation.objects.filter(pk__in=ids).delete()
+    print(f"ours/bare throughput: engine encode = {best['bare'] / best['engine']:.2f}, ", end="")
+    print(
+        f"embed_explanations (read + encode + write) = {best['bare'] / best['embed_explanations']:.2f} (goal >= 0.9)"
+    )
 
 
 def main() -> None:
@@ -260,17 +333,19 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    drop_database()
+    if not REUSE_DB:
+        drop_database()
     call_command("migrate", verbosity=0)
     try:
         rng = np.random.default_rng(0)
-        ids, vectors, visible = seed(rng)
+        ids, vectors, visible = (REUSE_DB and reuse(rng)) or seed(rng)
         bench_search(rng, ids, vectors, visible)
         if not os.environ.get("BENCH_SKIP_EMBEDDING"):
             bench_embedding()
     finally:
         connection.close()
-        drop_database()
+        if not REUSE_DB:
+            drop_database()
 
 
 if __name__ == "__main__":

@@ -91,7 +91,6 @@ ACTIVATIONS_JSON_SQL = (
 )
 
 
-
 def _feature_row_queryset(user):
     names = (
         FEATURE_FIELDS
@@ -205,6 +204,8 @@ def _column_converters(names: tuple) -> list:
 def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
     """The body of ``GET /api/feature/{model}/{source}/{index}`` (``feature_json`` of
     :func:`features.selectors.feature_get`), with the same errors."""
+    import orjson
+
     from features.api.serializers import (
         comment_json,
         explanation_json,
@@ -213,8 +214,6 @@ def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
         model_json,
         source_json,
     )
-
-    import orjson
 
     index = parse_index(index)
     row = _feature_row(

@@ -368,3 +368,5 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 SPECTACULAR_SETTINGS["PARSER_WHITELIST"] = ["neuronsite.parsers.BoundedJSONParser"]
 # NUL in the path or query string -> 400 before any view runs (PostgreSQL cannot store or compare it).
 MIDDLEWARE.insert(1, "neuronsite.middleware.RejectNulMiddleware")
+# --- Load (issue 10, bench/load): a Server-Timing header (app;dur=ms) on every HTTP response.
+SERVER_TIMING = env_bool("SERVER_TIMING", True)

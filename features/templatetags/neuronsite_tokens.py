@@ -117,10 +117,14 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
         if v:
             if v > 0:
                 a = v * inv
-                append(f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>')
+                append(
+                    f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
             else:
                 a = -v * inv
-                append(f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>')
+                append(
+                    f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
         else:
             append(f'<span class="{cls}">{text}</span>')
     return "".join(parts)

@@ -25,9 +25,9 @@ import threading
 from types import SimpleNamespace
 
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery, Value
 
-from features.models import Comment, Explanation, Feature, ListItem
+from features.models import Bookmark, Comment, Explanation, Feature, ListItem
 from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
 
 # Sentinels that stand for the per-request values while a query shape is compiled; they land in
@@ -336,6 +336,8 @@ def _page_query(user) -> _CompiledModelQuery:
         kind, stand_in = ("user",), _UserStandIn(_USER_ID)
     query = _page_queries.get(kind)
     if query is None:
+        same_source = Feature.objects.filter(source_id=OuterRef("source_id"))
+        signed_in = kind != ("anonymous",)
         qs = (
             Feature.objects.visible_to(stand_in)
             .select_related(
@@ -346,10 +348,23 @@ def _page_query(user) -> _CompiledModelQuery:
                 _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
                 _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
                 _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
+                # selectors.feature_adjacent in the same row: previous / next stored index of the
+                # source (index-ordered subqueries) and whether the viewer bookmarked it
+                prev_index=Subquery(
+                    same_source.filter(index__lt=OuterRef("index")).order_by("-index").values("index")[:1]
+                ),
+                next_index=Subquery(
+                    same_source.filter(index__gt=OuterRef("index")).order_by("index").values("index")[:1]
+                ),
+                bookmarked=(
+                    Exists(Bookmark.objects.filter(user_id=_USER_ID, feature=OuterRef("pk")))
+                    if signed_in
+                    else Value(False)
+                ),
             )
         )
         sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX}
-        if kind == ("user",):
+        if signed_in:
             sentinels["user"] = _USER_ID
         with _lock:
             query = _page_queries[kind] = _CompiledModelQuery(qs, sentinels)
@@ -365,7 +380,8 @@ def _attach(feature, name: str, objects: list) -> None:
 
 def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per_group: int = 25) -> Feature:
     """:func:`features.selectors.feature_dashboard_get` (same instances, groups and errors) in
-    three or four queries, none compiled per request."""
+    three queries, none compiled per request, plus ``prev_index``, ``next_index`` and
+    ``bookmarked`` (:func:`features.selectors.feature_adjacent`) from the first."""
     from django.db.models import Prefetch, prefetch_related_objects
 
     from features import selectors

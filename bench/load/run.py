@@ -100,12 +100,26 @@ def load_data(n_features: int, tokens: int) -> int:
     return n
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The web server line of ``make run`` (Makefile ``run``: daphne), on ``port``; ``uvicorn``
+    (N worker processes) for comparison, when installed (not a dependency: ``pip install uvicorn
+    httptools uvloop websockets``)."""
+    bindir = str(Path(sys.executable).parent)
+    if server == "daphne":
+        return [shutil.which("daphne", path=bindir) or "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "neuronsite.asgi:application"]  # fmt: skip
+    return [
+        shutil.which("uvicorn", path=bindir) or "uvicorn", "neuronsite.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--lifespan", "off",
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+    ]  # fmt: skip
+
+
+def start_server(port: int, log_path: Path, server: str = "daphne", workers: int = 2) -> subprocess.Popen:
     env = {**os.environ, "EMBEDDED_DB_NAME": DB_NAME, "DEBUG": "false", "LOG_LEVEL": "ERROR"}
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
+        server_command(server, port, workers),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -122,16 +136,26 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen:
             time.sleep(0.2)
 
 
-def _summary(latencies: list[float], errors: int, elapsed: float) -> dict:
-    ok = sorted(latencies)
-    q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
-    return {
-        "requests": len(ok) + errors,
-        "rps": (len(ok) + errors) / elapsed,
+def _quantiles(values: list[float]) -> list[float]:
+    ok = sorted(values)
+    return statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
+
+
+def _summary(
+    latencies: list[float], errors: int, elapsed: float, server_ms: list[float] | None = None
+) -> dict:
+    q = _quantiles(latencies)
+    out = {
+        "requests": len(latencies) + errors,
+        "rps": (len(latencies) + errors) / elapsed,
         "p50_ms": q[49] * 1000,
         "p95_ms": q[94] * 1000,
         "errors": errors,
     }
+    if server_ms:  # the Server-Timing header: time inside the server, without the client's share
+        sq = _quantiles(server_ms)
+        out["server_p50_ms"], out["server_p95_ms"] = sq[49], sq[94]
+    return out
 
 
 # --- the HTTP clients (run in a child process: ``run.py --client URL N DURATION N_FEATURES``) ----
@@ -141,6 +165,7 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
     import aiohttp
 
     latencies: list[float] = []
+    server_ms: list[float] = []
     errors = 0
     error_kinds: dict[str, int] = {}
     stop_at = time.perf_counter() + duration
@@ -162,6 +187,9 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
                     await r.read()
                     if r.status == 200:
                         latencies.append(time.perf_counter() - t0)
+                        timing = r.headers.get("Server-Timing", "")
+                        if ";dur=" in timing:
+                            server_ms.append(float(timing.rpartition(";dur=")[2]))
                         continue
                     kind = str(r.status)
             except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -173,7 +201,7 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session, random.Random(i)) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return {**_summary(latencies, errors, elapsed), "error_kinds": error_kinds}
+    return {**_summary(latencies, errors, elapsed, server_ms), "error_kinds": error_kinds}
 
 
 def run_clients(base: str, concurrency: int, duration: float, n_features: int) -> dict:
@@ -251,6 +279,14 @@ def main() -> None:
     )
     parser.add_argument("--clients", default="64,500", help="concurrency levels")
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
+    parser.add_argument(
+        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        help="daphne (as make run starts it) or uvicorn with --workers processes (comparison)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)),
+        help="uvicorn worker processes (with --server uvicorn)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     os.environ["EMBEDDED_DB_NAME"] = DB_NAME
@@ -292,8 +328,9 @@ def main() -> None:
     pool_size = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
 
     port = _free_port()
-    log_path = Path(tempfile.gettempdir()) / f"bench-load-daphne-{port}.log"
-    server = start_server(port, log_path)
+    log_path = Path(tempfile.gettempdir()) / f"bench-load-{args.server}-{port}.log"
+    server = start_server(port, log_path, args.server, args.workers)
+    print(f"server: {' '.join(server_command(args.server, port, args.workers)[1:])}", flush=True)
     base = f"http://127.0.0.1:{port}"
     results = []
     try:
@@ -307,6 +344,12 @@ def main() -> None:
                 f"  p95 {site['p95_ms']:7.1f} ms  errors {site['errors']} {site['error_kinds'] or ''}",
                 flush=True,
             )
+            if "server_p95_ms" in site:
+                print(
+                    f"{'':>4}          site, server time (Server-Timing): p50 {site['server_p50_ms']:7.1f} ms"
+                    f"  p95 {site['server_p95_ms']:7.1f} ms",
+                    flush=True,
+                )
             print(
                 f"{'':>4}          bare: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:7.1f} ms"
                 f"  p95 {bare['p95_ms']:7.1f} ms  errors {bare['errors']}   site/bare = {site['rps'] / bare['rps']:.2f}",
@@ -327,7 +370,8 @@ def main() -> None:
     for concurrency, site, bare in results:
         print(
             f"summary {concurrency} clients: site/bare throughput = {site['rps'] / bare['rps']:.2f} (goal >= 0.5),"
-            f" errors {site['errors']} (goal 0), p95 {site['p95_ms']:.1f} ms"
+            f" errors {site['errors']} (goal 0), p95 client-seen {site['p95_ms']:.1f} ms,"
+            f" server {site.get('server_p95_ms', float('nan')):.1f} ms"
             + (" (goal <= 50 ms)" if concurrency == 64 else "")
         )
 

@@ -178,18 +178,21 @@ def test_the_dashboard_page_selector_matches_the_orm_one(rich_feature, who, djan
         fast = selectors_fast.feature_dashboard_get(**args)
     slow = selectors.feature_dashboard_get(**args)
     assert _page_view(fast) == _page_view(slow)
+    assert (fast.prev_index, fast.next_index, fast.bookmarked) == selectors.feature_adjacent(
+        feature=slow, user=user
+    )
     # top group (3 snippets, each its own bin_max), [0, 1) (2 distinct contexts), [0.6, 1) (1)
     assert [(len(g["activations"]), g["count"]) for g in fast.activation_groups] == [(3, 3), (2, 2), (1, 1)]
 
 
-def test_the_dashboard_page_of_a_plain_feature_in_four_queries(
+def test_the_dashboard_page_of_a_plain_feature_in_three_queries(
     client, make_feature, django_assert_num_queries
 ):
     feature = make_feature(index=9)
     Activation.objects.create(feature=feature, tokens=["x", "y"], values=[0.0, 1.0], max_value=1.0)
     url = f"/tiny/{feature.source.name}/9"
     assert client.get(url).status_code == 200  # compiles the lookup once
-    with django_assert_num_queries(4):  # feature, snippets, group counts, neighbours/bookmark
+    with django_assert_num_queries(3):  # feature (+ neighbours, bookmark), snippets, group counts
         r = client.get(url)
     assert r.status_code == 200 and b'<span id="feature-index">9</span>' in r.content
     assert client.get(f"/tiny/{feature.source.name}/999").status_code == 404
@@ -223,3 +226,27 @@ def test_snippets_built_by_postgresql_carry_the_values_python_would(api_client, 
     assert first["values"][:2] == [0.1, 1e-05] and first["binContains"] is None
     assert first["dataSource"] is None and first["createdAt"] == "2026-01-02T03:04:05Z"
     assert second["createdAt"] == "2026-01-02T03:04:05.000060Z" and second["binContains"] == 0.33
+
+
+def test_the_page_row_carries_neighbours_and_the_viewers_bookmark(make_feature, make_user):
+    from django.contrib.auth.models import AnonymousUser
+
+    from features import selectors_fast
+    from features.models import Bookmark
+
+    first = make_feature(index=2)
+    make_feature(source=first.source, index=5)
+    make_feature(source=first.source, index=9)
+    reader, staff = make_user(username="reader"), make_user(username="boss", is_staff=True)
+    Bookmark.objects.create(user=reader, feature=first.source.features.get(index=5))
+    Bookmark.objects.create(user=staff, feature=first.source.features.get(index=9))
+
+    def row(index, user):
+        f = selectors_fast.feature_dashboard_get(
+            model_name="tiny", source_name=first.source.name, index=index, user=user
+        )
+        return f.prev_index, f.next_index, f.bookmarked
+
+    assert row(5, AnonymousUser()) == (2, 9, False)
+    assert row(5, reader) == (2, 9, True) and row(9, reader) == (5, None, False)
+    assert row(2, staff) == (None, 5, False) and row(9, staff) == (5, None, True)

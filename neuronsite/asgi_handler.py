@@ -17,18 +17,39 @@ run on a loop of its own thread: write views as plain functions.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 
 class SyncChainASGIHandler(ASGIHandler):
+    """At most ``WEB_MAX_INFLIGHT`` requests of a process run their sync chain at once (default:
+    the database pool's size, which already bounds the requests that hold a connection); the
+    others wait on the event loop, first come first served, instead of each starting a thread
+    that would only wait for the GIL or a pooled connection (500 clients: 500 threads)."""
+
+    def __init__(self):
+        super().__init__()
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> slots
+
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
+    def _slots_for_loop(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            from django.conf import settings
+
+            slots = self._slots[loop] = asyncio.Semaphore(settings.WEB_MAX_INFLIGHT)
+        return slots
+
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        async with self._slots_for_loop():
+            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
 def get_asgi_application() -> SyncChainASGIHandler:

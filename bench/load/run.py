@@ -5,15 +5,27 @@ In one run, on its own database of the embedded server (created, then dropped):
      ``--tokens`` tokens per feature), written by the import benchmark's generator
      (bench/import/run.py) and loaded with ``manage.py import_saedashboard``;
   2. the server as ``make run`` starts it: ``daphne neuronsite.asgi:application`` (default
-     settings: pooled connections, rate limits on — reads are not limited);
+     settings: pooled connections, rate limits on — reads are not limited); ``--server uvicorn
+     --workers N`` to compare (uvicorn is not a dependency);
   3. for each concurrency (64, 500): clients (aiohttp, in their own process) request random
      feature pages and ``GET /api/feature/...`` (half each) for ``--duration`` seconds:
-     requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed);
+     requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed), and the
+     server's own time per request from its ``Server-Timing: app;dur=`` header (from the request
+     reaching the application to its response headers: waiting for a thread and a pooled
+     connection included, the client's share of the machine not);
   4. the limit, in the same run: the same rows (the feature, its activations by max value,
      its explanations) read by a bare psycopg AsyncConnectionPool of the server's pool size
      at the same concurrency, no HTTP, no Django.
 Prints each figure and the ratio site / bare (goal >= 0.5), errors (goal 0 at 500 clients),
 p95 at 64 clients (goal <= 50 ms).
+
+The clients, the server and PostgreSQL share the machine. With closed-loop clients, latency is
+concurrency / throughput (Little's law): 64 clients see p95 <= 50 ms only at >= ~1,300 req/s,
+several times what the bare-query limit reaches on a 2-core machine, so on such a machine the
+p95 goal cannot be met by any server; the ratio to the bare limit is the figure to compare.
+
+Figures (2-core machine shared with other jobs, load average 10-15; see README "Benchmarks"):
+FIGURES_PLACEHOLDER
 
     .venv/bin/python bench/load/run.py                 # full size (long: the import alone)
     .venv/bin/python bench/load/run.py --scale 0.02 --duration 10   # quick figure

@@ -74,3 +74,21 @@ def test_middleware_still_refuses_what_it_refuses(make_feature):
     status, headers, body = _run("POST", "/api/comment/new", body=b'{"text": "x"}')
     assert status in (401, 403) and "error" in json.loads(body)
     assert "server-timing" in headers
+
+
+def test_requests_past_the_inflight_limit_wait_their_turn(make_feature, settings):
+    """With one slot per process, concurrent requests queue on the event loop and all complete
+    (in two event loops one after the other: each loop gets its own slots)."""
+    settings.WEB_MAX_INFLIGHT = 1
+
+    feature = make_feature(index=6)
+
+    async def burst():
+        return await asyncio.gather(
+            *(_request("GET", f"/api/feature/tiny/{feature.source.name}/6") for _ in range(6))
+        )
+
+    for _ in range(2):
+        results = asyncio.run(burst())
+        assert [status for status, _, _ in results] == [200] * 6
+        assert len({body for _, _, body in results}) == 1

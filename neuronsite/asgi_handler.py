@@ -48,8 +48,13 @@ class SyncChainASGIHandler(ASGIHandler):
         return slots
 
     async def get_response_async(self, request):
+        waited = time.perf_counter()
         async with self._slots_for_loop():
-            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+            started = time.perf_counter()
+            response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        if TIMING_KEY in request.scope:  # ServerTimingMiddleware reports the split
+            request.scope[TIMING_KEY] = ((started - waited) * 1000, (time.perf_counter() - started) * 1000)
+        return response
 
 
 def get_asgi_application() -> SyncChainASGIHandler:
@@ -60,11 +65,16 @@ def get_asgi_application() -> SyncChainASGIHandler:
     return SyncChainASGIHandler()
 
 
+TIMING_KEY = "neuronsite.timing"
+
+
 class ServerTimingMiddleware:
     """ASGI middleware: ``Server-Timing: app;dur=<ms>`` on every HTTP response, the time from
     the request reaching the application to its response headers (body read, waiting for a
     thread and a pooled connection, middleware, view, rendering; for a streaming response, up to
-    its first byte). Load tests read it to tell server time from time spent in their own clients
+    its first byte), and for requests through Django, ``queue;dur=`` (waiting for one of the
+    process's ``WEB_MAX_INFLIGHT`` slots) and ``view;dur=`` (the middleware chain and view, in
+    their thread). Load tests read it to tell server time from time spent in their own clients
     when both share a machine (bench/load). Off with ``SERVER_TIMING=false``."""
 
     def __init__(self, app):
@@ -74,11 +84,15 @@ class ServerTimingMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
+        scope = {**scope, TIMING_KEY: None}
 
         async def timed_send(message):
             if message["type"] == "http.response.start":
                 ms = (time.perf_counter() - start) * 1000
-                headers = [*message.get("headers", ()), (b"server-timing", f"app;dur={ms:.1f}".encode())]
+                timing = f"app;dur={ms:.1f}"
+                if scope[TIMING_KEY] is not None:
+                    timing += ", queue;dur={:.1f}, view;dur={:.1f}".format(*scope[TIMING_KEY])
+                headers = [*message.get("headers", ()), (b"server-timing", timing.encode())]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -31,8 +31,15 @@ Figures (2-core machine shared with other jobs, load average 10-15; see README "
                             64 clients 24.8 req/s vs bare 55.1 = 0.45x;  500: 19.2 vs 72.9 = 0.26x
     + WEB_MAX_INFLIGHT (20 requests in Django at once, the rest queued on the event loop):
                             64 clients 38.1 req/s vs bare 96.3 = 0.40x;  500: 38.4 vs 97.9 = 0.39x
-  0 errors in every run; p95 server time at 64 clients 2.1 s (client-seen 2.5 s): 64 requests in
-  flight at ~38 req/s is ~1.7 s each by Little's law, i.e. queueing (see above). CPU per request
+    the same code, a quieter moment (load average 7): the bare queries scale with the cores
+    (PostgreSQL processes), the site does not (one Python process, ~15 ms of CPU a request):
+                            64 clients 68.0 req/s vs bare 465.5 = 0.15x; 500: 64.8 vs 518.8 = 0.12x
+                            p95 server time 1.11 s at 64 clients (client-seen 1.35 s), of which
+                            in Django after the queue ("view") 0.45 s
+  So the ratio depends on how busy the machine is, and the 0.5x goal is NOT met. 0 errors in every
+  run. Next step: several web processes (uvicorn --workers, or daphne processes sharing a socket)
+  to use more than one core; not measured reliably here. p95 server time is queueing: 64
+  requests in flight at ~68 req/s is ~0.9 s each by Little's law (see above). CPU per request
   in the web process (measured alone, in-process): GET /api/feature 8.6 -> 3.5 ms through
   Django's test client, 8.0 -> 5.8 ms through the ASGI application; feature page 22.7 -> 15 ms.
   Not run at full size (100,000 features) on this machine.

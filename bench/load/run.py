@@ -4,9 +4,9 @@ In one run, on its own database of the embedded server (created, then dropped):
   1. data: 100,000 features with 4,000,000 activation rows at ``--scale 1`` (40 snippets of
      ``--tokens`` tokens per feature), written by the import benchmark's generator
      (bench/import/run.py) and loaded with ``manage.py import_saedashboard``;
-  2. the server as ``make run`` starts it: ``daphne neuronsite.asgi:application`` (default
-     settings: pooled connections, rate limits on — reads are not limited); ``--server uvicorn
-     --workers N`` to compare (uvicorn is not a dependency);
+  2. the server as ``make run`` starts it: ``uvicorn neuronsite.asgi:application --workers 2``
+     (httptools, uvloop; default settings: pooled connections, rate limits on — reads are not
+     limited); ``--server daphne`` (one process) to compare;
   3. for each concurrency (64, 500): clients (aiohttp, in their own process) request random
      feature pages and ``GET /api/feature/...`` (half each) for ``--duration`` seconds:
      requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed), and the
@@ -24,8 +24,8 @@ concurrency / throughput (Little's law): 64 clients see p95 <= 50 ms only at >= 
 several times what the bare-query limit reaches on a 2-core machine, so on such a machine the
 p95 goal cannot be met by any server; the ratio to the bare limit is the figure to compare.
 
-Figures (2-core machine shared with other jobs, load average 10-15; see README "Benchmarks"):
-  --scale 0.1 (10,000 features, 400,000 rows), --duration 30, daphne, 2026-11-27:
+Figures (2-core machine shared with other jobs; see README "Benchmarks"):
+  --scale 0.1 (10,000 features, 400,000 rows), --duration 30, daphne, 2026-11-27, load 14-20:
     before (main 6da5899):  64 clients 14.1 req/s vs bare 37.2 = 0.38x;  500: 11.0 vs 43.5 = 0.25x
     one-query feature API + orjson, faster snippets, one-hop ASGI chain, page row with prev/next:
                             64 clients 24.8 req/s vs bare 55.1 = 0.45x;  500: 19.2 vs 72.9 = 0.26x
@@ -37,9 +37,10 @@ Figures (2-core machine shared with other jobs, load average 10-15; see README "
                             p95 server time 1.11 s at 64 clients (client-seen 1.35 s), of which
                             in Django after the queue ("view") 0.45 s
   So the ratio depends on how busy the machine is, and the 0.5x goal is NOT met. 0 errors in every
-  run. Next step: several web processes (uvicorn --workers, or daphne processes sharing a socket)
-  to use more than one core; not measured reliably here. p95 server time is queueing: 64
-  requests in flight at ~68 req/s is ~0.9 s each by Little's law (see above). CPU per request
+  run. p95 server time is queueing: 64 requests in flight at ~68 req/s is ~0.9 s each by
+  Little's law (see above). Hence two processes; the same moment, back to back, 20 s, 64 clients:
+    uvicorn --workers 2 (make run now):    107.6 req/s vs bare 415.8 = 0.26x, p95 server 0.92 s
+    daphne, one process (make run before):  62.0 req/s vs bare 374.2 = 0.17x, p95 server 1.12 s CPU per request
   in the web process (measured alone, in-process): GET /api/feature 8.6 -> 3.5 ms through
   Django's test client, 8.0 -> 5.8 ms through the ASGI application; feature page 22.7 -> 15 ms.
   Not run at full size (100,000 features) on this machine.
@@ -130,9 +131,8 @@ def load_data(n_features: int, tokens: int) -> int:
 
 
 def server_command(server: str, port: int, workers: int) -> list[str]:
-    """The web server line of ``make run`` (Makefile ``run``: daphne), on ``port``; ``uvicorn``
-    (N worker processes) for comparison, when installed (not a dependency: ``pip install uvicorn
-    httptools uvloop websockets``)."""
+    """The web server line of ``make run`` (Makefile ``run``: uvicorn, ``WEB_WORKERS`` processes),
+    on ``port``; ``daphne`` (one process) for comparison."""
     bindir = str(Path(sys.executable).parent)
     if server == "daphne":
         return [shutil.which("daphne", path=bindir) or "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -144,7 +144,7 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
-def start_server(port: int, log_path: Path, server: str = "daphne", workers: int = 2) -> subprocess.Popen:
+def start_server(port: int, log_path: Path, server: str = "uvicorn", workers: int = 2) -> subprocess.Popen:
     env = {**os.environ, "EMBEDDED_DB_NAME": DB_NAME, "DEBUG": "false", "LOG_LEVEL": "ERROR"}
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -320,12 +320,12 @@ def main() -> None:
     parser.add_argument("--clients", default="64,500", help="concurrency levels")
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
     parser.add_argument(
-        "--server", choices=["daphne", "uvicorn"], default="daphne",
-        help="daphne (as make run starts it) or uvicorn with --workers processes (comparison)",
+        "--server", choices=["uvicorn", "daphne"], default="uvicorn",
+        help="uvicorn with --workers processes (as make run starts it) or daphne (one process)",
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)),
-        help="uvicorn worker processes (with --server uvicorn)",
+        help="uvicorn worker processes (make run's WEB_WORKERS, default 2)",
     )  # fmt: skip
     args = parser.parse_args()
 

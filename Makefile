@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 HOST ?= 127.0.0.1
+# Load (issue 10): web processes of make run (each has its own connection pool and loads models itself)
+WEB_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 FASTSCAN := $(VENV)/.fastscan
 PYTEST_ARGS ?=
@@ -39,7 +41,8 @@ run: migrate
 	@echo "Neuronsite on http://$(HOST):$(PORT)/ (with one job worker)"
 	@( $(BIN)/python manage.py seed_demo --enqueue; exec $(BIN)/python manage.py run_jobs_worker ) & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	  $(BIN)/daphne -b $(HOST) -p $(PORT) neuronsite.asgi:application
+	  $(BIN)/uvicorn neuronsite.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) \
+	    --lifespan off --loop uvloop --http httptools --ws websockets --no-access-log
 
 # Chromium for the browser tests (Debian's package; Playwright cannot download its own here).
 browser:

@@ -8,7 +8,10 @@ and hydrating model instances with big arrays. Here:
   but its SQL is compiled once per process and user kind (anonymous, signed in, staff) and
   re-run with new parameters (:func:`_compiled`); it returns the feature, source, source set and
   model columns in one row plus whether the feature has explanations, list items or comments;
-- activations come from one plain SQL query (only the columns the JSON shows) as tuples;
+- activations come in the same query, as their JSON array built by PostgreSQL
+  (:data:`ACTIVATIONS_JSON_SQL`: ``real`` columns print as PostgreSQL's text output, which is
+  what psycopg parses on the ORM path, e.g. ``0.1``; ``createdAt`` spelled as ``_iso`` spells it), so a feature without
+  explanations, lists or comments is ONE round trip and no Python object per snippet;
 - explanations, lists and comments, which most features have none of, are queried (through the
   usual selectors) only when the first row says they exist.
 
@@ -22,9 +25,9 @@ import threading
 from types import SimpleNamespace
 
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery, Value
 
-from features.models import Comment, Explanation, Feature, ListItem
+from features.models import Bookmark, Comment, Explanation, Feature, ListItem
 from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
 
 # Sentinels that stand for the per-request values while a query shape is compiled; they land in
@@ -66,17 +69,26 @@ MODEL_FIELDS = [
 ]  # fmt: skip
 FLAGS = ["_has_explanations", "_has_lists", "_has_comments"]
 
-ACTIVATION_SQL = (
-    "SELECT id, tokens, values, max_value, max_value_token_index, min_value, bin_min, bin_max,"
-    " bin_contains, qualifying_token_index, data_source, data_index, dfa_values, dfa_target_index,"
-    " dfa_max_value, creator_id, created_at FROM features_activation WHERE feature_id = %s"
-    " ORDER BY max_value DESC, id"
+# activation_json (features.api.serializers) in SQL; parameters: model name, source name twice.
+# ``_iso``: ISO 8601 in UTC with ``Z``, microseconds only when not zero (Python's isoformat).
+_ISO_SQL = (
+    "CASE WHEN a.created_at IS NULL THEN NULL ELSE to_char(a.created_at AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_trunc('second', a.created_at) = a.created_at"
+    " THEN '' ELSE to_char(a.created_at AT TIME ZONE 'UTC', '.US') END || 'Z' END"
 )
-ACTIVATION_ATTRS = [
-    "pk", "tokens", "values", "max_value", "max_value_token_index", "min_value", "bin_min", "bin_max",
-    "bin_contains", "qualifying_token_index", "data_source", "data_index", "dfa_values",
-    "dfa_target_index", "dfa_max_value", "creator_id", "created_at",
-]  # fmt: skip
+ACTIVATIONS_JSON_SQL = (
+    "SELECT COALESCE(json_agg(json_build_object("
+    "'id', a.id::text, 'modelId', %s::text, 'layer', %s::text, 'source', %s::text,"
+    " 'index', t.\"index\"::text, 'tokens', a.tokens, 'values', a.values,"
+    " 'maxValue', a.max_value, 'maxValueTokenIndex', a.max_value_token_index,"
+    " 'minValue', a.min_value, 'binMin', a.bin_min, 'binMax', a.bin_max,"
+    " 'binContains', CASE WHEN a.bin_contains < 0 THEN NULL ELSE a.bin_contains END,"
+    " 'qualifyingTokenIndex', a.qualifying_token_index, 'dataSource', NULLIF(a.data_source, ''),"
+    " 'dataIndex', a.data_index, 'dfaValues', a.dfa_values,"
+    " 'dfaTargetIndex', a.dfa_target_index, 'dfaMaxValue', a.dfa_max_value,"
+    " 'creatorId', a.creator_id, 'createdAt', " + _ISO_SQL + ") ORDER BY a.max_value DESC, a.id),"
+    " '[]')::text FROM features_activation a WHERE a.feature_id = t.\"id\""
+)
 
 
 def _feature_row_queryset(user):
@@ -151,21 +163,31 @@ def _compiled(user) -> tuple[str, list, list[str], list]:
     return sql, params, slots, names
 
 
-def _feature_row(*, model_name: str, source_name: str, index: int, user) -> dict | None:
+def _feature_row(
+    *, model_name: str, source_name: str, index: int, user, with_activations: bool = False
+) -> dict | None:
+    """The feature lookup's row as a dict (column name -> value); with ``with_activations``,
+    plus ``_activations_json``: its snippets as a JSON array (text), from the same query."""
     sql, base, slots, names = _compiled(user)
     values = {"model": model_name, "source": source_name, "index": index, "user": getattr(user, "pk", None)}
     params = list(base)
     for i, name in slots:
         value = values[name]
         params[i] = type(base[i])(value) if isinstance(value, int) and value is not None else value
+    if with_activations:
+        # the lookup filters on model and source names, so they are the row's names
+        sql = f"SELECT t.*, ({ACTIVATIONS_JSON_SQL}) FROM ({sql}) t"
+        params = [model_name, source_name, source_name, *params]
     with connection.cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
     if row is None:
         return None
     out = {}
-    for name, value, conv in zip(names, row, _column_converters(tuple(names)), strict=True):
+    for name, value, conv in zip(names, row, _column_converters(tuple(names)), strict=False):
         out[name] = conv(value, None, connection) if conv is not None and value is not None else value
+    if with_activations:
+        out["_activations_json"] = row[len(names)]
     return out
 
 
@@ -182,8 +204,9 @@ def _column_converters(names: tuple) -> list:
 def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
     """The body of ``GET /api/feature/{model}/{source}/{index}`` (``feature_json`` of
     :func:`features.selectors.feature_get`), with the same errors."""
+    import orjson
+
     from features.api.serializers import (
-        activation_json,
         comment_json,
         explanation_json,
         feature_stats_json,
@@ -193,7 +216,9 @@ def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
     )
 
     index = parse_index(index)
-    row = _feature_row(model_name=model_name, source_name=source_name, index=index, user=user)
+    row = _feature_row(
+        model_name=model_name, source_name=source_name, index=index, user=user, with_activations=True
+    )
     if row is None:  # the usual selector says what is missing (and raises)
         return _slow_body(model_name=model_name, source_name=source_name, index=index, user=user)
     model = SimpleNamespace(**{f: row[f"source__model__{f}"] for f in MODEL_FIELDS})
@@ -202,13 +227,10 @@ def feature_api_body(*, model_name: str, source_name: str, index, user) -> dict:
     source.source_set = SimpleNamespace(name=row["source__source_set__name"])
     feature = SimpleNamespace(**{f: row[f] for f in FEATURE_FIELDS})
     feature.pk, feature.source = feature.id, source
-    with connection.cursor() as cur:
-        cur.execute(ACTIVATION_SQL, [feature.id])
-        activations = [SimpleNamespace(**dict(zip(ACTIVATION_ATTRS, r, strict=True))) for r in cur.fetchall()]
     body = feature_stats_json(feature)
     body["model"] = model_json(model)
     body["source"] = source_json(source)
-    body["activations"] = [activation_json(a, feature) for a in activations]
+    body["activations"] = orjson.loads(row["_activations_json"])
     explanations = (
         list(explanations_for_display(user=user).filter(feature_id=feature.id))
         if row["_has_explanations"]
@@ -314,6 +336,8 @@ def _page_query(user) -> _CompiledModelQuery:
         kind, stand_in = ("user",), _UserStandIn(_USER_ID)
     query = _page_queries.get(kind)
     if query is None:
+        same_source = Feature.objects.filter(source_id=OuterRef("source_id"))
+        signed_in = kind != ("anonymous",)
         qs = (
             Feature.objects.visible_to(stand_in)
             .select_related(
@@ -324,10 +348,23 @@ def _page_query(user) -> _CompiledModelQuery:
                 _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
                 _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
                 _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
+                # selectors.feature_adjacent in the same row: previous / next stored index of the
+                # source (index-ordered subqueries) and whether the viewer bookmarked it
+                prev_index=Subquery(
+                    same_source.filter(index__lt=OuterRef("index")).order_by("-index").values("index")[:1]
+                ),
+                next_index=Subquery(
+                    same_source.filter(index__gt=OuterRef("index")).order_by("index").values("index")[:1]
+                ),
+                bookmarked=(
+                    Exists(Bookmark.objects.filter(user_id=_USER_ID, feature=OuterRef("pk")))
+                    if signed_in
+                    else Value(False)
+                ),
             )
         )
         sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX}
-        if kind == ("user",):
+        if signed_in:
             sentinels["user"] = _USER_ID
         with _lock:
             query = _page_queries[kind] = _CompiledModelQuery(qs, sentinels)
@@ -343,7 +380,8 @@ def _attach(feature, name: str, objects: list) -> None:
 
 def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per_group: int = 25) -> Feature:
     """:func:`features.selectors.feature_dashboard_get` (same instances, groups and errors) in
-    three or four queries, none compiled per request."""
+    three queries, none compiled per request, plus ``prev_index``, ``next_index`` and
+    ``bookmarked`` (:func:`features.selectors.feature_adjacent`) from the first."""
     from django.db.models import Prefetch, prefetch_related_objects
 
     from features import selectors

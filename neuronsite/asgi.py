@@ -4,13 +4,20 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
-
+# Load (issue 10): Django's ASGI handler with the middleware chain in one thread hop (asgi_handler.py).
+from neuronsite.asgi_handler import get_asgi_application  # noqa: E402
 from neuronsite.staticfiles import SafeASGIStaticFilesHandler  # noqa: E402
 
 # Static files are served by the app itself so that `make run` needs no web server in front;
 # behind a load balancer, run collectstatic and let it (or S3) serve /static/.
 django_asgi_app = SafeASGIStaticFilesHandler(get_asgi_application())
+
+from django.conf import settings  # noqa: E402
+
+from neuronsite.asgi_handler import ServerTimingMiddleware  # noqa: E402
+
+if settings.SERVER_TIMING:  # Load (issue 10): server time per response, for bench/load
+    django_asgi_app = ServerTimingMiddleware(django_asgi_app)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

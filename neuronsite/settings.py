@@ -378,3 +378,10 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 SPECTACULAR_SETTINGS["PARSER_WHITELIST"] = ["neuronsite.parsers.BoundedJSONParser"]
 # NUL in the path or query string -> 400 before any view runs (PostgreSQL cannot store or compare it).
 MIDDLEWARE.insert(1, "neuronsite.middleware.RejectNulMiddleware")
+# --- Load (issue 10, bench/load): a Server-Timing header (app;dur=ms) on every HTTP response.
+SERVER_TIMING = env_bool("SERVER_TIMING", True)
+# Requests of one web process that run Django's (sync) middleware chain and view at once; the
+# others wait on the event loop (neuronsite/asgi_handler.py). Default: the connection pool's size.
+WEB_MAX_INFLIGHT = env_int(
+    "WEB_MAX_INFLIGHT", DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
+)

@@ -4,16 +4,46 @@ In one run, on its own database of the embedded server (created, then dropped):
   1. data: 100,000 features with 4,000,000 activation rows at ``--scale 1`` (40 snippets of
      ``--tokens`` tokens per feature), written by the import benchmark's generator
      (bench/import/run.py) and loaded with ``manage.py import_saedashboard``;
-  2. the server as ``make run`` starts it: ``daphne neuronsite.asgi:application`` (default
-     settings: pooled connections, rate limits on — reads are not limited);
+  2. the server as ``make run`` starts it: ``uvicorn neuronsite.asgi:application --workers 2``
+     (httptools, uvloop; default settings: pooled connections, rate limits on — reads are not
+     limited); ``--server daphne`` (one process) to compare;
   3. for each concurrency (64, 500): clients (aiohttp, in their own process) request random
      feature pages and ``GET /api/feature/...`` (half each) for ``--duration`` seconds:
-     requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed);
+     requests/s, p50/p95 latency as the client sees it, errors (non-200 or failed), and the
+     server's own time per request from its ``Server-Timing: app;dur=`` header (from the request
+     reaching the application to its response headers: waiting for a thread and a pooled
+     connection included, the client's share of the machine not);
   4. the limit, in the same run: the same rows (the feature, its activations by max value,
      its explanations) read by a bare psycopg AsyncConnectionPool of the server's pool size
      at the same concurrency, no HTTP, no Django.
 Prints each figure and the ratio site / bare (goal >= 0.5), errors (goal 0 at 500 clients),
 p95 at 64 clients (goal <= 50 ms).
+
+The clients, the server and PostgreSQL share the machine. With closed-loop clients, latency is
+concurrency / throughput (Little's law): 64 clients see p95 <= 50 ms only at >= ~1,300 req/s,
+several times what the bare-query limit reaches on a 2-core machine, so on such a machine the
+p95 goal cannot be met by any server; the ratio to the bare limit is the figure to compare.
+
+Figures (2-core machine shared with other jobs; see README "Benchmarks"):
+  --scale 0.1 (10,000 features, 400,000 rows), --duration 30, daphne, 2026-11-27, load 14-20:
+    before (main 6da5899):  64 clients 14.1 req/s vs bare 37.2 = 0.38x;  500: 11.0 vs 43.5 = 0.25x
+    one-query feature API + orjson, faster snippets, one-hop ASGI chain, page row with prev/next:
+                            64 clients 24.8 req/s vs bare 55.1 = 0.45x;  500: 19.2 vs 72.9 = 0.26x
+    + WEB_MAX_INFLIGHT (20 requests in Django at once, the rest queued on the event loop):
+                            64 clients 38.1 req/s vs bare 96.3 = 0.40x;  500: 38.4 vs 97.9 = 0.39x
+    the same code, a quieter moment (load average 7): the bare queries scale with the cores
+    (PostgreSQL processes), the site does not (one Python process, ~15 ms of CPU a request):
+                            64 clients 68.0 req/s vs bare 465.5 = 0.15x; 500: 64.8 vs 518.8 = 0.12x
+                            p95 server time 1.11 s at 64 clients (client-seen 1.35 s), of which
+                            in Django after the queue ("view") 0.45 s
+  So the ratio depends on how busy the machine is, and the 0.5x goal is NOT met. 0 errors in every
+  run. p95 server time is queueing: 64 requests in flight at ~68 req/s is ~0.9 s each by
+  Little's law (see above). Hence two processes; the same moment, back to back, 20 s, 64 clients:
+    uvicorn --workers 2 (make run now):    107.6 req/s vs bare 415.8 = 0.26x, p95 server 0.92 s
+    daphne, one process (make run before):  62.0 req/s vs bare 374.2 = 0.17x, p95 server 1.12 s CPU per request
+  in the web process (measured alone, in-process): GET /api/feature 8.6 -> 3.5 ms through
+  Django's test client, 8.0 -> 5.8 ms through the ASGI application; feature page 22.7 -> 15 ms.
+  Not run at full size (100,000 features) on this machine.
 
     .venv/bin/python bench/load/run.py                 # full size (long: the import alone)
     .venv/bin/python bench/load/run.py --scale 0.02 --duration 10   # quick figure
@@ -100,12 +130,25 @@ def load_data(n_features: int, tokens: int) -> int:
     return n
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The web server line of ``make run`` (Makefile ``run``: uvicorn, ``WEB_WORKERS`` processes),
+    on ``port``; ``daphne`` (one process) for comparison."""
+    bindir = str(Path(sys.executable).parent)
+    if server == "daphne":
+        return [shutil.which("daphne", path=bindir) or "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "neuronsite.asgi:application"]  # fmt: skip
+    return [
+        shutil.which("uvicorn", path=bindir) or "uvicorn", "neuronsite.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--lifespan", "off",
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+    ]  # fmt: skip
+
+
+def start_server(port: int, log_path: Path, server: str = "uvicorn", workers: int = 2) -> subprocess.Popen:
     env = {**os.environ, "EMBEDDED_DB_NAME": DB_NAME, "DEBUG": "false", "LOG_LEVEL": "ERROR"}
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
+        server_command(server, port, workers),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -122,16 +165,26 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen:
             time.sleep(0.2)
 
 
-def _summary(latencies: list[float], errors: int, elapsed: float) -> dict:
-    ok = sorted(latencies)
-    q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
-    return {
-        "requests": len(ok) + errors,
-        "rps": (len(ok) + errors) / elapsed,
+def _quantiles(values: list[float]) -> list[float]:
+    ok = sorted(values)
+    return statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
+
+
+def _summary(
+    latencies: list[float], errors: int, elapsed: float, server_ms: list[float] | None = None
+) -> dict:
+    q = _quantiles(latencies)
+    out = {
+        "requests": len(latencies) + errors,
+        "rps": (len(latencies) + errors) / elapsed,
         "p50_ms": q[49] * 1000,
         "p95_ms": q[94] * 1000,
         "errors": errors,
     }
+    if server_ms:  # the Server-Timing header: time inside the server, without the client's share
+        sq = _quantiles(server_ms)
+        out["server_p50_ms"], out["server_p95_ms"] = sq[49], sq[94]
+    return out
 
 
 # --- the HTTP clients (run in a child process: ``run.py --client URL N DURATION N_FEATURES``) ----
@@ -141,6 +194,8 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
     import aiohttp
 
     latencies: list[float] = []
+    server_ms: list[float] = []
+    view_ms: list[float] = []
     errors = 0
     error_kinds: dict[str, int] = {}
     stop_at = time.perf_counter() + duration
@@ -162,6 +217,15 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
                     await r.read()
                     if r.status == 200:
                         latencies.append(time.perf_counter() - t0)
+                        timing = dict(
+                            part.strip().split(";dur=", 1)
+                            for part in r.headers.get("Server-Timing", "").split(",")
+                            if ";dur=" in part
+                        )
+                        if "app" in timing:
+                            server_ms.append(float(timing["app"]))
+                        if "view" in timing:
+                            view_ms.append(float(timing["view"]))
                         continue
                     kind = str(r.status)
             except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -173,7 +237,11 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session, random.Random(i)) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return {**_summary(latencies, errors, elapsed), "error_kinds": error_kinds}
+    out = {**_summary(latencies, errors, elapsed, server_ms), "error_kinds": error_kinds}
+    if view_ms:  # inside Django, after waiting for a slot (WEB_MAX_INFLIGHT)
+        vq = _quantiles(view_ms)
+        out["view_p50_ms"], out["view_p95_ms"] = vq[49], vq[94]
+    return out
 
 
 def run_clients(base: str, concurrency: int, duration: float, n_features: int) -> dict:
@@ -251,6 +319,14 @@ def main() -> None:
     )
     parser.add_argument("--clients", default="64,500", help="concurrency levels")
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
+    parser.add_argument(
+        "--server", choices=["uvicorn", "daphne"], default="uvicorn",
+        help="uvicorn with --workers processes (as make run starts it) or daphne (one process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)),
+        help="uvicorn worker processes (make run's WEB_WORKERS, default 2)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     os.environ["EMBEDDED_DB_NAME"] = DB_NAME
@@ -292,8 +368,9 @@ def main() -> None:
     pool_size = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
 
     port = _free_port()
-    log_path = Path(tempfile.gettempdir()) / f"bench-load-daphne-{port}.log"
-    server = start_server(port, log_path)
+    log_path = Path(tempfile.gettempdir()) / f"bench-load-{args.server}-{port}.log"
+    server = start_server(port, log_path, args.server, args.workers)
+    print(f"server: {' '.join(server_command(args.server, port, args.workers)[1:])}", flush=True)
     base = f"http://127.0.0.1:{port}"
     results = []
     try:
@@ -307,6 +384,13 @@ def main() -> None:
                 f"  p95 {site['p95_ms']:7.1f} ms  errors {site['errors']} {site['error_kinds'] or ''}",
                 flush=True,
             )
+            if "server_p95_ms" in site:
+                print(
+                    f"{'':>4}          site, server time (Server-Timing app): p50 {site['server_p50_ms']:7.1f} ms"
+                    f"  p95 {site['server_p95_ms']:7.1f} ms; in Django after its queue (view):"
+                    f" p50 {site.get('view_p50_ms', float('nan')):.1f} ms  p95 {site.get('view_p95_ms', float('nan')):.1f} ms",
+                    flush=True,
+                )
             print(
                 f"{'':>4}          bare: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:7.1f} ms"
                 f"  p95 {bare['p95_ms']:7.1f} ms  errors {bare['errors']}   site/bare = {site['rps'] / bare['rps']:.2f}",
@@ -327,7 +411,8 @@ def main() -> None:
     for concurrency, site, bare in results:
         print(
             f"summary {concurrency} clients: site/bare throughput = {site['rps'] / bare['rps']:.2f} (goal >= 0.5),"
-            f" errors {site['errors']} (goal 0), p95 {site['p95_ms']:.1f} ms"
+            f" errors {site['errors']} (goal 0), p95 client-seen {site['p95_ms']:.1f} ms,"
+            f" server {site.get('server_p95_ms', float('nan')):.1f} ms (view {site.get('view_p95_ms', float('nan')):.1f} ms)"
             + (" (goal <= 50 ms)" if concurrency == 64 else "")
         )
 

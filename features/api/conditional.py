@@ -1,30 +1,29 @@
 """Conditional GET for read endpoints: an ``ETag`` (a hash of the rendered body) on every 200,
 and ``304 Not Modified`` when the request's ``If-None-Match`` names it, so clients and caches
-that poll a feature do not download it again."""
+that poll a feature do not download it again.
+
+The body is encoded once with orjson (a feature with 40 snippets is ~60 kB of JSON: the standard
+library's encoder behind DRF's renderer took ~13 ms of it, orjson under 1 ms). Same JSON as DRF's
+renderer (compact, UTF-8); only the spelling of some floats differs (``1e-5`` for ``1e-05``), the
+values are the same. Non-finite floats, which cannot be stored (issue 10), would come out as null.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-from django.http import HttpResponseNotModified
+import orjson
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
-from rest_framework.response import Response
 
 
-def conditional_json(request, body) -> Response:
-    response = Response(body)
-
-    def tag(rendered):
-        if rendered.status_code != 200:
-            return None
-        etag = f'"{hashlib.blake2b(rendered.content, digest_size=16).hexdigest()}"'
-        rendered["ETag"] = etag
-        wanted = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
-        if etag in wanted or "*" in wanted:
-            not_modified = HttpResponseNotModified()
-            not_modified["ETag"] = etag
-            return not_modified
-        return None
-
-    response.add_post_render_callback(tag)
+def conditional_json(request, body) -> HttpResponse:
+    content = orjson.dumps(body)
+    etag = f'"{hashlib.blake2b(content, digest_size=16).hexdigest()}"'
+    wanted = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
+    if etag in wanted or "*" in wanted:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(content, content_type="application/json")
+    response["ETag"] = etag
     return response

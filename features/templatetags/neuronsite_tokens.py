@@ -11,7 +11,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from features.tokens import NEWLINE_MARK, display_pieces, token_display, visible_whitespace
+from features.tokens import NEWLINE_MARK, _partial, display_pieces, token_display, visible_whitespace
 
 register = template.Library()
 
@@ -59,14 +59,25 @@ def token_span(token: str, value: float, max_value: float):
     )
 
 
+@lru_cache(maxsize=65536)
+def _token_piece(raw: str) -> tuple[str, str]:
+    """One token's escaped display text and the class it adds (`` nl``, `` ws`` or none)."""
+    text, newline = _escaped_display(raw)
+    return text, " nl" if newline else " ws" if text and not text.strip() else ""
+
+
+# class prefix by distance to the centre piece: 0 (the centre, ``q`` comes last), 1..5, 6..16, more
+_DIST_CLASS = ["t"] * (NEAR_CONTEXT + 1) + ["t c5"] * (FAR_CONTEXT - NEAR_CONTEXT) + ["t c16"]
+
+
 def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
     """One snippet as HTML: a span per shown piece (a token, or the byte-level tokens that
     together make one UTF-8 character), escaped; active pieces coloured by ``value / scale``
     (green positive, red negative) with the value in ``title`` (ui.js turns it into a tooltip
     reachable by keyboard and touch); pieces further than 5 / 16 from ``center`` carry ``c5`` /
     ``c16`` so the context presets are a CSS switch. Newline tokens show ``↵`` and carry ``nl``;
-    the centre piece carries ``q``; whitespace-only tokens carry ``ws``. (A hot loop: keep it
-    plain.)"""
+    the centre piece carries ``q``; whitespace-only tokens carry ``ws``. (A hot loop: one pass,
+    per-token text and class cached, no function call per token beyond the cache.)"""
     n = len(tokens)
     vals = list(values or [])
     if len(vals) < n:
@@ -76,29 +87,44 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     if not scale or scale <= 0:
         scale = max((abs(v) for v in vals), default=0.0) or 1.0
     inv = 1.0 / scale
+    if any(map(_partial, tokens)):
+        pieces = display_pieces(tokens)
+    else:  # the common case: one piece per token
+        pieces = None
+    dist_class = _DIST_CLASS
+    far = len(dist_class) - 1
     parts = []
     append = parts.append
-    for first, last, shown in display_pieces(tokens):
-        if first == last:
-            text, newline = _escaped_display(tokens[first])
-            v = vals[first]
-        else:  # joined pieces: the strongest value of the group
-            text, newline = str(escape(shown)), NEWLINE_MARK in shown
-            v = max(vals[first : last + 1], key=abs)
-        d = 0 if first <= center <= last else (first - center if first > center else center - last)
-        cls = "t c16" if d > FAR_CONTEXT else "t c5" if d > NEAR_CONTEXT else "t"
-        if newline:
-            cls += " nl"
-        elif text and not text.strip():
-            cls += " ws"
-        if d == 0:
-            cls += " q"
+    for k in range(len(pieces) if pieces is not None else n):
+        if pieces is None:
+            first = last = k
+            text, extra = _token_piece(tokens[k])
+            v = vals[k]
+        else:
+            first, last, shown = pieces[k]
+            if first == last:
+                text, extra = _token_piece(tokens[first])
+                v = vals[first]
+            else:  # joined pieces: the strongest value of the group
+                text = str(escape(shown))
+                extra = " nl" if NEWLINE_MARK in shown else " ws" if text and not text.strip() else ""
+                v = max(vals[first : last + 1], key=abs)
+        if first <= center <= last:
+            cls = "t" + extra + " q"
+        else:
+            d = first - center if first > center else center - last
+            cls = dist_class[d if d < far else far] + extra
         if v:
-            a = v * inv if v > 0 else -v * inv
-            append(
-                f'<span class="{cls} {"a" if v > 0 else "n"}" style="--a:{a if a < 1 else 1:.2f}" '
-                f'title="{v:.3f}">{text}</span>'
-            )
+            if v > 0:
+                a = v * inv
+                append(
+                    f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
+            else:
+                a = -v * inv
+                append(
+                    f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
         else:
             append(f'<span class="{cls}">{text}</span>')
     return "".join(parts)

@@ -1,9 +1,12 @@
 """The fast read paths (features/selectors_fast.py). ``GET /api/feature/...``: the very
-bytes the ORM path (``feature_json(selectors.feature_get(...))``) renders, for anonymous callers,
+JSON the ORM path (``feature_json(selectors.feature_get(...))``) renders (the same values; orjson
+spells some floats differently), for anonymous callers,
 owners, other users and staff, with explanations (scores, votes), lists and comments or without;
 two queries for a feature without them; an ``ETag`` and ``304`` on ``If-None-Match``. The
 dashboard page: the same groups, explanations, lists and comments as the ORM selector, four
 queries for a plain feature."""
+
+import json
 
 import pytest
 from rest_framework.renderers import JSONRenderer
@@ -32,7 +35,7 @@ def _client_for(api_client, user):
     return api_client
 
 
-def _orm_bytes(feature, user) -> bytes:
+def _orm_json(feature, user):
     from django.contrib.auth.models import AnonymousUser
 
     f = feature_get(
@@ -41,7 +44,7 @@ def _orm_bytes(feature, user) -> bytes:
         index=feature.index,
         user=user or AnonymousUser(),
     )
-    return JSONRenderer().render(feature_json(f))
+    return json.loads(JSONRenderer().render(feature_json(f)))
 
 
 @pytest.fixture
@@ -84,7 +87,7 @@ def rich_feature(make_feature, make_user):
 
 
 @pytest.mark.parametrize("who", ["anonymous", "owner", "other", "staff"])
-def test_the_fast_path_renders_the_orm_paths_bytes(api_client, rich_feature, make_user, who):
+def test_the_fast_path_renders_the_orm_paths_json(api_client, rich_feature, make_user, who):
     feature = rich_feature["feature"]
     user = {
         "anonymous": None,
@@ -94,8 +97,8 @@ def test_the_fast_path_renders_the_orm_paths_bytes(api_client, rich_feature, mak
     }[who]
     r = _client_for(api_client, user).get(f"/api/feature/tiny/{feature.source.name}/3")
     assert r.status_code == 200
-    assert r.content == _orm_bytes(feature, user)
-    body = r.json()
+    body = json.loads(r.content)
+    assert body == _orm_json(feature, user)
     assert len(body["activations"]) == 3 and len(body["explanations"]) == 2
     assert len(body["lists"]) == (2 if who in ("owner", "staff") else 1)
     assert body["comments"][0]["text"] == "nice"
@@ -103,16 +106,16 @@ def test_the_fast_path_renders_the_orm_paths_bytes(api_client, rich_feature, mak
         assert [e["voted"] for e in body["explanations"]] == [True, False]
 
 
-def test_a_feature_without_explanations_lists_or_comments_takes_two_queries(
+def test_a_feature_without_explanations_lists_or_comments_takes_one_query(
     api_client, make_feature, django_assert_num_queries
 ):
     feature = make_feature(index=5)
     Activation.objects.create(feature=feature, tokens=["x"], values=[1.0], max_value=1.0)
     api_client.get(f"/api/feature/tiny/{feature.source.name}/5")  # compiles the lookup once
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         r = api_client.get(f"/api/feature/tiny/{feature.source.name}/5")
     assert r.status_code == 200
-    assert r.content == _orm_bytes(feature, None)
+    assert json.loads(r.content) == _orm_json(feature, None)
 
 
 def test_private_and_missing_features_keep_their_errors(api_client, make_feature, make_source):
@@ -175,18 +178,75 @@ def test_the_dashboard_page_selector_matches_the_orm_one(rich_feature, who, djan
         fast = selectors_fast.feature_dashboard_get(**args)
     slow = selectors.feature_dashboard_get(**args)
     assert _page_view(fast) == _page_view(slow)
+    assert (fast.prev_index, fast.next_index, fast.bookmarked) == selectors.feature_adjacent(
+        feature=slow, user=user
+    )
     # top group (3 snippets, each its own bin_max), [0, 1) (2 distinct contexts), [0.6, 1) (1)
     assert [(len(g["activations"]), g["count"]) for g in fast.activation_groups] == [(3, 3), (2, 2), (1, 1)]
 
 
-def test_the_dashboard_page_of_a_plain_feature_in_four_queries(
+def test_the_dashboard_page_of_a_plain_feature_in_three_queries(
     client, make_feature, django_assert_num_queries
 ):
     feature = make_feature(index=9)
     Activation.objects.create(feature=feature, tokens=["x", "y"], values=[0.0, 1.0], max_value=1.0)
     url = f"/tiny/{feature.source.name}/9"
     assert client.get(url).status_code == 200  # compiles the lookup once
-    with django_assert_num_queries(4):  # feature, snippets, group counts, neighbours/bookmark
+    with django_assert_num_queries(3):  # feature (+ neighbours, bookmark), snippets, group counts
         r = client.get(url)
     assert r.status_code == 200 and b'<span id="feature-index">9</span>' in r.content
     assert client.get(f"/tiny/{feature.source.name}/999").status_code == 404
+
+
+def test_snippets_built_by_postgresql_carry_the_values_python_would(api_client, make_feature):
+    """float4 values as the ORM path reads them (0.1, not 0.10000000149011612; 1e-05, 3.4e38), a timestamp on a whole
+    second and one with microseconds, an empty data source (null), a top-group bin (null
+    binContains), a creator, dfa values, quotes and control characters in tokens."""
+    import datetime as dt
+
+    feature = make_feature(index=11)
+    a = Activation.objects.create(
+        feature=feature, tokens=['"q"', "\\", "\u0001", "\n"], values=[0.1, 1e-05, 3.4e38, -2.5],
+        max_value=3.4e38, max_value_token_index=2, min_value=-2.5, bin_min=-1, bin_max=0.3,
+        bin_contains=-1, qualifying_token_index=2, data_source="", data_index=2**40,
+        dfa_values=[0.7], dfa_target_index=1, dfa_max_value=0.7,
+    )  # fmt: skip
+    b = Activation.objects.create(
+        feature=feature, tokens=["x"], values=[0.2], max_value=0.2, bin_min=0.1, bin_max=0.3,
+        bin_contains=0.33, data_source="pydoc",
+    )  # fmt: skip
+    Activation.objects.filter(pk=a.pk).update(created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    Activation.objects.filter(pk=b.pk).update(created_at=dt.datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=dt.UTC))
+    r = api_client.get(f"/api/feature/tiny/{feature.source.name}/11")
+    assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    body = json.loads(r.content)
+    expected = _orm_json(feature, None)
+    assert body == expected
+    first, second = body["activations"]
+    assert first["values"][:2] == [0.1, 1e-05] and first["binContains"] is None
+    assert first["dataSource"] is None and first["createdAt"] == "2026-01-02T03:04:05Z"
+    assert second["createdAt"] == "2026-01-02T03:04:05.000060Z" and second["binContains"] == 0.33
+
+
+def test_the_page_row_carries_neighbours_and_the_viewers_bookmark(make_feature, make_user):
+    from django.contrib.auth.models import AnonymousUser
+
+    from features import selectors_fast
+    from features.models import Bookmark
+
+    first = make_feature(index=2)
+    make_feature(source=first.source, index=5)
+    make_feature(source=first.source, index=9)
+    reader, staff = make_user(username="reader"), make_user(username="boss", is_staff=True)
+    Bookmark.objects.create(user=reader, feature=first.source.features.get(index=5))
+    Bookmark.objects.create(user=staff, feature=first.source.features.get(index=9))
+
+    def row(index, user):
+        f = selectors_fast.feature_dashboard_get(
+            model_name="tiny", source_name=first.source.name, index=index, user=user
+        )
+        return f.prev_index, f.next_index, f.bookmarked
+
+    assert row(5, AnonymousUser()) == (2, 9, False)
+    assert row(5, reader) == (2, 9, True) and row(9, reader) == (5, None, False)
+    assert row(2, staff) == (None, 5, False) and row(9, staff) == (5, None, True)

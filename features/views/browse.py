@@ -236,7 +236,8 @@ def feature_page(request, model_id: str, source: str, index: str):
     except (NotFound, ValidationFailed) as exc:
         raise _not_found(exc) from exc
     embed = _embed_options(request)
-    prev_index, next_index, bookmarked = selectors.feature_adjacent(feature=feature, user=request.user)
+    # the fast selector's row carries them (selectors.feature_adjacent's values)
+    prev_index, next_index, bookmarked = feature.prev_index, feature.next_index, feature.bookmarked
     source_obj = feature.source
     scale = feature.max_act_approx or max(
         (a.max_value for g in feature.activation_groups for a in g["activations"]), default=0.0

@@ -35,7 +35,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+
+from inference.dashboards.arrays import DashboardArrays, select_snippets
 
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
 
@@ -147,7 +150,7 @@ class _Candidates:
     def merge(self, score, value, acts_blf, sel, offset_tokens, k, largest, ctx_len):
         """Merge a batch's candidates (``score``, ``value``, ``sel``: [k, F], ``sel`` the token
         index within the batch). With ``acts_blf=None`` the snippet rows are not carried along
-        (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest cost of
+        (gathered at the end, see ``compute_dashboards_arrays``): copying [k, F, L] rows at every merge was the largest cost of
         the generator."""
         extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
         if acts_blf is not None:
@@ -158,24 +161,9 @@ class _Candidates:
         if acts_blf is not None:
             self.rows = kept[2]
 
-    def fill_rows(self, batches: list[torch.Tensor], batch_size: int, ctx_len: int) -> None:
-        """The snippet rows ``[K, F, L]`` of the final candidates, gathered from the kept
-        feature activations (``batches``: ``[B * L, F]`` per prompt batch)."""
-        n_k, n_f = self.gidx.shape
-        rows = torch.zeros(n_k, n_f, ctx_len)
-        seq = self.gidx // ctx_len
-        batch_of, row_of = seq // batch_size, seq % batch_size
-        feature_of = torch.arange(n_f).unsqueeze(0).expand(n_k, n_f)
-        for b in torch.unique(batch_of).tolist():
-            if b >= len(batches):
-                continue  # placeholder of an empty slot (filtered out at assembly)
-            hit = batch_of == b
-            rows[hit] = batches[b].view(-1, ctx_len, n_f)[row_of[hit], :, feature_of[hit]]
-        self.rows = rows
-
 
 @torch.inference_mode()
-def compute_dashboards(
+def compute_dashboards_arrays(
     *,
     model,
     sae,
@@ -186,11 +174,9 @@ def compute_dashboards(
     config: DashboardConfig = DashboardConfig(),
     hook_acts: HookActivations | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[dict]:
-    """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras) for
-    ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``."""
-    import numpy as np
-
+) -> DashboardArrays:
+    """The dashboards of ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``, as
+    arrays (see ``arrays.py``; ``compute_dashboards`` gives them as dicts)."""
     from inference.dashboards import kernels
 
     cfg = config
@@ -323,10 +309,6 @@ def compute_dashboards(
     hist = torch.from_numpy(hist_np[:nb].T.copy())
     iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
-    if lazy_rows:
-        for candidates in (top, *samples):
-            candidates.fill_rows(feats_cache, cfg.prompt_batch_size, ctx_len)
-
     # ---- logits of the decoder directions --------------------------------------------------------
     directions = feature_resid_directions(model, sae, hook_name, idx)
     logits = (directions @ model.W_U.detach()).float().cpu()  # [F, d_vocab]
@@ -339,103 +321,79 @@ def compute_dashboards(
     l_hist = torch.zeros(n_feat, nb, dtype=torch.long).scatter_add_(1, l_bin, torch.ones_like(l_bin))
 
     # ---- quantiles: linear interpolation on the descending tail (= torch.quantile) -------------
-    quantiles: list[dict] = [{} for _ in range(n_feat)]
+    quantiles: list[tuple[str, np.ndarray]] = []
     for q, d in q_need.items():
         lo, hi = math.floor(d), math.ceil(d)
         if hi >= q_vals.shape[0]:
             continue  # the tail kept is too short for this quantile on this corpus
-        val = q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)
-        for f, v in enumerate(val.tolist()):
-            quantiles[f][repr(q)] = v
+        quantiles.append((repr(q), (q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)).numpy()))
 
-    # ---- assemble --------------------------------------------------------------------------------
-    vocab_size = len(vocab)
-    tokens_cpu = tokens.cpu()
-
-    def tok(i: int) -> str:
-        return vocab[i] if 0 <= i < vocab_size else "<|outofrange|>"
-
+    # ---- snippets: the kept candidates as flat arrays (no Python object per value) --------------
     first = 1 if cfg.drop_first_token else 0
-    str_rows: dict[int, list[str]] = {}
+    groups = [top, *reversed(samples)]  # top group, then the intervals from high to low
+    keeps = [(top.value > 0).numpy()] + [(s.score < NO_KEY).numpy() for s in reversed(samples)]
+    f_sel, g_sel, k_sel, gidx = select_snippets(
+        [(keep, g.gidx.numpy()) for keep, g in zip(keeps, groups, strict=True)], nnz.numpy() > 0, n_iv
+    )
+    seq, position = np.divmod(gidx, ctx_len)
+    values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
+    if lazy_rows:  # gathered from the kept feature activations, batch by batch
+        batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
+        for b in np.unique(batch_of).tolist():
+            hit = np.flatnonzero(batch_of == b)
+            feats_b = feats_cache[b].numpy().reshape(-1, ctx_len, n_feat)
+            values[hit] = feats_b[row_of[hit, None], np.arange(first, ctx_len)[None, :], f_sel[hit, None]]
+    else:  # carried along with the candidates
+        for g, candidates in enumerate(groups):
+            hit = np.flatnonzero(g_sel == g)
+            values[hit] = candidates.rows.numpy()[k_sel[hit], f_sel[hit], first:]
+    mx64 = act_max_np.astype(np.float64)
+    interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
+    is_top = g_sel == 0
+    # the bounds as the Python expressions ``i * mx / n_iv`` give them (float64, same steps)
+    bin_min = np.where(is_top, -1.0, (interval * mx64[f_sel]) / n_iv)
+    bin_max = np.where(is_top, mx64[f_sel], ((interval + 1) * mx64[f_sel]) / n_iv)
+    contains = np.full(len(f_sel), -1.0)
+    contains[~is_top] = iv_count_np[interval[~is_top], f_sel[~is_top]] / float(max(n_valid, 1))
+    bin_contains = contains
+    return DashboardArrays(
+        index=idx.numpy().astype(np.int64),
+        n_prompts_total=n_rows,
+        ctx_len=ctx_len,
+        n_valid=n_valid,
+        first=first,
+        n_hist_bins=nb,
+        n_intervals=n_iv,
+        act_max=act_max_np,
+        act_min=act_min_np,
+        nnz=nnz.numpy().astype(np.int64),
+        hist=hist.numpy(),
+        iv_count=iv_count.numpy(),
+        pos_i=pos_i.numpy(),
+        pos_v=pos_v.numpy(),
+        neg_i=neg_i.numpy(),
+        neg_v=neg_v.numpy(),
+        l_hist=l_hist.numpy(),
+        l_min=l_min.numpy(),
+        l_span=l_span.numpy(),
+        quantiles=quantiles,
+        snip_feature=f_sel.astype(np.int64),
+        snip_seq=seq.astype(np.int64),
+        snip_qti=(position - first).astype(np.int64),
+        snip_values=values,
+        snip_bin_min=bin_min,
+        snip_bin_max=bin_max,
+        snip_bin_contains=bin_contains,
+        snip_top=is_top,
+        tokens=tokens.cpu().numpy(),
+        vocab=vocab,
+    )
 
-    # one bulk conversion to Python lists (per-row .tolist() calls dominate otherwise)
-    top_lists = (top.value.T.tolist(), top.gidx.T.tolist(), top.rows[:, :, first:].transpose(0, 1).tolist())
-    sample_lists = [
-        (s.score.T.tolist(), s.gidx.T.tolist(), s.rows[:, :, first:].transpose(0, 1).tolist())
-        for s in samples
-    ]
 
-    def tokens_of(seq: int) -> list[str]:
-        strs = str_rows.get(seq)
-        if strs is None:
-            strs = str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
-        return strs
-
-    # per-feature rows as Python lists in one conversion each (12k small .tolist() calls otherwise)
-    hist_l, l_hist_l = hist.tolist(), l_hist.tolist()
-    pos_i_l, pos_v_l, neg_i_l, neg_v_l = pos_i.tolist(), pos_v.tolist(), neg_i.tolist(), neg_v.tolist()
-    act_max_l, nnz_l, act_min_l, l_span_l = act_max.tolist(), nnz.tolist(), act_min.tolist(), l_span.tolist()
-    iv_count_l, l_min_l, idx_l = iv_count.tolist(), l_min.tolist(), idx.tolist()
-    out = []
-    for f in range(n_feat):
-        mx = act_max_l[f]
-        alive = nnz_l[f] > 0
-        activations = []
-        if alive:
-            for value, gidx, row in zip(*(lst[f] for lst in top_lists), strict=True):
-                if value > 0:
-                    seq, position = divmod(gidx, ctx_len)
-                    activations.append(
-                        {
-                            "tokens": tokens_of(seq),
-                            "values": row,
-                            "bin_min": -1,
-                            "bin_max": mx,
-                            "bin_contains": -1,
-                            "qualifying_token_index": position - first,
-                            "data_index": seq,
-                        }
-                    )
-            for i in reversed(range(n_iv)):
-                lo, hi = i * mx / n_iv, (i + 1) * mx / n_iv
-                contains = iv_count_l[f][i] / max(n_valid, 1)
-                for key, gidx, row in zip(*(lst[f] for lst in sample_lists[i]), strict=True):
-                    if key < NO_KEY:
-                        seq, position = divmod(gidx, ctx_len)
-                        activations.append(
-                            {
-                                "tokens": tokens_of(seq),
-                                "values": row,
-                                "bin_min": lo,
-                                "bin_max": hi,
-                                "bin_contains": contains,
-                                "qualifying_token_index": position - first,
-                                "data_index": seq,
-                            }
-                        )
-        mn = act_min_l[f] if alive else 0.0
-        bw = (mx - mn) / nb
-        lbw = l_span_l[f] / nb
-        out.append(
-            {
-                "feature_index": idx_l[f],
-                "max_act_approx": mx,
-                "frac_nonzero": nnz_l[f] / max(n_valid, 1),
-                "freq_hist_data_bar_heights": hist_l[f] if alive else [],
-                "freq_hist_data_bar_values": [mn + (b + 0.5) * bw for b in range(nb)] if alive else [],
-                "pos_str": [tok(i) for i in pos_i_l[f]],
-                "pos_values": pos_v_l[f],
-                "neg_str": [tok(i) for i in neg_i_l[f]],
-                "neg_values": neg_v_l[f],
-                "logits_hist_data_bar_heights": l_hist_l[f],
-                "logits_hist_data_bar_values": [l_min_l[f] + (b + 0.5) * lbw for b in range(nb)],
-                "activation_quantiles": quantiles[f],
-                "activations": activations,
-                "n_prompts_total": n_rows,
-                "n_tokens_in_prompt": ctx_len,
-            }
-        )
-    return out
+def compute_dashboards(**kwargs) -> list[dict]:
+    """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras): the dicts
+    of :func:`compute_dashboards_arrays` (same arguments)."""
+    return compute_dashboards_arrays(**kwargs).to_dicts()
 
 
 @torch.inference_mode()

@@ -3,7 +3,8 @@
 ``dashboards_generate`` loads the source's model and SAE with the real loaders
 (``inference.loading``), tokenises the corpus, and processes the features in ledger batches of
 ``batch_size``: each batch is written by ``features_batch_write`` (COPY, one transaction, a
-ledger row in that transaction). The ledger key names the source and feature range; the checksum
+ledger row in that transaction; the activation rows are encoded straight from the engine's
+arrays, ``copyrows.py``). The ledger key names the source and feature range; the checksum
 covers the corpus tokens, the settings and the SAE weights. A re-run with the same inputs skips
 every batch already written (resume after a kill), and a run with new inputs replaces them.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from features.importers.ledger import ledger_done
-from features.importers.writer import features_batch_write
+from features.importers.writer import features_batch_write, features_batch_write_prepared
 
 KIND = "dashboards"
 NEIGHBOUR_CHUNK = 1024  # decoder rows per similarity matmul
@@ -76,17 +77,21 @@ def dashboards_generate(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     check: Callable[[], None] | None = None,
+    fast_rows: bool = True,
 ) -> GenerationResult:
-    """Compute and store the dashboards of ``source`` (see the module docstring)."""
+    """Compute and store the dashboards of ``source`` (see the module docstring). ``fast_rows``
+    (the default) encodes the activation rows straight from the engine's arrays; ``False``
+    writes them as dicts through the importers (same rows, slower)."""
     import time
 
     import torch
 
+    from inference.dashboards.copyrows import SnippetEncoder, encodable
     from inference.dashboards.corpus import CorpusError, tokenize_corpus, tokens_checksum
     from inference.dashboards.engine import (
         DashboardConfig,
         HookActivations,
-        compute_dashboards,
+        compute_dashboards_arrays,
         decoder_neighbours,
         umap_layout,
     )
@@ -160,9 +165,10 @@ def dashboards_generate(
         groups.setdefault((a - start) // window, []).append((a, b))
     t2 = time.monotonic()
     for w, group in groups.items():
-        indices = list(range(start + w * window, min(stop, start + (w + 1) * window)))
+        w_start = start + w * window
+        indices = list(range(w_start, min(stop, start + (w + 1) * window)))
         with torch.inference_mode():
-            dicts = compute_dashboards(
+            arrays = compute_dashboards_arrays(
                 model=model,
                 sae=sae,
                 hook_name=hook_name,
@@ -174,19 +180,35 @@ def dashboards_generate(
                 # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
                 progress=(lambda step, steps: check()) if check else None,
             )
-        by_index = {d["feature_index"]: d for d in dicts}
+
+        def decorate(d: dict) -> dict:
+            return _decorate(d, nb_idx, nb_val, nb_start, layout, hook_name, corpus)
+
+        # The rows straight from the arrays; data the fast encoder does not take goes through
+        # the importers' dict path, whose validation names the problem.
+        encoder = SnippetEncoder(arrays, data_source=corpus) if fast_rows and encodable(arrays) else None
+        by_index = None if encoder else {d["feature_index"]: d for d in arrays.to_dicts()}
         for a, b in group:
-            batch = [
-                _decorate(by_index[i], nb_idx, nb_val, nb_start, layout, hook_name, corpus)
-                for i in range(a, b)
-            ]
-            written = features_batch_write(
-                source=source,
-                features=batch,
-                ledger_key=ledger_key(source, a, b),
-                checksum=checksum,
-                kind=KIND,
-            )
+            key = ledger_key(source, a, b)
+            if encoder is not None:
+
+                def prepare(*, creator_id, created_at, p0=a - w_start, p1=b - w_start, encoder=encoder, decorate=decorate):
+                    return encoder.prepare(
+                        p0, p1, decorate=decorate, d_sae=source.d_sae,
+                        creator_id=creator_id, created_at=created_at,
+                    )  # fmt: skip
+
+                written = features_batch_write_prepared(
+                    source=source, prepare=prepare, ledger_key=key, checksum=checksum, kind=KIND
+                )
+            else:
+                written = features_batch_write(
+                    source=source,
+                    features=[decorate(by_index[i]) for i in range(a, b)],
+                    ledger_key=key,
+                    checksum=checksum,
+                    kind=KIND,
+                )
             if written.skipped:  # another process wrote it meanwhile
                 result.batches_skipped += 1
             else:

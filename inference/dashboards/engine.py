@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from inference.dashboards.arrays import DashboardArrays, select_snippets
+from inference.dashboards.neighbours import decoder_neighbours, umap_layout  # noqa: F401 (re-exported)
 
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
 
@@ -150,8 +151,8 @@ class _Candidates:
     def merge(self, score, value, acts_blf, sel, offset_tokens, k, largest, ctx_len):
         """Merge a batch's candidates (``score``, ``value``, ``sel``: [k, F], ``sel`` the token
         index within the batch). With ``acts_blf=None`` the snippet rows are not carried along
-        (gathered at the end, see ``compute_dashboards_arrays``): copying [k, F, L] rows at every merge was the largest cost of
-        the generator."""
+        (gathered once at the end, see ``compute_dashboards_arrays``): copying [k, F, L] rows at
+        every merge was the largest cost of the generator."""
         extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
         if acts_blf is not None:
             cols = torch.arange(sel.shape[1]).unsqueeze(0)
@@ -394,41 +395,3 @@ def compute_dashboards(**kwargs) -> list[dict]:
     """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras): the dicts
     of :func:`compute_dashboards_arrays` (same arguments)."""
     return compute_dashboards_arrays(**kwargs).to_dicts()
-
-
-@torch.inference_mode()
-def decoder_neighbours(w_dec: torch.Tensor, feature_indices: Sequence[int], k: int, chunk: int = 1024):
-    """Nearest features by decoder cosine similarity: ``(indices [F, k], values [F, k])``."""
-    unit = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1)
-    idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
-    k = min(k, unit.shape[0] - 1)
-    out_i, out_v = [], []
-    for start in range(0, len(idx), chunk):
-        rows = idx[start : start + chunk]
-        sims = unit[rows] @ unit.T
-        sims[torch.arange(len(rows)), rows] = -math.inf
-        v, i = sims.topk(k, dim=1)
-        out_i.append(i)
-        out_v.append(v)
-    if not out_i:
-        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
-    return torch.cat(out_i), torch.cat(out_v)
-
-
-def umap_layout(w_dec: torch.Tensor, *, seed: int = 0) -> tuple[list[float], list[float], list[int]]:
-    """2-D UMAP of the decoder directions (cosine metric) and k-means clusters on the layout."""
-    import numpy as np
-    import umap
-    from sklearn.cluster import KMeans
-
-    data = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1).numpy()
-    n = data.shape[0]
-    if n < 4:
-        return [0.0] * n, [0.0] * n, [0] * n
-    reducer = umap.UMAP(
-        n_neighbors=min(15, n - 1), n_components=2, metric="cosine", random_state=seed, init="random"
-    )
-    xy = reducer.fit_transform(data)
-    n_clusters = max(2, min(50, n // 20))
-    clusters = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(xy)
-    return xy[:, 0].astype(np.float64).tolist(), xy[:, 1].astype(np.float64).tolist(), clusters.tolist()

@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--n-layers", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="skip SAEDashboard (and its install)")
+    parser.add_argument("--no-workers", action="store_true", help="skip the 2-workers-vs-1 figure")
     args = parser.parse_args()
     size = "" if (args.d_model, args.n_layers) == (64, 2) else f"-m{args.d_model}x{args.n_layers}"
     out = ROOT / "bench" / "out" / f"dashboards-{args.d_sae}-{args.n_prompts}-{args.ctx_len}{size}"
@@ -228,11 +229,17 @@ def main() -> None:
         f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)"
     )
     print(f"load average after: {load_average()}")
-    if peer_python is None:
-        return
+    if peer_python is not None:
+        run_peer(peer_python, out, args.threads, ours, ours_s)
+    if not args.no_workers:  # the third figure: its own script (a database, job worker processes)
+        print("2 job workers vs 1 (bench/dashboards/workers.py, its default sizes):", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("workers.py"))], check=True)
+
+
+def run_peer(peer_python: Path, out: Path, threads: int, ours: list[dict], ours_s: float) -> None:
     peer_out = out / "peer.json"
     subprocess.run([str(peer_python), str(Path(__file__).with_name("peer.py")), str(out), str(peer_out),
-                    str(args.threads)], check=True)  # fmt: skip
+                    str(threads)], check=True)  # fmt: skip
     peer = json.loads(peer_out.read_text())
     peer_s = peer["seconds"]
     by_index = {f["feature_index"]: f for f in ours}
@@ -248,7 +255,7 @@ def main() -> None:
     overlap = shared / max(total, 1)
     print(f"SAEDashboard 0.8.0: {peer_s:.2f}s")
     print(f"speed ratio (SAEDashboard / ours): {peer_s / ours_s:.1f}x")
-    print(f"top-group overlap: {overlap:.1%} ({shared}/{total} snippets)")
+    print(f"top-group overlap: {overlap:.1%} ({shared}/{total} snippets)", flush=True)
 
 
 if __name__ == "__main__":

@@ -225,88 +225,100 @@ def compute_dashboards_arrays(
             for start, acts in hook_acts:
                 yield start, encode(start, acts)
 
-    # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
-    q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
-    q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
-    act_max_np = np.zeros(n_feat, dtype=np.float32)
-    act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
-    heap = np.empty((n_feat, q_k), dtype=np.float32)
-    heap_size = 0
-    top = _Candidates.empty(n_feat, ctx_len, -math.inf)
-    for start, acts in hook_acts:
-        feats = encode(start, acts)
-        n_prompts = feats.shape[0] // ctx_len
-        if feats_cache is not None:
-            feats_cache.append(feats)  # [B * L, F]
-        p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
-        p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
-        heap_size = kernels.pass1(
-            feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
-        )
-        # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
-        # largest activation, qualifying at its first maximal token. A stable sort over the
-        # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
-        p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
-        p_pos_t = torch.from_numpy(p_pos).T.long()
-        p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
-        p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
-        sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
-        top.merge(
-            p_score.T,
-            p_score.T,
-            None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
-            sel.T,
-            start * ctx_len,
-            cfg.top_k,
-            True,
-            ctx_len,
-        )
-        steps += 1
-        if progress:
-            progress(steps, steps_total)
-    act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
-    q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
-
-    # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
-    nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
-    span = (act_max - act_min).clamp_min(1e-12)
-    width = (act_max / n_iv).clamp_min(1e-12)
-    span_np, width_np = span.numpy(), width.numpy()
-    hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
-    iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
-    samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    no_key = torch.tensor(NO_KEY)
-    for start, feats in pass2_batches():
-        n_prompts = feats.shape[0] // ctx_len
-        iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
-        iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-        kernels.pass2(
-            feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
-        )
-        keys_t = torch.rand((n_feat, n_prompts), generator=gen)
-        s = min(cfg.interval_size, n_prompts)
-        for i in range(n_iv):
-            # A uniform sample of the prompts holding a token in interval i, one snippet per
-            # prompt; its qualifying token is the prompt's largest activation inside the interval.
-            best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
-            masked = torch.where(best > -math.inf, keys_t, no_key)
-            score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
-            q_pos = torch.from_numpy(iv_pos[i]).T.long()
-            sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
-            samples[i].merge(
-                score.T,
-                best.gather(1, p_sel).T,
+    # The per-batch work between model runs (the kernels, sorting and sampling of [F, B]
+    # summaries) runs on one torch thread: those operations are too small to gain from more, and
+    # on a busy machine every parallel one waits for a descheduled thread (it took longer than
+    # the model forward there). Results do not depend on the thread count.
+    threads = torch.get_num_threads()
+    try:
+        # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
+        q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
+        q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
+        act_max_np = np.zeros(n_feat, dtype=np.float32)
+        act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
+        heap = np.empty((n_feat, q_k), dtype=np.float32)
+        heap_size = 0
+        top = _Candidates.empty(n_feat, ctx_len, -math.inf)
+        for start, acts in hook_acts:
+            feats = encode(start, acts)
+            torch.set_num_threads(1)
+            n_prompts = feats.shape[0] // ctx_len
+            if feats_cache is not None:
+                feats_cache.append(feats)  # [B * L, F]
+            p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
+            p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
+            heap_size = kernels.pass1(
+                feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
+            )
+            # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
+            # largest activation, qualifying at its first maximal token. A stable sort over the
+            # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
+            p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
+            p_pos_t = torch.from_numpy(p_pos).T.long()
+            p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
+            p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
+            sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
+            top.merge(
+                p_score.T,
+                p_score.T,
                 None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
                 sel.T,
                 start * ctx_len,
-                cfg.interval_size,
-                False,
+                cfg.top_k,
+                True,
                 ctx_len,
             )
-        steps += 1
-        if progress:
-            progress(steps, steps_total)
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
+            torch.set_num_threads(threads)
+        act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
+        q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
+
+        # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
+        nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
+        span = (act_max - act_min).clamp_min(1e-12)
+        width = (act_max / n_iv).clamp_min(1e-12)
+        span_np, width_np = span.numpy(), width.numpy()
+        hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
+        iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
+        samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
+        gen = torch.Generator().manual_seed(cfg.seed)
+        no_key = torch.tensor(NO_KEY)
+        for start, feats in pass2_batches():
+            torch.set_num_threads(1)
+            n_prompts = feats.shape[0] // ctx_len
+            iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
+            iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
+            kernels.pass2(
+                feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
+            )
+            keys_t = torch.rand((n_feat, n_prompts), generator=gen)
+            s = min(cfg.interval_size, n_prompts)
+            for i in range(n_iv):
+                # A uniform sample of the prompts holding a token in interval i, one snippet per
+                # prompt; its qualifying token is the prompt's largest activation inside the interval.
+                best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
+                masked = torch.where(best > -math.inf, keys_t, no_key)
+                score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
+                q_pos = torch.from_numpy(iv_pos[i]).T.long()
+                sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
+                samples[i].merge(
+                    score.T,
+                    best.gather(1, p_sel).T,
+                    None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
+                    sel.T,
+                    start * ctx_len,
+                    cfg.interval_size,
+                    False,
+                    ctx_len,
+                )
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
+            torch.set_num_threads(threads)
+    finally:
+        torch.set_num_threads(threads)
     hist = torch.from_numpy(hist_np[:nb].T.copy())
     iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval

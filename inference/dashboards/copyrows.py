@@ -33,6 +33,8 @@ _HEAD = struct.Struct(">hiqiiiiii")  # fields, id (len, value), tokens text[] he
 
 def encodable(arrays: DashboardArrays) -> bool:
     """Whether every snippet can be encoded here (else: the importers' path, which explains)."""
+    if len(arrays.snip_seq) and arrays.snip_values.shape[1] == 0:  # empty snippets: refused there
+        return False
     if not np.isfinite(arrays.snip_values).all():
         return False
     for column in (arrays.snip_bin_min, arrays.snip_bin_max, arrays.snip_bin_contains):

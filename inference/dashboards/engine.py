@@ -31,7 +31,6 @@ holds only non-zero activations (SAEDashboard samples zeros there), and ignored 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -39,9 +38,16 @@ import numpy as np
 import torch
 
 from inference.dashboards.arrays import DashboardArrays, select_snippets
+from inference.dashboards.hooks import HookActivations, feature_resid_directions, hook_layer  # noqa: F401
 from inference.dashboards.neighbours import decoder_neighbours, umap_layout  # noqa: F401 (re-exported)
 
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
+GLUE_ONE_THREAD_FROM = 1 << 16  # features x prompts per batch
+
+
+def _set_threads(n: int) -> None:
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @dataclass(frozen=True)
@@ -59,63 +65,6 @@ class DashboardConfig:
     drop_first_token: bool = True
     cache_bytes: int = 1 << 30
     ignore_token_ids: frozenset[int] = field(default_factory=frozenset)
-
-
-def hook_layer(hook_name: str) -> int | None:
-    match = re.match(r"blocks\.(\d+)\.", hook_name)
-    return int(match.group(1)) if match else None
-
-
-class HookActivations:
-    """Iterates ``(row_offset, activations [B, L, d_in])`` at ``hook_name`` over the token rows,
-    running the model only up to the hook's block; remembers the batches for a second pass when
-    they fit ``cache_bytes``."""
-
-    def __init__(self, model, tokens: torch.Tensor, hook_name: str, batch_size: int, cache_bytes: int):
-        self.model, self.tokens, self.hook_name, self.batch_size = model, tokens, hook_name, batch_size
-        layer = hook_layer(hook_name)
-        self.stop_at_layer = layer + 1 if layer is not None and "ln_final" not in hook_name else None
-        d_in = model.cfg.d_model if "hook_z" not in hook_name else model.cfg.n_heads * model.cfg.d_head
-        self._cache: list[torch.Tensor] | None = [] if tokens.numel() * d_in * 4 <= cache_bytes else None
-        self._complete = False
-
-    @torch.inference_mode()
-    def __iter__(self) -> Iterator[tuple[int, torch.Tensor]]:
-        if self._complete and self._cache is not None:
-            for i, acts in enumerate(self._cache):
-                yield i * self.batch_size, acts
-            return
-        device = self.model.cfg.device
-        for start in range(0, self.tokens.shape[0], self.batch_size):
-            batch = self.tokens[start : start + self.batch_size].to(device)
-            _, cache = self.model.run_with_cache(
-                batch, names_filter=self.hook_name, stop_at_layer=self.stop_at_layer, return_type=None
-            )
-            acts = cache[self.hook_name]
-            if acts.ndim == 4:  # hook_z: [B, L, heads, d_head]
-                acts = acts.flatten(-2)
-            if self._cache is not None:
-                self._cache.append(acts)
-            yield start, acts
-        self._complete = True
-
-
-def feature_resid_directions(model, sae, hook_name: str, idx: torch.Tensor) -> torch.Tensor:
-    """The direction each feature writes into the residual stream ``[F, d_model]``."""
-    w_dec = sae.W_dec.detach()[idx].to(model.W_U.dtype).to(model.W_U.device)
-    if "hook_z" in hook_name:
-        layer = hook_layer(hook_name)
-        w_o = model.blocks[layer].attn.W_O.detach()  # [heads, d_head, d_model]
-        return torch.einsum("fhd,hdm->fm", w_dec.view(len(idx), *w_o.shape[:2]), w_o)
-    if "mlp.hook_post" in hook_name:
-        return w_dec @ model.blocks[hook_layer(hook_name)].mlp.W_out.detach()
-    if re.search(r"(resid_(pre|mid|post)|hook_(mlp|attn)_out|hook_embed|ln_final)", hook_name):
-        return w_dec
-    if (
-        "ln2.hook_normalized" in hook_name
-    ):  # graphs (helper G): a transcoder reads the MLP input, writes mlp_out
-        return w_dec
-    raise ValueError(f"cannot map hook {hook_name!r} into the residual stream for logits")
 
 
 def _merge_topk(
@@ -228,8 +177,10 @@ def compute_dashboards_arrays(
     # The per-batch work between model runs (the kernels, sorting and sampling of [F, B]
     # summaries) runs on one torch thread: those operations are too small to gain from more, and
     # on a busy machine every parallel one waits for a descheduled thread (it took longer than
-    # the model forward there). Results do not depend on the thread count.
+    # the model forward there). Results do not depend on the thread count. Switching costs about
+    # 10 ms, so only where the summaries are large enough to matter.
     threads = torch.get_num_threads()
+    glue_threads = 1 if n_feat * cfg.prompt_batch_size >= GLUE_ONE_THREAD_FROM else threads
     try:
         # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
         q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
@@ -241,7 +192,7 @@ def compute_dashboards_arrays(
         top = _Candidates.empty(n_feat, ctx_len, -math.inf)
         for start, acts in hook_acts:
             feats = encode(start, acts)
-            torch.set_num_threads(1)
+            _set_threads(glue_threads)
             n_prompts = feats.shape[0] // ctx_len
             if feats_cache is not None:
                 feats_cache.append(feats)  # [B * L, F]
@@ -271,7 +222,7 @@ def compute_dashboards_arrays(
             steps += 1
             if progress:
                 progress(steps, steps_total)
-            torch.set_num_threads(threads)
+            _set_threads(threads)
         act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
         q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
 
@@ -286,7 +237,7 @@ def compute_dashboards_arrays(
         gen = torch.Generator().manual_seed(cfg.seed)
         no_key = torch.tensor(NO_KEY)
         for start, feats in pass2_batches():
-            torch.set_num_threads(1)
+            _set_threads(glue_threads)
             n_prompts = feats.shape[0] // ctx_len
             iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
             iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
@@ -316,9 +267,9 @@ def compute_dashboards_arrays(
             steps += 1
             if progress:
                 progress(steps, steps_total)
-            torch.set_num_threads(threads)
+            _set_threads(threads)
     finally:
-        torch.set_num_threads(threads)
+        _set_threads(threads)
     hist = torch.from_numpy(hist_np[:nb].T.copy())
     iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval

@@ -21,8 +21,8 @@ Prints three figures, each against a baseline timed in the same run:
 3. 2 job workers vs 1 on the same source (``workers.py``: a real database, Procrastinate worker
    processes, 2 shards; skip with ``--no-workers``).
 
-Figures measured (2026-11-27, the shared 2-core machine under a load average of about 10-15 from
-other work, so every figure is noisy): see README "Benchmarks".
+Figures measured (2026-11-27, the shared 2-core machine, load average 4-18 from other work): see
+README "Benchmarks" (ours / limit 3.2-3.8x on the quieter runs: the 1.5x goal is not met yet).
 """
 
 from __future__ import annotations

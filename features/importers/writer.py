@@ -260,3 +260,35 @@ def features_batch_write(
         activations=result.activations,
     )
     return result
+
+
+@transaction.atomic
+def features_batch_write_prepared(
+    *,
+    source,
+    prepare,
+    ledger_key: str,
+    checksum: str,
+    kind: str = "features",
+    creator=None,
+) -> BatchWriteResult:
+    """:func:`features_batch_write` for a batch its producer validates and encodes itself (the
+    dashboard generator builds the rows from arrays): ``prepare(creator_id=, created_at=)``
+    returns the :class:`~features.importers.prepare.PreparedFeatures`, called only when the
+    batch is not in the ledger yet. Same lock, ledger and write as ``features_batch_write``."""
+    ledger_lock(key=ledger_key)
+    if ledger_done(key=ledger_key, checksum=checksum):
+        return BatchWriteResult(ledger_key=ledger_key, skipped=True)
+    creator_id = getattr(creator, "pk", None)
+    prepared = prepare(creator_id=creator_id, created_at=timezone.now())
+    result = features_write_prepared(source=source, prepared=prepared, creator_id=creator_id)
+    result.ledger_key = ledger_key
+    ledger_record(
+        key=ledger_key,
+        checksum=checksum,
+        kind=kind,
+        source=source,
+        features=result.features,
+        activations=result.activations,
+    )
+    return result

@@ -31,13 +31,23 @@ holds only non-zero activations (SAEDashboard samples zeros there), and ignored 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
+from inference.dashboards.arrays import DashboardArrays, select_snippets
+from inference.dashboards.hooks import HookActivations, feature_resid_directions, hook_layer  # noqa: F401
+from inference.dashboards.neighbours import decoder_neighbours, umap_layout  # noqa: F401 (re-exported)
+
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
+GLUE_ONE_THREAD_FROM = 1 << 16  # features x prompts per batch
+
+
+def _set_threads(n: int) -> None:
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @dataclass(frozen=True)
@@ -55,63 +65,6 @@ class DashboardConfig:
     drop_first_token: bool = True
     cache_bytes: int = 1 << 30
     ignore_token_ids: frozenset[int] = field(default_factory=frozenset)
-
-
-def hook_layer(hook_name: str) -> int | None:
-    match = re.match(r"blocks\.(\d+)\.", hook_name)
-    return int(match.group(1)) if match else None
-
-
-class HookActivations:
-    """Iterates ``(row_offset, activations [B, L, d_in])`` at ``hook_name`` over the token rows,
-    running the model only up to the hook's block; remembers the batches for a second pass when
-    they fit ``cache_bytes``."""
-
-    def __init__(self, model, tokens: torch.Tensor, hook_name: str, batch_size: int, cache_bytes: int):
-        self.model, self.tokens, self.hook_name, self.batch_size = model, tokens, hook_name, batch_size
-        layer = hook_layer(hook_name)
-        self.stop_at_layer = layer + 1 if layer is not None and "ln_final" not in hook_name else None
-        d_in = model.cfg.d_model if "hook_z" not in hook_name else model.cfg.n_heads * model.cfg.d_head
-        self._cache: list[torch.Tensor] | None = [] if tokens.numel() * d_in * 4 <= cache_bytes else None
-        self._complete = False
-
-    @torch.inference_mode()
-    def __iter__(self) -> Iterator[tuple[int, torch.Tensor]]:
-        if self._complete and self._cache is not None:
-            for i, acts in enumerate(self._cache):
-                yield i * self.batch_size, acts
-            return
-        device = self.model.cfg.device
-        for start in range(0, self.tokens.shape[0], self.batch_size):
-            batch = self.tokens[start : start + self.batch_size].to(device)
-            _, cache = self.model.run_with_cache(
-                batch, names_filter=self.hook_name, stop_at_layer=self.stop_at_layer, return_type=None
-            )
-            acts = cache[self.hook_name]
-            if acts.ndim == 4:  # hook_z: [B, L, heads, d_head]
-                acts = acts.flatten(-2)
-            if self._cache is not None:
-                self._cache.append(acts)
-            yield start, acts
-        self._complete = True
-
-
-def feature_resid_directions(model, sae, hook_name: str, idx: torch.Tensor) -> torch.Tensor:
-    """The direction each feature writes into the residual stream ``[F, d_model]``."""
-    w_dec = sae.W_dec.detach()[idx].to(model.W_U.dtype).to(model.W_U.device)
-    if "hook_z" in hook_name:
-        layer = hook_layer(hook_name)
-        w_o = model.blocks[layer].attn.W_O.detach()  # [heads, d_head, d_model]
-        return torch.einsum("fhd,hdm->fm", w_dec.view(len(idx), *w_o.shape[:2]), w_o)
-    if "mlp.hook_post" in hook_name:
-        return w_dec @ model.blocks[hook_layer(hook_name)].mlp.W_out.detach()
-    if re.search(r"(resid_(pre|mid|post)|hook_(mlp|attn)_out|hook_embed|ln_final)", hook_name):
-        return w_dec
-    if (
-        "ln2.hook_normalized" in hook_name
-    ):  # graphs (helper G): a transcoder reads the MLP input, writes mlp_out
-        return w_dec
-    raise ValueError(f"cannot map hook {hook_name!r} into the residual stream for logits")
 
 
 def _merge_topk(
@@ -147,8 +100,8 @@ class _Candidates:
     def merge(self, score, value, acts_blf, sel, offset_tokens, k, largest, ctx_len):
         """Merge a batch's candidates (``score``, ``value``, ``sel``: [k, F], ``sel`` the token
         index within the batch). With ``acts_blf=None`` the snippet rows are not carried along
-        (see :meth:`fill_rows`): copying [k, F, L] rows at every merge was the largest cost of
-        the generator."""
+        (gathered once at the end, see ``compute_dashboards_arrays``): copying [k, F, L] rows at
+        every merge was the largest cost of the generator."""
         extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
         if acts_blf is not None:
             cols = torch.arange(sel.shape[1]).unsqueeze(0)
@@ -158,24 +111,9 @@ class _Candidates:
         if acts_blf is not None:
             self.rows = kept[2]
 
-    def fill_rows(self, batches: list[torch.Tensor], batch_size: int, ctx_len: int) -> None:
-        """The snippet rows ``[K, F, L]`` of the final candidates, gathered from the kept
-        feature activations (``batches``: ``[B * L, F]`` per prompt batch)."""
-        n_k, n_f = self.gidx.shape
-        rows = torch.zeros(n_k, n_f, ctx_len)
-        seq = self.gidx // ctx_len
-        batch_of, row_of = seq // batch_size, seq % batch_size
-        feature_of = torch.arange(n_f).unsqueeze(0).expand(n_k, n_f)
-        for b in torch.unique(batch_of).tolist():
-            if b >= len(batches):
-                continue  # placeholder of an empty slot (filtered out at assembly)
-            hit = batch_of == b
-            rows[hit] = batches[b].view(-1, ctx_len, n_f)[row_of[hit], :, feature_of[hit]]
-        self.rows = rows
-
 
 @torch.inference_mode()
-def compute_dashboards(
+def compute_dashboards_arrays(
     *,
     model,
     sae,
@@ -186,11 +124,9 @@ def compute_dashboards(
     config: DashboardConfig = DashboardConfig(),
     hook_acts: HookActivations | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[dict]:
-    """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras) for
-    ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``."""
-    import numpy as np
-
+) -> DashboardArrays:
+    """The dashboards of ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``, as
+    arrays (see ``arrays.py``; ``compute_dashboards`` gives them as dicts)."""
     from inference.dashboards import kernels
 
     cfg = config
@@ -238,95 +174,105 @@ def compute_dashboards(
             for start, acts in hook_acts:
                 yield start, encode(start, acts)
 
-    # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
-    q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
-    q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
-    act_max_np = np.zeros(n_feat, dtype=np.float32)
-    act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
-    heap = np.empty((n_feat, q_k), dtype=np.float32)
-    heap_size = 0
-    top = _Candidates.empty(n_feat, ctx_len, -math.inf)
-    for start, acts in hook_acts:
-        feats = encode(start, acts)
-        n_prompts = feats.shape[0] // ctx_len
-        if feats_cache is not None:
-            feats_cache.append(feats)  # [B * L, F]
-        p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
-        p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
-        heap_size = kernels.pass1(
-            feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
-        )
-        # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
-        # largest activation, qualifying at its first maximal token. A stable sort over the
-        # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
-        p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
-        p_pos_t = torch.from_numpy(p_pos).T.long()
-        p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
-        p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
-        sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
-        top.merge(
-            p_score.T,
-            p_score.T,
-            None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
-            sel.T,
-            start * ctx_len,
-            cfg.top_k,
-            True,
-            ctx_len,
-        )
-        steps += 1
-        if progress:
-            progress(steps, steps_total)
-    act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
-    q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
-
-    # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
-    nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
-    span = (act_max - act_min).clamp_min(1e-12)
-    width = (act_max / n_iv).clamp_min(1e-12)
-    span_np, width_np = span.numpy(), width.numpy()
-    hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
-    iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
-    samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    no_key = torch.tensor(NO_KEY)
-    for start, feats in pass2_batches():
-        n_prompts = feats.shape[0] // ctx_len
-        iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
-        iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-        kernels.pass2(
-            feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
-        )
-        keys_t = torch.rand((n_feat, n_prompts), generator=gen)
-        s = min(cfg.interval_size, n_prompts)
-        for i in range(n_iv):
-            # A uniform sample of the prompts holding a token in interval i, one snippet per
-            # prompt; its qualifying token is the prompt's largest activation inside the interval.
-            best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
-            masked = torch.where(best > -math.inf, keys_t, no_key)
-            score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
-            q_pos = torch.from_numpy(iv_pos[i]).T.long()
-            sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
-            samples[i].merge(
-                score.T,
-                best.gather(1, p_sel).T,
+    # The per-batch work between model runs (the kernels, sorting and sampling of [F, B]
+    # summaries) runs on one torch thread: those operations are too small to gain from more, and
+    # on a busy machine every parallel one waits for a descheduled thread (it took longer than
+    # the model forward there). Results do not depend on the thread count. Switching costs about
+    # 10 ms, so only where the summaries are large enough to matter.
+    threads = torch.get_num_threads()
+    glue_threads = 1 if n_feat * cfg.prompt_batch_size >= GLUE_ONE_THREAD_FROM else threads
+    try:
+        # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
+        q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
+        q_k = min(cfg.max_quantile_k, max([math.ceil(d) + 1 for d in q_need.values()] + [1]))
+        act_max_np = np.zeros(n_feat, dtype=np.float32)
+        act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
+        heap = np.empty((n_feat, q_k), dtype=np.float32)
+        heap_size = 0
+        top = _Candidates.empty(n_feat, ctx_len, -math.inf)
+        for start, acts in hook_acts:
+            feats = encode(start, acts)
+            _set_threads(glue_threads)
+            n_prompts = feats.shape[0] // ctx_len
+            if feats_cache is not None:
+                feats_cache.append(feats)  # [B * L, F]
+            p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
+            p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
+            heap_size = kernels.pass1(
+                feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
+            )
+            # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
+            # largest activation, qualifying at its first maximal token. A stable sort over the
+            # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
+            p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
+            p_pos_t = torch.from_numpy(p_pos).T.long()
+            p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
+            p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
+            sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
+            top.merge(
+                p_score.T,
+                p_score.T,
                 None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
                 sel.T,
                 start * ctx_len,
-                cfg.interval_size,
-                False,
+                cfg.top_k,
+                True,
                 ctx_len,
             )
-        steps += 1
-        if progress:
-            progress(steps, steps_total)
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
+            _set_threads(threads)
+        act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
+        q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
+
+        # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
+        nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
+        span = (act_max - act_min).clamp_min(1e-12)
+        width = (act_max / n_iv).clamp_min(1e-12)
+        span_np, width_np = span.numpy(), width.numpy()
+        hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
+        iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
+        samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
+        gen = torch.Generator().manual_seed(cfg.seed)
+        no_key = torch.tensor(NO_KEY)
+        for start, feats in pass2_batches():
+            _set_threads(glue_threads)
+            n_prompts = feats.shape[0] // ctx_len
+            iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
+            iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
+            kernels.pass2(
+                feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
+            )
+            keys_t = torch.rand((n_feat, n_prompts), generator=gen)
+            s = min(cfg.interval_size, n_prompts)
+            for i in range(n_iv):
+                # A uniform sample of the prompts holding a token in interval i, one snippet per
+                # prompt; its qualifying token is the prompt's largest activation inside the interval.
+                best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
+                masked = torch.where(best > -math.inf, keys_t, no_key)
+                score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
+                q_pos = torch.from_numpy(iv_pos[i]).T.long()
+                sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
+                samples[i].merge(
+                    score.T,
+                    best.gather(1, p_sel).T,
+                    None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
+                    sel.T,
+                    start * ctx_len,
+                    cfg.interval_size,
+                    False,
+                    ctx_len,
+                )
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
+            _set_threads(threads)
+    finally:
+        _set_threads(threads)
     hist = torch.from_numpy(hist_np[:nb].T.copy())
     iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
-    if lazy_rows:
-        for candidates in (top, *samples):
-            candidates.fill_rows(feats_cache, cfg.prompt_batch_size, ctx_len)
-
     # ---- logits of the decoder directions --------------------------------------------------------
     directions = feature_resid_directions(model, sae, hook_name, idx)
     logits = (directions @ model.W_U.detach()).float().cpu()  # [F, d_vocab]
@@ -339,138 +285,76 @@ def compute_dashboards(
     l_hist = torch.zeros(n_feat, nb, dtype=torch.long).scatter_add_(1, l_bin, torch.ones_like(l_bin))
 
     # ---- quantiles: linear interpolation on the descending tail (= torch.quantile) -------------
-    quantiles: list[dict] = [{} for _ in range(n_feat)]
+    quantiles: list[tuple[str, np.ndarray]] = []
     for q, d in q_need.items():
         lo, hi = math.floor(d), math.ceil(d)
         if hi >= q_vals.shape[0]:
             continue  # the tail kept is too short for this quantile on this corpus
-        val = q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)
-        for f, v in enumerate(val.tolist()):
-            quantiles[f][repr(q)] = v
+        quantiles.append((repr(q), (q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)).numpy()))
 
-    # ---- assemble --------------------------------------------------------------------------------
-    vocab_size = len(vocab)
-    tokens_cpu = tokens.cpu()
-
-    def tok(i: int) -> str:
-        return vocab[i] if 0 <= i < vocab_size else "<|outofrange|>"
-
+    # ---- snippets: the kept candidates as flat arrays (no Python object per value) --------------
     first = 1 if cfg.drop_first_token else 0
-    str_rows: dict[int, list[str]] = {}
-
-    # one bulk conversion to Python lists (per-row .tolist() calls dominate otherwise)
-    top_lists = (top.value.T.tolist(), top.gidx.T.tolist(), top.rows[:, :, first:].transpose(0, 1).tolist())
-    sample_lists = [
-        (s.score.T.tolist(), s.gidx.T.tolist(), s.rows[:, :, first:].transpose(0, 1).tolist())
-        for s in samples
-    ]
-
-    def tokens_of(seq: int) -> list[str]:
-        strs = str_rows.get(seq)
-        if strs is None:
-            strs = str_rows[seq] = [tok(t) for t in tokens_cpu[seq, first:].tolist()]
-        return strs
-
-    # per-feature rows as Python lists in one conversion each (12k small .tolist() calls otherwise)
-    hist_l, l_hist_l = hist.tolist(), l_hist.tolist()
-    pos_i_l, pos_v_l, neg_i_l, neg_v_l = pos_i.tolist(), pos_v.tolist(), neg_i.tolist(), neg_v.tolist()
-    act_max_l, nnz_l, act_min_l, l_span_l = act_max.tolist(), nnz.tolist(), act_min.tolist(), l_span.tolist()
-    iv_count_l, l_min_l, idx_l = iv_count.tolist(), l_min.tolist(), idx.tolist()
-    out = []
-    for f in range(n_feat):
-        mx = act_max_l[f]
-        alive = nnz_l[f] > 0
-        activations = []
-        if alive:
-            for value, gidx, row in zip(*(lst[f] for lst in top_lists), strict=True):
-                if value > 0:
-                    seq, position = divmod(gidx, ctx_len)
-                    activations.append(
-                        {
-                            "tokens": tokens_of(seq),
-                            "values": row,
-                            "bin_min": -1,
-                            "bin_max": mx,
-                            "bin_contains": -1,
-                            "qualifying_token_index": position - first,
-                            "data_index": seq,
-                        }
-                    )
-            for i in reversed(range(n_iv)):
-                lo, hi = i * mx / n_iv, (i + 1) * mx / n_iv
-                contains = iv_count_l[f][i] / max(n_valid, 1)
-                for key, gidx, row in zip(*(lst[f] for lst in sample_lists[i]), strict=True):
-                    if key < NO_KEY:
-                        seq, position = divmod(gidx, ctx_len)
-                        activations.append(
-                            {
-                                "tokens": tokens_of(seq),
-                                "values": row,
-                                "bin_min": lo,
-                                "bin_max": hi,
-                                "bin_contains": contains,
-                                "qualifying_token_index": position - first,
-                                "data_index": seq,
-                            }
-                        )
-        mn = act_min_l[f] if alive else 0.0
-        bw = (mx - mn) / nb
-        lbw = l_span_l[f] / nb
-        out.append(
-            {
-                "feature_index": idx_l[f],
-                "max_act_approx": mx,
-                "frac_nonzero": nnz_l[f] / max(n_valid, 1),
-                "freq_hist_data_bar_heights": hist_l[f] if alive else [],
-                "freq_hist_data_bar_values": [mn + (b + 0.5) * bw for b in range(nb)] if alive else [],
-                "pos_str": [tok(i) for i in pos_i_l[f]],
-                "pos_values": pos_v_l[f],
-                "neg_str": [tok(i) for i in neg_i_l[f]],
-                "neg_values": neg_v_l[f],
-                "logits_hist_data_bar_heights": l_hist_l[f],
-                "logits_hist_data_bar_values": [l_min_l[f] + (b + 0.5) * lbw for b in range(nb)],
-                "activation_quantiles": quantiles[f],
-                "activations": activations,
-                "n_prompts_total": n_rows,
-                "n_tokens_in_prompt": ctx_len,
-            }
-        )
-    return out
-
-
-@torch.inference_mode()
-def decoder_neighbours(w_dec: torch.Tensor, feature_indices: Sequence[int], k: int, chunk: int = 1024):
-    """Nearest features by decoder cosine similarity: ``(indices [F, k], values [F, k])``."""
-    unit = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1)
-    idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
-    k = min(k, unit.shape[0] - 1)
-    out_i, out_v = [], []
-    for start in range(0, len(idx), chunk):
-        rows = idx[start : start + chunk]
-        sims = unit[rows] @ unit.T
-        sims[torch.arange(len(rows)), rows] = -math.inf
-        v, i = sims.topk(k, dim=1)
-        out_i.append(i)
-        out_v.append(v)
-    if not out_i:
-        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
-    return torch.cat(out_i), torch.cat(out_v)
-
-
-def umap_layout(w_dec: torch.Tensor, *, seed: int = 0) -> tuple[list[float], list[float], list[int]]:
-    """2-D UMAP of the decoder directions (cosine metric) and k-means clusters on the layout."""
-    import numpy as np
-    import umap
-    from sklearn.cluster import KMeans
-
-    data = torch.nn.functional.normalize(w_dec.detach().float().cpu(), dim=1).numpy()
-    n = data.shape[0]
-    if n < 4:
-        return [0.0] * n, [0.0] * n, [0] * n
-    reducer = umap.UMAP(
-        n_neighbors=min(15, n - 1), n_components=2, metric="cosine", random_state=seed, init="random"
+    groups = [top, *reversed(samples)]  # top group, then the intervals from high to low
+    keeps = [(top.value > 0).numpy()] + [(s.score < NO_KEY).numpy() for s in reversed(samples)]
+    f_sel, g_sel, k_sel, gidx = select_snippets(
+        [(keep, g.gidx.numpy()) for keep, g in zip(keeps, groups, strict=True)], nnz.numpy() > 0, n_iv
     )
-    xy = reducer.fit_transform(data)
-    n_clusters = max(2, min(50, n // 20))
-    clusters = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(xy)
-    return xy[:, 0].astype(np.float64).tolist(), xy[:, 1].astype(np.float64).tolist(), clusters.tolist()
+    seq, position = np.divmod(gidx, ctx_len)
+    values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
+    if lazy_rows:  # gathered from the kept feature activations, batch by batch
+        batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
+        for b in np.unique(batch_of).tolist():
+            hit = np.flatnonzero(batch_of == b)
+            feats_b = feats_cache[b].numpy().reshape(-1, ctx_len, n_feat)
+            values[hit] = feats_b[row_of[hit, None], np.arange(first, ctx_len)[None, :], f_sel[hit, None]]
+    else:  # carried along with the candidates
+        for g, candidates in enumerate(groups):
+            hit = np.flatnonzero(g_sel == g)
+            values[hit] = candidates.rows.numpy()[k_sel[hit], f_sel[hit], first:]
+    mx64 = act_max_np.astype(np.float64)
+    interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
+    is_top = g_sel == 0
+    # the bounds as the Python expressions ``i * mx / n_iv`` give them (float64, same steps)
+    bin_min = np.where(is_top, -1.0, (interval * mx64[f_sel]) / n_iv)
+    bin_max = np.where(is_top, mx64[f_sel], ((interval + 1) * mx64[f_sel]) / n_iv)
+    contains = np.full(len(f_sel), -1.0)
+    contains[~is_top] = iv_count_np[interval[~is_top], f_sel[~is_top]] / float(max(n_valid, 1))
+    bin_contains = contains
+    return DashboardArrays(
+        index=idx.numpy().astype(np.int64),
+        n_prompts_total=n_rows,
+        ctx_len=ctx_len,
+        n_valid=n_valid,
+        first=first,
+        n_hist_bins=nb,
+        n_intervals=n_iv,
+        act_max=act_max_np,
+        act_min=act_min_np,
+        nnz=nnz.numpy().astype(np.int64),
+        hist=hist.numpy(),
+        iv_count=iv_count.numpy(),
+        pos_i=pos_i.numpy(),
+        pos_v=pos_v.numpy(),
+        neg_i=neg_i.numpy(),
+        neg_v=neg_v.numpy(),
+        l_hist=l_hist.numpy(),
+        l_min=l_min.numpy(),
+        l_span=l_span.numpy(),
+        quantiles=quantiles,
+        snip_feature=f_sel.astype(np.int64),
+        snip_seq=seq.astype(np.int64),
+        snip_qti=(position - first).astype(np.int64),
+        snip_values=values,
+        snip_bin_min=bin_min,
+        snip_bin_max=bin_max,
+        snip_bin_contains=bin_contains,
+        snip_top=is_top,
+        tokens=tokens.cpu().numpy(),
+        vocab=vocab,
+    )
+
+
+def compute_dashboards(**kwargs) -> list[dict]:
+    """SAEDashboard-shaped feature dicts (``batch-N.json`` ``features[]`` plus extras): the dicts
+    of :func:`compute_dashboards_arrays` (same arguments)."""
+    return compute_dashboards_arrays(**kwargs).to_dicts()

@@ -3,7 +3,8 @@
 ``dashboards_generate`` loads the source's model and SAE with the real loaders
 (``inference.loading``), tokenises the corpus, and processes the features in ledger batches of
 ``batch_size``: each batch is written by ``features_batch_write`` (COPY, one transaction, a
-ledger row in that transaction). The ledger key names the source and feature range; the checksum
+ledger row in that transaction; the activation rows are encoded straight from the engine's
+arrays, ``copyrows.py``). The ledger key names the source and feature range; the checksum
 covers the corpus tokens, the settings and the SAE weights. A re-run with the same inputs skips
 every batch already written (resume after a kill), and a run with new inputs replaces them.
 """
@@ -14,12 +15,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import transaction
 
 from features.importers.ledger import ledger_done
-from features.importers.writer import features_batch_write
+from features.importers.writer import features_batch_write, features_batch_write_prepared
 
 KIND = "dashboards"
 NEIGHBOUR_CHUNK = 1024  # decoder rows per similarity matmul
@@ -76,17 +78,21 @@ def dashboards_generate(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     check: Callable[[], None] | None = None,
+    fast_rows: bool = True,
 ) -> GenerationResult:
-    """Compute and store the dashboards of ``source`` (see the module docstring)."""
+    """Compute and store the dashboards of ``source`` (see the module docstring). ``fast_rows``
+    (the default) encodes the activation rows straight from the engine's arrays; ``False``
+    writes them as dicts through the importers (same rows, slower)."""
     import time
 
     import torch
 
+    from inference.dashboards.copyrows import SnippetEncoder, encodable
     from inference.dashboards.corpus import CorpusError, tokenize_corpus, tokens_checksum
     from inference.dashboards.engine import (
         DashboardConfig,
         HookActivations,
-        compute_dashboards,
+        compute_dashboards_arrays,
         decoder_neighbours,
         umap_layout,
     )
@@ -159,44 +165,81 @@ def dashboards_generate(
     for a, b in pending:
         groups.setdefault((a - start) // window, []).append((a, b))
     t2 = time.monotonic()
-    for w, group in groups.items():
-        indices = list(range(start + w * window, min(stop, start + (w + 1) * window)))
-        with torch.inference_mode():
-            dicts = compute_dashboards(
-                model=model,
-                sae=sae,
-                hook_name=hook_name,
-                tokens=tokens,
-                feature_indices=indices,
-                vocab=vocab,
-                config=config,
-                hook_acts=hook_acts,
-                # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
-                progress=(lambda step, steps: check()) if check else None,
-            )
-        by_index = {d["feature_index"]: d for d in dicts}
-        for a, b in group:
-            batch = [
-                _decorate(by_index[i], nb_idx, nb_val, nb_start, layout, hook_name, corpus)
-                for i in range(a, b)
-            ]
-            written = features_batch_write(
-                source=source,
-                features=batch,
-                ledger_key=ledger_key(source, a, b),
-                checksum=checksum,
-                kind=KIND,
-            )
-            if written.skipped:  # another process wrote it meanwhile
-                result.batches_skipped += 1
-            else:
-                result.batches_written += 1
-                result.features_written += written.features
-                result.activations_written += written.activations
-            report("batches", result.batches_written + result.batches_skipped, result.batches_total)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboards-encode")
+    try:
+        for w, group in groups.items():
+            w_start = start + w * window
+            indices = list(range(w_start, min(stop, start + (w + 1) * window)))
+            with torch.inference_mode():
+                arrays = compute_dashboards_arrays(
+                    model=model,
+                    sae=sae,
+                    hook_name=hook_name,
+                    tokens=tokens,
+                    feature_indices=indices,
+                    vocab=vocab,
+                    config=config,
+                    hook_acts=hook_acts,
+                    # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
+                    progress=(lambda step, steps: check()) if check else None,
+                )
+
+            def decorate(d: dict) -> dict:
+                return _decorate(d, nb_idx, nb_val, nb_start, layout, hook_name, corpus)
+
+            # The rows straight from the arrays; data the fast encoder does not take goes through
+            # the importers' dict path, whose validation names the problem.
+            encoder = SnippetEncoder(arrays, data_source=corpus) if fast_rows and encodable(arrays) else None
+            by_index = None if encoder else {d["feature_index"]: d for d in arrays.to_dicts()}
+            ahead = None
+            for j, (a, b) in enumerate(group):
+                key = ledger_key(source, a, b)
+                if encoder is not None:
+                    # The encode thread prepares the next batch's rows while this one is written
+                    # (numpy and PostgreSQL's ingest overlap; the thread never touches the database).
+                    current = ahead or _encode_in(pool, encoder, a - w_start, b - w_start, decorate, source)
+                    ahead = None
+                    if j + 1 < len(group):
+                        a2, b2 = group[j + 1]
+                        ahead = _encode_in(pool, encoder, a2 - w_start, b2 - w_start, decorate, source)
+                    written = features_batch_write_prepared(
+                        source=source,
+                        prepare=lambda current=current, **_: current.result(),
+                        ledger_key=key,
+                        checksum=checksum,
+                        kind=KIND,
+                    )
+                else:
+                    written = features_batch_write(
+                        source=source,
+                        features=[decorate(by_index[i]) for i in range(a, b)],
+                        ledger_key=key,
+                        checksum=checksum,
+                        kind=KIND,
+                    )
+                if written.skipped:  # another process wrote it meanwhile
+                    result.batches_skipped += 1
+                else:
+                    result.batches_written += 1
+                    result.features_written += written.features
+                    result.activations_written += written.activations
+                report("batches", result.batches_written + result.batches_skipped, result.batches_total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     result.seconds["compute_write"] = time.monotonic() - t2
     _source_mark(source=source, corpus=corpus, n_prompts=int(tokens.shape[0]), ctx_len=ctx_len)
     return result
+
+
+def _encode_in(pool, encoder, p0: int, p1: int, decorate, source):
+    """The prepared rows of the window's features ``p0:p1``, encoded in ``pool`` (a future).
+    Generated features have no creator; their time is the moment the batch was prepared."""
+    from django.utils import timezone
+
+    return pool.submit(
+        encoder.prepare, p0, p1, decorate=decorate, d_sae=source.d_sae, creator_id=None,
+        created_at=timezone.now(),
+    )  # fmt: skip
 
 
 def _layout_once(w_dec, *, seed: int, compute) -> tuple[list[float], list[float], list[int]]:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Prefetch
 
+from autointerp.search_hydrate import api_hits
 from features.models import Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
@@ -159,12 +160,17 @@ def explanations_search_semantic(
     vector: list[float] | None = None,
     embedder_name: str | None = None,
     hydrate: str = "api",
-) -> tuple[list[Explanation], bool]:
+) -> tuple[list, bool]:
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
-    Each row has ``similarity`` and ``feature__source__model``; with ``hydrate="api"`` also its
-    scores and ``top_activations`` (3), which the search page (``hydrate="page"``) does not show.
-    ``hydrate="light"`` (the chat monitor's steer search): rows carry only the description, the
-    feature's index, quantiles and max activation, and its source."""
+    ``hydrate="api"``: the page is the API's hits as plain dicts (Neuronpedia's JSON, with
+    scores, votes and the feature's 3 best activations), built by one raw SQL statement
+    (``autointerp.search_hydrate``: the ORM cost more than the ranking). Otherwise the page is
+    ``Explanation`` objects, each with ``similarity`` and ``feature__source__model``:
+    ``hydrate="orm"`` also loads its scores and ``top_activations`` (3) (the same page as "api"
+    through the ORM, kept as the reference the raw path is tested and benchmarked against);
+    ``hydrate="page"`` (the search page) does not; ``hydrate="light"`` (the chat monitor's steer
+    search): rows carry only the description, the feature's index, quantiles and max activation,
+    and its source."""
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
@@ -185,6 +191,8 @@ def explanations_search_semantic(
         ids = kept
     window = ids[offset : offset + limit]
     has_more = len(ids) > offset + limit
+    if hydrate == "api":
+        return api_hits(window), has_more
     distance = {pk: d for pk, _, d in window}
     if not distance:
         return [], has_more
@@ -210,13 +218,13 @@ def explanations_search_semantic(
         .defer("embedding")
         .annotate(vote_count=Count("votes"))
     )
-    if hydrate == "api":
+    if hydrate == "orm":
         qs = qs.select_related(
             "feature__source__model", "feature__source__source_set", "type", "author", "explainer_model"
         )
     else:  # the page shows the feature reference, text, type, author and votes
         qs = qs.select_related("feature__source__model", "type", "author")
-    if hydrate == "api":
+    if hydrate == "orm":
         qs = qs.prefetch_related(
             Prefetch(
                 "scores",
@@ -227,7 +235,7 @@ def explanations_search_semantic(
     page = [rows[pk] for pk, _, _ in window if pk in rows]
     for e in page:
         e.similarity = 1.0 - float(distance[e.pk])
-    if hydrate == "api":
+    if hydrate == "orm":
         attach_top_activations(page)
     return page, has_more
 

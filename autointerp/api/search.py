@@ -37,7 +37,9 @@ class SemanticSearchReleaseInput(SemanticSearchInput):
 
 def search(*, user, v: dict, hydrate: str = "api", **scope) -> tuple[list, int | None, bool]:
     """``(page, total or None, has_more)`` in the requested mode (shared with the search page,
-    which asks for ``hydrate="page"``: no scores or activations)."""
+    which asks for ``hydrate="page"``: no scores or activations). A semantic page with
+    ``hydrate="api"`` is already the hits' JSON (dicts); otherwise it is ``Explanation`` objects
+    (``hit_json`` makes the API's hit of one)."""
     if v.get("mode", "semantic") == "keyword":
         page, total = feature_selectors.explanations_search_text(
             query=v["query"], user=user, offset=v["offset"], limit=SEARCH_PAGE_SIZE, **scope
@@ -56,36 +58,43 @@ def search(*, user, v: dict, hydrate: str = "api", **scope) -> tuple[list, int |
     return page, None, has_more
 
 
-def _response(request, v: dict, **scope) -> Response:
-    page, total, has_more = search(user=request.user, v=v, **scope)
-    results = []
-    for exp in page:
-        feature = exp.feature
-        body = explanation_json(exp, feature)
-        if hasattr(exp, "similarity"):
-            body["cosine_similarity"] = exp.similarity
-        body["neuron"] = {
-            "modelId": feature.source.model.name,
-            "layer": feature.source.name,
-            "index": str(feature.index),
-            "maxActApprox": feature.max_act_approx,
-            "frac_nonzero": feature.frac_nonzero,
-            "pos_str": feature.pos_str,
-            "pos_values": feature.pos_values,
-            "activations": [activation_json(a, feature) for a in getattr(exp, "top_activations", [])],
-        }
-        results.append(body)
+def hit_json(exp) -> dict:
+    """One hit from an ``Explanation`` with its scores, ``vote_count`` and ``top_activations``
+    loaded (keyword mode, and the ORM reference of ``autointerp.search_hydrate.api_hits``)."""
+    feature = exp.feature
+    body = explanation_json(exp, feature)
+    if hasattr(exp, "similarity"):
+        body["cosine_similarity"] = exp.similarity
+    body["neuron"] = {
+        "modelId": feature.source.model.name,
+        "layer": feature.source.name,
+        "index": str(feature.index),
+        "maxActApprox": feature.max_act_approx,
+        "frac_nonzero": feature.frac_nonzero,
+        "pos_str": feature.pos_str,
+        "pos_values": feature.pos_values,
+        "activations": [activation_json(a, feature) for a in getattr(exp, "top_activations", [])],
+    }
+    return body
+
+
+def page_json(*, user, v: dict, **scope) -> dict:
+    """The response body of a search API call (``v``: its validated input, less ``request``)."""
+    page, total, has_more = search(user=user, v=v, **scope)
+    if total is not None:  # keyword mode: model objects
+        page = [hit_json(exp) for exp in page]
     next_offset = v["offset"] + len(page)
-    return Response(
-        {
-            "request": dict(request.data),
-            "mode": v.get("mode", "semantic"),
-            "results": results,
-            "resultsCount": total if total is not None else next_offset + (1 if has_more else 0),
-            "hasMore": has_more,
-            "nextOffset": next_offset,
-        }
-    )
+    return {
+        "mode": v.get("mode", "semantic"),
+        "results": page,
+        "resultsCount": total if total is not None else next_offset + (1 if has_more else 0),
+        "hasMore": has_more,
+        "nextOffset": next_offset,
+    }
+
+
+def _response(request, v: dict, **scope) -> Response:
+    return Response({"request": dict(request.data), **page_json(user=request.user, v=v, **scope)})
 
 
 @extend_schema(request=SemanticSearchLayersInput, summary="Search explanations in some sources of a model")

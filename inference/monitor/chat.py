@@ -22,6 +22,7 @@ or at any special token (the template's end-of-turn or next-role markers).
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 
 from inference.engine.steer import Generation
@@ -135,13 +136,25 @@ def prompt_for_answer(messages: Sequence[dict], mode: str, *, model) -> list[int
     return conversation_tokens(messages, mode, model=model)["ids"]
 
 
+_DECODED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> {id: its text alone}
+
+
 def token_strings(ids: Sequence[int], *, model) -> dict:
+    """Each token's raw form, its text decoded alone, and whether it is special. A token's text
+    alone never changes, so it is decoded once per tokenizer (the engine thread is the only caller)."""
     tokenizer = model.tokenizer
     special = set(tokenizer.all_special_ids)
+    ids = [int(i) for i in ids]
+    try:
+        decoded = _DECODED.setdefault(tokenizer, {})
+    except TypeError:  # a tokenizer that cannot be weakly referenced: no cache
+        decoded = {}
+    for i in set(ids).difference(decoded):
+        decoded[i] = tokenizer.decode([i])
     return {
-        "raw": tokenizer.convert_ids_to_tokens([int(i) for i in ids]),
-        "text": [tokenizer.decode([int(i)]) for i in ids],
-        "special": [int(i) in special for i in ids],
+        "raw": tokenizer.convert_ids_to_tokens(ids),
+        "text": [decoded[i] for i in ids],
+        "special": [i in special for i in ids],
     }
 
 

@@ -1,7 +1,8 @@
 """The per-token tap and attribution over SAE / transcoder latents.
 
 ``encode_all``: one forward pass (``run_with_cache`` on the hooks the sources read, stopped after the
-deepest one) and ``sae.encode`` of each source's hook activation at every token: the dense
+deepest one; a ``blocks.{k}.hook_resid_pre`` is read as ``blocks.{k-1}.hook_resid_post``, the same
+tensor, so block ``k`` itself never runs) and ``sae.encode`` of each source's hook activation at every token: the dense
 ``[pos, d_sae]`` activations, exactly what ``sae.encode`` gives on ``run_with_cache``.
 
 ``active_concepts``: the entries of those activations that reach the latent's threshold (its high
@@ -21,6 +22,7 @@ the MLP output) are spliced at their output hook (``out_hooks``) instead. Return
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from inference.engine.ops import stop_layer_for
@@ -49,11 +51,27 @@ def encode_all(token_ids: Sequence[int], *, model, saes: dict) -> dict:
         return _encode(token_ids, model=model, saes=saes)
 
 
+_RESID_PRE = re.compile(r"^blocks\.(\d+)\.hook_resid_pre$")
+
+
+def read_hook(name: str, model) -> str:
+    """The hook whose cached value equals ``name``'s and fires earliest: ``blocks.{k}.hook_resid_pre``
+    (k >= 1) is the tensor ``blocks.{k-1}`` returned, i.e. ``blocks.{k-1}.hook_resid_post`` (the
+    same values), so reading it there spares running block ``k`` at all."""
+    match = _RESID_PRE.match(name)
+    if match and int(match.group(1)) >= 1:
+        post = f"blocks.{int(match.group(1)) - 1}.hook_resid_post"
+        if post in model.hook_dict:
+            return post
+    return name
+
+
 def _encode(token_ids: Sequence[int], *, model, saes: dict) -> dict:
     tokens = _token_tensor(model, token_ids)
-    hooks = sorted({spec.hook_name for spec in saes})
+    read = {spec: read_hook(spec.hook_name, model) for spec in saes}
+    hooks = sorted(set(read.values()))
     _, cache = model.run_with_cache(tokens, names_filter=hooks, stop_at_layer=stop_layer_for(hooks))
-    return {spec: sae.encode(cache[spec.hook_name][0].to(sae.dtype)).float() for spec, sae in saes.items()}
+    return {spec: sae.encode(cache[read[spec]][0].to(sae.dtype)).float() for spec, sae in saes.items()}
 
 
 def active_concepts(

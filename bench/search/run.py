@@ -37,6 +37,12 @@ distribution.)
 Embedding, same run conditions (load ~15, torch 2 threads, 2,000 pydoc sentences, batch 64):
 bare 9 texts/s, engine encode 10/s, explanations_embed end to end 11/s: ours/bare 1.12 and
 1.21 (goal >= 0.9; at this load the spread between rounds is wider than the differences).
+Quiet re-measure after the merge (2026-11-27 23:44 UTC, load average 2.2, 200,000 rows, 200 queries,
+BENCH_SKIP_EMBEDDING=1): recall@20 0.999 (min 0.95); API page end to end (raw SQL) wall p50 29.3 ms,
+p95 41.0 ms (goal 15 ms: not met); CPU in this process p50 8.0 / p95 9.1 ms; the ORM page in the
+same run p95 62.6 ms (CPU 26.3 ms); ranking query in the server p50 5.4 / p95 6.5 ms (repeated
+vectors; a vector the server has not seen walks the index from memory, ~2x slower, see
+bench/monitor_search).
 """
 
 from __future__ import annotations

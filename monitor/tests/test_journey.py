@@ -10,17 +10,11 @@ the default one unchanged. Screenshots: test-artifacts/monitor-journey-*.png."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from features.tests.test_browser import ARTIFACTS, CHROMIUM, ROOT, _free_port, browser  # noqa: F401
+from features.tests.test_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401 - browser is a fixture
 from monitor.tests.test_steer_search import bag_of_words
 
 pytestmark = [
@@ -72,48 +66,20 @@ def explained(mtiny):
 @pytest.fixture
 def journey_server(django_db_setup, django_db_blocker, namer):
     """daphne on a free port over this test database, its LLM settings pointed at ``namer``."""
-    from django.db import connection
+    from neuronsite.jobs.testing import start_web, stop
 
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    port = _free_port()
-    env = {
-        **os.environ,
-        "EMBEDDED_DB_NAME": db_name,
-        "DEBUG": "false",
-        "DJANGO_SETTINGS_MODULE": "neuronsite.settings",
-        "OPENAI_BASE_URL": namer.url,
-        "OPENAI_API_KEY": "server-key",
-        "AUTOINTERP_EXPLAINER_MODEL": "scripted-namer",
-        "EXPLANATION_EMBEDDER": "openai",
-        "EXPLANATION_EMBEDDING_MODEL": "scripted-embed",
-    }
-    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"daphne-journey-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [daphne, "-b", "127.0.0.1", "-p", str(port), "neuronsite.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    proc, address = start_web(
+        ARTIFACTS,
+        DEBUG="false",
+        OPENAI_BASE_URL=namer.url,
+        OPENAI_API_KEY="server-key",
+        AUTOINTERP_EXPLAINER_MODEL="scripted-namer",
+        EXPLANATION_EMBEDDER="openai",
+        EXPLANATION_EMBEDDING_MODEL="scripted-embed",
     )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: see {log.name}") from None
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    yield f"http://{address}"
+    stop(proc)
 
 
 def _shot(page, name: str) -> None:

@@ -94,3 +94,16 @@ def ensure_database(info: ServerInfo, name: str) -> None:
             except psycopg.errors.DuplicateDatabase:
                 pass  # another process won the race
     _databases_checked.add(key)
+
+
+def drop_database(info: ServerInfo, name: str) -> None:
+    """Drop database ``name`` on the embedded server if it exists, closing its connections (the
+    benchmarks' own databases)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _databases_checked.discard((info.socket_dir, name))

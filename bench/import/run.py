@@ -87,16 +87,12 @@ def generate(folder: Path) -> int:
 
 
 def drop_database() -> None:
-    import psycopg
     from django.conf import settings
 
-    from neuronsite.embedded_db import ensure_running
+    from neuronsite import embedded_db
 
-    info = ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
-    with psycopg.connect(
-        host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
-    ) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    info = embedded_db.ensure_running(Path(settings.DATABASES["default"]["EMBEDDED_DATA_DIR"]))
+    embedded_db.drop_database(info, DB_NAME)
 
 
 def main() -> None:

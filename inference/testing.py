@@ -244,3 +244,31 @@ def register_tiny(
         model.default_source = sources[0]
         model.save(update_fields=["default_source_set", "default_source"])
     return model, source_set, sources
+
+
+def build_dashboard_tiny(folder: Path, *, n_features: int = 24) -> dict:
+    """The dashboard engine tests' setup: a 2-layer model on a tokenizer trained from 40 pydoc
+    texts, a StandardSAE whose encoder biases run from dead (-2.5) to common (0), and 40 prompts of
+    16 tokens: ``{model, sae, tokens, vocab, ignore, tok}``."""
+    import torch
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    from inference.dashboards.corpus import corpus_texts, tokenize_corpus
+    from inference.demo.build import ModelSpec, new_model, train_tokenizer
+
+    texts = list(corpus_texts("pydoc"))[:40]
+    tok = train_tokenizer(texts, Path(folder), vocab_size=300)
+    model = new_model(ModelSpec(n_layers=2, d_model=32, n_heads=4, d_mlp=64, n_ctx=16), tok, seed=1)
+    model.eval()
+    torch.manual_seed(2)
+    sae = StandardSAE(StandardSAEConfig(d_in=32, d_sae=n_features))
+    with torch.no_grad():
+        sae.b_enc.copy_(torch.linspace(-2.5, 0.0, n_features))
+    return {
+        "model": model,
+        "sae": sae,
+        "tokens": tokenize_corpus(tok, "pydoc", n_prompts=40, ctx_len=16),
+        "vocab": tok.convert_ids_to_tokens(list(range(len(tok)))),
+        "ignore": frozenset({tok.bos_token_id, tok.eos_token_id, tok.pad_token_id}),
+        "tok": tok,
+    }

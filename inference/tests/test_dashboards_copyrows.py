@@ -16,23 +16,10 @@ N_FEATURES = 24
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from sae_lens import StandardSAE, StandardSAEConfig
+    from inference.testing import build_dashboard_tiny
 
-    from inference.dashboards.corpus import corpus_texts, tokenize_corpus
-    from inference.demo.build import ModelSpec, new_model, train_tokenizer
-
-    texts = list(corpus_texts("pydoc"))[:40]
-    tok = train_tokenizer(texts, tmp_path_factory.mktemp("tok"), vocab_size=300)
-    model = new_model(ModelSpec(n_layers=2, d_model=32, n_heads=4, d_mlp=64, n_ctx=16), tok, seed=1)
-    model.eval()
-    torch.manual_seed(2)
-    sae = StandardSAE(StandardSAEConfig(d_in=32, d_sae=N_FEATURES))
-    with torch.no_grad():
-        sae.b_enc.copy_(torch.linspace(-2.5, 0.0, N_FEATURES))  # from dead to common features
-    tokens = tokenize_corpus(tok, "pydoc", n_prompts=40, ctx_len=16)
-    vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
-    ignore = frozenset({tok.bos_token_id, tok.eos_token_id, tok.pad_token_id})
-    return model, sae, tokens, vocab, ignore
+    t = build_dashboard_tiny(tmp_path_factory.mktemp("tok"), n_features=N_FEATURES)
+    return t["model"], t["sae"], t["tokens"], t["vocab"], t["ignore"]
 
 
 def _arrays(tiny, **cfg):

@@ -47,16 +47,19 @@ def _iso_sql(column: str) -> str:
     )
 
 
-_SQL: str | None = None
+_SQL: dict[str, str] = {}
+UNNEST_WINDOW = "unnest(%s::bigint[], %s::float8[]) WITH ORDINALITY AS w(id, distance, ord)"
 
 
-def _sql() -> str:
-    """The page as one JSON text, hits in ranking order, objects with the API's keys in its order.
+def page_sql(window: str = UNNEST_WINDOW) -> str:
+    """The page as one JSON text, hits in ranking order, objects with the API's keys in its order,
+    over ``window``: a FROM item named ``w`` with columns ``(id, distance, ord)`` (the ranked
+    explanations; by default two arrays of parameters, or a CTE of the statement that ranks
+    them, ``autointerp.selectors``), its last parameter the number of activations per hit.
     Every number in it that the API sends as an integer is written as a string here (so the text
     can be read with ``parse_int=float``: PostgreSQL writes the float 9.0 as ``9``), and score
-    details as their JSON text (their integers stay integers); ``api_hits`` turns both back."""
-    global _SQL
-    if _SQL is None:
+    details as their JSON text (their integers stay integers); ``hits_from_text`` turns both back."""
+    if window not in _SQL:
         t = {
             name: model._meta.db_table
             for name, model in {
@@ -104,9 +107,9 @@ def _sql() -> str:
             "'maxActApprox', f.max_act_approx, 'frac_nonzero', f.frac_nonzero, 'pos_str', f.pos_str, "
             "'pos_values', f.pos_values, 'activations', coalesce(a.rows, '[]'::json)))"
         )
-        _SQL = (
+        _SQL[window] = (
             f"SELECT json_agg({hit} ORDER BY w.ord)::text "
-            "FROM unnest(%s::bigint[], %s::float8[]) WITH ORDINALITY AS w(id, distance, ord) "
+            f"FROM {window} "
             f'JOIN "{t["e"]}" e ON e.id = w.id '
             f'JOIN "{t["f"]}" f ON f.id = e.feature_id '
             f'JOIN "{t["s"]}" s ON s.id = f.source_id '
@@ -121,7 +124,7 @@ def _sql() -> str:
             f'FROM (SELECT * FROM "{t["a"]}" y WHERE y.feature_id = f.id '
             "ORDER BY y.max_value DESC, y.id LIMIT %s) r) a ON true"
         )
-    return _SQL
+    return _SQL[window]
 
 
 def api_hits(window: list[tuple[int, int, float]]) -> list[dict]:
@@ -133,9 +136,14 @@ def api_hits(window: list[tuple[int, int, float]]) -> list[dict]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            _sql(), [[pk for pk, _, _ in window], [float(d) for _, _, d in window], TOP_ACTIVATIONS]
+            page_sql(), [[pk for pk, _, _ in window], [float(d) for _, _, d in window], TOP_ACTIVATIONS]
         )
         text = cursor.fetchone()[0]
+    return hits_from_text(text)
+
+
+def hits_from_text(text: str | None) -> list[dict]:
+    """The hits of ``page_sql``'s JSON text, with the API's integers back."""
     if text is None:
         return []
     hits = json.loads(text, parse_int=float)

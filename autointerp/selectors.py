@@ -7,12 +7,14 @@ scan (0.8) keeps walking the HNSW graph until enough rows pass the filters.
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Prefetch
 
-from autointerp.search_hydrate import api_hits
-from features.models import Activation, Explanation, ExplanationScore, Feature
+from autointerp.search_hydrate import TOP_ACTIVATIONS, hits_from_text, page_sql
+from features.models import EMBEDDING_DIM, Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
 
@@ -93,37 +95,49 @@ def _vector_literal(vector) -> str:
     return "[" + ",".join(map(repr, map(float, vector))) + "]"
 
 
-def _ranked_ids(
-    *, vector, embedder_name: str, sources: tuple[str, tuple], fetch: int
-) -> list[tuple[int, int, float]]:
-    """``(id, feature_id, distance)`` of the ``fetch`` nearest visible explanations, in one round
-    trip: the planner settings, and the ranking query with the visible sources as an InitPlan
-    (``ARRAY(SELECT ...)``, evaluated once) so the HNSW index is walked in distance order and each
-    candidate is checked by one feature primary-key probe.
+# The HNSW index (autointerp migration 0003) is over the embeddings cast to halfvec: the walk
+# visits half the bytes per vector. The ranking orders by exactly the indexed expression, then
+# re-ranks the rows it took by the exact float32 cosine (the distance every caller reports).
+SEARCH_ORDER_SQL = f"(e.embedding::halfvec({EMBEDDING_DIM})) <=> %s::halfvec({EMBEDDING_DIM})"
+_SETTINGS_SQL = (
+    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
+    "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
+    "set_config('enable_sort', 'off', true)"
+)
 
-    The settings are transaction-local: iterative scans keep walking the graph until the filtered
-    LIMIT is filled (in exact distance order), up to max_scan_tuples; enable_sort off makes the
-    planner take rows in index order (a LIMIT over an ordered HNSW scan) rather than filter-join
-    everything and sort it."""
+
+def _rank_sql(*, sources: tuple[str, tuple], vector, embedder_name: str, fetch: int) -> tuple[str, list]:
+    """The ranking statement: ``(id, feature_id, distance)`` of the ``fetch`` nearest visible
+    explanations, nearest first (ties by id). The visible sources are an InitPlan
+    (``ARRAY(SELECT ...)``, evaluated once), so the HNSW index is walked in distance order and
+    each candidate is checked by one feature primary-key probe."""
     sources_sql, sources_params = sources
     e, f = Explanation._meta.db_table, Feature._meta.db_table
-    settings_sql = (
-        "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
-        "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
-        "set_config('enable_sort', 'off', true)"
-    )
-    settings_params = [str(max(EF_SEARCH, min(2 * fetch, 1000))), str(MAX_SCAN_TUPLES)]
-    rank_sql = (
-        f'SELECT e.id, e.feature_id, e.embedding <=> %s::vector AS distance FROM "{e}" e '
-        f'JOIN "{f}" f ON f.id = e.feature_id '
+    literal = _vector_literal(vector)
+    sql = (
+        "SELECT r.id, r.feature_id, r.embedding <=> %s::vector AS distance FROM "
+        f'(SELECT e.id, e.feature_id, e.embedding FROM "{e}" e JOIN "{f}" f ON f.id = e.feature_id '
         "WHERE e.embedding IS NOT NULL AND e.embedding_model = %s AND e.status <> %s "
-        f"AND f.source_id = ANY(ARRAY({sources_sql})) ORDER BY distance LIMIT %s"
+        f"AND f.source_id = ANY(ARRAY({sources_sql})) ORDER BY {SEARCH_ORDER_SQL} LIMIT %s) r "
+        "ORDER BY distance, r.id"
     )
-    rank_params = [_vector_literal(vector), embedder_name, Explanation.Status.HIDDEN, *sources_params, fetch]
+    params = [literal, embedder_name, Explanation.Status.HIDDEN, *sources_params, literal, fetch]
+    return sql, params
+
+
+def _run_ranked(sql: str, params: list, *, fetch: int) -> list[tuple]:
+    """Run ``sql`` (a statement built on ``_rank_sql``) under the ranking's planner settings, in
+    one round trip, and return its rows.
+
+    The settings are transaction-local: iterative scans keep walking the graph until the filtered
+    LIMIT is filled (in index distance order), up to max_scan_tuples; enable_sort off makes the
+    planner take rows in index order (a LIMIT over an ordered HNSW scan) rather than filter-join
+    everything and sort it."""
+    settings_params = [str(max(EF_SEARCH, min(2 * fetch, 1000))), str(MAX_SCAN_TUPLES)]
     if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
         with transaction.atomic(), connection.cursor() as cursor:  # no multi-statement queries
-            cursor.execute(settings_sql, settings_params)
-            cursor.execute(rank_sql, rank_params)
+            cursor.execute(_SETTINGS_SQL, settings_params)
+            cursor.execute(sql, params)
             return [tuple(r) for r in cursor.fetchall()]
     if connection.in_atomic_block:  # inside the caller's transaction: put the settings back after
         head, tail = (
@@ -134,17 +148,90 @@ def _ranked_ids(
         head, tail = "BEGIN; ", "; COMMIT"
     with connection.cursor() as cursor:
         try:
-            cursor.execute(f"{head}{settings_sql}; {rank_sql}{tail}", [*settings_params, *rank_params])
+            cursor.execute(f"{head}{_SETTINGS_SQL}; {sql}{tail}", [*settings_params, *params])
         except Exception:
             if not connection.in_atomic_block:
                 cursor.execute("ROLLBACK")
             raise
         raw = cursor.cursor
-        while True:  # the statements' results in order: the ranking is the one with 3 columns
-            if raw.description is not None and len(raw.description) == 3:
-                return [tuple(r) for r in raw.fetchall()]
+        results = 0
+        while True:  # the statements' results in order: the settings' row, then ours
+            if raw.description is not None:
+                results += 1
+                if results == 2:
+                    return [tuple(r) for r in raw.fetchall()]
             if not raw.nextset():
                 return []
+
+
+def _ranked_ids(
+    *, vector, embedder_name: str, sources: tuple[str, tuple], fetch: int
+) -> list[tuple[int, int, float]]:
+    """``(id, feature_id, distance)`` of the ``fetch`` nearest visible explanations."""
+    sql, params = _rank_sql(sources=sources, vector=vector, embedder_name=embedder_name, fetch=fetch)
+    return _run_ranked(sql, params, fetch=fetch)
+
+
+def _light_rows(
+    *, vector, embedder_name: str, sources: tuple[str, tuple], offset: int, limit: int
+) -> tuple[list[dict], bool]:
+    """The chat monitor's steer search page (``hydrate="light"``) in the ranking's own statement:
+    per explanation its description, its feature's index, max activation and quantiles, and its
+    source."""
+    fetch = offset + limit + 1
+    rank_sql, params = _rank_sql(sources=sources, vector=vector, embedder_name=embedder_name, fetch=fetch)
+    e, f, s = Explanation._meta.db_table, Feature._meta.db_table, Source._meta.db_table
+    sql = (
+        "SELECT k.id, k.feature_id, k.distance, e.description, f.index, f.max_act_approx, "
+        f'f.activation_quantiles::text, s.name, s.layer FROM ({rank_sql}) k JOIN "{e}" e ON e.id = k.id '
+        f'JOIN "{f}" f ON f.id = k.feature_id JOIN "{s}" s ON s.id = f.source_id '
+        "ORDER BY k.distance, k.id"
+    )
+    rows = _run_ranked(sql, params, fetch=fetch)
+    page = [
+        {
+            "id": pk,
+            "feature_id": feature_id,
+            "similarity": 1.0 - float(distance),
+            "description": description,
+            "index": index,
+            "max_act_approx": max_act,
+            "activation_quantiles": json.loads(quantiles) if quantiles else {},
+            "source": source,
+            "layer": layer,
+        }
+        for pk, feature_id, distance, description, index, max_act, quantiles, source, layer in rows[
+            offset : offset + limit
+        ]
+    ]
+    return page, len(rows) > offset + limit
+
+
+def _api_page(
+    *, vector, embedder_name: str, sources: tuple[str, tuple], offset: int, limit: int, one_per_feature: bool
+) -> tuple[list[dict], bool]:
+    """The API's page (``hydrate="api"``) in one statement, one round trip: the ranking, one hit
+    per feature when asked (each feature's nearest explanation), the window
+    ``[offset, offset + limit)``, whether more follow, and the page's JSON
+    (``search_hydrate.page_sql`` over the window)."""
+    want = offset + limit + 1
+    fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
+    ranked, params = _rank_sql(sources=sources, vector=vector, embedder_name=embedder_name, fetch=fetch)
+    if one_per_feature:
+        ranked = (
+            f"SELECT DISTINCT ON (feature_id) id, feature_id, distance FROM ({ranked}) d "
+            "ORDER BY feature_id, distance, id"
+        )
+    sql = (
+        "WITH k AS MATERIALIZED (SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS ord "
+        f"FROM ({ranked}) r), w AS (SELECT id, distance, ord FROM k WHERE ord > %s AND ord <= %s) "
+        f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), ({page_sql('w')})"
+    )
+    rows = _run_ranked(sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch)
+    if not rows:
+        return [], False
+    has_more, text = rows[0]
+    return hits_from_text(text), bool(has_more)
 
 
 def explanations_search_semantic(
@@ -169,18 +256,30 @@ def explanations_search_semantic(
     ``hydrate="orm"`` also loads its scores and ``top_activations`` (3) (the same page as "api"
     through the ORM, kept as the reference the raw path is tested and benchmarked against);
     ``hydrate="page"`` (the search page) does not; ``hydrate="light"`` (the chat monitor's steer
-    search): rows carry only the description, the feature's index, quantiles and max activation,
-    and its source."""
+    search): plain dicts read by the ranking statement itself (``id``, ``feature_id``,
+    ``similarity``, ``description``, the feature's ``index``, ``max_act_approx`` and
+    ``activation_quantiles``, its ``source`` name and ``layer``)."""
     query = _check_query(query)
     if vector is None:
         vector, embedder_name = embed_query(query)
     if offset >= MAX_SEMANTIC_OFFSET:
         return [], False
-    want = offset + limit + 1
-    fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
     sources = _visible_sources_sql(
         user=user, model_name=model_name, source_names=source_names, release_name=release_name
     )
+    scope = {
+        "vector": vector,
+        "embedder_name": embedder_name,
+        "sources": sources,
+        "offset": offset,
+        "limit": limit,
+    }
+    if hydrate == "api":
+        return _api_page(**scope, one_per_feature=one_per_feature)
+    if hydrate == "light":
+        return _light_rows(**scope)
+    want = offset + limit + 1
+    fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
     ids = _ranked_ids(vector=vector, embedder_name=embedder_name, sources=sources, fetch=fetch)
     if one_per_feature:
         seen, kept = set(), []
@@ -191,27 +290,9 @@ def explanations_search_semantic(
         ids = kept
     window = ids[offset : offset + limit]
     has_more = len(ids) > offset + limit
-    if hydrate == "api":
-        return api_hits(window), has_more
     distance = {pk: d for pk, _, d in window}
     if not distance:
         return [], has_more
-    if hydrate == "light":  # chat monitor (issue 15): only what the steer-by-description preview shows
-        light_rows = Explanation.objects.filter(pk__in=list(distance)).select_related("feature__source")
-        light_rows = light_rows.only(
-            "id",
-            "description",
-            "feature__index",
-            "feature__max_act_approx",
-            "feature__activation_quantiles",
-            "feature__source__name",
-            "feature__source__layer",
-        )
-        by_pk = {e.pk: e for e in light_rows}
-        page = [by_pk[pk] for pk, _, _ in window if pk in by_pk]
-        for e in page:
-            e.similarity = 1.0 - float(distance[e.pk])
-        return page, has_more
     # not the 384 floats of each row's embedding: parsing them cost more than the rest of the row
     qs = (
         Explanation.objects.filter(pk__in=list(distance))

@@ -10,11 +10,21 @@ We run it with ``cleanup_mode=None``: the server outlives the process that start
 running site and a management command share it safely, and the next start is instant. pgserver's
 own "stop when the last handle closes" mode keeps the pids of killed processes in its handle list
 and then never stops, so it gains nothing over leaving the server up.
+
+Server settings: PostgreSQL's defaults (``shared_buffers`` 128 MB) are sized for a small
+machine; semantic search walks an HNSW index of hundreds of MB (200,000 explanations), and a walk
+that misses shared buffers goes to the OS page cache for every page. :func:`server_settings` sizes
+``shared_buffers`` to a quarter of the machine's memory, capped at 1 GB
+(``EMBEDDED_DB_SHARED_BUFFERS`` overrides it), and tells the planner about the OS cache
+(``effective_cache_size``, half the memory). They are written to ``pgdata/neuronsite.conf``
+(included from ``postgresql.conf``) before the server starts, so a fresh data directory starts
+with them; a server already running picks them up at its next start.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +59,11 @@ def ensure_running(data_dir: Path, *, force_check: bool = False) -> ServerInfo:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = PostgresServer._instances.get(pgdata)
         if server is None:
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+            with server._lock:  # pgserver's inter-process lock: initdb, then our settings
+                server.ensure_pgdata_inited()
+                write_server_settings(pgdata)
+            server.start()
         else:
             # Already attached in this process: make sure the postmaster is still alive.
             with server._lock:
@@ -59,6 +73,44 @@ def ensure_running(data_dir: Path, *, force_check: bool = False) -> ServerInfo:
         _cache[pgdata] = result
         logger.info("embedded PostgreSQL ready at %s (port %s)", result.socket_dir, result.port)
         return result
+
+
+SETTINGS_FILE = "neuronsite.conf"
+_INCLUDE_LINE = f"include_if_exists = '{SETTINGS_FILE}'"
+
+
+def server_settings() -> dict[str, str]:
+    """The embedded server's memory settings for this machine (module doc)."""
+    try:
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError):  # no sysconf: PostgreSQL's defaults
+        ram_mb = 1024
+    shared = (
+        os.environ.get("EMBEDDED_DB_SHARED_BUFFERS", "").strip() or f"{max(128, min(ram_mb // 4, 1024))}MB"
+    )
+    return {"shared_buffers": shared, "effective_cache_size": f"{max(512, ram_mb // 2)}MB"}
+
+
+def write_server_settings(pgdata: Path) -> bool:
+    """Write :func:`server_settings` to ``pgdata/neuronsite.conf`` and include it from
+    ``postgresql.conf`` (once). True when something changed (it applies at the server's next
+    start). Called with pgserver's lock held, before the server starts."""
+    conf = pgdata / "postgresql.conf"
+    if not conf.exists():
+        return False
+    changed = False
+    text = conf.read_text()
+    if _INCLUDE_LINE not in text:
+        conf.write_text(
+            f"{text.rstrip()}\n\n# Neuronsite: memory sized to the machine (neuronsite/embedded_db.py)\n{_INCLUDE_LINE}\n"
+        )
+        changed = True
+    body = "".join(f"{name} = '{value}'\n" for name, value in server_settings().items())
+    target = pgdata / SETTINGS_FILE
+    if not target.exists() or target.read_text() != body:
+        target.write_text(body)
+        changed = True
+    return changed
 
 
 def stop(data_dir: Path) -> None:

@@ -54,8 +54,12 @@ MONITOR_QUANTILE = "0.9999999"
 def top_quantile(feature: Feature) -> tuple[str, float] | None:
     """``(which, value)``: the 0.9999999 quantile, else the highest stored quantile, else
     ``("max", max_act_approx)``; None when the feature has none of these."""
+    return _top_quantile(feature.activation_quantiles, feature.max_act_approx)
+
+
+def _top_quantile(stored: dict | None, max_act_approx: float | None) -> tuple[str, float] | None:
     quantiles = {}
-    for key, value in (feature.activation_quantiles or {}).items():
+    for key, value in (stored or {}).items():
         try:
             q, v = float(key), float(value)
         except (TypeError, ValueError):
@@ -66,8 +70,8 @@ def top_quantile(feature: Feature) -> tuple[str, float] | None:
     if quantiles:
         key = max(quantiles, key=lambda k: quantiles[k][0])
         return key, quantiles[key][1]
-    if feature.max_act_approx is not None:
-        return "max", float(feature.max_act_approx)
+    if max_act_approx is not None:
+        return "max", float(max_act_approx)
     return None
 
 
@@ -140,29 +144,28 @@ def steer_search(
                 **search, offset=offset, vector=vector, embedder_name=embedder_name
             )
             excluded |= _excluded_features(
-                user=user, feature_ids={e.feature_id for e in batch} - excluded, phrases=phrases
+                user=user, feature_ids={e["feature_id"] for e in batch} - excluded, phrases=phrases
             )
-            page += [e for e in batch if e.feature_id not in excluded][: top_k - len(page)]
+            page += [e for e in batch if e["feature_id"] not in excluded][: top_k - len(page)]
             offset += len(batch)
             if len(page) >= top_k or not more:
                 break
     rows, seen = [], set()
-    for exp in page:
-        feature = exp.feature
-        if feature.pk in seen:
+    for exp in page:  # plain rows (hydrate="light": ranked and read in one statement)
+        if exp["feature_id"] in seen:
             continue
-        seen.add(feature.pk)
-        top = top_quantile(feature)
+        seen.add(exp["feature_id"])
+        top = _top_quantile(exp["activation_quantiles"], exp["max_act_approx"])
         rows.append(
             {
-                "source": feature.source.name,
-                "index": feature.index,
-                "layer": feature.source.layer,
-                "explanation": exp.description,
-                "explanationId": exp.pk,
-                "similarity": exp.similarity,
+                "source": exp["source"],
+                "index": exp["index"],
+                "layer": exp["layer"],
+                "explanation": exp["description"],
+                "explanationId": exp["id"],
+                "similarity": exp["similarity"],
                 "topQuantile": {"q": top[0], "value": top[1]} if top else None,
-                "maxActApprox": feature.max_act_approx,
+                "maxActApprox": exp["max_act_approx"],
             }
         )
     return rows

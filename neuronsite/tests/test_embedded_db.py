@@ -80,3 +80,17 @@ def test_migrate_in_a_fresh_data_dir_creates_database_and_vector_extension(data_
     with _connect(info, "neuronsite") as conn:
         assert conn.execute("SELECT 1 FROM pg_extension WHERE extname='vector'").fetchone()
         assert conn.execute("SELECT count(*) FROM django_migrations WHERE app='features'").fetchone()[0] >= 1
+
+
+def test_a_fresh_server_starts_with_the_memory_settings(data_dir, monkeypatch):
+    # written before the first start (pgdata/neuronsite.conf, included from postgresql.conf), so
+    # the first server already has them; an explicit size wins over the machine-sized default
+    monkeypatch.setenv("EMBEDDED_DB_SHARED_BUFFERS", "160MB")
+    info = embedded_db.ensure_running(data_dir)
+    with _connect(info) as conn:
+        assert conn.execute("SHOW shared_buffers").fetchone()[0] == "160MB"
+        wanted = embedded_db.server_settings()["effective_cache_size"]
+        size = conn.execute("SELECT pg_size_bytes(current_setting('effective_cache_size'))").fetchone()[0]
+        assert size == conn.execute("SELECT pg_size_bytes(%s)", [wanted]).fetchone()[0]
+    monkeypatch.delenv("EMBEDDED_DB_SHARED_BUFFERS")
+    assert embedded_db.server_settings()["shared_buffers"] != "160MB"

@@ -99,6 +99,12 @@ def _vector_literal(vector) -> str:
 # visits half the bytes per vector. The ranking orders by exactly the indexed expression, then
 # re-ranks the rows it took by the exact float32 cosine (the distance every caller reports).
 SEARCH_ORDER_SQL = f"(e.embedding::halfvec({EMBEDDING_DIM})) <=> %s::halfvec({EMBEDDING_DIM})"
+SEARCH_INDEX = "explanation_embedding_half_hnsw"
+# what the migration runs (benchmarks that bulk-load rebuild the index with it)
+SEARCH_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON features_explanation USING hnsw "
+    f"((embedding::halfvec({EMBEDDING_DIM})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)"
+)
 _SETTINGS_SQL = (
     "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
     "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "

@@ -186,3 +186,26 @@ def test_each_user_sees_their_own_private_sources(corpus, make_user):
     client.force_authenticate(staff)
     seen = {x["description"] for x in _search(client, query="feline animals").json()["results"]}
     assert "kittens and cats" in seen
+
+
+def test_a_page_is_one_round_trip_over_the_halfvec_index(corpus, django_assert_num_queries):
+    # ranking, visibility, paging and the page's JSON in one statement (sent with its planner
+    # settings), walking the HNSW index over the halfvec cast of the embeddings
+    from django.db import connection
+
+    _search(APIClient(), query="feline animals")  # the scope's visibility SQL compiled once
+    with django_assert_num_queries(1) as captured:
+        r = _search(APIClient(), query="feline animals", onePerFeature=True)
+    assert r.status_code == 200 and r.json()["results"][0]["description"] == TOPICS["cats"]
+    statement = next(part for part in captured.captured_queries[0]["sql"].split("; ") if "<=>" in part)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'features_explanation'")
+        indexes = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("BEGIN")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: the planner would scan it
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("ROLLBACK")
+    assert "halfvec_cosine_ops" in indexes and "vector_cosine_ops" not in indexes.replace("halfvec_", "")
+    assert "explanation_embedding_half_hnsw" in plan

@@ -114,6 +114,7 @@ def seed(rng):
     import numpy as np
     from django.db import connection
 
+    from autointerp.selectors import SEARCH_INDEX, SEARCH_INDEX_SQL
     from features.models import Explanation, Feature
     from models_app.models import Model, Source, SourceSet
     from neuronsite.fields import Visibility
@@ -150,7 +151,7 @@ def seed(rng):
     vectors = make_vectors(rng, len(features))
     visible = np.array([f.source_id != sources[-1].pk for f in features])
     with connection.cursor() as c:
-        c.execute("DROP INDEX IF EXISTS explanation_embedding_hnsw")
+        c.execute(f"DROP INDEX IF EXISTS {SEARCH_INDEX}")
     # COPY in PostgreSQL's binary format (the vector's own binary form: dim, 0, big-endian
     # float32s), as a bulk import loads them
     from django.utils import timezone
@@ -174,10 +175,7 @@ def seed(rng):
     t0 = time.perf_counter()
     with connection.cursor() as c:
         c.execute("SET maintenance_work_mem = '1GB'")
-        c.execute(
-            "CREATE INDEX explanation_embedding_hnsw ON features_explanation USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        )
+        c.execute(SEARCH_INDEX_SQL)
         c.execute("ANALYZE features_explanation")
         c.execute("ANALYZE features_feature")
     print(f"built the HNSW index in {time.perf_counter() - t0:.1f} s")

@@ -122,6 +122,7 @@ def seed(rng):
     import numpy as np
     from django.db import connection
 
+    from autointerp.selectors import SEARCH_INDEX, SEARCH_INDEX_SQL
     from features.models import Explanation, Feature
     from models_app.models import Model, Source, SourceSet
     from neuronsite.fields import Visibility
@@ -149,7 +150,7 @@ def seed(rng):
     visible = np.array([f.source_id != sources[-1].pk for f in features])
     # Drop the index while loading (as a bulk import would), then build it.
     with connection.cursor() as c:
-        c.execute("DROP INDEX IF EXISTS explanation_embedding_hnsw")
+        c.execute(f"DROP INDEX IF EXISTS {SEARCH_INDEX}")
     t0 = time.perf_counter()
     # COPY in PostgreSQL's binary format (the vector column's own binary form: dim, 0, float32s
     # big-endian), as a bulk import would load them; bulk_create's text vectors took 13x longer.
@@ -180,10 +181,7 @@ def seed(rng):
     t0 = time.perf_counter()
     with connection.cursor() as c:
         c.execute("SET maintenance_work_mem = '1GB'")
-        c.execute(
-            "CREATE INDEX explanation_embedding_hnsw ON features_explanation USING hnsw (embedding vector_cosine_ops) "
-            "WITH (m = 16, ef_construction = 64)"
-        )
+        c.execute(SEARCH_INDEX_SQL)
         c.execute("ANALYZE features_explanation")
     print(f"built the HNSW index in {time.perf_counter() - t0:.1f} s")
     ids = np.array(list(Explanation.objects.order_by("id").values_list("id", flat=True)))

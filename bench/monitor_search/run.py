@@ -276,6 +276,64 @@ def bench(rng, feature_ids, vectors, visible, source_ids) -> None:
         f"p95 = {p95(cpu):.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(f"ours / exact scan p95 = {p95(t_ours) / p95(t_exact):.3f}")
+    server = server_times(rng, vectors, ours)
+    print(
+        f"steer_search's statement in the server (EXPLAIN ANALYZE, first-seen vectors): "
+        f"p50 = {statistics.median(server):.2f} ms   p95 = {p95(server):.2f} ms"
+    )
+    sweep = [int(x) for x in os.environ.get("BENCH_EF_SWEEP", "").split(",") if x]
+    if sweep:
+        from autointerp import selectors
+
+        saved = selectors.EF_SEARCH
+        for ef in sweep:
+            selectors.EF_SEARCH = ef
+            ms, rec = [], []
+            for q, truth in zip(queries, truths, strict=True):
+                t0 = time.perf_counter()
+                rows = ours(q)
+                ms.append((time.perf_counter() - t0) * 1000)
+                rec.append(len(truth & {ref[(r["source"], r["index"])] for r in rows}) / TOP_K)
+            ms.sort()
+            print(
+                f"  ef_search={ef}: recall@{TOP_K} {statistics.mean(rec):.3f} (min {min(rec):.2f})  "
+                f"p50 {statistics.median(ms):.1f} ms  p95 {p95(ms):.1f} ms"
+            )
+        selectors.EF_SEARCH = saved
+
+
+def server_times(rng, vectors, ours, n: int = 50) -> list[float]:
+    """Server-side time (EXPLAIN ANALYZE) of steer_search's statement on ``n`` vectors the server
+    has not seen (a repeated vector finds its index pages in the CPU caches), sorted."""
+    import numpy as np
+    from django.db import connection
+
+    from autointerp.selectors import EF_SEARCH, _vector_literal
+
+    fresh = unit(
+        vectors[rng.integers(0, len(vectors), n)]
+        + 0.8 * rng.standard_normal((n, DIM)).astype(np.float32) / np.sqrt(DIM)
+    )
+    connection.force_debug_cursor = True
+    connection.queries_log.clear()
+    ours(fresh[0])
+    template = next(part for x in connection.queries for part in x["sql"].split("; ") if "<=>" in part)
+    connection.force_debug_cursor = False
+    seen = _vector_literal(fresh[0].tolist())
+    assert seen in template
+    out = []
+    for q in fresh[1:]:
+        with connection.cursor() as c:
+            c.execute("BEGIN")
+            c.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            c.execute("SET LOCAL enable_sort = off")
+            c.execute(f"SET LOCAL hnsw.ef_search = {int(EF_SEARCH)}")
+            c.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + template.replace(seen, _vector_literal(q.tolist())))
+            plan = c.fetchone()[0]
+            c.execute("COMMIT")
+        plan = plan[0] if isinstance(plan, list) else plan
+        out.append(plan["Execution Time"])
+    return sorted(out)
 
 
 def main() -> None:

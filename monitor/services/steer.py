@@ -117,7 +117,10 @@ def steer_search(
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= SEARCH_TOP_K_MAX:
         raise ValidationFailed(f"must be an integer from 1 to {SEARCH_TOP_K_MAX}", field="topK")
     phrases = _exclude_phrases(exclude)
-    model = _model(user=user, model_id=model_id)
+    # The search is scoped to the model's visible sources (a model the user may not see has none),
+    # so the model itself is looked up only when the sources are named or nothing was found (404
+    # then, not an empty list): one database round trip for a search that finds something.
+    model = _model(user=user, model_id=model_id) if sources is not None else None
     if sources is not None:
         found = _visible_sources(user=user, model=model, names=sources)
         unknown = sorted(set(sources) - set(found))
@@ -128,7 +131,7 @@ def steer_search(
     search = {
         "query": description,
         "user": user,
-        "model_name": model.name,
+        "model_name": model_id,
         "source_names": list(sources) if sources is not None else None,
         "limit": top_k,
         "hydrate": "light",
@@ -150,6 +153,8 @@ def steer_search(
             offset += len(batch)
             if len(page) >= top_k or not more:
                 break
+    if not page and model is None:
+        _model(user=user, model_id=model_id)  # NotFound when the user may not see it
     rows, seen = [], set()
     for exp in page:  # plain rows (hydrate="light": ranked and read in one statement)
         if exp["feature_id"] in seen:

@@ -117,7 +117,11 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
             f'LEFT JOIN "{t["u"]}" u ON u.id = e.author_id '
             f'LEFT JOIN "{t["t"]}" t ON t.id = e.type_id '
             f'LEFT JOIN "{t["x"]}" x ON x.id = e.explainer_model_id '
-            f"LEFT JOIN LATERAL (SELECT json_agg({score} ORDER BY r.id) AS rows "
+            # ``r.id + 0``: no index yields this order, so the planner reads the explanation's scores
+            # by their explanation_id index and sorts them, even under the ranking's enable_sort
+            # off (the page is planned in the ranking's statement), which otherwise walks the
+            # whole primary key in id order to skip the sort
+            f"LEFT JOIN LATERAL (SELECT json_agg({score} ORDER BY r.id + 0) AS rows "
             f'FROM "{t["sc"]}" r JOIN "{t["st"]}" st ON st.id = r.score_type_id '
             f'LEFT JOIN "{t["x"]}" sm ON sm.id = r.scorer_model_id WHERE r.explanation_id = e.id) sc ON true '
             f"LEFT JOIN LATERAL (SELECT json_agg({activation} ORDER BY r.max_value DESC, r.id) AS rows "

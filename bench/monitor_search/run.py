@@ -34,6 +34,18 @@ query on a first-seen vector takes ~18-20 ms in PostgreSQL (EXPLAIN ANALYZE; all
 hits, ~3,700 index pages at ef_search 200), the same query repeated ~9 ms: the HNSW walk is bound
 by memory latency over ~30 MB of index pages. Next steps, not done: a halfvec expression index
 (half the bytes per visited vector) and a lower ef_search where recall allows.
+2026-11-28 (helper S3): halfvec expression index (autointerp migration 0003, 223 MB against
+391 MB), re-ranked by the exact float32 cosine; steer_search is ONE statement (ranking with
+visibility + each row's description, feature and source; it was the ranking, then an ORM query,
+then the model lookup: the model is now looked up only when sources are named or nothing was
+found); the embedded server's shared_buffers 1 GB (was 128 MB: ~1,900-2,900 of ~3,700 index
+pages per query came from the OS cache). The run now also prints the statement's server-side
+time (EXPLAIN ANALYZE on 50 first-seen vectors) and, with BENCH_EF_SWEEP=a,b, an ef_search sweep.
+Measured on the 2-core dev machine under heavy load from other work (load average 16-20), 100
+queries, topK 50: recall@50 0.993; p50 34.7 ms, p95 85.3 ms (wall: mostly waiting for a CPU; the
+20 ms goal could not be checked at this load); this process's CPU time p50 1.3 ms, p95 1.9 ms
+(was 9.9 / 11.6 ms); exact scan p95 1553.8 ms, ours/exact 0.055; the statement in the server,
+first-seen vectors, p50 34.1 / p95 170.2 ms at that load.
 """
 
 from __future__ import annotations

@@ -194,11 +194,11 @@ def explanations_generate_batch(
         )
 
     def write_many(pairs):
-        created = feature_services.explanations_create_bulk(
+        created_ids = feature_services.explanations_create_bulk(
             rows=pairs, type_name=type_name, explainer_model_name=model_name, author=run.user,
             type_defaults={"display_name": spec.display_name, "description": spec.description},
         )  # fmt: skip
-        services.embed_on_commit([e.pk for e in created])
+        services.embed_on_commit(created_ids)
 
     return _run_to_end(run, chunks(), concurrency=concurrency, endpoint=endpoint, work=work,
                        write_many=write_many, progress=progress, check=check,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from dataclasses import dataclass
+from functools import lru_cache
 
 from neuronsite.errors import UpstreamError
 
@@ -95,49 +97,20 @@ def unparseable(why: str, answer: str) -> UpstreamError:
 # --- eleuther_acts_top20 (delphi) ----------------------------------------------------------------
 
 
-def delphi_record(
-    examples: list[Example], *, not_active: list[Example] = (), explanation: str = "", tensors: bool = True
-):
-    """A delphi ``LatentRecord`` from our examples (train = test = the activating examples).
+def delphi_record(examples: list[Example], *, not_active: list[Example] = (), explanation: str = ""):
+    """A delphi ``LatentRecord`` from our examples (train = test = the activating examples),
+    holding torch tensors as delphi's own loader builds them (its scorers need them)."""
+    import torch
 
-    ``tensors=False`` holds numpy arrays instead of torch tensors: the explainer's prompt builder
-    only calls ``.tolist()`` on them, and building them costs a fraction (scorers need torch)."""
     from autointerp.delphi_adapter import delphi
-
-    def normalized(e, top):
-        return floats(e.normalized(top))
-
-    if tensors:
-        import torch
-
-        def ints(n):
-            return torch.zeros(n, dtype=torch.long)
-
-        def floats(values):
-            return torch.tensor(values, dtype=torch.float32)
-    else:
-        import numpy as np
-
-        def ints(n):
-            return np.zeros(n, dtype=np.int64)
-
-        def floats(values):
-            return np.asarray(values, dtype=np.float32)
-
-        def normalized(e, top):  # Example.normalized, vectorised (the prompt's hot path)
-            if top <= 0:
-                return np.zeros(len(e.values), dtype=np.float32)
-            return np.clip(np.floor(10 * np.asarray(e.values, dtype=np.float64) / top), 0, 10).astype(
-                np.float32
-            )
 
     d = delphi()
     top = max((e.max_value for e in examples), default=0.0)
     activating = [
         d.ActivatingExample(
-            tokens=ints(len(e.tokens)),
-            activations=floats(e.values),
-            normalized_activations=normalized(e, top),
+            tokens=torch.zeros(len(e.tokens), dtype=torch.long),
+            activations=torch.tensor(e.values, dtype=torch.float32),
+            normalized_activations=torch.tensor(e.normalized(top), dtype=torch.float32),
             str_tokens=list(e.tokens),
             quantile=0,
         )
@@ -145,8 +118,8 @@ def delphi_record(
     ]
     inactive = [
         d.NonActivatingExample(
-            tokens=ints(len(e.tokens)),
-            activations=floats(e.values),
+            tokens=torch.zeros(len(e.tokens), dtype=torch.long),
+            activations=torch.tensor(e.values, dtype=torch.float32),
             str_tokens=list(e.tokens),
             distance=-1,
         )
@@ -162,27 +135,67 @@ def delphi_record(
     )
 
 
-def eleuther_prompt(examples: list[Example]) -> list[dict]:
+# delphi's DefaultExplainer(threshold=0.3, activations=True, cot=False), as we construct it
+ELEUTHER_THRESHOLD = 0.3
+ELEUTHER_MAX_SHOWN = 10  # delphi's _join_activations stops once more than this many are listed
+
+
+@lru_cache(maxsize=1)
+def _eleuther_explainer():
     from autointerp.delphi_adapter import delphi
 
-    explainer = delphi().DefaultExplainer(client=None, threshold=0.3, activations=True, cot=False)
-    return explainer._build_prompt(delphi_record(examples, tensors=False).train)
+    return delphi().DefaultExplainer(client=None, threshold=ELEUTHER_THRESHOLD, activations=True, cot=False)
+
+
+@lru_cache(maxsize=1)
+def _eleuther_prefix() -> tuple[dict, ...]:
+    """delphi's system message and three few-shot exchanges (the same for every feature)."""
+    from autointerp.delphi_adapter import delphi
+
+    delphi()  # registers delphi's packages without vllm first
+    from delphi.explainers.default.prompt_builder import build_prompt
+
+    return tuple(build_prompt(examples="", activations=True, cot=False)[:-1])
+
+
+def _eleuther_example(e: Example, top: float) -> str:
+    """One example exactly as delphi's ``_highlight`` + ``_join_activations`` write it for a record
+    from ``delphi_record``, in one pass: delphi recomputes ``max(activations)`` for every token
+    (quadratic in the text length), which made prompt building most of a batch run's CPU."""
+    values = array("f", e.values).tolist()  # the float32 values delphi's tensors hold
+    tokens = e.tokens
+    threshold = (max(values) if values else 0.0) * ELEUTHER_THRESHOLD
+    parts, inside = [], False
+    shown, count = [], 0
+    for k, (token, value) in enumerate(zip(tokens, values, strict=False)):
+        above = value > threshold
+        if above != inside:
+            parts.append("<<" if above else ">>")
+            inside = above
+        parts.append(token)
+        if above and count <= ELEUTHER_MAX_SHOWN:
+            normalized = max(0, min(10, math.floor(10 * e.values[k] / top))) if top > 0 else 0
+            shown.append(f'("{token}" : {normalized}), ')
+            count += 1
+    if inside:
+        parts.append(">>")
+    parts.extend(tokens[len(values) :])  # delphi highlights over the tokens, lists over the pairs
+    return "".join(parts) + "\nActivations: " + "".join(shown)
+
+
+def eleuther_prompt(examples: list[Example]) -> list[dict]:
+    """delphi's ``DefaultExplainer`` prompt for these examples (its few-shot prefix, its format)."""
+    top = max((e.max_value for e in examples), default=0.0)
+    text = "\n".join(_eleuther_example(e, top) for e in examples)
+    return [dict(m) for m in _eleuther_prefix()] + [{"role": "user", "content": f"\n{text}\n"}]
 
 
 async def _explain_eleuther(examples: list[Example], llm) -> str:
-    from autointerp.delphi_adapter import delphi, delphi_client
-
-    errors: list = []
-    answers: list = []
-    explainer = delphi().DefaultExplainer(
-        client=delphi_client(llm, errors=errors, answers=answers), threshold=0.3, activations=True, cot=False
-    )
-    result = await explainer(delphi_record(examples, tensors=False))
-    if errors:
-        raise errors[0]
-    text = (result.explanation or "").strip()
+    # what DefaultExplainer.__call__ does (its prompt, temperature 0, its parser), with our client
+    answer = (await llm.chat(eleuther_prompt(examples), temperature=0.0, max_tokens=1000)).text
+    text = (_eleuther_explainer().parse_explanation(answer) or "").strip()
     if not text or text == "Explanation could not be parsed.":
-        raise unparseable("no '[EXPLANATION]:' line", answers[-1] if answers else text)
+        raise unparseable("no '[EXPLANATION]:' line", answer)
     return text
 
 

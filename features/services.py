@@ -306,24 +306,45 @@ def explanations_create_bulk(
     explainer_model_name: str | None,
     author=None,
     type_defaults: dict | None = None,
-) -> list[Explanation]:
-    """Many ``(feature, description)`` explanations of one type and model in one INSERT."""
+) -> list[int]:
+    """Many ``(feature, description)`` explanations of one type and model in one INSERT; their ids.
+
+    One ``INSERT ... SELECT FROM unnest(arrays)`` with two array parameters rather than
+    ``bulk_create`` (which builds and binds a placeholder per field per row): a batch autointerp
+    run writes while its LLM calls are in flight in the same process, and the ORM's per-row
+    Python work took the GIL from them (bench/autointerp)."""
+    from django.db import connection
+    from django.utils import timezone
+
     from features.models import ExplainerModel, ExplanationType
 
     etype, _ = ExplanationType.objects.get_or_create(name=type_name, defaults=type_defaults or {})
     model = (
         ExplainerModel.objects.get_or_create(name=explainer_model_name)[0] if explainer_model_name else None
     )
-    objs = []
+    feature_ids, descriptions = [], []
     for feature, description in rows:
         description = (description or "").strip()[:MAX_COMMENT_LENGTH]
         if description:
-            objs.append(
-                Explanation(
-                    feature=feature, description=description, type=etype, explainer_model=model, author=author
-                )
-            )
-    return Explanation.objects.bulk_create(objs)
+            feature_ids.append(feature.pk)
+            descriptions.append(description)
+    if not feature_ids:
+        return []
+    table = connection.ops.quote_name(Explanation._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (feature_id, description, type_id, explainer_model_id, author_id,
+                    notes, status, embedding_model, created_at, updated_at)
+                SELECT f, d, %s, %s, %s, '', %s, '', %s, %s
+                FROM unnest(%s::bigint[], %s::text[]) AS r(f, d)
+                RETURNING id""",
+            [
+                etype.pk, model.pk if model else None, author.pk if author else None,
+                Explanation.Status.APPROVED, now, now, feature_ids, descriptions,
+            ],
+        )  # fmt: skip
+        return [row[0] for row in cursor.fetchall()]
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ The LLM calls and the database work overlap (``autointerp.batch.pipeline``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -79,6 +80,20 @@ def _endpoint(*, user, llm_model: str | None, purpose: str, uses_llm: bool):
 def _run_user(user):
     """The signed-in user a run is recorded for (None for commands and anonymous callers)."""
     return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+class _FeatureRow(NamedTuple):
+    """The fields of a feature that explaining it needs (``pk`` as on a model instance)."""
+
+    pk: int
+    index: int
+    pos_str: list | None
+
+
+def _first_chunk(concurrency: int) -> int:
+    """One round of calls: they start as soon as that much is read; the next chunk is read
+    while they are in flight."""
+    return max(1, min(FIRST_CHUNK, concurrency))
 
 
 def _chunks(items: list, *, first: int = FIRST_CHUNK, size: int = CHUNK) -> Iterator[list]:
@@ -151,7 +166,9 @@ def explanations_generate_batch(
     qs = Feature.objects.filter(source=source)
     if features is not None:
         qs = qs.filter(index__gte=features.start, index__lt=features.stop)
-    all_features = list(qs.order_by("index").only("id", "index", "pos_str"))
+    # plain rows, not model instances: all a run needs of a feature, read without the ORM's
+    # per-instance cost before the first call can start
+    all_features = [_FeatureRow(*row) for row in qs.order_by("index").values_list("id", "index", "pos_str")]
     done_ids = set(
         Explanation.objects.filter(
             feature__source=source, type__name=type_name, explainer_model__name=model_name
@@ -178,7 +195,7 @@ def explanations_generate_batch(
     examples: dict[int, list] = {}
 
     def chunks():
-        for chunk in _chunks(todo):
+        for chunk in _chunks(todo, first=_first_chunk(concurrency)):
             examples.update(examples_by_feature([f.pk for f in chunk], n=spec.n_examples, positive=True))
             ready = []
             for f in chunk:
@@ -194,11 +211,11 @@ def explanations_generate_batch(
         )
 
     def write_many(pairs):
-        created = feature_services.explanations_create_bulk(
+        created_ids = feature_services.explanations_create_bulk(
             rows=pairs, type_name=type_name, explainer_model_name=model_name, author=run.user,
             type_defaults={"display_name": spec.display_name, "description": spec.description},
         )  # fmt: skip
-        services.embed_on_commit([e.pk for e in created])
+        services.embed_on_commit(created_ids)
 
     return _run_to_end(run, chunks(), concurrency=concurrency, endpoint=endpoint, work=work,
                        write_many=write_many, progress=progress, check=check,
@@ -268,7 +285,7 @@ def explanations_score_batch(
     zero: dict[int, list] = {}
 
     def chunks():
-        for chunk in _chunks(todo):
+        for chunk in _chunks(todo, first=_first_chunk(concurrency)):
             ids = list({e.feature_id for e in chunk} - top.keys())
             top.update(examples_by_feature(ids, n=N_TOP, positive=True))
             zero.update(examples_by_feature(ids, n=N_ZERO, positive=False))

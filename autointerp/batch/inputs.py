@@ -13,6 +13,7 @@ from neuronsite.errors import ValidationFailed
 
 FIRST_CHUNK = 64  # features read before the first calls start
 CHUNK = 256  # features read per query after that
+FETCH_ROWS = 256  # activation rows turned into Python objects at a time
 
 
 @dataclass(frozen=True)
@@ -59,24 +60,31 @@ def examples_by_feature(feature_ids: list[int], *, n: int, positive: bool) -> di
             LIMIT %s
         ) AS a
         ORDER BY f.ord, a.max_value DESC, a.id"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(feature_ids), n * 3])
-        rows = cursor.fetchall()
     out: dict[int, list[Example]] = {}
     seen: dict[int, set] = {}
     shown = _DISPLAY.__getitem__  # token_display once per distinct token (the hot loop stays in C)
-    for fid, tokens, values in rows:
-        bucket = out.setdefault(fid, [])
-        if len(bucket) >= n or not tokens:
-            continue
-        # real[] arrives as a list of Python floats already: no per-value conversion
-        example = Example(tokens=list(map(shown, tokens)), values=values)
-        text, texts = example.text, seen.setdefault(fid, set())
-        if text in texts:
-            continue
-        texts.add(text)
-        bucket.append(example)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(feature_ids), n * 3])
+        for fid, tokens, values in _rows(cursor):
+            bucket = out.setdefault(fid, [])
+            if len(bucket) >= n or not tokens:
+                continue
+            # real[] arrives as a list of Python floats already: no per-value conversion
+            example = Example(tokens=list(map(shown, tokens)), values=values)
+            text, texts = example.text, seen.setdefault(fid, set())
+            if text in texts:
+                continue
+            texts.add(text)
+            bucket.append(example)
     return out
+
+
+def _rows(cursor, size: int = FETCH_ROWS):
+    """The result in slices: psycopg turns rows into Python objects in C without releasing the
+    GIL, so one ``fetchall`` of a big chunk stalled the batch's event loop thread for its whole
+    length; a slice of rows lets it in between."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 class _Display(dict):

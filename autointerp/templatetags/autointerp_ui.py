@@ -23,6 +23,16 @@ def pct(value) -> int | str:
 
 
 @register.filter
+def score_average(scores) -> dict | None:
+    """An explanation's average score, as Neuronpedia shows one beside its chips: the mean of its
+    score values and how many there are; None without scores. Reads the prefetched scores."""
+    values = [float(s.value) for s in scores]
+    if not values:
+        return None
+    return {"mean": sum(values) / len(values), "count": len(values)}
+
+
+@register.filter
 def detail_rows(details) -> list[dict]:
     """Per-example rows of a score's details: eleuther lists, or recall_alt's {top, zero, decoy}."""
     rows = []

@@ -124,3 +124,31 @@ def test_search_page_scopes_all_model_release_and_chosen_sources(make_feature, m
         assert found(mode=mode, release="nothing-here") == set()
     page = client.get("/search", {"q": "cats kittens", "release": "paper-2026"}).content.decode()
     assert '<option value="paper-2026" selected>' in page
+
+
+def test_dashboard_shows_each_explanations_average_score(browser, cat_feature, llm, make_feature):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    llm.answer = lambda m: "[EXPLANATION]: felines"
+    browser.post("/autointerp/generate/tiny/0-res-ai/3", {"explanation_type": "eleuther_acts_top20"})
+    exp = Explanation.objects.get()
+    assert "avg " not in browser.get("/tiny/0-res-ai/3").content.decode()  # no scores, no average
+    score_url = f"/autointerp/score/tiny/0-res-ai/3/{exp.pk}"
+    llm.answer = lambda m: '{"match": true, "reason": "ok"}'
+    page = browser.post(score_url, {"scorer_type": "recall_alt"}, follow=True).content.decode()
+    assert "avg 36 (1 score)" in page  # 4 / 11
+    # Everything answers "no match": the 2 zero texts and 5 decoys are right, the 4 top ones wrong.
+    llm.answer = lambda m: '{"match": false, "reason": "no"}'
+    page = browser.post(score_url, {"scorer_type": "recall_alt"}, follow=True).content.decode()
+    assert "64 · recall_alt" in page and "avg 50 (2 scores)" in page  # (4/11 + 7/11) / 2
+    # The average reads the prefetched scores: more explanations and scores, no more queries.
+    with CaptureQueriesContext(connection) as one:
+        browser.get("/tiny/0-res-ai/3")
+    for k in range(3):
+        other = Explanation.objects.create(feature=cat_feature, description=f"other {k}")
+        other.scores.create(score_type=exp.scores.first().score_type, value=0.1 * (k + 1))
+    with CaptureQueriesContext(connection) as many:
+        page = browser.get("/tiny/0-res-ai/3").content.decode()
+    assert "avg 20 (1 score)" in page
+    assert len(many.captured_queries) == len(one.captured_queries)

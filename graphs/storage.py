@@ -18,9 +18,17 @@ def graph_storage():
     return storages["default"]
 
 
+GZIP_LEVEL = 1  # bench/graphs: level 6 took ~4x longer for ~20 % smaller files
+
+
 def graph_dumps(data: dict) -> bytes:
-    """The gzip bytes stored for a graph (compact JSON)."""
-    return gzip.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), compresslevel=6)
+    """The gzip bytes stored for a graph: compact UTF-8 JSON written by pydantic-core's
+    serializer (the one circuit-tracer's ``create_graph_files`` writes with; ~5x faster than
+    ``json.dumps`` on a 100k-link graph), gzip at a fast level. Non-finite floats become
+    ``null`` (``json.dumps`` would write ``NaN``, which browsers' JSON.parse rejects)."""
+    from pydantic_core import to_json
+
+    return gzip.compress(to_json(data), compresslevel=GZIP_LEVEL)
 
 
 def graph_file_save(*, model_name: str, slug: str, gz: bytes) -> str:

@@ -34,11 +34,12 @@ def transcoder_set_register(
     visibility: str = Visibility.PUBLIC,
 ) -> SourceSet:
     """A graph-capable source set whose sources (one per layer) point at a transcoder folder in
-    circuit-tracer's format (``config.yaml`` + ``layer_{i}.safetensors``, kept in each source's
-    ``config["set_folder"]``). ``sae_folders`` (``{layer: sae_lens folder}`` holding the same
+    circuit-tracer's format (``config.yaml`` + ``layer_{i}.safetensors``, or a cross-layer
+    transcoder's ``W_enc_{i}``/``W_dec_{i}.safetensors``: set type ``clt``; the folder is kept in
+    each source's ``config["set_folder"]``). ``sae_folders`` (``{layer: sae_lens folder}`` holding the same
     encoder) become the sources' ``local_path`` so the dashboards engine can load them; without
     them ``local_path`` is the circuit-tracer folder."""
-    from inference.graphs.transcoders import read_config
+    from inference.graphs.transcoders import CLT_KIND, read_config
     from models_app.services import source_ensure
 
     folder = Path(folder).resolve()
@@ -46,9 +47,12 @@ def transcoder_set_register(
         config = read_config(folder)
     except FileNotFoundError as exc:
         raise ValidationFailed(str(exc), field="folder") from exc
+    clt = config.get("model_kind") == CLT_KIND
+    set_type = "clt" if clt else "transcoder"
     sources = []
     for layer, path in enumerate(config["transcoders"]):
-        d_transcoder = _safetensors_shape(Path(path), "b_enc")[0]
+        # A CLT keeps layer i's encoder (and the number of its features) in W_enc_{i}.safetensors.
+        d_transcoder = _safetensors_shape(Path(path), f"b_enc_{layer}" if clt else "b_enc")[0]
         sae_folder = (sae_folders or {}).get(layer)
         sae_cfg = {}
         if sae_folder is not None:
@@ -64,14 +68,14 @@ def transcoder_set_register(
                 owner=owner,
                 d_sae=d_transcoder,
                 set_defaults={
-                    "type": "transcoder",
+                    "type": set_type,
                     "allow_graphs": True,
                     "description": description,
                     "visibility": visibility,
                 },
                 source_defaults={
                     "local_path": str(Path(sae_folder).resolve()) if sae_folder else str(folder),
-                    "architecture": "transcoder",
+                    "architecture": set_type,
                     "config": {
                         **sae_cfg,
                         "format": "circuit-tracer",
@@ -82,6 +86,6 @@ def transcoder_set_register(
             )
         )
     source_set = sources[0].source_set
-    SourceSet.objects.filter(pk=source_set.pk).update(type="transcoder", allow_graphs=True)
+    SourceSet.objects.filter(pk=source_set.pk).update(type=set_type, allow_graphs=True)
     source_set.refresh_from_db()
     return source_set

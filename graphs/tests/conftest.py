@@ -29,16 +29,14 @@ def graph_folders(tmp_path_factory):
     return {"model": model, "transcoders": transcoders}
 
 
-@pytest.fixture(scope="session")
-def bare_model(graph_folders):
-    """Bare circuit-tracer (no Neuronsite code): its own transcoder loader and
-    ``ReplacementModel.from_config`` with the model folder's weights."""
+def bare_replacement_model(model_folder, transcoders):
+    """Bare circuit-tracer (no Neuronsite code): ``ReplacementModel.from_config`` over loaded
+    transcoders (a ``TranscoderSet`` or a ``CrossLayerTranscoder``) with the model folder's
+    weights."""
     import json
 
     import torch
-    import yaml
     from circuit_tracer import ReplacementModel
-    from circuit_tracer.utils.hf_utils import load_transcoders
     from safetensors.torch import load_file
     from transformer_lens import HookedTransformerConfig
     from transformers import AutoTokenizer
@@ -46,11 +44,7 @@ def bare_model(graph_folders):
     from inference.loading import inference_device
 
     device = inference_device()  # the engine's device, so both sides compute alike
-    folder = graph_folders["model"]
-    tc_folder = graph_folders["transcoders"]
-    config = yaml.safe_load((tc_folder / "config.yaml").read_text())
-    config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
-    transcoders = load_transcoders(config, torch.device(device), torch.float32, lazy_decoder=False)
+    folder = model_folder
     raw = json.loads((folder / "config.json").read_text())
     raw.update(dtype=torch.float32, device=device, tokenizer_name=str(folder))
     cfg = HookedTransformerConfig.from_dict(raw)
@@ -68,6 +62,24 @@ def bare_model(graph_folders):
     model.load_state_dict(state, strict=False)
     model.to(device)
     return model
+
+
+@pytest.fixture(scope="session")
+def bare_model(graph_folders):
+    """Bare circuit-tracer: its own transcoder loader over the set's folder."""
+    import torch
+    import yaml
+    from circuit_tracer.utils.hf_utils import load_transcoders
+
+    from inference.loading import inference_device
+
+    tc_folder = graph_folders["transcoders"]
+    config = yaml.safe_load((tc_folder / "config.yaml").read_text())
+    config["transcoders"] = [str(tc_folder / p) for p in config["transcoders"]]
+    transcoders = load_transcoders(
+        config, torch.device(inference_device()), torch.float32, lazy_decoder=False
+    )
+    return bare_replacement_model(graph_folders["model"], transcoders)
 
 
 @pytest.fixture

@@ -52,15 +52,15 @@ def load_replacement_model(model_row: Any, transcoder_ref: str, *, device: str |
     import torch
     from circuit_tracer import ReplacementModel
 
-    from inference.graphs.transcoders import load_transcoder_set
+    from inference.graphs.transcoders import load_transcoder_set, n_layers_of
     from inference.loading import inference_device, load_model
 
     device = device or inference_device()
     base = load_model(model_row, device=device, dtype="float32")
     transcoders = load_transcoder_set(transcoder_ref, device=device, dtype=torch.float32)
-    if len(transcoders) != base.cfg.n_layers:
+    if n_layers_of(transcoders) != base.cfg.n_layers:
         raise GraphEngineError(
-            f"transcoder set has {len(transcoders)} layers but the model has {base.cfg.n_layers}"
+            f"transcoder set has {n_layers_of(transcoders)} layers but the model has {base.cfg.n_layers}"
         )
     model = ReplacementModel.from_config(base.cfg, transcoders, tokenizer=base.tokenizer)
     state = {}

@@ -139,15 +139,15 @@ def job_progress(
     done: int,
     total: int | None = None,
     skipped: int | None = None,
-    log: str | None = None,
+    log: str | list[str] | None = None,
 ) -> None:
-    """A task's progress (``done`` of ``total`` in the job's unit), with a log line in the same
-    write when ``log`` is given. Raises ``JobCancelled`` when the job was cancelled, so the task
+    """A task's progress (``done`` of ``total`` in the job's unit), with a log line (or several,
+    each stamped) in the same write when ``log`` is given. Raises ``JobCancelled`` when the job was cancelled, so the task
     stops at its next report (one batch)."""
     with transaction.atomic():
         job = _locked(job_id)
-        if log is not None:
-            _append_log(job, str(log))
+        for line in [log] if isinstance(log, str) else log or ():
+            _append_log(job, str(line))
         entry = job.parts[part]
         entry["done"] = int(done)
         if total is not None:

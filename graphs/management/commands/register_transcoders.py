@@ -8,7 +8,9 @@ from neuronsite.errors import ApplicationError
 class Command(BaseCommand):
     help = (
         "Register a folder of per-layer transcoders in circuit-tracer's format (config.yaml + "
-        "layer_{i}.safetensors) as source set SET of MODEL, with graphs allowed."
+        "layer_{i}.safetensors) or a cross-layer transcoder (config.yaml with model_kind: "
+        "cross_layer_transcoder + W_enc_{i}/W_dec_{i}.safetensors) as source set SET of MODEL, "
+        "with graphs allowed."
     )
 
     def add_arguments(self, parser):
@@ -30,4 +32,5 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise exc.as_command_error() from exc
         n = source_set.sources.count()
-        self.stdout.write(f"Registered {opt['model']}/{source_set.name}: {n} transcoder layers.")
+        kind = "CLT" if source_set.type == "clt" else "transcoder"
+        self.stdout.write(f"Registered {opt['model']}/{source_set.name}: {n} {kind} layers.")

@@ -1,0 +1,150 @@
+"""A cross-layer transcoder (CLT) from a local folder as a graph source: built with circuit-tracer's
+own ``CrossLayerTranscoder`` and saved with its ``to_safetensors``, registered as a source set of
+type ``clt``, loaded through our source → the stored graph equals bare circuit-tracer's
+``attribute`` + ``create_graph_files`` on the same CLT (loaded with its own ``load_clt``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphs.tests.conftest import D_MODEL, N_LAYERS, bare_replacement_model, fetch_graph
+
+PROMPT = "The quick brown fox jumps over"
+D_CLT = 48
+
+
+@pytest.fixture(scope="module")
+def clt_folder(tmp_path_factory):
+    from inference.graphs.transcoders import build_tiny_clt
+
+    return build_tiny_clt(
+        tmp_path_factory.mktemp("clt") / "clt",
+        n_layers=N_LAYERS,
+        d_model=D_MODEL,
+        d_transcoder=D_CLT,
+        scan="gtiny-clt",
+        seed=11,
+        jumprelu=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def bare_clt_output(graph_folders, clt_folder, tmp_path_factory):
+    """circuit-tracer alone: ``load_clt`` on the folder, ``attribute``, ``create_graph_files``."""
+    import torch
+    import yaml
+    from circuit_tracer import attribute
+    from circuit_tracer.transcoder.cross_layer_transcoder import CrossLayerTranscoder, load_clt
+    from circuit_tracer.utils.create_graph_files import create_graph_files
+
+    from inference.loading import inference_device
+
+    config = yaml.safe_load((clt_folder / "config.yaml").read_text())
+    clt = load_clt(
+        str(clt_folder),
+        feature_input_hook=config["feature_input_hook"],
+        feature_output_hook=config["feature_output_hook"],
+        scan=config["scan"],
+        device=torch.device(inference_device()),
+        dtype=torch.float32,
+        lazy_decoder=False,
+    )
+    assert isinstance(clt, CrossLayerTranscoder) and clt.n_layers == N_LAYERS
+    model = bare_replacement_model(graph_folders["model"], clt)
+    graph = attribute(
+        PROMPT, model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000
+    )
+    out = tmp_path_factory.mktemp("bare-clt")
+    create_graph_files(graph, "bare", str(out), scan="gtiny", node_threshold=0.8, edge_threshold=0.85)
+    return json.loads((out / "bare.json").read_text())
+
+
+def _key(node: dict) -> str:
+    if node["feature_type"] == "mlp reconstruction error":
+        return f"err:{node['layer']}:{node['ctx_idx']}"
+    return node["node_id"]
+
+
+def _bare_form(node_id: str) -> str:
+    layer, index, ctx = node_id.split("_")
+    return f"0_{layer}_{ctx}" if index == "-1" else node_id
+
+
+def test_a_clt_from_a_local_folder_generates_the_graph_circuit_tracer_makes(
+    graph_model, api_user, clt_folder, bare_clt_output
+):
+    from graphs.services import transcoder_set_register
+
+    source_set = transcoder_set_register(model_name="gtiny", set_name="clt", folder=clt_folder)
+    assert (source_set.type, source_set.allow_graphs) == ("clt", True)
+    sources = list(source_set.sources.order_by("layer"))
+    assert [s.layer for s in sources] == list(range(N_LAYERS))
+    assert {s.d_sae for s in sources} == {D_CLT}
+    assert sources[0].hook_name == "blocks.0.hook_resid_mid"
+
+    _, client = api_user()
+    response = client.post(
+        "/api/graph/generate",
+        {"modelId": "gtiny", "prompt": PROMPT, "slug": "clt-fox", "sourceSetName": "clt"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    ours = fetch_graph(client, "gtiny", "clt-fox")
+    bare = bare_clt_output
+
+    bare_nodes = {_key(n): n for n in bare["nodes"]}
+    our_nodes = {_key(n): n for n in ours["nodes"]}
+    assert len(bare_nodes) > N_LAYERS * 8  # features, errors, tokens and logits
+    assert any(n["feature_type"] == "cross layer transcoder" for n in ours["nodes"])
+    assert set(our_nodes) == set(bare_nodes)
+    assert len({n["node_id"] for n in ours["nodes"]}) == len(ours["nodes"])  # unique ids
+    for key, theirs in bare_nodes.items():
+        mine = dict(our_nodes[key])
+        if theirs["feature_type"] == "mlp reconstruction error":
+            mine["node_id"], mine["jsNodeId"] = theirs["node_id"], theirs["jsNodeId"]
+        for field in ("influence", "activation", "token_prob"):
+            if theirs.get(field) is not None:
+                assert mine[field] == pytest.approx(theirs[field], abs=1e-5), (key, field)
+                mine[field] = theirs[field]
+        mine.pop("density", None)
+        assert mine == theirs
+
+    def grouped(links, rename=lambda x: x):
+        out: dict[tuple, list[float]] = {}
+        for link in links:
+            out.setdefault((rename(link["source"]), rename(link["target"])), []).append(link["weight"])
+        return {key: sorted(weights) for key, weights in out.items()}
+
+    bare_links, our_links = grouped(bare["links"]), grouped(ours["links"], _bare_form)
+    assert set(our_links) == set(bare_links) and len(ours["links"]) == len(bare["links"])
+    for key, weights in bare_links.items():
+        assert our_links[key] == pytest.approx(weights, abs=1e-5)
+    meta = ours["metadata"]
+    assert meta["feature_details"]["neuronpedia_source_set"] == "clt"
+    assert meta["info"]["transcoder_scan"] == "gtiny-clt"
+    assert 0 < meta["replacement_score"] <= 1 and 0 < meta["completeness_score"] <= 1
+
+
+def test_a_clt_folder_that_does_not_fit_the_model_fails_the_job_with_its_reason(
+    graph_model, api_user, tmp_path
+):
+    """A CLT over 3 layers for a 2-layer model: 400 naming the mismatch, nothing stored."""
+    from graphs.models import GraphMetadata
+    from graphs.services import transcoder_set_register
+    from inference.graphs.transcoders import build_tiny_clt
+
+    folder = build_tiny_clt(
+        tmp_path / "clt3", n_layers=N_LAYERS + 1, d_model=D_MODEL, d_transcoder=16, scan="x"
+    )
+    transcoder_set_register(model_name="gtiny", set_name="clt3", folder=folder)
+    _, client = api_user()
+    response = client.post(
+        "/api/graph/generate",
+        {"modelId": "gtiny", "prompt": PROMPT, "sourceSetName": "clt3"},
+        format="json",
+    )
+    assert response.status_code == 400, response.json()
+    assert "3 layers" in json.dumps(response.json())
+    assert not GraphMetadata.objects.exists()

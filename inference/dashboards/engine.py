@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,29 +64,30 @@ class DashboardConfig:
 
 
 class _KernelPool:
-    """Runs a kernel over feature ranges, one per thread (the numba kernels release the GIL), in
-    the background: ``submit`` returns at once and ``wait`` gives the results, so the next
-    batch's model forward and SAE encode run while the kernels sweep this one."""
+    """Runs a kernel over feature ranges, one per thread (the numba kernels release the GIL).
+
+    The call waits for every range: run in the background while the next batch goes through the
+    model (tried), the kernels' threads and torch's OpenMP threads (which spin between
+    operations) fought over the cores and the whole took longer, most of all on a busy machine."""
 
     def __init__(self, n_feat: int, n_threads: int):
         n = max(1, min(n_threads, n_feat))
         cuts = [n_feat * i // n for i in range(n + 1)]
         self.ranges = [(cuts[i], cuts[i + 1]) for i in range(n)]
-        self.pool = ThreadPoolExecutor(n, thread_name_prefix="dashboards") if n_feat else None
-        self.pending: list[Future] = []
+        self.pool = ThreadPoolExecutor(n - 1, thread_name_prefix="dashboards") if n > 1 else None
 
-    def submit(self, fn: Callable[[int, int], object]) -> None:
-        self.wait()
-        if self.pool is not None:
-            self.pending = [self.pool.submit(fn, f0, f1) for f0, f1 in self.ranges]
-
-    def wait(self) -> list:
-        pending, self.pending = self.pending, []
-        return [f.result() for f in pending]
+    def run(self, fn: Callable[[int, int], object]) -> list:
+        """``fn(f0, f1)`` for every range (the first on this thread), in range order."""
+        if not self.ranges or self.ranges[-1][1] == 0:
+            return []
+        others = [self.pool.submit(fn, f0, f1) for f0, f1 in self.ranges[1:]] if self.pool else []
+        try:
+            first = fn(*self.ranges[0])
+        finally:
+            rest = [f.result() for f in others]
+        return [first, *rest]
 
     def close(self) -> None:
-        for f in self.pending:
-            f.cancel()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
@@ -154,8 +155,8 @@ def compute_dashboards_arrays(
                 yield start, encode(start, acts)
 
     # The per-batch work is numba kernels over the feature activations (no torch operation, no
-    # Python loop per feature); they split the features over as many threads as torch uses and
-    # run in the background while the next batch goes through the model and the SAE encoder.
+    # Python loop per feature), the features split over as many threads as torch uses; torch's
+    # thread count is the caller's, never changed here.
     n_threads = torch.get_num_threads() if n_feat * cfg.prompt_batch_size >= PARALLEL_FROM else 1
     kpool = _KernelPool(n_feat, n_threads)
     carry = 0 if lazy_rows else ctx_len  # snippet rows travel with the candidates (no cache)
@@ -182,15 +183,11 @@ def compute_dashboards_arrays(
 
             return work
 
-        def done_step() -> list:
-            """Wait for the batch in flight (if any) and count it."""
+        def done_step() -> None:
             nonlocal steps
-            results = kpool.wait()
-            if results:
-                steps += 1
-                if progress:
-                    progress(steps, steps_total)
-            return results
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
 
         for start, acts in hook_acts:
             feats = encode(start, acts)
@@ -199,9 +196,9 @@ def compute_dashboards_arrays(
                 feats_cache.append(feats)  # [B * L, F]
             p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
             p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
-            sizes = (done_step() or [sizes])[0]
-            kpool.submit(pass1_work(feats.numpy(), start, p_max, p_pos, *sizes))
-        heap_size, top_size = (done_step() or [sizes])[0]
+            sizes = (kpool.run(pass1_work(feats.numpy(), start, p_max, p_pos, *sizes)) or [sizes])[0]
+            done_step()
+        heap_size, top_size = sizes
         act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
         q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
 
@@ -234,9 +231,8 @@ def compute_dashboards_arrays(
             keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
             iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
             iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
+            kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos))
             done_step()
-            kpool.submit(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos))
-        done_step()
     finally:
         kpool.close()
     hist = torch.from_numpy(hist_np[:nb].T.copy())

@@ -5,8 +5,12 @@ and cached on disk).
 Written with tensor operations, the passes took some thirty full sweeps of the ``[T, F]`` matrix
 per batch (a transposed copy, masks, a ``torch.where`` + ``argmax`` per interval, histogram bins
 through several temporaries, two ``scatter_add``): four times the cost of the model forward and
-the SAE encode themselves. Here each element is read once per pass and only the per-prompt
-summaries (``[B, F]`` arrays) come back to torch, which keeps the (small) sorting and sampling.
+the SAE encode themselves. Here each element is read once per pass into per-prompt summaries
+(``[B, F]`` arrays), which :func:`top_merge` and :func:`sample_merge` fold into the running top
+lists and interval samples by insertion (an entry is rarely better than a feature's kept ones,
+so this is one comparison per prompt and feature; before, a torch sort and ``topk`` per batch
+and interval, with their gathers, cost as much as a pass). Every kernel touches only the features
+``f0:f1`` it is given, so the engine splits a batch over threads by feature range.
 
 The arithmetic is the tensor version's, in the same float32 steps, so the results are identical:
 the histogram bin is ``floor((v - min) * nb / span)`` and the interval ``trunc(v / width)``, each

@@ -217,6 +217,9 @@ def main() -> None:
     parser.add_argument("--n-layers", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="skip SAEDashboard (and its install)")
     parser.add_argument("--no-workers", action="store_true", help="skip the 2-workers-vs-1 figure")
+    # SAEDashboard takes about half an hour at the default sizes on 2 cores: --peer-from reuses the
+    # peer.json of an earlier run on the same sizes (printed as such) instead of running it again
+    parser.add_argument("--peer-from", type=Path, help="peer.json of an earlier SAEDashboard run")
     args = parser.parse_args()
     size = "" if (args.d_model, args.n_layers) == (64, 2) else f"-m{args.d_model}x{args.n_layers}"
     out = ROOT / "bench" / "out" / f"dashboards-{args.d_sae}-{args.n_prompts}-{args.ctx_len}{size}"
@@ -226,7 +229,7 @@ def main() -> None:
         d_model=args.d_model, n_layers=args.n_layers,
     )  # fmt: skip
     peer_python = None
-    if not args.no_peer:
+    if not args.no_peer and args.peer_from is None:
         try:
             peer_python = ensure_peer()
         except subprocess.CalledProcessError as exc:
@@ -241,7 +244,10 @@ def main() -> None:
         f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)"
     )
     print(f"load average after: {load_average()}")
-    if peer_python is not None:
+    if args.peer_from is not None:
+        print(f"SAEDashboard: the earlier run in {args.peer_from} (not run again)")
+        compare_peer(json.loads(args.peer_from.read_text()), ours, ours_s)
+    elif peer_python is not None:
         run_peer(peer_python, out, args.threads, ours, ours_s)
     if not args.no_workers:  # the third figure: its own script (a database, job worker processes)
         print("2 job workers vs 1 (bench/dashboards/workers.py, its default sizes):", flush=True)
@@ -252,7 +258,10 @@ def run_peer(peer_python: Path, out: Path, threads: int, ours: list[dict], ours_
     peer_out = out / "peer.json"
     subprocess.run([str(peer_python), str(Path(__file__).with_name("peer.py")), str(out), str(peer_out),
                     str(threads)], check=True)  # fmt: skip
-    peer = json.loads(peer_out.read_text())
+    compare_peer(json.loads(peer_out.read_text()), ours, ours_s)
+
+
+def compare_peer(peer: dict, ours: list[dict], ours_s: float) -> None:
     peer_s = peer["seconds"]
     by_index = {f["feature_index"]: f for f in ours}
     shared = total = 0

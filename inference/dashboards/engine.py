@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,12 +43,7 @@ from inference.dashboards.hooks import HookActivations, feature_resid_directions
 from inference.dashboards.neighbours import decoder_neighbours, umap_layout  # noqa: F401 (re-exported)
 
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
-GLUE_ONE_THREAD_FROM = 1 << 16  # features x prompts per batch
-
-
-def _set_threads(n: int) -> None:
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+PARALLEL_FROM = 1 << 14  # features x prompts per batch from which the kernels split over threads
 
 
 @dataclass(frozen=True)
@@ -67,49 +63,33 @@ class DashboardConfig:
     ignore_token_ids: frozenset[int] = field(default_factory=frozenset)
 
 
-def _merge_topk(
-    values: torch.Tensor, extras: Sequence[torch.Tensor], k: int, largest: bool = True
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Keep the ``k`` best of ``values [n, F]`` per column, taking ``extras [n, F, ...]`` along."""
-    k = min(k, values.shape[0])
-    # a stable sort, not topk: among equal values the earlier token wins, whatever the batching
-    kept, sel = torch.sort(values, dim=0, descending=largest, stable=True)
-    kept, sel = kept[:k], sel[:k]
-    cols = torch.arange(values.shape[1], device=values.device).unsqueeze(0)
-    return kept, [e[sel, cols] for e in extras]
+class _KernelPool:
+    """Runs a kernel over feature ranges, one per thread (the numba kernels release the GIL).
 
+    The call waits for every range: run in the background while the next batch goes through the
+    model (tried), the kernels' threads and torch's OpenMP threads (which spin between
+    operations) fought over the cores and the whole took longer, most of all on a busy machine."""
 
-@dataclass
-class _Candidates:
-    """Running per-feature candidates: score [K, F], activation value, global token index, row."""
+    def __init__(self, n_feat: int, n_threads: int):
+        n = max(1, min(n_threads, n_feat))
+        cuts = [n_feat * i // n for i in range(n + 1)]
+        self.ranges = [(cuts[i], cuts[i + 1]) for i in range(n)]
+        self.pool = ThreadPoolExecutor(n - 1, thread_name_prefix="dashboards") if n > 1 else None
 
-    score: torch.Tensor
-    value: torch.Tensor
-    gidx: torch.Tensor
-    rows: torch.Tensor
+    def run(self, fn: Callable[[int, int], object]) -> list:
+        """``fn(f0, f1)`` for every range (the first on this thread), in range order."""
+        if not self.ranges or self.ranges[-1][1] == 0:
+            return []
+        others = [self.pool.submit(fn, f0, f1) for f0, f1 in self.ranges[1:]] if self.pool else []
+        try:
+            first = fn(*self.ranges[0])
+        finally:
+            rest = [f.result() for f in others]
+        return [first, *rest]
 
-    @classmethod
-    def empty(cls, n_features: int, ctx_len: int, fill: float) -> _Candidates:
-        return cls(
-            torch.full((0, n_features), fill),
-            torch.zeros(0, n_features),
-            torch.zeros(0, n_features, dtype=torch.long),
-            torch.zeros(0, n_features, ctx_len),
-        )
-
-    def merge(self, score, value, acts_blf, sel, offset_tokens, k, largest, ctx_len):
-        """Merge a batch's candidates (``score``, ``value``, ``sel``: [k, F], ``sel`` the token
-        index within the batch). With ``acts_blf=None`` the snippet rows are not carried along
-        (gathered once at the end, see ``compute_dashboards_arrays``): copying [k, F, L] rows at
-        every merge was the largest cost of the generator."""
-        extras = [torch.cat([self.value, value]), torch.cat([self.gidx, sel + offset_tokens])]
-        if acts_blf is not None:
-            cols = torch.arange(sel.shape[1]).unsqueeze(0)
-            extras.append(torch.cat([self.rows, acts_blf[sel // ctx_len, :, cols]]))  # [k, F, L]
-        self.score, kept = _merge_topk(torch.cat([self.score, score]), extras, k, largest)
-        self.value, self.gidx = kept[0], kept[1]
-        if acts_blf is not None:
-            self.rows = kept[2]
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 @torch.inference_mode()
@@ -174,13 +154,12 @@ def compute_dashboards_arrays(
             for start, acts in hook_acts:
                 yield start, encode(start, acts)
 
-    # The per-batch work between model runs (the kernels, sorting and sampling of [F, B]
-    # summaries) runs on one torch thread: those operations are too small to gain from more, and
-    # on a busy machine every parallel one waits for a descheduled thread (it took longer than
-    # the model forward there). Results do not depend on the thread count. Switching costs about
-    # 10 ms, so only where the summaries are large enough to matter.
-    threads = torch.get_num_threads()
-    glue_threads = 1 if n_feat * cfg.prompt_batch_size >= GLUE_ONE_THREAD_FROM else threads
+    # The per-batch work is numba kernels over the feature activations (no torch operation, no
+    # Python loop per feature), the features split over as many threads as torch uses; torch's
+    # thread count is the caller's, never changed here.
+    n_threads = torch.get_num_threads() if n_feat * cfg.prompt_batch_size >= PARALLEL_FROM else 1
+    kpool = _KernelPool(n_feat, n_threads)
+    carry = 0 if lazy_rows else ctx_len  # snippet rows travel with the candidates (no cache)
     try:
         # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
         q_need = {q: (1 - q) * (n_valid - 1) for q in cfg.quantiles}
@@ -188,41 +167,38 @@ def compute_dashboards_arrays(
         act_max_np = np.zeros(n_feat, dtype=np.float32)
         act_min_np = np.full(n_feat, np.inf, dtype=np.float32)
         heap = np.empty((n_feat, q_k), dtype=np.float32)
-        heap_size = 0
-        top = _Candidates.empty(n_feat, ctx_len, -math.inf)
+        sizes = (0, 0)  # entries per feature of the heap (quantile tail) and of the top list
+        top_score = np.full((cfg.top_k, n_feat), -np.inf, dtype=np.float32)
+        top_gidx = np.zeros((cfg.top_k, n_feat), dtype=np.int64)
+        top_rows = np.zeros((cfg.top_k if carry else 0, n_feat, ctx_len), dtype=np.float32)
+
+        def pass1_work(feats_np, start, p_max, p_pos, heap_size, top_size):
+            def work(f0, f1):
+                hs = kernels.pass1(
+                    feats_np, ctx_len, f0, f1, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
+                )
+                ts = kernels.top_merge(p_max, p_pos, f0, f1, start * ctx_len, ctx_len, top_score, top_gidx,
+                                       top_size, top_rows, feats_np)  # fmt: skip
+                return hs, ts
+
+            return work
+
+        def done_step() -> None:
+            nonlocal steps
+            steps += 1
+            if progress:
+                progress(steps, steps_total)
+
         for start, acts in hook_acts:
             feats = encode(start, acts)
-            _set_threads(glue_threads)
             n_prompts = feats.shape[0] // ctx_len
             if feats_cache is not None:
                 feats_cache.append(feats)  # [B * L, F]
             p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
             p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
-            heap_size = kernels.pass1(
-                feats.numpy(), ctx_len, act_max_np, act_min_np, heap, heap_size, p_max, p_pos
-            )
-            # Sequence-level selection (SAEDashboard's): a prompt is a candidate once, with its
-            # largest activation, qualifying at its first maximal token. A stable sort over the
-            # batch's prompts: among equal maxima the earlier prompt wins, whatever the batching.
-            p_max_t = torch.from_numpy(p_max).T.contiguous()  # [F, B]
-            p_pos_t = torch.from_numpy(p_pos).T.long()
-            p_score, p_sel = torch.sort(p_max_t, dim=1, descending=True, stable=True)
-            p_score, p_sel = p_score[:, : cfg.top_k], p_sel[:, : cfg.top_k]
-            sel = p_sel * ctx_len + p_pos_t.gather(1, p_sel)  # token index within the batch
-            top.merge(
-                p_score.T,
-                p_score.T,
-                None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
-                sel.T,
-                start * ctx_len,
-                cfg.top_k,
-                True,
-                ctx_len,
-            )
-            steps += 1
-            if progress:
-                progress(steps, steps_total)
-            _set_threads(threads)
+            sizes = (kpool.run(pass1_work(feats.numpy(), start, p_max, p_pos, *sizes)) or [sizes])[0]
+            done_step()
+        heap_size, top_size = sizes
         act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
         q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
 
@@ -233,43 +209,32 @@ def compute_dashboards_arrays(
         span_np, width_np = span.numpy(), width.numpy()
         hist_np = np.zeros((nb + 1, n_feat), dtype=np.int64)  # + non-positive
         iv_count_np = np.zeros((n_iv + 1, n_feat), dtype=np.int64)
-        samples = [_Candidates.empty(n_feat, ctx_len, NO_KEY) for _ in range(n_iv)]
+        # per interval, a uniform sample of the prompts holding a token in it: the smallest keys
+        s_score = np.full((n_iv, cfg.interval_size, n_feat), NO_KEY, dtype=np.float32)
+        s_gidx = np.zeros((n_iv, cfg.interval_size, n_feat), dtype=np.int64)
+        s_size = np.zeros((n_iv, n_feat), dtype=np.int64)
+        s_rows = np.zeros((n_iv if carry else 0, cfg.interval_size, n_feat, ctx_len), dtype=np.float32)
         gen = torch.Generator().manual_seed(cfg.seed)
-        no_key = torch.tensor(NO_KEY)
+
+        def pass2_work(feats_np, start, keys, iv_max, iv_pos):
+            def work(f0, f1):
+                kernels.pass2(feats_np, ctx_len, f0, f1, act_min_np, span_np, width_np, hist_np, iv_count_np,
+                              iv_max, iv_pos)  # fmt: skip
+                kernels.sample_merge(iv_max, iv_pos, keys, f0, f1, start * ctx_len, ctx_len, s_score, s_gidx,
+                                     s_size, s_rows, feats_np)  # fmt: skip
+                return True
+
+            return work
+
         for start, feats in pass2_batches():
-            _set_threads(glue_threads)
             n_prompts = feats.shape[0] // ctx_len
+            keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
             iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
             iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-            kernels.pass2(
-                feats.numpy(), ctx_len, act_min_np, span_np, width_np, hist_np, iv_count_np, iv_max, iv_pos
-            )
-            keys_t = torch.rand((n_feat, n_prompts), generator=gen)
-            s = min(cfg.interval_size, n_prompts)
-            for i in range(n_iv):
-                # A uniform sample of the prompts holding a token in interval i, one snippet per
-                # prompt; its qualifying token is the prompt's largest activation inside the interval.
-                best = torch.from_numpy(iv_max[i]).T.contiguous()  # [F, B], -inf: none in interval
-                masked = torch.where(best > -math.inf, keys_t, no_key)
-                score, p_sel = masked.topk(s, dim=1, largest=False)  # [F, s]
-                q_pos = torch.from_numpy(iv_pos[i]).T.long()
-                sel = p_sel * ctx_len + q_pos.gather(1, p_sel)
-                samples[i].merge(
-                    score.T,
-                    best.gather(1, p_sel).T,
-                    None if lazy_rows else feats.view(n_prompts, ctx_len, n_feat),
-                    sel.T,
-                    start * ctx_len,
-                    cfg.interval_size,
-                    False,
-                    ctx_len,
-                )
-            steps += 1
-            if progress:
-                progress(steps, steps_total)
-            _set_threads(threads)
+            kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos))
+            done_step()
     finally:
-        _set_threads(threads)
+        kpool.close()
     hist = torch.from_numpy(hist_np[:nb].T.copy())
     iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
     nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
@@ -294,23 +259,24 @@ def compute_dashboards_arrays(
 
     # ---- snippets: the kept candidates as flat arrays (no Python object per value) --------------
     first = 1 if cfg.drop_first_token else 0
-    groups = [top, *reversed(samples)]  # top group, then the intervals from high to low
-    keeps = [(top.value > 0).numpy()] + [(s.score < NO_KEY).numpy() for s in reversed(samples)]
-    f_sel, g_sel, k_sel, gidx = select_snippets(
-        [(keep, g.gidx.numpy()) for keep, g in zip(keeps, groups, strict=True)], nnz.numpy() > 0, n_iv
-    )
+    # the top group, then the intervals from high to low: (keep, gidx, rows) [K, F(, L)]
+    groups = [(top_score[:top_size] > 0, top_gidx[:top_size], top_rows[:top_size])]
+    groups += [(s_score[i] < NO_KEY, s_gidx[i], s_rows[i] if carry else None) for i in reversed(range(n_iv))]
+    f_sel, g_sel, k_sel, gidx = select_snippets([(keep, g) for keep, g, _ in groups], nnz.numpy() > 0, n_iv)
     seq, position = np.divmod(gidx, ctx_len)
     values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
     if lazy_rows:  # gathered from the kept feature activations, batch by batch
         batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
-        for b in np.unique(batch_of).tolist():
-            hit = np.flatnonzero(batch_of == b)
-            feats_b = feats_cache[b].numpy().reshape(-1, ctx_len, n_feat)
-            values[hit] = feats_b[row_of[hit, None], np.arange(first, ctx_len)[None, :], f_sel[hit, None]]
+        order = np.argsort(batch_of, kind="stable")
+        cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
+        for b, feats_b in enumerate(feats_cache):
+            if cuts[b] < cuts[b + 1]:
+                kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_sel, row_of,
+                                    values)  # fmt: skip
     else:  # carried along with the candidates
-        for g, candidates in enumerate(groups):
+        for g, (_, _, rows) in enumerate(groups):
             hit = np.flatnonzero(g_sel == g)
-            values[hit] = candidates.rows.numpy()[k_sel[hit], f_sel[hit], first:]
+            values[hit] = rows[k_sel[hit], f_sel[hit], first:]
     mx64 = act_max_np.astype(np.float64)
     interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
     is_top = g_sel == 0

@@ -5,8 +5,12 @@ and cached on disk).
 Written with tensor operations, the passes took some thirty full sweeps of the ``[T, F]`` matrix
 per batch (a transposed copy, masks, a ``torch.where`` + ``argmax`` per interval, histogram bins
 through several temporaries, two ``scatter_add``): four times the cost of the model forward and
-the SAE encode themselves. Here each element is read once per pass and only the per-prompt
-summaries (``[B, F]`` arrays) come back to torch, which keeps the (small) sorting and sampling.
+the SAE encode themselves. Here each element is read once per pass into per-prompt summaries
+(``[B, F]`` arrays), which :func:`top_merge` and :func:`sample_merge` fold into the running top
+lists and interval samples by insertion (an entry is rarely better than a feature's kept ones,
+so this is one comparison per prompt and feature; before, a torch sort and ``topk`` per batch
+and interval, with their gathers, cost as much as a pass). Every kernel touches only the features
+``f0:f1`` it is given, so the engine splits a batch over threads by feature range.
 
 The arithmetic is the tensor version's, in the same float32 steps, so the results are identical:
 the histogram bin is ``floor((v - min) * nb / span)`` and the interval ``trunc(v / width)``, each
@@ -55,7 +59,7 @@ def _push(heap, f, size, v):
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def pass1(feats, ctx_len, act_max, act_min, heap, heap_size, p_max, p_pos):
+def pass1(feats, ctx_len, f0, f1, act_max, act_min, heap, heap_size, p_max, p_pos):
     """Density extremes, the quantile tail and the per-prompt maxima of one batch.
 
     ``act_max`` (running max, from 0), ``act_min`` (running smallest positive value, from inf)
@@ -64,13 +68,14 @@ def pass1(feats, ctx_len, act_max, act_min, heap, heap_size, p_max, p_pos):
     [B, F]``: each prompt's largest activation and its first position (written).
 
     The inner loops over features are branch-free so that they vectorise; the heap is touched
-    only for the rare values above a feature's current tail threshold."""
-    n_tok, n_feat = feats.shape
+    only for the rare values above a feature's current tail threshold. Only the features
+    ``f0:f1`` are touched, so that threads can share a batch by feature range."""
+    n_tok = feats.shape[0]
     q_k = heap.shape[1]
     size = heap_size
     inf = np.float32(np.inf)
-    thr = np.empty(n_feat, dtype=np.float32)  # each feature's smallest kept value, once full
-    for f in range(n_feat):
+    thr = np.empty(heap.shape[0], dtype=np.float32)  # each feature's smallest kept value, once full
+    for f in range(f0, f1):
         thr[f] = heap[f, 0] if size == q_k else -inf
     for t in range(n_tok):
         p = t // ctx_len
@@ -79,63 +84,63 @@ def pass1(feats, ctx_len, act_max, act_min, heap, heap_size, p_max, p_pos):
         pm = p_max[p]
         pp = p_pos[p]
         if pos == 0:
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 pm[f] = row[f]
                 pp[f] = 0
         else:
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 v = row[f]
                 better = v > pm[f]
                 pm[f] = v if better else pm[f]
                 pp[f] = pos if better else pp[f]
-        for f in range(n_feat):
+        for f in range(f0, f1):
             v = row[f]
             w = v if v > 0 else inf
             act_min[f] = w if w < act_min[f] else act_min[f]
         if size < q_k:  # filling the tails: every value goes in
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 _push(heap, f, size, row[f])
             size += 1
             if size == q_k:
-                for f in range(n_feat):
+                for f in range(f0, f1):
                     thr[f] = heap[f, 0]
         else:
             above = 0
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 above += row[f] > thr[f]
             if above:
-                for f in range(n_feat):
+                for f in range(f0, f1):
                     v = row[f]
                     if v > thr[f]:
                         heap[f, 0] = v
                         _sift_down(heap, f, q_k)
                         thr[f] = heap[f, 0]
         if pos == ctx_len - 1 or t == n_tok - 1:
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 act_max[f] = pm[f] if pm[f] > act_max[f] else act_max[f]
     return size
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def pass2(feats, ctx_len, act_min, span, width, hist, iv_count, iv_max, iv_pos):
+def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_max, iv_pos):
     """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
     the last row collecting the non-positive entries; feature-minor so that the counting writes
     stay close together) and, per prompt and interval, the
     largest activation inside the interval and its first position (``iv_max``/``iv_pos
-    [n_iv, B, F]``, written; ``-inf`` where the prompt has none)."""
+    [n_iv, B, F]``, written; ``-inf`` where the prompt has none). Features ``f0:f1`` only."""
     n_tok, n_feat = feats.shape
     nb = hist.shape[0] - 1
     n_iv = iv_count.shape[0] - 1
     nb_f = np.float32(nb)
-    iv_max[:] = -np.inf
-    iv_pos[:] = 0
+    iv_max[:, :, f0:f1] = -np.inf
+    iv_pos[:, :, f0:f1] = 0
     hbin = np.empty(n_feat, dtype=np.int32)
     ivl = np.empty(n_feat, dtype=np.int32)
     for t in range(n_tok):
         p = t // ctx_len
         pos = np.int32(t - p * ctx_len)
         row = feats[t]
-        for f in range(n_feat):
+        for f in range(f0, f1):
             v = row[f]
             q = np.float32(np.float32(np.float32(v - act_min[f]) * nb_f) / span[f])
             b = np.int64(np.floor(q))
@@ -146,17 +151,114 @@ def pass2(feats, ctx_len, act_min, span, width, hist, iv_count, iv_max, iv_pos):
             i = i if i < n_iv - 1 else n_iv - 1
             i = i if i > 0 else 0
             ivl[f] = i if v > 0 else n_iv
-        for f in range(n_feat):
+        for f in range(f0, f1):
             hist[hbin[f], f] += 1
             iv_count[ivl[f], f] += 1
         for i in range(n_iv):
             bm = iv_max[i, p]
             bp = iv_pos[i, p]
-            for f in range(n_feat):
+            for f in range(f0, f1):
                 v = row[f]
                 better = (ivl[f] == i) & (v > bm[f])
                 bm[f] = v if better else bm[f]
                 bp[f] = pos if better else bp[f]
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def top_merge(p_max, p_pos, f0, f1, tok_offset, ctx_len, score, gidx, size, rows, feats):
+    """Merge one batch's prompts into every feature's running top list (features ``f0:f1``).
+
+    ``p_max``/``p_pos [B, F]`` (from :func:`pass1`): each prompt's largest activation and its
+    first position; ``score [K, F]`` the kept prompts' maxima, largest first, ``gidx [K, F]``
+    their qualifying token as a global token index, all features holding ``size`` entries (the
+    new size is returned). The prompts are offered in order and an entry goes after every kept
+    one that is >= it, so among equal maxima the earlier prompt wins, whatever the batching
+    (the order of a stable sort). With ``rows [K, F, L]`` (``rows.shape[0] > 0``) the kept
+    prompts' activation rows travel along (copied from ``feats [B * L, F]``)."""
+    k = score.shape[0]
+    n_prompts = p_max.shape[0]
+    if k == 0:
+        return 0
+    carry = rows.shape[0] > 0
+    n = size
+    for p in range(n_prompts):
+        full = n == k
+        for f in range(f0, f1):
+            x = p_max[p, f]
+            if full:
+                if not x > score[k - 1, f]:
+                    continue
+                j = k - 1
+            else:
+                j = n
+            while j > 0 and score[j - 1, f] < x:
+                score[j, f] = score[j - 1, f]
+                gidx[j, f] = gidx[j - 1, f]
+                if carry:
+                    rows[j, f, :] = rows[j - 1, f, :]
+                j -= 1
+            score[j, f] = x
+            gidx[j, f] = tok_offset + p * ctx_len + p_pos[p, f]
+            if carry:
+                for pos in range(ctx_len):
+                    rows[j, f, pos] = feats[p * ctx_len + pos, f]
+        if not full:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def sample_merge(iv_max, iv_pos, keys, f0, f1, tok_offset, ctx_len, score, gidx, size, rows, feats):
+    """Merge one batch into the running uniform samples of every interval (features ``f0:f1``).
+
+    A prompt is a candidate of interval ``i`` when it holds a token there (``iv_max [n_iv, B,
+    F] > -inf``, from :func:`pass2`); its random key is ``keys [F, B]``. ``score [n_iv, S, F]``
+    holds the ``size [n_iv, F]`` smallest keys seen (ascending; the rest of the slots keep their
+    fill), ``gidx`` the qualifying token (the prompt's largest activation inside the interval) as
+    a global token index: sampling without replacement. ``rows [n_iv, S, F, L]`` as in
+    :func:`top_merge`."""
+    n_iv = iv_max.shape[0]
+    n_prompts = iv_max.shape[1]
+    s_max = score.shape[1]
+    if s_max == 0:
+        return
+    carry = rows.shape[0] > 0
+    for i in range(n_iv):
+        for p in range(n_prompts):
+            for f in range(f0, f1):
+                if not iv_max[i, p, f] > -np.inf:
+                    continue
+                x = keys[f, p]
+                n = size[i, f]
+                if n == s_max:
+                    if not x < score[i, s_max - 1, f]:
+                        continue
+                    j = s_max - 1
+                else:
+                    j = n
+                    size[i, f] = n + 1
+                while j > 0 and score[i, j - 1, f] > x:
+                    score[i, j, f] = score[i, j - 1, f]
+                    gidx[i, j, f] = gidx[i, j - 1, f]
+                    if carry:
+                        rows[i, j, f, :] = rows[i, j - 1, f, :]
+                    j -= 1
+                score[i, j, f] = x
+                gidx[i, j, f] = tok_offset + p * ctx_len + iv_pos[i, p, f]
+                if carry:
+                    for pos in range(ctx_len):
+                        rows[i, j, f, pos] = feats[p * ctx_len + pos, f]
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def gather_rows(feats, ctx_len, first, sel, f_sel, row_of, out):
+    """``out[h, :] = feats[row_of[h] * ctx_len + first:..., f_sel[h]]`` for the snippets ``sel``
+    that live in this batch's ``feats [B * L, F]``."""
+    for h in sel:
+        base = row_of[h] * ctx_len
+        f = f_sel[h]
+        for pos in range(first, ctx_len):
+            out[h, pos - first] = feats[base + pos, f]
 
 
 def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
@@ -165,11 +267,21 @@ def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
 
 
 def warm() -> None:
-    """Load (or compile, the first time on a machine) the kernels: about a second per process,
+    """Load (or compile, the first time on a machine) the kernels: a few seconds per process,
     like importing torch; the benchmark does it before its timer, as it loads the model."""
     feats = np.zeros((2, 1), dtype=np.float32)
     one = np.ones(1, dtype=np.float32)
-    pass1(feats, 2, one.copy(), one.copy(), np.zeros((1, 1), np.float32), 0, np.zeros((1, 1), np.float32),
-          np.zeros((1, 1), np.int32))  # fmt: skip
-    pass2(feats, 2, one, one, one, np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64),
-          np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int32))  # fmt: skip
+    p_max, p_pos = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int32)
+    pass1(feats, 2, 0, 1, one.copy(), one.copy(), np.zeros((1, 1), np.float32), 0, p_max, p_pos)
+    iv_max, iv_pos = np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int32)
+    pass2(
+        feats, 2, 0, 1, one, one, one, np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64), iv_max, iv_pos
+    )
+    for rows in (np.zeros((0, 1, 2), np.float32), np.zeros((1, 1, 2), np.float32)):
+        top_merge(p_max, p_pos, 0, 1, 0, 2, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64), 0, rows,
+                  feats)  # fmt: skip
+    for rows in (np.zeros((0, 1, 1, 2), np.float32), np.zeros((1, 1, 1, 2), np.float32)):
+        sample_merge(iv_max, iv_pos, np.zeros((1, 1), np.float32), 0, 1, 0, 2, np.zeros((1, 1, 1), np.float32),
+                     np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), rows, feats)  # fmt: skip
+    gather_rows(feats, 2, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                np.zeros((1, 1), np.float32))  # fmt: skip

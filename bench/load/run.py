@@ -316,6 +316,10 @@ def main() -> None:
     parser.add_argument("--clients", default="64,500", help="concurrency levels")
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
     parser.add_argument(
+        "--prepare", action="store_true",
+        help="only build (or keep) the database, then stop (implies --keep); a later --keep run reuses it",
+    )  # fmt: skip
+    parser.add_argument(
         "--server", choices=["uvicorn", "daphne"], default="uvicorn",
         help="uvicorn with --workers processes (as make run starts it) or daphne (one process)",
     )  # fmt: skip
@@ -324,6 +328,7 @@ def main() -> None:
         help="uvicorn worker processes (make run's WEB_WORKERS, default 2)",
     )  # fmt: skip
     args = parser.parse_args()
+    args.keep = args.keep or args.prepare
 
     os.environ["EMBEDDED_DB_NAME"] = DB_NAME
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
@@ -361,6 +366,8 @@ def main() -> None:
         (rows,) = cur.fetchone()
         cur.execute("ANALYZE")
     print(f"database: {features:,} features, {rows:,} activation rows", flush=True)
+    if args.prepare:
+        return
     pool_size = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
 
     port = _free_port()

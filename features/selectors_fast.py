@@ -398,18 +398,23 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
     for act in activations:
         Activation.feature.field.set_cached_value(act, feature)
     _attach(feature, "activations", activations)
+    # the querysets are built only for what the row says exists (most features: none of them)
     related = [
-        ("explanations", feature._has_explanations, explanations_for_display(user=user)),
+        ("explanations", feature._has_explanations, lambda: explanations_for_display(user=user)),
         (
             "lists",
             feature._has_lists,
-            lists_visible(user=user).select_related("owner").order_by("-updated_at"),
+            lambda: lists_visible(user=user).select_related("owner").order_by("-updated_at"),
         ),
-        ("comments", feature._has_comments, Comment.objects.select_related("user").order_by("created_at")),
+        (
+            "comments",
+            feature._has_comments,
+            lambda: Comment.objects.select_related("user").order_by("created_at"),
+        ),
     ]
     for name, present, queryset in related:
         if present:
-            prefetch_related_objects([feature], Prefetch(name, queryset=queryset))
+            prefetch_related_objects([feature], Prefetch(name, queryset=queryset()))
         else:
             _attach(feature, name, [])
     with connection.cursor() as cur:

@@ -75,7 +75,9 @@ async def _get(app, path: str) -> tuple[int, bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--features", type=int, default=300)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--only", choices=["page", "api", "both"], default="both")

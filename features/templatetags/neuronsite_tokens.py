@@ -112,10 +112,14 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
                 append(f'<span class="{cls}">{text}</span>')
             elif v > 0:
                 a = v * inv
-                append(f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>')
+                append(
+                    f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
             else:
                 a = -v * inv
-                append(f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>')
+                append(
+                    f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
         return "".join(parts)
     for k in range(len(pieces)):
         first, last, shown = pieces[k]

@@ -20,9 +20,18 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+
+# Request threads kept for reuse (per process): Django's handler enters a ThreadSensitiveContext
+# per request, whose first thread-sensitive call starts a new thread (and the event loop waits in
+# Thread.start() for it to run, which on a busy machine is a queue of its own); here each request
+# gets an idle one-thread executor of an earlier request instead (asgiref's
+# ``ThreadSensitiveContext(executor=...)``: one request at a time, all of its sync steps on that
+# thread, as before). Past this many idle ones, a finished request's thread is let go.
+MAX_IDLE_REQUEST_THREADS = 256
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -37,6 +46,26 @@ class SyncChainASGIHandler(ASGIHandler):
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
+        self._idle_executors: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope, receive, send):
+        """Django's ``ASGIHandler.__call__`` with a reused request thread (see
+        ``MAX_IDLE_REQUEST_THREADS``)."""
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        idle = self._idle_executors
+        try:
+            executor = idle.pop()
+        except IndexError:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            if len(idle) < MAX_IDLE_REQUEST_THREADS:
+                idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
 
     def _slots_for_loop(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -166,6 +166,9 @@ if DATABASE_POOL:
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # drop dead pooled connections on checkout
+# Load (issue 10, bench/load): the embedded engine's pool checks a connection on checkout without
+# a SELECT 1 round trip when its socket shows nothing to read (neuronsite/db/pool.py).
+DATABASE_POOL_CHECK_SOCKET = env_bool("DATABASE_POOL_CHECK_SOCKET", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -5,6 +5,7 @@ Snippets are rendered here in plain Python rather than with one template tag per
 dashboard holds thousands of tokens and must render in a few milliseconds.
 """
 
+import html
 from functools import lru_cache
 
 from django import template
@@ -43,8 +44,10 @@ def logit_token(raw: str):
 
 @lru_cache(maxsize=65536)
 def _escaped_display(raw: str) -> tuple[str, bool]:
+    # html.escape is what django.utils.html.escape runs; a plain str (not a SafeString, whose
+    # Python-level __str__ every f-string would call again) for the hot loop below
     text = token_display(raw)
-    return str(escape(text)), NEWLINE_MARK in text
+    return html.escape(text), NEWLINE_MARK in text
 
 
 @register.simple_tag
@@ -95,20 +98,38 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     far = len(dist_class) - 1
     parts = []
     append = parts.append
-    for k in range(len(pieces) if pieces is not None else n):
-        if pieces is None:
-            first = last = k
-            text, extra = _token_piece(tokens[k])
+    if pieces is None:  # the common case, one piece per token: the tightest loop
+        piece = _token_piece
+        for k in range(n):
+            text, extra = piece(tokens[k])
+            if k == center:
+                cls = "t" + extra + " q"
+            else:
+                d = k - center if k > center else center - k
+                cls = dist_class[d if d < far else far] + extra
             v = vals[k]
-        else:
-            first, last, shown = pieces[k]
-            if first == last:
-                text, extra = _token_piece(tokens[first])
-                v = vals[first]
-            else:  # joined pieces: the strongest value of the group
-                text = str(escape(shown))
-                extra = " nl" if NEWLINE_MARK in shown else " ws" if text and not text.strip() else ""
-                v = max(vals[first : last + 1], key=abs)
+            if not v:
+                append(f'<span class="{cls}">{text}</span>')
+            elif v > 0:
+                a = v * inv
+                append(
+                    f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
+            else:
+                a = -v * inv
+                append(
+                    f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                )
+        return "".join(parts)
+    for k in range(len(pieces)):
+        first, last, shown = pieces[k]
+        if first == last:
+            text, extra = _token_piece(tokens[first])
+            v = vals[first]
+        else:  # joined pieces: the strongest value of the group
+            text = html.escape(shown)
+            extra = " nl" if NEWLINE_MARK in shown else " ws" if text and not text.strip() else ""
+            v = max(vals[first : last + 1], key=abs)
         if first <= center <= last:
             cls = "t" + extra + " q"
         else:

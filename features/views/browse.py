@@ -259,7 +259,11 @@ def feature_page(request, model_id: str, source: str, index: str):
         "next_index": next_index,
         "embed": embed,
         "bookmarked": bookmarked,
-        "my_lists": list(selectors.lists_owned(user=request.user)) if not embed else [],
+        "my_lists": (
+            list(selectors.lists_owned(user=request.user))
+            if not embed and request.user.is_authenticated
+            else []
+        ),
         "quantiles": sorted((feature.activation_quantiles or {}).items()),
         "page_size": SNIPPETS_PER_GROUP,
         "can_infer": source_obj.inference_enabled and source_obj.model.inference_enabled,

@@ -30,6 +30,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if name and not name.startswith("test_"):  # test databases are created by the test runner
             embedded_db.ensure_database(info, name)
 
+    @property
+    def pool(self):
+        """Django's pool, whose health check (``CONN_HEALTH_CHECKS``) skips the ``SELECT 1``
+        round trip for a connection with nothing to read on its socket (neuronsite/db/pool.py;
+        setting ``DATABASE_POOL_CHECK_SOCKET``). psycopg_pool takes ``check`` only when it is
+        built, which Django does with its own, so it is swapped here, once per pool."""
+        pool = super().pool
+        if pool is not None and not getattr(pool, "_neuronsite_check", False):
+            from django.conf import settings
+            from psycopg_pool import ConnectionPool
+
+            from neuronsite.db.pool import check_connection
+
+            if settings.DATABASE_POOL_CHECK_SOCKET and pool._check == ConnectionPool.check_connection:
+                pool._check = check_connection  # psycopg_pool 3.3 keeps ``check`` here
+            pool._neuronsite_check = True
+        return pool
+
     def get_connection_params(self):
         self._embedded_params()
         return super().get_connection_params()

@@ -95,3 +95,35 @@ def test_requests_past_the_inflight_limit_wait_their_turn(make_feature, settings
         results = asyncio.run(burst())
         assert [status for status, _, _ in results] == [200] * 6
         assert len({body for _, _, body in results}) == 1
+
+
+def test_sequential_requests_reuse_one_request_thread(make_feature):
+    """Each request's sync steps run on one thread, kept for the next request
+    (neuronsite.asgi_handler.MAX_IDLE_REQUEST_THREADS) rather than started anew each time."""
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    feature = make_feature(index=8)
+    started, finished = [], []
+
+    def on_started(**kwargs):
+        started.append(threading.get_ident())
+
+    def on_finished(**kwargs):
+        finished.append(threading.get_ident())
+
+    request_started.connect(on_started)
+    request_finished.connect(on_finished)
+
+    async def one_after_another():
+        return [await _request("GET", f"/api/feature/tiny/{feature.source.name}/8") for _ in range(5)]
+
+    try:
+        statuses = [status for status, _, _ in asyncio.run(one_after_another())]
+    finally:
+        request_started.disconnect(on_started)
+        request_finished.disconnect(on_finished)
+    assert statuses == [200] * 5
+    assert len(started) == len(finished) == 5
+    assert len(set(started)) == 1 and set(finished) == set(started)  # one thread, start to finish

@@ -99,7 +99,7 @@ def postprocess(result, generator, request, public):
                     code, {"description": _ERROR_TEXT[code], "content": {"application/json": {"schema": ref}}}
                 )
             for code, response in responses.items():
-                if code.startswith("2") and "content" not in response:
+                if code.startswith("2") and code != "204" and "content" not in response:
                     # Plain-dict bodies not described yet: JSON, shape per Neuronpedia's API.
                     response["content"] = {"application/json": {"schema": {}}}
     return result
@@ -145,3 +145,51 @@ def path_params(**patterns: str) -> list:
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ID_PATTERN = "^[1-9][0-9]{0,17}$"
 INDEX_PATTERN = "^[0-9]{1,9}$"
+INT = {"type": "integer"}
+NUM = {"type": "number"}
+
+# ``neuronsite.jobs.events.job_payload``: a job as ``/api/jobs`` and the job-starting operations answer it.
+JOB = obj(
+    ("id", "kind", "title", "state", "done", "log", "cancel_requested"),
+    id=INT,
+    kind=STR,
+    title=STR,
+    owner=STR_N,
+    state=STR,
+    unit=STR,
+    done=INT,
+    total=INT_N,
+    percent=NUM_N,
+    rate=NUM_N,
+    eta_seconds=NUM_N,
+    log=array(STR),
+    results=ANY,
+    error=STR_N,
+    cancel_requested=BOOL,
+    created_at=STR_N,
+    started_at=STR_N,
+    finished_at=STR_N,
+)
+JOB_BODY = obj(("job",), job=JOB)
+
+
+def as_json_schema(node, components: dict | None = None):
+    """An OpenAPI 3.0 schema as JSON Schema (for ``jsonschema`` in tests): ``nullable: true``
+    admits null, ``$ref`` to ``#/components/schemas/X`` is inlined from ``components``."""
+    if isinstance(node, list):
+        return [as_json_schema(n, components) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node and components is not None:
+        return as_json_schema(components[node["$ref"].rsplit("/", 1)[1]], components)
+    out = {k: as_json_schema(v, components) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable"):
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def documented_body(schema: dict, path: str, method: str = "post", code: str = "200") -> dict:
+    """The JSON body ``/api/schema/`` documents for one operation's answer, as JSON Schema."""
+    body = schema["paths"][path][method]["responses"][code]["content"]["application/json"]["schema"]
+    assert body, (path, method, code, "documents no body")
+    return as_json_schema(body, schema.get("components", {}).get("schemas", {}))

@@ -388,3 +388,5 @@ SERVER_TIMING = env_bool("SERVER_TIMING", True)
 WEB_MAX_INFLIGHT = env_int(
     "WEB_MAX_INFLIGHT", DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 20)
 )
+# --- OpenAPI (issue 10, helper O3): lists that refuse [] say minItems: 1 in the schema ---
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "neuronsite.openapi_schema.AutoSchema"

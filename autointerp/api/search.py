@@ -12,10 +12,15 @@ from rest_framework.response import Response
 
 from autointerp import selectors
 from features import selectors as feature_selectors
+from features.api.openapi_bodies import SEARCH
 from features.api.serializers import activation_json, explanation_json
 from features.api.social import SEARCH_PAGE_SIZE, SearchInput
 from neuronsite.api import validated
 from neuronsite.fields_api import SafeCharField
+from neuronsite.openapi import STR, ok
+
+# The response body (issue 10): ``page_json`` with the request echoed.
+SEARCH_BODY = {**SEARCH, "properties": {**SEARCH["properties"], "mode": STR}}
 
 
 class SemanticSearchInput(SearchInput):
@@ -97,27 +102,37 @@ def _response(request, v: dict, **scope) -> Response:
     return Response({"request": dict(request.data), **page_json(user=request.user, v=v, **scope)})
 
 
-@extend_schema(request=SemanticSearchLayersInput, summary="Search explanations in some sources of a model")
+@extend_schema(
+    request=SemanticSearchLayersInput,
+    summary="Search explanations in some sources of a model",
+    responses=ok(SEARCH_BODY),
+)
 @api_view(["POST"])
 def explanation_search(request):
     v = validated(SemanticSearchLayersInput, request)
     return _response(request, v, model_name=v["modelId"], source_names=v["layers"])
 
 
-@extend_schema(request=SemanticSearchInput, summary="Search all explanations")
+@extend_schema(request=SemanticSearchInput, summary="Search all explanations", responses=ok(SEARCH_BODY))
 @api_view(["POST"])
 def explanation_search_all(request):
     return _response(request, validated(SemanticSearchInput, request))
 
 
-@extend_schema(request=SemanticSearchModelInput, summary="Search explanations of one model")
+@extend_schema(
+    request=SemanticSearchModelInput, summary="Search explanations of one model", responses=ok(SEARCH_BODY)
+)
 @api_view(["POST"])
 def explanation_search_model(request):
     v = validated(SemanticSearchModelInput, request)
     return _response(request, v, model_name=v["modelId"])
 
 
-@extend_schema(request=SemanticSearchReleaseInput, summary="Search explanations of one release")
+@extend_schema(
+    request=SemanticSearchReleaseInput,
+    summary="Search explanations of one release",
+    responses=ok(SEARCH_BODY),
+)
 @api_view(["POST"])
 def explanation_search_release(request):
     v = validated(SemanticSearchReleaseInput, request)

@@ -19,6 +19,7 @@ from features.services import MAX_COMMENT_LENGTH
 from neuronsite.api import validated
 from neuronsite.fields_api import BoundedIntegerField, FeatureIndexField, SafeCharField, SchemaPattern
 from neuronsite.jobs.events import job_payload
+from neuronsite.openapi import ANY, INT_N, NUM_N, STR, STR_N, obj, ok, schema_extra
 
 
 class FeatureRefInput(serializers.Serializer):
@@ -44,6 +45,33 @@ class ScoreInput(serializers.Serializer):
     explanationId = serializers.CharField(max_length=32, validators=[SchemaPattern(r"^[0-9]{1,18}$")])
     scorerType = serializers.ChoiceField(choices=list(SCORERS), help_text="the scorer method")
     scorerModel = SafeCharField(max_length=200, required=False, allow_blank=True, allow_null=True, default="")
+
+
+# Response bodies (the Neuronpedia shapes ``explanation_body`` / ``score_body`` build).
+EXPLANATION_BODY = obj(
+    ("id", "modelId", "layer", "index", "description"),
+    id=STR,
+    modelId=STR,
+    layer=STR,
+    index=STR,
+    description=STR,
+    authorId=INT_N,
+    triggeredByUserId=INT_N,
+    typeName=STR_N,
+    explanationModelName=STR_N,
+    createdAt=STR_N,
+)
+SCORE_BODY = obj(
+    ("id", "value", "explanationId", "explanationScoreTypeName"),
+    id=STR,
+    initiatedByUserId=INT_N,
+    value=NUM_N,
+    explanationId=STR,
+    explanationScoreTypeName=STR,
+    explanationScoreModelName=STR_N,
+    jsonDetails=ANY,
+    createdAt=STR_N,
+)
 
 
 def explanation_body(exp) -> dict:
@@ -75,7 +103,11 @@ def score_body(score) -> dict:
     }
 
 
-@extend_schema(request=GenerateInput, summary="Generate an explanation for a feature with an LLM")
+@extend_schema(
+    request=GenerateInput,
+    responses=ok(obj(("explanation",), explanation=EXPLANATION_BODY)),
+    summary="Generate an explanation for a feature with an LLM",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_generate(request):
@@ -91,7 +123,11 @@ def explanation_generate(request):
     return Response({"explanation": explanation_body(exp)})
 
 
-@extend_schema(request=NewInput, summary="Add a human explanation to a feature")
+@extend_schema(
+    request=NewInput,
+    responses=ok(obj(("explanation",), explanation=EXPLANATION_BODY)),
+    summary="Add a human explanation to a feature",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_new(request):
@@ -106,7 +142,9 @@ def explanation_new(request):
     return Response({"explanation": explanation_body(exp)})
 
 
-@extend_schema(request=ScoreInput, summary="Score an explanation")
+@extend_schema(
+    request=ScoreInput, responses=ok(obj(("score",), score=SCORE_BODY)), summary="Score an explanation"
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def explanation_score(request):
@@ -120,6 +158,25 @@ def explanation_score(request):
     return Response({"score": score_body(score)})
 
 
+# The rule between fields ``validate`` checks (generate needs explanationType, score scorerType) and
+# the names ``autointerp_job_create`` accepts; ``features`` is "a:b" with a < b.
+@schema_extra(
+    properties={
+        "explanationType": {"enum": ["", *EXPLAINERS]},
+        "scorerType": {"enum": ["", *SCORERS]},
+        "features": {"pattern": "^([0-9]{0,9}:[0-9]{0,9})?$"},
+    },
+    anyOf=[
+        {
+            "properties": {"action": {"enum": ["generate"]}, "explanationType": {"minLength": 1}},
+            "required": ["explanationType"],
+        },
+        {
+            "properties": {"action": {"enum": ["score"]}, "scorerType": {"minLength": 1}},
+            "required": ["scorerType"],
+        },
+    ],
+)
 class BatchInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
     layer = SafeCharField(max_length=160, help_text='source id, e.g. "6-res-jb"')

@@ -19,11 +19,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from features import client_selectors, selectors, services
+from features.api.openapi_bodies import ACTIVATION, BOOKMARK, EXPLANATION, FEATURE
 from features.api.serializers import _iso, activation_json, explanation_json, feature_json
 from neuronsite.api import validated
 from neuronsite.errors import ValidationFailed
 from neuronsite.fields_api import NOT_BLANK, BoundedIntegerField, SafeCharField, SchemaPattern
-from neuronsite.openapi import ID_PATTERN, path_params, schema_extra
+from neuronsite.openapi import ID_PATTERN, INT_N, STR, STR_N, array, obj, ok, path_params, schema_extra
 
 MAX_INDEX = 2**31 - 1
 
@@ -67,6 +68,7 @@ class FeaturesBatchInput(serializers.Serializer):
             },
         }
     },
+    responses=ok(array(FEATURE), "the features found (as GET /api/feature/... answers each)"),
     summary="Several features at once (a JSON array of {modelId, layer, index}); unknown ones are left out",
 )
 @api_view(["POST"])
@@ -122,11 +124,13 @@ class ActivationGetInput(serializers.Serializer):
         ),
         OpenApiParameter("index", {"type": "integer", "minimum": 0, "maximum": MAX_INDEX}, required=True),
     ],
+    responses=ok(array(ACTIVATION)),
     summary="A feature's stored top activations, strongest first",
 )
 @extend_schema(
     methods=["POST"],
     request=ActivationGetInput,
+    responses=ok(array(ACTIVATION)),
     summary="A feature's stored top activations, strongest first (give source or layer)",
 )
 @api_view(["GET", "POST"])
@@ -142,7 +146,9 @@ def activation_get(request):
 
 
 @extend_schema(
-    summary="One explanation by id, with its scores", parameters=path_params(explanation_id=ID_PATTERN)
+    summary="One explanation by id, with its scores",
+    parameters=path_params(explanation_id=ID_PATTERN),
+    responses=ok(EXPLANATION),
 )
 @api_view(["GET"])
 def explanation_get(request, explanation_id: str):
@@ -211,7 +217,13 @@ class ListCommentInput(serializers.Serializer):
     text = SafeCharField(max_length=10_000)
 
 
-@extend_schema(request=ListCommentInput, summary="Comment on a list")
+@extend_schema(
+    request=ListCommentInput,
+    responses=ok(
+        obj(("id", "listId", "text", "userId"), id=STR, listId=STR, text=STR, userId=INT_N, createdAt=STR_N)
+    ),
+    summary="Comment on a list",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def list_comment_new(request):
@@ -230,7 +242,7 @@ def list_comment_new(request):
     )
 
 
-@extend_schema(summary="Your bookmarked features, newest first")
+@extend_schema(summary="Your bookmarked features, newest first", request=None, responses=ok(array(BOOKMARK)))
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def user_bookmarks(request):

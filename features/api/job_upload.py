@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from features.importers.web_upload import neuronpedia_archive_job_create, saedas
 from neuronsite.errors import NotAuthenticated
 from neuronsite.fields_api import NOT_BLANK, SafeCharField, validated_data
 from neuronsite.jobs.events import job_payload
+from neuronsite.openapi import JOB_BODY
 
 
 class UploadNamesInput(serializers.Serializer):
@@ -43,6 +44,7 @@ class SaeDashboardUploadApi(APIView):
                 },
             }
         },
+        responses={201: OpenApiResponse(JOB_BODY, description="the import job, queued")},
         summary="Import SAEDashboard batch-N.json files as a job (model and source set are created if new)",
     )
     def post(self, request):
@@ -66,6 +68,7 @@ class NeuronpediaArchiveUploadApi(APIView):
 
     parser_classes = [MultiPartParser]
 
+    @extend_schema(responses={201: OpenApiResponse(JOB_BODY, description="the import job, queued")})
     def post(self, request):
         if not request.user.is_authenticated:
             raise NotAuthenticated()

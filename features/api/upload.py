@@ -40,7 +40,11 @@ class LogitIn(serializers.Serializer):
 
 class SnippetIn(serializers.Serializer):
     tokens = serializers.ListField(child=_token(), min_length=1, max_length=SNIPPET_MAX_TOKENS)
-    values = FloatListField(min_length=1, max_length=SNIPPET_MAX_TOKENS)
+    values = FloatListField(
+        min_length=1,
+        max_length=SNIPPET_MAX_TOKENS,
+        help_text="one activation per token: exactly as many entries as tokens",
+    )
 
     def validate(self, attrs):
         if len(attrs["tokens"]) != len(attrs["values"]):

@@ -8,12 +8,13 @@ import io
 from django.http import FileResponse, HttpResponseNotModified, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from graphs import selectors, services, storage
+from graphs.api import openapi_bodies as b
 from graphs.api.serializers import (
     GenerateInput,
     ModelSlugInput,
@@ -30,6 +31,7 @@ from graphs.services import jobs as graph_jobs
 from neuronsite.api import application_error_response, validated
 from neuronsite.errors import ApplicationError, PermissionDenied, ValidationFailed
 from neuronsite.jobs.events import job_payload
+from neuronsite.openapi import JOB_BODY, MESSAGE, array, obj, ok
 
 
 def _graph_url(request, graph) -> str:
@@ -53,7 +55,14 @@ def _busy_response(exc: graph_jobs.GpusBusy) -> Response:
     return response
 
 
-@extend_schema(request=GenerateInput, summary="Generate an attribution graph (circuit-tracer)")
+@extend_schema(
+    request=GenerateInput,
+    responses={
+        200: OpenApiResponse(b.GENERATED, description="the graph, generated and saved"),
+        202: OpenApiResponse(b.GENERATE_PENDING, description="still running: follow jobUrl"),
+    },
+    summary="Generate an attribution graph (circuit-tracer)",
+)
 @api_view(["POST"])
 def graph_generate(request):
     """Neuronpedia's synchronous answer; the work is a job on the GPU queue, run inline when no
@@ -98,7 +107,17 @@ def _job_url(request, job) -> str:
     return f"{reverse('api-graph-job', args=[job.pk])}?token={token}"
 
 
-@extend_schema(summary="A graph generation job (by the token from jobUrl, or one's own)")
+@extend_schema(
+    summary="A graph generation job (by the token from jobUrl, or one's own)",
+    parameters=[
+        OpenApiParameter(
+            "token",
+            {"type": "string", "maxLength": 100, "pattern": "^[A-Za-z0-9_-]*$"},
+            description="the token from jobUrl (anonymous callers); a wrong one finds no job (404)",
+        )
+    ],
+    responses=ok(JOB_BODY),
+)
 @api_view(["GET"])
 def graph_job(request, job_id: int):
     job = graph_jobs.graph_job_get(job_id=job_id, user=request.user, token=request.query_params.get("token"))
@@ -110,7 +129,11 @@ def _pending_url(job) -> str:
     return f"/{req['model_name']}/graph?slug={req['slug']}"
 
 
-@extend_schema(request=GenerateInput, summary="Queue an attribution graph generation (a job)")
+@extend_schema(
+    request=GenerateInput,
+    responses={202: OpenApiResponse(b.GENERATE_JOB, description="the job, queued")},
+    summary="Queue an attribution graph generation (a job)",
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def graph_generate_job(request):
@@ -126,7 +149,7 @@ def graph_generate_job(request):
     )
 
 
-@extend_schema(summary="A graph's metadata row")
+@extend_schema(summary="A graph's metadata row", responses=ok(b.GRAPH))
 @api_view(["GET"])
 def graph_get(request, model_id: str, slug: str):
     graph = selectors.graph_get(model_name=model_id, slug=slug, user=request.user)
@@ -172,14 +195,14 @@ def graph_file(request, model_id: str, slug: str):
     return response
 
 
-@extend_schema(summary="Graphs owned by the caller")
+@extend_schema(summary="Graphs owned by the caller", request=None, responses=ok(array(b.GRAPH)))
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def graph_list_owned(request):
     return Response([graph_metadata_json(request, g) for g in selectors.graphs_owned(user=request.user)])
 
 
-@extend_schema(request=ModelSlugInput, summary="Delete an owned graph")
+@extend_schema(request=ModelSlugInput, summary="Delete an owned graph", responses=ok(MESSAGE))
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def graph_delete(request):
@@ -188,7 +211,9 @@ def graph_delete(request):
     return Response({"message": "Graph deleted"})
 
 
-@extend_schema(request=SignedPutInput, summary="A signed URL to PUT a gzip graph file to")
+@extend_schema(
+    request=SignedPutInput, summary="A signed URL to PUT a gzip graph file to", responses=ok(b.SIGNED_PUT)
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def graph_signed_put(request):
@@ -215,7 +240,7 @@ def graph_upload(request, token: str):
     return JsonResponse({"message": "Uploaded"})
 
 
-@extend_schema(request=SaveToDbInput, summary="Validate an uploaded graph and save it")
+@extend_schema(request=SaveToDbInput, summary="Validate an uploaded graph and save it", responses=ok(b.SAVED))
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def graph_save_to_db(request):
@@ -224,14 +249,22 @@ def graph_save_to_db(request):
     return Response({"message": "Graph saved to database", "url": _graph_url(request, graph)})
 
 
-@extend_schema(summary="Validate graph JSON against the schema (no save)")
+@extend_schema(
+    summary="Validate graph JSON against the schema (no save)",
+    request={"application/json": {"type": "object", "description": "the graph JSON to check"}},
+    responses=ok(b.VALIDATION),
+)
 @api_view(["POST"])
 def graph_validate(request):
     errors = graph_schema_errors(request.data)
     return Response({"valid": not errors, "errors": errors})
 
 
-@extend_schema(request=SubgraphInput, summary="Save (create or update) a subgraph")
+@extend_schema(
+    request=SubgraphInput,
+    summary="Save (create or update) a subgraph",
+    responses=ok(obj(("subgraph",), subgraph=b.SUBGRAPH)),
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def subgraph_save(request):
@@ -256,7 +289,9 @@ def subgraph_save(request):
     return Response({"subgraph": subgraph_json(sub)})
 
 
-@extend_schema(request=ModelSlugInput, summary="Subgraphs of a graph (own and featured)")
+@extend_schema(
+    request=ModelSlugInput, summary="Subgraphs of a graph (own and featured)", responses=ok(array(b.SUBGRAPH))
+)
 @api_view(["POST"])
 def subgraph_list(request):
     v = validated(ModelSlugInput, request)
@@ -264,7 +299,7 @@ def subgraph_list(request):
     return Response([subgraph_json(s) for s in selectors.subgraphs_for(graph=graph, user=request.user)])
 
 
-@extend_schema(request=SubgraphIdInput, summary="Delete an owned subgraph")
+@extend_schema(request=SubgraphIdInput, summary="Delete an owned subgraph", responses=ok(MESSAGE))
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def subgraph_delete(request):
@@ -273,7 +308,11 @@ def subgraph_delete(request):
     return Response({"message": "Subgraph deleted"})
 
 
-@extend_schema(request=SteerLogitsInput, summary="Graph steering: default vs steered generations")
+@extend_schema(
+    request=SteerLogitsInput,
+    summary="Graph steering: default vs steered generations",
+    responses=ok(b.STEER_LOGITS),
+)
 @api_view(["POST"])
 def steer_logits(request):
     v = validated(SteerLogitsInput, request)
@@ -294,7 +333,7 @@ def steer_logits(request):
     )
 
 
-@extend_schema(summary="One subgraph by id (share links)")
+@extend_schema(summary="One subgraph by id (share links)", responses=ok(b.SUBGRAPH))
 @api_view(["GET"])
 def subgraph_get(request, subgraph_id: int):
     return Response(subgraph_json(selectors.subgraph_get(subgraph_id=subgraph_id, user=request.user)))

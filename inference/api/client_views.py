@@ -12,6 +12,7 @@ from inference.api.serializers import TextOrList, plain_texts
 from inference.services.source_activations import source_activations
 from neuronsite.api import validated
 from neuronsite.fields_api import SafeCharField
+from neuronsite.openapi import STR, array, obj, ok
 
 
 class SourceActivationsInput(serializers.Serializer):
@@ -22,6 +23,24 @@ class SourceActivationsInput(serializers.Serializer):
 
 @extend_schema(
     request=SourceActivationsInput,
+    responses=ok(
+        obj(
+            ("modelId", "source", "results"),
+            modelId=STR,
+            source=STR,
+            results=array(
+                obj(
+                    ("tokens", "activeFeatures"),
+                    tokens=array(STR),
+                    activeFeatures={
+                        "type": "object",
+                        "description": "latent index -> [[token position, activation], ...]",
+                        "additionalProperties": array(array({"type": "number"})),
+                    },
+                )
+            ),
+        )
+    ),
     summary="Every non-zero latent of one source on each text: results[i] = {tokens, activeFeatures}",
 )
 @api_view(["POST"])

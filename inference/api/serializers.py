@@ -20,6 +20,7 @@ from neuronsite.fields_api import (
     SafeCharField,
     column_max_length,
 )
+from neuronsite.openapi import schema_extra
 
 # Issue 10 (an OpenAPI that tells the truth): every string here carries a maxLength and every number
 # its bounds, each enforced by the field that declares it. Ids are as long as their columns; a text
@@ -81,6 +82,9 @@ def plain_texts(value) -> None:
         ProhibitSurrogateCharactersValidator()(text)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "number", "enum": [-1]}, {"type": "number", "minimum": 0, "maximum": 1}]}
+)
 class DensityThreshold(serializers.FloatField):
     """Neuronpedia's ``densityThreshold``: a density in [0, 1] above which features are left
     out, or -1 for "no threshold" (served as None). With ``zero_is_none``, 0 also means none."""
@@ -105,6 +109,7 @@ class DensityThreshold(serializers.FloatField):
             super().run_validators(value)
 
 
+@schema_extra(anyOf=[{"required": ["source"]}, {"required": ["layer"]}])
 class FeatureRef(serializers.Serializer):
     modelId = SafeCharField(max_length=MODEL_ID_MAX)
     source = SafeCharField(max_length=SOURCE_ID_MAX, required=False)
@@ -287,20 +292,21 @@ class SteerCompletionInput(SteerInput):
 
 
 CHAT_MAX_MESSAGES = 256
+CHAT_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "role": {"type": "string", "enum": ["user", "assistant", "system"]},
+        "content": {"type": "string", "maxLength": TEXT_MAX_CHARS, "pattern": NO_NUL},
+    },
+    "required": ["role", "content"],
+}
 _CHAT_SCHEMA = {
     "type": "array",
     "nullable": True,
     "minItems": 1,
     "maxItems": CHAT_MAX_MESSAGES,
     "description": "the conversation; at least one message with non-blank content",
-    "items": {
-        "type": "object",
-        "properties": {
-            "role": {"type": "string", "enum": ["user", "assistant", "system"]},
-            "content": {"type": "string", "maxLength": TEXT_MAX_CHARS, "pattern": NO_NUL},
-        },
-        "required": ["role", "content"],
-    },
+    "items": CHAT_MESSAGE,
 }
 
 
@@ -326,6 +332,13 @@ class _ChatMessagesField(serializers.JSONField):
 ChatMessagesField = extend_schema_field(_CHAT_SCHEMA)(type("ChatMessagesField", (_ChatMessagesField,), {}))
 
 
+# At least one of the two conversations, not null (the rule ``validate`` checks).
+@schema_extra(
+    anyOf=[
+        {"required": ["defaultChatMessages"], "properties": {"defaultChatMessages": {"type": "array"}}},
+        {"required": ["steeredChatMessages"], "properties": {"steeredChatMessages": {"type": "array"}}},
+    ]
+)
 class SteerChatInput(SteerInput):
     defaultChatMessages = ChatMessagesField(required=False, allow_null=True, default=None)
     steeredChatMessages = ChatMessagesField(required=False, allow_null=True, default=None)

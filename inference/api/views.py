@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -62,6 +62,64 @@ TOKENIZE_BODY = obj(
     tokenLimit=_INT,
 )
 
+_SEARCH_ALL_ONE = obj(
+    ("modelId", "sourceSet", "tokens", "result", "counts", "id", "cached"),
+    modelId=STR,
+    sourceSet=STR,
+    selectedSources=array(STR),
+    sortIndexes=array(_INT),
+    ignoreBos=BOOL,
+    densityThreshold={"type": "number", "nullable": True},
+    numResults=_INT,
+    tokens=array(STR),
+    result=array(obj(("source", "index"), source=STR, index=_INT, modelId=STR, values=array(_NUM))),
+    counts=array(array(_NUM)),
+    id={**STR, "description": "the saved result's share id (GET /api/search-all/{id})"},
+    cached=BOOL,
+)
+SEARCH_ALL_BODY = {
+    "oneOf": [_SEARCH_ALL_ONE, obj(("results",), results=array(_SEARCH_ALL_ONE))],
+    "description": "one body for a text; {results: [one body per text]} for a list of texts",
+}
+COSSIM_BODY = obj(
+    ("modelId", "source", "index", "results"),
+    modelId=STR,
+    source=STR,
+    index=STR,
+    results=array(obj(("modelId",), modelId=STR)),
+)
+_OUTPUT = {
+    "oneOf": [STR, obj(("chatTemplate", "raw"), chatTemplate=array(obj()), raw=STR)],
+    "description": "the completion text; for a chat: {chatTemplate: the messages, raw: the text}",
+}
+STEER_BODY = obj(
+    ("STEERED", "DEFAULT", "id", "defaultId", "modelId", "settings", "cached"),
+    STEERED=_OUTPUT,
+    DEFAULT=_OUTPUT,
+    id={**STR, "description": "the STEERED output's share id (GET /api/steer/{id})"},
+    defaultId=STR,
+    modelId=STR,
+    features={"type": "array", "items": {}, "nullable": True},
+    prompt={"type": "string", "nullable": True},
+    chat={"type": "array", "items": {}, "nullable": True},
+    settings=obj(),
+    logprobs=obj(),
+    cached=BOOL,
+)
+
+
+def steer_responses() -> dict:
+    """JSON (``stream`` false) or server-sent events (``stream`` true) for the steering operations."""
+    return {
+        (200, "application/json"): OpenApiResponse(STEER_BODY, description="the stored result"),
+        (200, "text/event-stream"): OpenApiResponse(
+            {"type": "string"},
+            description='stream=true: one `data: {"DEFAULT", "STEERED", "done": false, "token", ...}` frame per '
+            'token, then the stored result with "done": true (or {"error", "done": true})',
+        ),
+    }
+
+
 # A share id as new_share_id writes it (token_urlsafe, at most the column's 32 characters); any
 # other string is simply not found (404).
 SHARE_ID_PARAMETER = OpenApiParameter(
@@ -98,7 +156,9 @@ def activation_new(request):
 
 
 @extend_schema(
-    request=s.SearchAllInput, summary="Top features across a source set for a text (search via inference)"
+    request=s.SearchAllInput,
+    responses=ok(SEARCH_ALL_BODY),
+    summary="Top features across a source set for a text (search via inference)",
 )
 @api_view(["POST"])
 def search_all(request):
@@ -130,7 +190,9 @@ def _one_or_many(text, one) -> dict:
 
 
 @extend_schema(
-    summary="A saved search-all result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+    summary="A saved search-all result by its share id (unguessable)",
+    parameters=[SHARE_ID_PARAMETER],
+    responses=ok({**_SEARCH_ALL_ONE, "properties": {**_SEARCH_ALL_ONE["properties"], "text": STR}}),
 )
 @api_view(["GET"])
 def search_all_get(request, share_id: str):
@@ -164,7 +226,9 @@ def search_topk_by_token(request):
     return Response(body)
 
 
-@extend_schema(request=s.CossimInput, summary="Nearest features by decoder cosine similarity")
+@extend_schema(
+    request=s.CossimInput, responses=ok(COSSIM_BODY), summary="Nearest features by decoder cosine similarity"
+)
 @api_view(["POST"])
 def cossim(request):
     data = validated(s.CossimInput, request)
@@ -233,7 +297,11 @@ def _steer(request, plan, stream: bool):
     return Response(services.steer_run(plan))
 
 
-@extend_schema(request=s.SteerCompletionInput, summary="Steered and default completions (stream=true: SSE)")
+@extend_schema(
+    request=s.SteerCompletionInput,
+    responses=steer_responses(),
+    summary="Steered and default completions (stream=true: SSE)",
+)
 @api_view(["POST"])
 def steer(request):
     data = validated(s.SteerCompletionInput, request)
@@ -241,7 +309,11 @@ def steer(request):
     return _steer(request, plan, data["stream"])
 
 
-@extend_schema(request=s.SteerChatInput, summary="Steered and default chat replies (stream=true: SSE)")
+@extend_schema(
+    request=s.SteerChatInput,
+    responses=steer_responses(),
+    summary="Steered and default chat replies (stream=true: SSE)",
+)
 @api_view(["POST"])
 def steer_chat(request):
     data = validated(s.SteerChatInput, request)
@@ -256,7 +328,9 @@ def steer_chat(request):
 
 
 @extend_schema(
-    summary="A stored steering result by its share id (unguessable)", parameters=[SHARE_ID_PARAMETER]
+    summary="A stored steering result by its share id (unguessable)",
+    parameters=[SHARE_ID_PARAMETER],
+    responses=ok(STEER_BODY),
 )
 @api_view(["GET"])
 def steer_get(request, share_id: str):

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from inference.api.serializers import CHAT_MAX_MESSAGES, CHAT_MESSAGE
 from inference.services.steering import MAX_FREQ_PENALTY, MAX_STRENGTH, MAX_TEMPERATURE
 from monitor.services.steer import MAX_EXCLUDE, MAX_SPECS, SEARCH_TOP_K_MAX
 from neuronsite.fields_api import BoundedIntegerField, FiniteFloatField, SafeCharField
+from neuronsite.openapi import schema_extra
+
+_INDEX = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+# One active concept, as ``monitor.services.linter.linter_units`` checks it.
+CONCEPT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string", "minLength": 1, "maxLength": 160},
+        "index": _INDEX,
+        "position": {**_INDEX, "nullable": True},
+        "positions": {"type": "array", "items": _INDEX, "nullable": True, "maxItems": 4096},
+        "explanationId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    },
+    "required": ["source", "index"],
+}
 
 
+# Either conversationId, or modelId with concepts (the rule ``validate`` checks).
+@schema_extra(
+    properties={"concepts": {"items": CONCEPT_SCHEMA}},
+    anyOf=[{"required": ["conversationId"]}, {"required": ["modelId", "concepts"]}],
+)
 class LinterInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128, required=False)
     conversationId = BoundedIntegerField(
@@ -37,7 +58,9 @@ class LinterInput(serializers.Serializer):
 
 class SteerSearchInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128)
-    description = SafeCharField(min_length=3, max_length=300, help_text="the concept, in words (3 characters or more)")
+    description = SafeCharField(
+        min_length=3, max_length=300, help_text="the concept, in words (3 characters or more)"
+    )
     topK = BoundedIntegerField(min_value=1, max_value=SEARCH_TOP_K_MAX, required=False, default=50)
     sources = serializers.ListField(
         child=SafeCharField(max_length=160), required=False, allow_empty=False, max_length=1000
@@ -88,6 +111,26 @@ class SpecInput(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, default=True)
 
 
+# conversationId alone, or modelId + specs + one of prompt / messages (the rule ``validate`` checks).
+@schema_extra(
+    properties={
+        "messages": {"maxItems": CHAT_MAX_MESSAGES, "items": CHAT_MESSAGE},
+    },
+    anyOf=[
+        {
+            "required": ["conversationId"],
+            "not": {"anyOf": [{"required": ["prompt"]}, {"required": ["messages"]}]},
+        },
+        {
+            "required": ["modelId", "specs", "prompt"],
+            "not": {"anyOf": [{"required": ["messages"]}, {"required": ["conversationId"]}]},
+        },
+        {
+            "required": ["modelId", "specs", "messages"],
+            "not": {"anyOf": [{"required": ["prompt"]}, {"required": ["conversationId"]}]},
+        },
+    ],
+)
 class SteerInput(serializers.Serializer):
     modelId = SafeCharField(max_length=128, required=False)
     conversationId = BoundedIntegerField(

@@ -34,10 +34,11 @@ LLM that names clusters fails.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from monitor.api import openapi_bodies as b
 from monitor.api.steer_serializers import (
     LinterInput,
     SpecSaveInput,
@@ -50,9 +51,14 @@ from monitor.services import concepts as concepts_service
 from monitor.services import linter, specs, steer
 from neuronsite.api import validated
 from neuronsite.errors import ValidationFailed
+from neuronsite.openapi import array, obj, ok
 
 
-@extend_schema(request=LinterInput, summary="AI linter: cluster active concepts and name the clusters")
+@extend_schema(
+    request=LinterInput,
+    responses=ok(b.LINTER),
+    summary="AI linter: cluster active concepts and name the clusters",
+)
 @api_view(["POST"])
 def monitor_linter(request):
     v = validated(LinterInput, request)
@@ -80,7 +86,11 @@ def monitor_linter(request):
     )
 
 
-@extend_schema(request=SteerSearchInput, summary="Steer by description: features matching a concept")
+@extend_schema(
+    request=SteerSearchInput,
+    responses=ok(b.STEER_SEARCH),
+    summary="Steer by description: features matching a concept",
+)
 @api_view(["POST"])
 def monitor_steer_search(request):
     v = validated(SteerSearchInput, request)
@@ -102,7 +112,11 @@ def monitor_steer_search(request):
     )
 
 
-@extend_schema(request=SteerInput, summary="Generate default vs steered with clamp/additive specs")
+@extend_schema(
+    request=SteerInput,
+    responses=ok(b.MONITOR_STEER),
+    summary="Generate default vs steered with clamp/additive specs",
+)
 @api_view(["POST"])
 def monitor_steer(request):
     v = validated(SteerInput, request)
@@ -132,7 +146,17 @@ def monitor_steer(request):
     return Response(steer.steer_run(plan))
 
 
-@extend_schema(request=SpecSaveInput, summary="A conversation's saved steering specs (list / save one)")
+@extend_schema(
+    methods=["GET"],
+    summary="A conversation's saved steering specs",
+    responses=ok(obj(("specs",), specs=array(b.SPEC))),
+)
+@extend_schema(
+    methods=["POST"],
+    request=SpecSaveInput,
+    summary="Save a steering spec on a conversation",
+    responses={201: OpenApiResponse(b.SPEC, description="the saved spec")},
+)
 @api_view(["GET", "POST"])
 def conversation_specs(request, conversation_id: int):
     conv = _conversation(request, conversation_id)
@@ -143,8 +167,17 @@ def conversation_specs(request, conversation_id: int):
     return Response(specs.spec_json(spec), status=201)
 
 
+@extend_schema(methods=["GET"], summary="One saved steering spec", responses=ok(b.SPEC))
 @extend_schema(
-    request=SpecUpdateInput, summary="One saved steering spec: read, change (enable toggle), delete"
+    methods=["PATCH"],
+    request=SpecUpdateInput,
+    summary="Change a saved steering spec (e.g. the enable toggle)",
+    responses=ok(b.SPEC),
+)
+@extend_schema(
+    methods=["DELETE"],
+    summary="Delete a saved steering spec",
+    responses={204: OpenApiResponse(description="deleted")},
 )
 @api_view(["GET", "PATCH", "DELETE"])
 def conversation_spec(request, conversation_id: int, spec_id: int):

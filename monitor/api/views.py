@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from monitor import selectors
+from monitor.api import openapi_bodies as b
 from monitor.api import serializers as s
 from monitor.services import chat, concepts
 from neuronsite.api import validated
+from neuronsite.openapi import array, obj, ok
 
 
 def anon_key(request) -> str | None:
@@ -24,7 +26,11 @@ def _conversation(request, conversation_id):
     )
 
 
-@extend_schema(request=s.ConversationNewInput, summary="Start a monitor conversation with a model")
+@extend_schema(
+    request=s.ConversationNewInput,
+    responses={201: OpenApiResponse(b.CONVERSATION, description="the new conversation")},
+    summary="Start a monitor conversation with a model",
+)
 @api_view(["POST"])
 def conversation_new(request):
     data = validated(s.ConversationNewInput, request)
@@ -49,7 +55,10 @@ def set_anon_cookie(response, key: str) -> None:
     response.set_cookie(chat.ANON_COOKIE, key, max_age=365 * 86400, httponly=True, samesite="Lax")
 
 
-@extend_schema(summary="The caller's monitor conversations (newest first)")
+@extend_schema(
+    summary="The caller's monitor conversations (newest first)",
+    responses=ok(obj(("conversations",), conversations=array(b.CONVERSATION))),
+)
 @api_view(["GET"])
 def conversation_list(request):
     rows = selectors.conversations_list(
@@ -58,7 +67,12 @@ def conversation_list(request):
     return Response({"conversations": [chat.conversation_json(c) for c in rows]})
 
 
-@extend_schema(summary="One monitor conversation (GET), or delete it with its steering specs (DELETE)")
+@extend_schema(methods=["GET"], summary="One monitor conversation", responses=ok(b.CONVERSATION))
+@extend_schema(
+    methods=["DELETE"],
+    summary="Delete a monitor conversation with its steering specs",
+    responses={204: OpenApiResponse(description="deleted")},
+)
 @api_view(["GET", "DELETE"])
 def conversation_get(request, conversation_id: int):
     conv = _conversation(request, conversation_id)
@@ -68,7 +82,9 @@ def conversation_get(request, conversation_id: int):
     return Response(chat.conversation_json(conv))
 
 
-@extend_schema(request=s.SourcesInput, summary="Choose the sources a conversation watches")
+@extend_schema(
+    request=s.SourcesInput, responses=ok(b.CONVERSATION), summary="Choose the sources a conversation watches"
+)
 @api_view(["POST"])
 def conversation_sources(request, conversation_id: int):
     data = validated(s.SourcesInput, request)
@@ -78,7 +94,7 @@ def conversation_sources(request, conversation_id: int):
     return Response(chat.conversation_json(conv))
 
 
-@extend_schema(summary="Clear a conversation's messages")
+@extend_schema(summary="Clear a conversation's messages", request=None, responses=ok(b.CONVERSATION))
 @api_view(["POST"])
 def conversation_clear(request, conversation_id: int):
     return Response(
@@ -88,6 +104,7 @@ def conversation_clear(request, conversation_id: int):
 
 @extend_schema(
     request=s.SendInput,
+    responses=ok(b.CHAT_RESULT),
     summary="Send a message; answers when the reply is generated (stream it over /ws/monitor/)",
 )
 @api_view(["POST"])
@@ -102,7 +119,7 @@ def conversation_send(request, conversation_id: int):
     return Response(chat.chat_run(plan))
 
 
-@extend_schema(request=s.RegenerateInput, summary="Regenerate the last answer")
+@extend_schema(request=s.RegenerateInput, responses=ok(b.CHAT_RESULT), summary="Regenerate the last answer")
 @api_view(["POST"])
 def conversation_regenerate(request, conversation_id: int):
     data = validated(s.RegenerateInput, request)
@@ -115,7 +132,11 @@ def conversation_regenerate(request, conversation_id: int):
     return Response(chat.chat_run(plan))
 
 
-@extend_schema(request=s.ConceptsInput, summary="Active concepts per token of the whole conversation")
+@extend_schema(
+    request=s.ConceptsInput,
+    responses=ok(b.CONCEPTS),
+    summary="Active concepts per token of the whole conversation",
+)
 @api_view(["GET", "POST"])
 def conversation_concepts(request, conversation_id: int):
     data = validated(s.ConceptsInput, request) if request.method == "POST" else {}
@@ -124,7 +145,9 @@ def conversation_concepts(request, conversation_id: int):
 
 
 @extend_schema(
-    request=s.AttributionInput, summary="Top latents by |activation × gradient| for an answer token"
+    request=s.AttributionInput,
+    responses=ok(b.ATTRIBUTION),
+    summary="Top latents by |activation × gradient| for an answer token",
 )
 @api_view(["POST"])
 def conversation_attribution(request, conversation_id: int):

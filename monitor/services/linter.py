@@ -209,9 +209,8 @@ def linter_units(*, user, model_id: str, concepts: list[dict]) -> tuple[list[Uni
     }
     unknown = sorted(names - set(sources))
     if unknown:
-        raise ValidationFailed(
-            f"unknown sources for model '{model_id}': {', '.join(unknown)}", field="concepts"
-        )
+        # 404 like the conversation's sources (``watchable_sources``): a name that is not there
+        raise NotFound(f"unknown sources for model '{model_id}': {', '.join(unknown)}", field="concepts")
     features = {
         (f.source.name, f.index): f
         for f in Feature.objects.filter(

@@ -47,14 +47,17 @@ def _normalised(data: dict) -> dict:
 
 
 def _check(*, user, conversation: Conversation, spec: dict, field: str) -> None:
-    """Resolve the spec as the steer API would (raises ValidationFailed naming ``field``)."""
+    """Resolve the spec as the steer API would (raises ValidationFailed naming ``field``, or
+    NotFound for an unknown source)."""
+    from neuronsite.errors import NotFound
+
     try:
         steer.clamp_terms(user=user, model=conversation.model, specs=[{**spec, "enabled": True}])
-    except ValidationFailed as e:
+    except (ValidationFailed, NotFound) as e:
         inner = e.field or ""
         detail = e.detail.get(inner, e.detail) if isinstance(e.detail, dict) else e.detail
         name = inner.replace("specs[0]", field, 1) if inner.startswith("specs[0]") else field
-        raise ValidationFailed(detail, field=name) from None
+        raise type(e)(detail, field=name) from None
 
 
 def specs_list(*, conversation: Conversation) -> list[SteeringSpec]:

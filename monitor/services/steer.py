@@ -125,9 +125,8 @@ def steer_search(
         found = _visible_sources(user=user, model=model, names=sources)
         unknown = sorted(set(sources) - set(found))
         if unknown:
-            raise ValidationFailed(
-                f"unknown sources for model '{model_id}': {', '.join(unknown)}", field="sources"
-            )
+            # 404 like the conversation's sources (``watchable_sources``): a name that is not there
+            raise NotFound(f"unknown sources for model '{model_id}': {', '.join(unknown)}", field="sources")
     search = {
         "query": description,
         "user": user,
@@ -239,7 +238,7 @@ def clamp_terms(*, user, model: Model, specs: list[dict]) -> list[ClampTerm]:
         field = f"specs[{i}]"
         unknown = sorted({f["source"] for f in spec["features"]} - set(sources))
         if unknown:
-            raise ValidationFailed(
+            raise NotFound(
                 f"unknown sources for model '{model.name}': {', '.join(unknown)}", field=f"{field}.features"
             )
         mode = spec.get("mode", "strengthen")

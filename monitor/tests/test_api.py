@@ -297,7 +297,7 @@ def test_issue_bad_input_list_each_a_clear_error_conversation_unchanged(mtiny, p
     refused(
         "/api/monitor/steer/search",
         {"modelId": "mtiny", "description": "cats", "sources": ["9-nope"]},
-        400,
+        404,
         "sources",
     )
     # Steering specs on positions that do not exist (prompt ranges past the conversation's prompt).

@@ -59,7 +59,6 @@ def test_saved_specs_create_list_toggle_delete_with_the_conversation_access_rule
     assert SteeringSpec.objects.get(pk=spec["id"]).enabled is False
     # Bad input: 400 naming the field, nothing stored or changed.
     for body, field in (
-        ({**SPEC, "features": [{"source": "9-nope", "index": 1}]}, "spec.features"),
         ({**SPEC, "features": [{"source": "1-res-tiny", "index": 10_000}]}, "spec.features"),
         ({**SPEC, "strength": 7.0}, "spec.strength"),
         ({**SPEC, "positions": {"prompt": [[3, 1]], "generated": True}}, "spec.positions.prompt"),
@@ -69,6 +68,10 @@ def test_saved_specs_create_list_toggle_delete_with_the_conversation_access_rule
         r = api_client.post(url, body, format="json")
         assert r.status_code == 400, (body, r.content)
         assert r.json()["error"].startswith(field), (field, r.json())
+    # An unknown source: 404 naming it (as everywhere a source is named), nothing stored.
+    r = api_client.post(url, {**SPEC, "features": [{"source": "9-nope", "index": 1}]}, format="json")
+    assert r.status_code == 404 and r.json()["error"].startswith("spec.features"), r.content
+    assert "9-nope" in r.json()["error"]
     r = api_client.patch(f"{url}/{spec['id']}", {"mode": "strengthen", "strength": -1}, format="json")
     assert r.status_code == 400 and r.json()["error"].startswith("spec.strength")
     assert api_client.patch(f"{url}/{spec['id']}", {}, format="json").status_code == 400

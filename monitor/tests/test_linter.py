@@ -183,7 +183,6 @@ def test_concepts_without_explanations_are_skipped(api_client, explained, make_f
     [
         ({"modelId": "tiny", "concepts": []}, "concepts"),
         ({"modelId": "tiny"}, "concepts"),
-        ({"modelId": "tiny", "concepts": [{"source": "9-nope", "index": 1}]}, "concepts"),
         ({"modelId": "tiny", "concepts": [{"source": "0-res-lint", "index": -1}]}, "concepts"),
         ({"modelId": "tiny", "concepts": ["0-res-lint/1"]}, "concepts"),
         ({"modelId": "tiny", "concepts": [{"source": "0-res-lint", "index": 1}], "minScore": 9}, "minScore"),
@@ -194,6 +193,15 @@ def test_bad_input_is_a_400_naming_the_field(api_client, explained, offline, bod
     res = api_client.post(URL, body, format="json")
     assert res.status_code == 400, res.content
     assert res.json()["error"].startswith(field)
+
+
+def test_unknown_source_is_404_naming_it(api_client, explained, offline):
+    explained(*_grouped())
+    res = api_client.post(
+        URL, {"modelId": "tiny", "concepts": [{"source": "9-nope", "index": 1}]}, format="json"
+    )
+    assert res.status_code == 404, res.content
+    assert res.json()["error"].startswith("concepts") and "9-nope" in res.json()["error"]
 
 
 def test_unknown_model_is_404(api_client, db, offline):

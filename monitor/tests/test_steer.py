@@ -153,6 +153,18 @@ def test_chat_messages_steer_the_reply(api_client, quantiles):
     assert data["STEERED"]["raw"] != data["DEFAULT"]["raw"]
 
 
+def test_unknown_source_in_a_spec_is_404_naming_it_and_stores_nothing(api_client, quantiles):
+    from inference.models import SteerOutput
+
+    specs = [_spec(), _spec(features=[{"source": "7-nope", "index": 1}])]
+    res = api_client.post(
+        URL, {"modelId": "tiny", "prompt": PROMPT, "specs": specs, "nTokens": 4}, format="json"
+    )
+    assert res.status_code == 404, res.content
+    assert res.json()["error"].startswith("specs[1].features") and "7-nope" in res.json()["error"]
+    assert SteerOutput.objects.count() == 0
+
+
 def _spec(**kw):
     return {"mode": "suppress", "features": [{"source": "1-res-tiny", "index": 9}], **kw}
 
@@ -164,7 +176,6 @@ def _spec(**kw):
         ({"specs": [_spec(positions={"prompt": [[3, 3]]})]}, "specs[0].positions.prompt"),
         ({"specs": [_spec(positions={"prompt": [], "generated": False})]}, "specs[0].positions"),
         ({"specs": [_spec(mode="strengthen", strength=1.5)]}, "specs[0].strength"),
-        ({"specs": [_spec(), _spec(features=[{"source": "7-nope", "index": 1}])]}, "specs[1].features"),
         ({"specs": [_spec(features=[{"source": "1-res-tiny", "index": 64}])]}, "specs[0].features"),
         (
             {"specs": [_spec(mode="strengthen", features=[{"source": "1-res-tiny", "index": 3}])]},

@@ -128,7 +128,6 @@ def test_search_sees_only_visible_features(api_client, corpus, make_user):
         ({"topK": 0}, "topK"),
         ({"topK": 1001}, "topK"),
         ({"topK": "many"}, "topK"),
-        ({"sources": ["0-res-s", "9-nope"]}, "sources"),
         ({"sources": []}, "sources"),
     ],
 )
@@ -136,6 +135,14 @@ def test_bad_input_is_a_400_naming_the_field(api_client, corpus, change, field):
     res = api_client.post(URL, {"modelId": "tiny", "description": "cats", **change}, format="json")
     assert res.status_code == 400, res.content
     assert res.json()["error"].startswith(field), res.json()
+
+
+def test_unknown_source_is_a_404_naming_it(api_client, corpus):
+    # like a conversation's sources: a well-formed name that is not there (issue 10's schema rule)
+    body = {"modelId": "tiny", "description": "cats", "sources": ["0-res-s", "9-nope"]}
+    res = api_client.post(URL, body, format="json")
+    assert res.status_code == 404, res.content
+    assert res.json()["error"].startswith("sources") and "9-nope" in res.json()["error"]
 
 
 def test_query_count_does_not_grow_with_top_k(api_client, corpus, django_assert_max_num_queries):

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from neuronsite.errors import NotAuthenticated
 from neuronsite.jobs import selectors, services
 from neuronsite.jobs.events import job_payload
+from neuronsite.openapi import JOB, JOB_BODY, array, obj, ok
 
 # A job's id (a bigint key): its bounds in the schema; an id with no job answers 404.
 JOB_ID = OpenApiParameter(
@@ -17,6 +18,12 @@ JOB_ID = OpenApiParameter(
 
 
 class JobListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("mine", {"type": "string"}, description='"1" or "true": only your own jobs')
+        ],
+        responses=ok(obj(("jobs",), jobs=array(JOB)), "the jobs this user may see, newest first"),
+    )
     def get(self, request):
         mine = request.query_params.get("mine") in ("1", "true")
         return Response(
@@ -25,13 +32,13 @@ class JobListApi(APIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(parameters=[JOB_ID])
+    @extend_schema(parameters=[JOB_ID], responses=ok(JOB_BODY))
     def get(self, request, job_id: int):
         return Response({"job": job_payload(selectors.job_get(job_id=job_id, user=request.user))})
 
 
 class JobCancelApi(APIView):
-    @extend_schema(parameters=[JOB_ID])
+    @extend_schema(parameters=[JOB_ID], request=None, responses=ok(JOB_BODY))
     def post(self, request, job_id: int):
         if not request.user.is_authenticated:
             raise NotAuthenticated()
@@ -40,7 +47,7 @@ class JobCancelApi(APIView):
 
 
 class JobRetryApi(APIView):
-    @extend_schema(parameters=[JOB_ID])
+    @extend_schema(parameters=[JOB_ID], request=None, responses=ok(JOB_BODY))
     def post(self, request, job_id: int):
         if not request.user.is_authenticated:
             raise NotAuthenticated()

@@ -100,7 +100,7 @@ def run_schemathesis(
         *(["--include-path-regex", os.environ["FUZZ_INCLUDE"]] if os.environ.get("FUZZ_INCLUDE") else []),
         *extra,
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
     timeout = int(os.environ.get("FUZZ_TIMEOUT", "900"))
     try:
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -23,9 +23,10 @@ from neuronsite.errors import ValidationFailed
 # bench/search at 200,000 rows (index m 16, ef_construction 64), 200 queries: ef_search 100 gave
 # recall@20 0.978 but 4 queries found none of their true neighbours (the walk stayed in another
 # cluster); 200 found all four; 400 (the old value) reads twice the index pages of 200. The same
-# held for the halfvec index (2026-11-28): ef 100 recall@20 0.987, 200 0.997; at topK 50 ef 100
-# left one query of 40 at recall 0.
-EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 200))
+# held for the halfvec index built with ef_construction 64 (2026-11-28): ef 100 recall@20 0.987,
+# 200 0.997; at topK 50 ef 100 left queries at recall 0. Built with ef_construction 128 (migration
+# 0003), ef 100 gives recall@50 0.997 (min 0.96) at 2/3 of the index pages of ef 200 on the old graph.
+EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 100))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
 # the HNSW scan never reaches past MAX_SCAN_TUPLES rows: a page that starts beyond it is empty
@@ -106,7 +107,7 @@ SEARCH_INDEX = "explanation_embedding_half_hnsw"
 # what the migration runs (benchmarks that bulk-load rebuild the index with it)
 SEARCH_INDEX_SQL = (
     f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON features_explanation USING hnsw "
-    f"((embedding::halfvec({EMBEDDING_DIM})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)"
+    f"((embedding::halfvec({EMBEDDING_DIM})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 128)"
 )
 # join_collapse_limit / from_collapse_limit 1: the joins run in the order written (the ranked
 # rows first, then each one's rows by primary key). Searching join orders for the page's ten

@@ -21,6 +21,25 @@ BENCH_SERVER (process | thread).
 Measured 2026-11-27 23:37 UTC after the merge, quiet 2-core machine (load average ~1), defaults,
 three runs: ideal/ours 0.82, 0.82, 0.79 (goal >= 0.8; ours 3.80, 3.80, 3.98 s against 3.12 s);
 delphi/ours 1.41, 1.36, 1.17 (goal >= 1); CPU delphi/ours 2.87, 2.57, 2.02.
+
+Where the ~20% went (2026-11-28, a timeline of every call's start and end, slot occupancy and
+each thread's CPU, on the shared machine at load 10-20): the calls themselves were ~105 ms, but
+the 32 slots sat idle 11-20% of the run, because the process's Python work (1.4-1.8 s CPU per
+1,000 features) took the GIL from the event loop thread: (1) delphi's ``_join_activations``
+recomputes ``max(activations)`` for every token (quadratic), the largest item of the loop's CPU;
+(2) ``bulk_create`` of the explanations (~0.16 ms of ORM work per row on the reading/writing
+thread); (3) one ``fetchall`` of a 256-feature input chunk (5,000 rows) is a single C call that
+holds the GIL ~40 ms, during which no response was read; (4) asyncio's pure-Python loop and json;
+(5) ~100 ms before the first call. Fixed: delphi's prompt written in one pass (byte-equal to
+``DefaultExplainer._build_prompt``, autointerp/tests/test_eleuther_prompt.py), uvloop for the batch
+loop, orjson bodies, inputs fetched 256 rows at a time, explanations written by one
+``INSERT ... SELECT FROM unnest(ids, texts)``, the first chunk one round of calls and feature rows
+read without model instances. Same load, interleaved (before, after): ideal/ours 0.51, 0.56, 0.69,
+0.62 -> 0.78, 0.84, 0.77, 0.68; CPU 1.48, 1.45, 1.40, 1.76 s -> 0.99, 0.76, 0.70, 1.12 s.
+This benchmark, three runs at 01:25-01:31 UTC, load average 11.7, 11.6, 14.4 (the machine shared
+by ~8 engineers, so the wall-clock ratios are far below what a quiet machine gives): ideal/ours
+0.62, 0.64, 0.59; delphi/ours 5.96, 4.61, 4.15; ours 0.85, 0.87, 0.68 s CPU (1.23 s before,
+at load 3.4). Needs a rerun on a quiet machine for the >= 0.9 figure.
 """
 
 from __future__ import annotations

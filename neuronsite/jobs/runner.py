@@ -22,8 +22,8 @@ class Reporter:
         self._checked = 0.0
 
     def progress(self, done: int, total: int | None = None, *, log: str | list[str] | None = None) -> None:
-        """Record progress (and a log line, or several, in the same write); raises ``JobCancelled`` when the
-        job was cancelled."""
+        """Record progress (and a log line, or several, in the same write); raises
+        ``JobCancelled`` when the job was cancelled."""
         if self._skipped is None:  # the first report counts work already done before this run
             self._skipped = int(done)
         services.job_progress(

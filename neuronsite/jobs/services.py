@@ -142,8 +142,8 @@ def job_progress(
     log: str | list[str] | None = None,
 ) -> None:
     """A task's progress (``done`` of ``total`` in the job's unit), with a log line (or several,
-    each stamped) in the same write when ``log`` is given. Raises ``JobCancelled`` when the job was cancelled, so the task
-    stops at its next report (one batch)."""
+    each stamped) in the same write when ``log`` is given. Raises ``JobCancelled`` when the job
+    was cancelled, so the task stops at its next report (one batch)."""
     with transaction.atomic():
         job = _locked(job_id)
         for line in [log] if isinstance(log, str) else log or ():

@@ -55,12 +55,24 @@ recall@20 0.997 (min 0.95); CPU in this process per API page p50 7.6 / p95 10.0 
 27.0 / 35.7 ms); wall p50 109 / p95 190 ms (scheduling: every process waits for a CPU; the goal of
 15 ms p95 could not be checked on this machine); page statement in the server (first-seen
 vectors, ~4,360 buffer pages) p50 47.9 / p95 57.7 ms at that load. ef_search sweep (same run):
-100 gives recall@20 0.987, 200 gives 0.997; EF_SEARCH stays 200.
+100 gives recall@20 0.987, 200 gives 0.997 (index built with ef_construction 64).
 Same day, one experiment (server-side EXPLAIN ANALYZE, 40 first-seen vectors per config,
 interleaved, topK 50 on the bench/monitor_search rows, load ~12, shared_buffers 128 MB):
 float32 index ef 200: p50 63.7 ms, 2,853 pages read from the OS cache (p50), recall@50 0.994;
 halfvec ef 200: p50 50.6 ms, 1,922 read, recall 0.996; halfvec ef 100: p50 20.9 ms but one query
 at recall 0 (the walk stayed in another cluster), ef 60: 12.3 ms, recall 0.994, ef 40: 0.846.
+Then (same day) the joins of the page statement planned in the written order
+(join_collapse_limit 1; planning p50 12.6 -> 1.6 ms, same plan) and the index rebuilt with
+ef_construction 128, ef_search 100 (bench/monitor_search has the experiment). This run, load
+average ~9 on the 2 cores, 200 queries, BENCH_EF_SWEEP=100,200: recall@20 1.000 (min 0.95); API
+page wall p50 46.8 / p95 75.3 ms (goal 15 ms: not shown met; the machine was never quiet); CPU
+in this process p50 6.1 / p95 9.3 ms (ORM page 22.9 / 33.7 ms, 0.27); the page statement in the
+server, first-seen vectors, 2,944 buffer pages (p50; was ~4,360 at ef 200 on the old graph),
+p50 19.8 / p95 29.1 ms at that load; sweep: ef 100 recall 1.000 p50 48.0 ms, ef 200 recall 1.000
+p50 66.1 ms. Where this process's CPU goes now (cProfile, CPU clock): DRF's JSON rendering of
+the page ~1.7 ms and parsing the statement's JSON text ~1.1 ms of ~6 ms; splicing PostgreSQL's
+JSON text into the response unparsed would save most of both (not done: the page is then no
+longer byte-identical to the ORM reference, floats like 9.0 come out as 9).
 """
 
 from __future__ import annotations

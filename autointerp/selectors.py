@@ -99,7 +99,7 @@ def _vector_literal(vector) -> str:
     return "[" + ",".join(map(repr, map(float, vector))) + "]"
 
 
-# The HNSW index (autointerp migration 0003) is over the embeddings cast to halfvec: the walk
+# The HNSW index (features migration 0004) is over the embeddings cast to halfvec: the walk
 # visits half the bytes per vector. The ranking orders by exactly the indexed expression, then
 # re-ranks the rows it took by the exact float32 cosine (the distance every caller reports).
 SEARCH_ORDER_SQL = f"(e.embedding::halfvec({EMBEDDING_DIM})) <=> %s::halfvec({EMBEDDING_DIM})"

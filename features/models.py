@@ -3,8 +3,10 @@ explanations with scores and votes, and the social layer: lists, comments, bookm
 
 from django.conf import settings as django_settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from django.db.models.functions import Cast
+from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
 from models_app.models import VisibleQuerySet, source_chain_visible_q
 from neuronsite.fields import RealField, Visibility
@@ -206,12 +208,17 @@ class Explanation(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["feature", "-created_at"], name="explanation_feature"),
+            # semantic search walks the embeddings as halfvec (half the bytes per visited vector;
+            # the ranking orders by the same expression and reports the float32 cosine):
+            # features 0004, autointerp.selectors.SEARCH_ORDER_SQL
             HnswIndex(
-                name="explanation_embedding_hnsw",
-                fields=["embedding"],
+                OpClass(
+                    Cast("embedding", HalfVectorField(dimensions=EMBEDDING_DIM)),
+                    name="halfvec_cosine_ops",
+                ),
+                name="explanation_embedding_half_hnsw",
                 m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
+                ef_construction=128,
             ),
         ]
 

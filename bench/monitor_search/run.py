@@ -34,7 +34,7 @@ query on a first-seen vector takes ~18-20 ms in PostgreSQL (EXPLAIN ANALYZE; all
 hits, ~3,700 index pages at ef_search 200), the same query repeated ~9 ms: the HNSW walk is bound
 by memory latency over ~30 MB of index pages. Next steps, not done: a halfvec expression index
 (half the bytes per visited vector) and a lower ef_search where recall allows.
-2026-11-28 (helper S3): halfvec expression index (autointerp migration 0003, 223 MB against
+2026-11-28 (helper S3): halfvec expression index (features migration 0004, 223 MB against
 391 MB), re-ranked by the exact float32 cosine; steer_search is ONE statement (ranking with
 visibility + each row's description, feature and source; it was the ranking, then an ORM query,
 then the model lookup: the model is now looked up only when sources are named or nothing was

@@ -43,8 +43,8 @@ p95 41.0 ms (goal 15 ms: not met); CPU in this process p50 8.0 / p95 9.1 ms; the
 same run p95 62.6 ms (CPU 26.3 ms); ranking query in the server p50 5.4 / p95 6.5 ms (repeated
 vectors; a vector the server has not seen walks the index from memory, ~2x slower, see
 bench/monitor_search).
-2026-11-28 (helper S3): the index is now over ``embedding::halfvec(384)`` (autointerp migration
-0003; 223 MB against 391 MB for the float32 index at 200,000 rows), the ranking re-ranks the rows
+2026-11-28 (helper S3): the index is now over ``embedding::halfvec(384)`` (features migration
+0004; 223 MB against 391 MB for the float32 index at 200,000 rows), the ranking re-ranks the rows
 it took by the exact float32 cosine, and the API page is ONE statement (ranking, visibility,
 paging, has-more and the page's JSON; it was two round trips), the embedded server runs with
 shared_buffers 1 GB (a quarter of RAM, capped; it was 128 MB, too small for the index: in the

@@ -21,8 +21,11 @@ Prints three figures, each against a baseline timed in the same run:
 3. 2 job workers vs 1 on the same source (``workers.py``: a real database, Procrastinate worker
    processes, 2 shards; skip with ``--no-workers``).
 
-Figures measured (2026-11-27, the shared 2-core machine, load average 4-18 from other work): see
-README "Benchmarks" (ours / limit 3.2-3.8x on the quieter runs: the 1.5x goal is not met yet).
+Figures measured (2026-11-28, the shared 2-core machine, load average 5-15 from ~6 other helpers'
+work; table in README "Benchmarks"): ours / limit 1.64x, 2.28x, 1.07x in three full runs (heavy
+load slows the limit's forward more than ours, so these flatter ours) and 3.96x in a fourth at
+load 5 (the fairest: the 1.5x goal is NOT met); SAEDashboard 1,771.6 s once (``--peer-from``
+reuses it): 26-182x ours, overlap 98.2%; 2 workers vs 1: 1.05x, 1.58x, 1.05x.
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ def test_a_failing_generation_ends_failed_with_its_reason_and_writes_nothing(gra
 def test_viewer_job_is_queued_and_a_full_gpu_queue_answers_503_with_retry_after(
     graph_model, api_user, settings, client
 ):
+    from neuronsite.jobs.testing import clear_queue
+
+    clear_queue()  # the queue depth below counts only this test's tasks
     user, api = api_user()
     anonymous = client.post(
         "/api/graph/generate-job", {"modelId": "gtiny", "prompt": "hi"}, content_type="application/json"

@@ -26,6 +26,10 @@ work; table in README "Benchmarks"): ours / limit 1.64x, 2.28x, 1.07x in three f
 load slows the limit's forward more than ours, so these flatter ours) and 3.96x in a fourth at
 load 5 (the fairest: the 1.5x goal is NOT met); SAEDashboard 1,771.6 s once (``--peer-from``
 reuses it): 26-182x ours, overlap 98.2%; 2 workers vs 1: 1.05x, 1.58x, 1.05x.
+Quiet re-measure after the merge (2026-11-28 02:16 UTC, load average 3-4, main 6f21839, default sizes,
+SAEDashboard from peer.json of the loaded run): ours 2.73 s, limit 0.39 s, ours/limit 7.08x (goal
+1.5x: NOT met); 2 workers vs 1 (workers.py defaults) 0.91x. The SAEDashboard ratio (648x) compares
+against a run at load 10-15 and is not a fair figure.
 """
 
 from __future__ import annotations

@@ -73,6 +73,11 @@ p50 66.1 ms. Where this process's CPU goes now (cProfile, CPU clock): DRF's JSON
 the page ~1.7 ms and parsing the statement's JSON text ~1.1 ms of ~6 ms; splicing PostgreSQL's
 JSON text into the response unparsed would save most of both (not done: the page is then no
 longer byte-identical to the ORM reference, floats like 9.0 come out as 9).
+Quiet re-measure after the merge (2026-11-28 02:05-02:11 UTC, load average 2.3, main 6f21839, 200 queries,
+BENCH_TEXTS=500): recall@20 0.995 (one query at 0); API page end to end wall p50 20.0 / p95 24.4 ms (goal
+15 ms: NOT met); CPU in this process p50 7.5 / p95 9.2 ms (ORM page 26.5 ms); page statement in the
+server on first-seen vectors p50 7.13 / p95 8.63 ms (3,028 buffer pages); embedding (500 texts, batch
+64, 2 threads): bare 79/s, engine 77/s = 0.97 (goal 0.9: met), embed_explanations end to end 0.74.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from neuronsite.openapi import ANY, BOOL, INT, JOB, STR, STR_N, array, obj
+from neuronsite.openapi import ANY, BOOL, INT, JOB, NUM_N, STR, STR_N, array, obj
 
 # graph_metadata_json
 GRAPH = obj(
@@ -31,8 +31,8 @@ SUBGRAPH = obj(
     pinnedIds=array(ANY),
     supernodes=ANY,
     clerps=ANY,
-    pruningThreshold={"type": "number", "nullable": True},
-    densityThreshold={"type": "number", "nullable": True},
+    pruningThreshold=NUM_N,
+    densityThreshold=NUM_N,
     featured=BOOL,
     userId=STR_N,
     updatedAt=STR_N,

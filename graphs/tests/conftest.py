@@ -127,3 +127,25 @@ def fetch_graph(client, model: str, slug: str) -> dict:
     assert response.status_code == 200, response
     assert response["Content-Encoding"] == "gzip"
     return json.loads(gzip.decompress(b"".join(response.streaming_content)))
+
+
+def bare_graph_json(model, prompt: str, out) -> dict:
+    """Bare circuit-tracer on ``model`` (a ReplacementModel): ``attribute`` then
+    ``create_graph_files`` into ``out``, with the thresholds the fidelity tests store with."""
+    import json
+
+    from circuit_tracer import attribute
+    from circuit_tracer.utils.create_graph_files import create_graph_files
+
+    graph = attribute(
+        prompt, model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000
+    )
+    create_graph_files(graph, "bare", str(out), scan="gtiny", node_threshold=0.8, edge_threshold=0.85)
+    return json.loads((out / "bare.json").read_text())
+
+
+def canonical_node_id(node: dict) -> str:
+    """Both error-id forms (0.5.0's ``0_{layer}_{ctx}`` and ``{layer}_-1_{ctx}``) → one key."""
+    if node["feature_type"] == "mlp reconstruction error":
+        return f"err:{node['layer']}:{node['ctx_idx']}"
+    return node["node_id"]

@@ -9,7 +9,14 @@ import json
 
 import pytest
 
-from graphs.tests.conftest import D_MODEL, N_LAYERS, bare_replacement_model, fetch_graph
+from graphs.tests.conftest import (
+    D_MODEL,
+    N_LAYERS,
+    bare_graph_json,
+    bare_replacement_model,
+    canonical_node_id,
+    fetch_graph,
+)
 
 PROMPT = "The quick brown fox jumps over"
 D_CLT = 48
@@ -35,9 +42,7 @@ def bare_clt_output(graph_folders, clt_folder, tmp_path_factory):
     """circuit-tracer alone: ``load_clt`` on the folder, ``attribute``, ``create_graph_files``."""
     import torch
     import yaml
-    from circuit_tracer import attribute
     from circuit_tracer.transcoder.cross_layer_transcoder import CrossLayerTranscoder, load_clt
-    from circuit_tracer.utils.create_graph_files import create_graph_files
 
     from inference.loading import inference_device
 
@@ -53,18 +58,7 @@ def bare_clt_output(graph_folders, clt_folder, tmp_path_factory):
     )
     assert isinstance(clt, CrossLayerTranscoder) and clt.n_layers == N_LAYERS
     model = bare_replacement_model(graph_folders["model"], clt)
-    graph = attribute(
-        PROMPT, model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000
-    )
-    out = tmp_path_factory.mktemp("bare-clt")
-    create_graph_files(graph, "bare", str(out), scan="gtiny", node_threshold=0.8, edge_threshold=0.85)
-    return json.loads((out / "bare.json").read_text())
-
-
-def _key(node: dict) -> str:
-    if node["feature_type"] == "mlp reconstruction error":
-        return f"err:{node['layer']}:{node['ctx_idx']}"
-    return node["node_id"]
+    return bare_graph_json(model, PROMPT, tmp_path_factory.mktemp("bare-clt"))
 
 
 def _bare_form(node_id: str) -> str:
@@ -94,8 +88,8 @@ def test_a_clt_from_a_local_folder_generates_the_graph_circuit_tracer_makes(
     ours = fetch_graph(client, "gtiny", "clt-fox")
     bare = bare_clt_output
 
-    bare_nodes = {_key(n): n for n in bare["nodes"]}
-    our_nodes = {_key(n): n for n in ours["nodes"]}
+    bare_nodes = {canonical_node_id(n): n for n in bare["nodes"]}
+    our_nodes = {canonical_node_id(n): n for n in ours["nodes"]}
     assert len(bare_nodes) > N_LAYERS * 8  # features, errors, tokens and logits
     assert any(n["feature_type"] == "cross layer transcoder" for n in ours["nodes"])
     assert set(our_nodes) == set(bare_nodes)

@@ -4,11 +4,9 @@ metadata keys and scores)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from graphs.tests.conftest import fetch_graph
+from graphs.tests.conftest import bare_graph_json, canonical_node_id, fetch_graph
 
 PROMPT = "The quick brown fox jumps over"
 
@@ -16,22 +14,7 @@ PROMPT = "The quick brown fox jumps over"
 @pytest.fixture(scope="module")
 def bare_output(bare_model, tmp_path_factory):
     """Bare circuit-tracer: attribute and create_graph_files on its own replacement model."""
-    from circuit_tracer import attribute
-    from circuit_tracer.utils.create_graph_files import create_graph_files
-
-    graph = attribute(
-        PROMPT, bare_model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256, max_feature_nodes=5000
-    )
-    out = tmp_path_factory.mktemp("bare")
-    create_graph_files(graph, "bare", str(out), scan="gtiny", node_threshold=0.8, edge_threshold=0.85)
-    return json.loads((out / "bare.json").read_text())
-
-
-def _canonical_id(node: dict) -> str:
-    """Both error-id forms (0.5.0's ``0_{layer}_{ctx}`` and ``{layer}_-1_{ctx}``) → one key."""
-    if node["feature_type"] == "mlp reconstruction error":
-        return f"err:{node['layer']}:{node['ctx_idx']}"
-    return node["node_id"]
+    return bare_graph_json(bare_model, PROMPT, tmp_path_factory.mktemp("bare"))
 
 
 def test_stored_graph_equals_create_graph_files(graph_model, api_user, bare_output):
@@ -47,8 +30,8 @@ def test_stored_graph_equals_create_graph_files(graph_model, api_user, bare_outp
     ours = fetch_graph(client, "gtiny", "fox")
     assert response.json()["numNodes"] == len(ours["nodes"])
 
-    bare_nodes = {_canonical_id(n): n for n in bare_output["nodes"]}
-    our_nodes = {_canonical_id(n): n for n in ours["nodes"]}
+    bare_nodes = {canonical_node_id(n): n for n in bare_output["nodes"]}
+    our_nodes = {canonical_node_id(n): n for n in ours["nodes"]}
     assert set(our_nodes) == set(bare_nodes)
     assert len(our_nodes) == len(ours["nodes"])  # node ids are unique
     assert len({n["node_id"] for n in ours["nodes"]}) == len(ours["nodes"])

@@ -14,21 +14,19 @@ from inference import selectors, services
 from inference.api import serializers as s
 from neuronsite.api import validated
 from neuronsite.errors import ApplicationError
-from neuronsite.openapi import BOOL, STR, array, obj, ok
+from neuronsite.openapi import BOOL, INT, NUM, NUM_N, STR, STR_N, array, obj, ok
 
 logger = logging.getLogger(__name__)
 
 # Response bodies (issue 10: every operation documents its body); inference/tests/
 # test_response_schemas.py checks real answers of the tiny model against the served schema.
-_INT = {"type": "integer"}
-_NUM = {"type": "number"}
 ACTIVATION_BODY = obj(
     ("tokens", "values", "maxValue", "maxValueTokenIndex", "minValue", "modelId", "layer", "index"),
     tokens=array(STR),
-    values=array(_NUM),
-    maxValue=_NUM,
-    maxValueTokenIndex=_INT,
-    minValue=_NUM,
+    values=array(NUM),
+    maxValue=NUM,
+    maxValueTokenIndex=INT,
+    minValue=NUM,
     modelId=STR,
     layer=STR,
     index=STR,
@@ -41,10 +39,10 @@ _TOPK_ONE = obj(
     results=array(
         obj(
             ("position", "token", "topFeatures"),
-            position=_INT,
+            position=INT,
             token=STR,
             topFeatures=array(
-                obj(("featureIndex", "activationValue"), featureIndex=_INT, activationValue=_NUM)
+                obj(("featureIndex", "activationValue"), featureIndex=INT, activationValue=NUM)
             ),
         )
     ),
@@ -56,10 +54,10 @@ TOPK_BY_TOKEN_BODY = {
 TOKENIZE_BODY = obj(
     ("modelId", "tokens", "tokenStrings", "prependedBos", "tokenLimit"),
     modelId=STR,
-    tokens=array(_INT),
+    tokens=array(INT),
     tokenStrings=array(STR),
     prependedBos=BOOL,
-    tokenLimit=_INT,
+    tokenLimit=INT,
 )
 
 _SEARCH_ALL_ONE = obj(
@@ -67,13 +65,13 @@ _SEARCH_ALL_ONE = obj(
     modelId=STR,
     sourceSet=STR,
     selectedSources=array(STR),
-    sortIndexes=array(_INT),
+    sortIndexes=array(INT),
     ignoreBos=BOOL,
-    densityThreshold={"type": "number", "nullable": True},
-    numResults=_INT,
+    densityThreshold=NUM_N,
+    numResults=INT,
     tokens=array(STR),
-    result=array(obj(("source", "index"), source=STR, index=_INT, modelId=STR, values=array(_NUM))),
-    counts=array(array(_NUM)),
+    result=array(obj(("source", "index"), source=STR, index=INT, modelId=STR, values=array(NUM))),
+    counts=array(array(NUM)),
     id={**STR, "description": "the saved result's share id (GET /api/search-all/{id})"},
     cached=BOOL,
 )
@@ -100,7 +98,7 @@ STEER_BODY = obj(
     defaultId=STR,
     modelId=STR,
     features={"type": "array", "items": {}, "nullable": True},
-    prompt={"type": "string", "nullable": True},
+    prompt=STR_N,
     chat={"type": "array", "items": {}, "nullable": True},
     settings=obj(),
     logprobs=obj(),

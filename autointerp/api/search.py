@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from autointerp import selectors
 from features import selectors as feature_selectors
 from features.api.openapi_bodies import SEARCH
-from features.api.serializers import activation_json, explanation_json
+from features.api.serializers import activation_json, explanation_json, search_neuron_json
 from features.api.social import SEARCH_PAGE_SIZE, SearchInput
 from neuronsite.api import validated
 from neuronsite.fields_api import SafeCharField
@@ -71,13 +71,7 @@ def hit_json(exp) -> dict:
     if hasattr(exp, "similarity"):
         body["cosine_similarity"] = exp.similarity
     body["neuron"] = {
-        "modelId": feature.source.model.name,
-        "layer": feature.source.name,
-        "index": str(feature.index),
-        "maxActApprox": feature.max_act_approx,
-        "frac_nonzero": feature.frac_nonzero,
-        "pos_str": feature.pos_str,
-        "pos_values": feature.pos_values,
+        **search_neuron_json(feature),
         "activations": [activation_json(a, feature) for a in getattr(exp, "top_activations", [])],
     }
     return body

@@ -71,6 +71,19 @@ def activation_json(act: Activation, feature: Feature) -> dict:
     }
 
 
+def search_neuron_json(feature: Feature) -> dict:
+    """The ``neuron`` of an explanation search hit (Neuronpedia's shape)."""
+    return {
+        "modelId": feature.source.model.name,
+        "layer": feature.source.name,
+        "index": str(feature.index),
+        "maxActApprox": feature.max_act_approx,
+        "frac_nonzero": feature.frac_nonzero,
+        "pos_str": feature.pos_str,
+        "pos_values": feature.pos_values,
+    }
+
+
 def explanation_json(exp: Explanation, feature: Feature) -> dict:
     return {
         "id": str(exp.pk),

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from features import selectors, services
 from features.api import openapi_bodies as body
-from features.api.serializers import _iso, explanation_json, list_json
+from features.api.serializers import _iso, explanation_json, list_json, search_neuron_json
 from features.models import List
 from models_app.models import Model, Source, SourceRelease
 from neuronsite.api import validated
@@ -371,15 +371,7 @@ def _search_response(request, v: dict, **scope) -> Response:
     for exp in page:
         feature = exp.feature
         body = explanation_json(exp, feature)
-        body["neuron"] = {
-            "modelId": feature.source.model.name,
-            "layer": feature.source.name,
-            "index": str(feature.index),
-            "maxActApprox": feature.max_act_approx,
-            "frac_nonzero": feature.frac_nonzero,
-            "pos_str": feature.pos_str,
-            "pos_values": feature.pos_values,
-        }
+        body["neuron"] = search_neuron_json(feature)
         results.append(body)
     next_offset = v["offset"] + len(page)
     return Response(

@@ -194,18 +194,19 @@ def _parse_verdict(answer: str) -> tuple[bool, str]:
 async def _score_recall_alt(explanation: str, top: list[Example], zero: list[Example], llm):
     groups = {"top": top, "zero": zero, "decoy": decoy_examples()}
 
-    async def judge(example: Example) -> tuple[bool, str]:
-        answer = (await llm.chat(recall_prompt(explanation, example), temperature=0.0, max_tokens=200)).text
-        return _parse_verdict(answer)
+    async def ask(example: Example) -> str:
+        return (await llm.chat(recall_prompt(explanation, example), temperature=0.0, max_tokens=200)).text
 
+    # Answers are parsed only after every call has returned, so a provider failure is always the
+    # error reported (an unparseable answer that happened to arrive first used to win the race).
     async with asyncio.TaskGroup() as tg:
-        tasks = {name: [tg.create_task(judge(e)) for e in examples] for name, examples in groups.items()}
+        tasks = {name: [tg.create_task(ask(e)) for e in examples] for name, examples in groups.items()}
     details: dict[str, list] = {}
     correct = total = 0
     for name, examples in groups.items():
         details[name] = []
         for example, task in zip(examples, tasks[name], strict=True):
-            match, reason = task.result()
+            match, reason = _parse_verdict(task.result())
             ok = match if name == "top" else not match
             correct += int(ok)
             total += 1

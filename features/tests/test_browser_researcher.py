@@ -39,7 +39,7 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = ctx.new_page()
-    page.set_default_timeout(45_000)
+    page.set_default_timeout(120_000)  # the first inference loads the model: slow on a busy 2-core machine
     page.goto(f"{server}/tiny/1-res-tiny/1")
 
     # the logit tables show a leading space
@@ -106,7 +106,7 @@ def test_multiline_text_tooltips_copy_and_logits(server, browser, tiny_ui_folder
         viewport={"width": 1280, "height": 900}, bypass_csp=True
     )  # Playwright polls with eval
     page = ctx.new_page()
-    page.set_default_timeout(45_000)
+    page.set_default_timeout(120_000)  # the first inference loads the model: slow on a busy 2-core machine
     page.goto(f"{server}/account/login/?next=/tiny/1-res-tiny/umap")
     page.get_by_label("Username").fill("mapper")
     page.get_by_label("Password").fill("a-long-enough-passphrase")
@@ -214,7 +214,7 @@ def test_search_via_inference_topk_and_steering_pages(server, browser, tiny_ui_f
         viewport={"width": 1280, "height": 900}, bypass_csp=True
     )  # Playwright polls with eval
     page = ctx.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(120_000)  # the first inference loads the model: slow on a busy 2-core machine
     page.goto(f"{server}/search-inference?model=tiny")
     page.get_by_label("SAE set").select_option(label="res-tiny")
     assert page.get_by_label("1-res-tiny").is_visible()

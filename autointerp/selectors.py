@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Prefetch
 
-from autointerp.search_hydrate import TOP_ACTIVATIONS, hits_from_text, page_sql
+from autointerp.search_hydrate import TOP_ACTIVATIONS, JsonPage, hits_from_text, page_sql
 from features.models import EMBEDDING_DIM, Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
@@ -225,11 +225,11 @@ def _light_rows(
 
 def _api_page(
     *, vector, embedder_name: str, sources: tuple[str, tuple], offset: int, limit: int, one_per_feature: bool
-) -> tuple[list[dict], bool]:
-    """The API's page (``hydrate="api"``) in one statement, one round trip: the ranking, one hit
+) -> tuple[JsonPage, bool]:
+    """The API's page (``hydrate="json"``) in one statement, one round trip: the ranking, one hit
     per feature when asked (each feature's nearest explanation), the window
-    ``[offset, offset + limit)``, whether more follow, and the page's JSON
-    (``search_hydrate.page_sql`` over the window)."""
+    ``[offset, offset + limit)``, whether more follow, and the page's JSON text
+    (``search_hydrate.page_sql`` over the window) with its number of hits."""
     want = offset + limit + 1
     fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
     ranked, params = _rank_sql(sources=sources, vector=vector, embedder_name=embedder_name, fetch=fetch)
@@ -241,13 +241,13 @@ def _api_page(
     sql = (
         "WITH k AS MATERIALIZED (SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS ord "
         f"FROM ({ranked}) r), w AS (SELECT id, distance, ord FROM k WHERE ord > %s AND ord <= %s) "
-        f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), ({page_sql('w')})"
+        f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), p.hits, p.n FROM ({page_sql('w')}) p"
     )
     rows = _run_ranked(sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch)
     if not rows:
-        return [], False
-    has_more, text = rows[0]
-    return hits_from_text(text), bool(has_more)
+        return JsonPage("[]", 0), False
+    has_more, text, count = rows[0]
+    return JsonPage(text or "[]", int(count)), bool(has_more)
 
 
 def explanations_search_semantic(
@@ -267,7 +267,9 @@ def explanations_search_semantic(
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
     ``hydrate="api"``: the page is the API's hits as plain dicts (Neuronpedia's JSON, with
     scores, votes and the feature's 3 best activations), built by one raw SQL statement
-    (``autointerp.search_hydrate``: the ORM cost more than the ranking). Otherwise the page is
+    (``autointerp.search_hydrate``: the ORM cost more than the ranking); ``hydrate="json"``: the
+    same page unparsed, a ``search_hydrate.JsonPage`` (the JSON text and its number of hits),
+    which the API sends as it is. Otherwise the page is
     ``Explanation`` objects, each with ``similarity`` and ``feature__source__model``:
     ``hydrate="orm"`` also loads its scores and ``top_activations`` (3) (the same page as "api"
     through the ORM, kept as the reference the raw path is tested and benchmarked against);
@@ -279,7 +281,7 @@ def explanations_search_semantic(
     if vector is None:
         vector, embedder_name = embed_query(query)
     if offset >= MAX_SEMANTIC_OFFSET:
-        return [], False
+        return (JsonPage("[]", 0) if hydrate == "json" else []), False
     sources = _visible_sources_sql(
         user=user, model_name=model_name, source_names=source_names, release_name=release_name
     )
@@ -290,8 +292,9 @@ def explanations_search_semantic(
         "offset": offset,
         "limit": limit,
     }
-    if hydrate == "api":
-        return _api_page(**scope, one_per_feature=one_per_feature)
+    if hydrate in ("api", "json"):
+        page, has_more = _api_page(**scope, one_per_feature=one_per_feature)
+        return (page if hydrate == "json" else hits_from_text(page.text)), has_more
     if hydrate == "light":
         return _light_rows(**scope)
     want = offset + limit + 1

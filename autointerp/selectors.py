@@ -8,11 +8,16 @@ scan (0.8) keeps walking the HNSW graph until enough rows pass the filters.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import re
+import weakref
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
 from django.db.models import Count, Prefetch
+from psycopg.errors import InvalidSqlStatementName
 
 from autointerp.search_hydrate import TOP_ACTIVATIONS, JsonPage, hits_from_text, page_sql
 from features.models import EMBEDDING_DIM, Activation, Explanation, ExplanationScore, Feature
@@ -113,16 +118,48 @@ SEARCH_INDEX_SQL = (
 # rows first, then each one's rows by primary key). Searching join orders for the page's ten
 # tables cost more than running it: planning p50 12.6 ms against 1.6 ms (bench/search rows, load
 # ~14), the same plan and execution time.
+# plan_cache_mode force_generic_plan: the API page's statement is a prepared statement
+# (``_prepared``) planned once per connection, not once per call (a custom plan of the page's
+# statement cost 1.5-3 ms, load ~10; executing the generic plan 0.2 ms, the same plan).
 _SETTINGS_SQL = (
     "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
     "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
     "set_config('enable_sort', 'off', true), set_config('join_collapse_limit', '1', true), "
-    "set_config('from_collapse_limit', '1', true)"
+    "set_config('from_collapse_limit', '1', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
 )
 _RESET_SQL = (
     "; RESET hnsw.ef_search; RESET hnsw.iterative_scan; RESET hnsw.max_scan_tuples; RESET enable_sort; "
-    "RESET join_collapse_limit; RESET from_collapse_limit"
+    "RESET join_collapse_limit; RESET from_collapse_limit; RESET plan_cache_mode"
 )
+# Prepared statements per database connection (the psycopg connection object: pooled ones live
+# across requests): statement text -> its name on the server. At most _PREPARED_MAX per connection.
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PREPARED_MAX = 32
+_prepared_ids = itertools.count()
+PREPARED_STATEMENTS = bool(getattr(settings, "EXPLANATION_SEARCH_PREPARED", True))
+
+
+def _dollar_params(sql: str) -> str:
+    """``sql`` with its ``%s`` placeholders numbered as PREPARE wants them (``$1``, ``$2``, ...);
+    ``%%`` stays (the PREPARE text still goes through the driver's formatting)."""
+    numbers = itertools.count(1)
+    return re.sub(r"%%|%s", lambda m: m.group(0) if m.group(0) == "%%" else f"${next(numbers)}", sql)
+
+
+def _prepared(sql: str, params: list) -> tuple[str, str, dict, str]:
+    """``(statements before, the EXECUTE of sql's prepared statement, this connection's names,
+    the name)``: the PREPARE (and the DEALLOCATE of the oldest past _PREPARED_MAX) when this
+    connection has not prepared ``sql`` yet. A name is unique per process and call (a failed call
+    may leave its statement prepared on the server; it is never reused)."""
+    connection.ensure_connection()
+    names = _PREPARED.setdefault(connection.connection, {})
+    name, before = names.get(sql), ""
+    if name is None:
+        name = f"explanation_search_{os.getpid()}_{next(_prepared_ids)}"
+        before = f"PREPARE {name} AS {_dollar_params(sql)}; "
+        if len(names) >= _PREPARED_MAX:
+            before = f"DEALLOCATE {names.pop(next(iter(names)))}; {before}"
+    return before, f"EXECUTE {name}({', '.join(['%s'] * len(params))})", names, name
 
 
 def _rank_sql(*, sources: tuple[str, tuple], vector, embedder_name: str, fetch: int) -> tuple[str, list]:
@@ -144,9 +181,10 @@ def _rank_sql(*, sources: tuple[str, tuple], vector, embedder_name: str, fetch: 
     return sql, params
 
 
-def _run_ranked(sql: str, params: list, *, fetch: int) -> list[tuple]:
+def _run_ranked(sql: str, params: list, *, fetch: int, prepared: bool = False) -> list[tuple]:
     """Run ``sql`` (a statement built on ``_rank_sql``) under the ranking's planner settings, in
-    one round trip, and return its rows.
+    one round trip, and return its rows. ``prepared``: as a prepared statement of this connection
+    (PREPARE on its first use, in the same round trip), executed with its generic plan.
 
     The settings are transaction-local: iterative scans keep walking the graph until the filtered
     LIMIT is filled (in index distance order), up to max_scan_tuples; enable_sort off makes the
@@ -158,17 +196,47 @@ def _run_ranked(sql: str, params: list, *, fetch: int) -> list[tuple]:
             cursor.execute(_SETTINGS_SQL, settings_params)
             cursor.execute(sql, params)
             return [tuple(r) for r in cursor.fetchall()]
+    if prepared and PREPARED_STATEMENTS:
+        try:
+            return _run(sql, params, settings_params, prepared=True)
+        except ProgrammingError as exc:
+            if not isinstance(exc.__cause__, InvalidSqlStatementName):
+                raise
+            # the server lost the connection's prepared statements (DISCARD ALL, a pooler that
+            # hands out another session): forget them and prepare again
+            _PREPARED.pop(connection.connection, None)
+            return _run(sql, params, settings_params, prepared=True)
+    return _run(sql, params, settings_params, prepared=False)
+
+
+def _run(sql: str, params: list, settings_params: list, *, prepared: bool) -> list[tuple]:
     if connection.in_atomic_block:  # inside the caller's transaction: put the settings back after
         head, tail = "", _RESET_SQL
     else:
         head, tail = "BEGIN; ", "; COMMIT"
+    statement, names, name, savepoint = sql, None, None, False
+    if prepared:
+        before, statement, names, name = _prepared(sql, params)
+        head = f"{head}{before}"
+        if connection.in_atomic_block:  # a lost prepared statement must not abort the caller's
+            savepoint = True
+            head, tail = (
+                f"SAVEPOINT explanation_search; {head}",
+                f"; RELEASE SAVEPOINT explanation_search{tail}",
+            )
     with connection.cursor() as cursor:
         try:
-            cursor.execute(f"{head}{_SETTINGS_SQL}; {sql}{tail}", [*settings_params, *params])
+            cursor.execute(f"{head}{_SETTINGS_SQL}; {statement}{tail}", [*settings_params, *params])
         except Exception:
-            if not connection.in_atomic_block:
+            if savepoint:
+                cursor.execute(
+                    "ROLLBACK TO SAVEPOINT explanation_search; RELEASE SAVEPOINT explanation_search"
+                )
+            elif not connection.in_atomic_block:
                 cursor.execute("ROLLBACK")
             raise
+        if names is not None:
+            names[sql] = name
         raw = cursor.cursor
         results = 0
         while True:  # the statements' results in order: the settings' row, then ours
@@ -243,7 +311,9 @@ def _api_page(
         f"FROM ({ranked}) r), w AS (SELECT id, distance, ord FROM k WHERE ord > %s AND ord <= %s) "
         f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), p.hits, p.n FROM ({page_sql('w')}) p"
     )
-    rows = _run_ranked(sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch)
+    rows = _run_ranked(
+        sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch, prepared=True
+    )
     if not rows:
         return JsonPage("[]", 0), False
     has_more, text, count = rows[0]

@@ -119,7 +119,11 @@ def semantic_response(request, v: dict, **scope) -> HttpResponse:
     next_offset = v["offset"] + page.count
     head = _RENDERER.render({"request": dict(request.data), "mode": "semantic"})
     tail = json.dumps(
-        {"resultsCount": next_offset + (1 if has_more else 0), "hasMore": has_more, "nextOffset": next_offset},
+        {
+            "resultsCount": next_offset + (1 if has_more else 0),
+            "hasMore": has_more,
+            "nextOffset": next_offset,
+        },
         separators=(",", ":"),
     )
     body = b"".join((head[:-1], b',"results":', page.text.encode(), b",", tail[1:].encode()))
@@ -173,7 +177,9 @@ def _fast_path_fits(serializer_class) -> bool:
             return False
     for field in serializer_class._declared_fields.values():
         field = getattr(field, "child", field)
-        if isinstance(field, SafeCharField) and not all(type(x) in _DRF_TEXT_CHECKS for x in field.validators):
+        if isinstance(field, SafeCharField) and not all(
+            type(x) in _DRF_TEXT_CHECKS for x in field.validators
+        ):
             return False
     return True
 

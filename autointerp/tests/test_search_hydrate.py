@@ -133,7 +133,12 @@ def _same_json(a, b, path="$") -> None:
     """``a`` and ``b`` are the same JSON value, keys in the same order: numbers equal as numbers
     (9 and 9.0 alike), everything else of the same type (``True == 1`` would hide a bool)."""
     number = (int, float)
-    if isinstance(a, number) and isinstance(b, number) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, number)
+        and isinstance(b, number)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         assert a == b, (path, a, b)
         return
     assert type(a) is type(b), (path, a, b)

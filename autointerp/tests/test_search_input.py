@@ -71,7 +71,12 @@ BODIES = [
     {"query": "cats", "modelId": "tiny", "layers": ["a"] * 1000, "onePerFeature": False},
     {"query": "cats", "modelId": "tiny", "layers": ["x" * 160], "releaseName": ""},
 ]
-SERIALIZERS = [SemanticSearchInput, SemanticSearchModelInput, SemanticSearchLayersInput, SemanticSearchReleaseInput]
+SERIALIZERS = [
+    SemanticSearchInput,
+    SemanticSearchModelInput,
+    SemanticSearchLayersInput,
+    SemanticSearchReleaseInput,
+]
 
 
 @pytest.mark.parametrize("serializer", SERIALIZERS, ids=lambda s: s.__name__)
@@ -119,7 +124,9 @@ def corpus(make_source, make_feature):
 )
 def test_bad_input_is_a_400_naming_the_field(corpus, path, body, field):
     # json.dumps escapes a lone surrogate (a client's encoder would refuse it)
-    r = APIClient().generic("POST", f"/api/explanation/{path}", json.dumps(body), content_type="application/json")
+    r = APIClient().generic(
+        "POST", f"/api/explanation/{path}", json.dumps(body), content_type="application/json"
+    )
     assert r.status_code == 400 and field in r.json()["error"], r.content
 
 
@@ -133,10 +140,19 @@ def test_the_semantic_response_echoes_the_request_and_pages(corpus):
     assert data["request"] == body and data["mode"] == "semantic"
     assert data["results"][0]["description"] == "cats that purr"
     assert (data["resultsCount"], data["hasMore"], data["nextOffset"]) == (4, False, 4)
-    data = client.post("/api/explanation/search-all", {"query": "feline pets", "offset": 3}, format="json").json()
-    assert (len(data["results"]), data["resultsCount"], data["hasMore"], data["nextOffset"]) == (1, 4, False, 4)
+    data = client.post(
+        "/api/explanation/search-all", {"query": "feline pets", "offset": 3}, format="json"
+    ).json()
+    assert (len(data["results"]), data["resultsCount"], data["hasMore"], data["nextOffset"]) == (
+        1,
+        4,
+        False,
+        4,
+    )
     # a form body takes the serializer's path and gets the same page
     form = client.post("/api/explanation/search-all", {"query": "feline pets"})
     assert form.status_code == 200 and form.json()["results"] == r.json()["results"]
-    data = client.post("/api/explanation/search-all", {"query": "feline pets", "offset": 40_000}, format="json")
+    data = client.post(
+        "/api/explanation/search-all", {"query": "feline pets", "offset": 40_000}, format="json"
+    )
     assert data.json()["results"] == [] and data.json()["nextOffset"] == 40_000

@@ -408,8 +408,8 @@ def bench_search(rng, ids, vectors, visible) -> None:
         query="bench query", user=anon, vector=queries[0].tolist(), embedder_name="bench"
     )
     template = next(
-        part for x in connection.queries for part in x["sql"].split("; ") if "<=>" in part
-    )  # the page's statement (sent together with its planner settings)
+        part for x in connection.queries for part in x["sql"].split("; ") if part.startswith("EXECUTE ")
+    )  # the page's prepared statement (sent together with its planner settings)
     connection.force_debug_cursor = False
     assert _vector_literal(queries[0].tolist()) in template
     server_ms, planning_ms, blocks = [], [], []
@@ -460,7 +460,7 @@ def bench_search(rng, ids, vectors, visible) -> None:
                 exact = set(vis_ids[np.argsort(-(vis_vectors @ q))[:K]].tolist())
                 rec.append(len(exact & {int(hit["id"]) for hit in page}) / K)
             ms.sort()
-            print(f"  ef_search={ef}: recall@{K} {statistics.mean(rec):.3f}  p50 {statistics.median(ms):.1f} ms  "
+            print(f"  ef_search={ef}: recall@{K} {statistics.mean(rec):.3f} (min {min(rec):.2f})  p50 {statistics.median(ms):.1f} ms  "
                   f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms")  # fmt: skip
         selectors.EF_SEARCH = saved
     p95 = times[int(0.95 * (len(times) - 1))]

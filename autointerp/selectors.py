@@ -31,7 +31,11 @@ from neuronsite.errors import ValidationFailed
 # held for the halfvec index built with ef_construction 64 (2026-11-28): ef 100 recall@20 0.987,
 # 200 0.997; at topK 50 ef 100 left queries at recall 0. Built with ef_construction 128 (migration
 # 0003), ef 100 gives recall@50 0.997 (min 0.96) at 2/3 of the index pages of ef 200 on the old graph.
-EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 100))
+# 2026-11-28 (S4), 600 queries of bench/search at 200,000 rows, pages of 20 (ef = max(this, 2 x rows
+# asked for)): ef 60 recall@20 0.996 but 2 queries at 0; ef 80 and 100 both 0.9997 (min 0.95, none
+# below 0.9); ef 80 reads ~11% fewer index pages (2,500 vs 2,800) and its statement ran ~17%
+# faster (p50, first-seen vectors). Pages of 50 (the chat monitor's topK) still get ef 102.
+EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 80))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
 # the HNSW scan never reaches past MAX_SCAN_TUPLES rows: a page that starts beyond it is empty

@@ -138,7 +138,7 @@ _RESET_SQL = (
 # Prepared statements per database connection (the psycopg connection object: pooled ones live
 # across requests): statement text -> its name on the server. At most _PREPARED_MAX per connection.
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PREPARED_MAX = 32
+_PREPARED_MAX = 8  # each holds ~630 kB of the server backend's memory (its parse tree and plan)
 _prepared_ids = itertools.count()
 PREPARED_STATEMENTS = bool(getattr(settings, "EXPLANATION_SEARCH_PREPARED", True))
 

@@ -101,7 +101,12 @@ average 9-11: recall@20 1.000 (min 0.95); API page end to end wall p50 18.1 / p9
 CPU in this process p50 1.8 / p95 2.5 ms (ORM page 20.6 / 29.8 ms); the page statement in the
 server on first-seen vectors p50 9.1 / p95 14.1 ms, planning 0.18 ms (2,586 buffer pages). Where a
 quiet machine's p95 would land is the quiet re-measure's to say: before these steps it was 24.4 ms
-with 9.2 ms of this process's CPU and ~1-1.5 ms of planning now gone.
+with 9.2 ms of this process's CPU and ~1-1.5 ms of planning now gone. A last run at 04:18 UTC,
+load average 5.1: wall p50 12.4 / p95 22.0 ms; the statement's round trip p50 10.8 / p95 17.9 ms,
+the rest of the call p50 1.2 ms; CPU p50 1.5 / p95 2.3 ms (ORM 17.3 ms); the statement in the
+server p50 9.5 / p95 14.7 ms (planning 0.19 ms). What is left is the statement: the HNSW walk is
+~3/4 of it (EXPLAIN ANALYZE: ~2,000 of its ~2,600 buffer pages), the page's JSON (80 kB: three
+activations of 32 tokens per hit) most of the rest.
 Run: ``BENCH_REUSE_DB=1 BENCH_SKIP_EMBEDDING=1 .venv/bin/python bench/search/run.py`` (the first run
 seeds 200,000 rows and builds the index: ~15 min on 2 busy cores; drop BENCH_REUSE_DB to seed anew).
 """

@@ -8,18 +8,16 @@ scan (0.8) keeps walking the HNSW graph until enough rows pass the filters.
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import re
-import weakref
 
 from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
 from django.db.models import Count, Prefetch
 from psycopg.errors import InvalidSqlStatementName
 
+from autointerp import search_prepared
 from autointerp.search_hydrate import TOP_ACTIVATIONS, JsonPage, hits_from_text, page_sql
+from autointerp.search_prepared import forget_prepared, prepared_statement
 from features.models import EMBEDDING_DIM, Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
@@ -123,7 +121,7 @@ SEARCH_INDEX_SQL = (
 # tables cost more than running it: planning p50 12.6 ms against 1.6 ms (bench/search rows, load
 # ~14), the same plan and execution time.
 # plan_cache_mode force_generic_plan: the API page's statement is a prepared statement
-# (``_prepared``) planned once per connection, not once per call (a custom plan of the page's
+# (``search_prepared``) planned once per connection, not once per call (a custom plan of the page's
 # statement cost 1.5-3 ms, load ~10; executing the generic plan 0.2 ms, the same plan).
 _SETTINGS_SQL = (
     "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
@@ -135,35 +133,6 @@ _RESET_SQL = (
     "; RESET hnsw.ef_search; RESET hnsw.iterative_scan; RESET hnsw.max_scan_tuples; RESET enable_sort; "
     "RESET join_collapse_limit; RESET from_collapse_limit; RESET plan_cache_mode"
 )
-# Prepared statements per database connection (the psycopg connection object: pooled ones live
-# across requests): statement text -> its name on the server. At most _PREPARED_MAX per connection.
-_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PREPARED_MAX = 8  # each holds ~630 kB of the server backend's memory (its parse tree and plan)
-_prepared_ids = itertools.count()
-PREPARED_STATEMENTS = bool(getattr(settings, "EXPLANATION_SEARCH_PREPARED", True))
-
-
-def _dollar_params(sql: str) -> str:
-    """``sql`` with its ``%s`` placeholders numbered as PREPARE wants them (``$1``, ``$2``, ...);
-    ``%%`` stays (the PREPARE text still goes through the driver's formatting)."""
-    numbers = itertools.count(1)
-    return re.sub(r"%%|%s", lambda m: m.group(0) if m.group(0) == "%%" else f"${next(numbers)}", sql)
-
-
-def _prepared(sql: str, params: list) -> tuple[str, str, dict, str]:
-    """``(statements before, the EXECUTE of sql's prepared statement, this connection's names,
-    the name)``: the PREPARE (and the DEALLOCATE of the oldest past _PREPARED_MAX) when this
-    connection has not prepared ``sql`` yet. A name is unique per process and call (a failed call
-    may leave its statement prepared on the server; it is never reused)."""
-    connection.ensure_connection()
-    names = _PREPARED.setdefault(connection.connection, {})
-    name, before = names.get(sql), ""
-    if name is None:
-        name = f"explanation_search_{os.getpid()}_{next(_prepared_ids)}"
-        before = f"PREPARE {name} AS {_dollar_params(sql)}; "
-        if len(names) >= _PREPARED_MAX:
-            before = f"DEALLOCATE {names.pop(next(iter(names)))}; {before}"
-    return before, f"EXECUTE {name}({', '.join(['%s'] * len(params))})", names, name
 
 
 def _rank_sql(*, sources: tuple[str, tuple], vector, embedder_name: str, fetch: int) -> tuple[str, list]:
@@ -200,7 +169,7 @@ def _run_ranked(sql: str, params: list, *, fetch: int, prepared: bool = False) -
             cursor.execute(_SETTINGS_SQL, settings_params)
             cursor.execute(sql, params)
             return [tuple(r) for r in cursor.fetchall()]
-    if prepared and PREPARED_STATEMENTS:
+    if prepared and search_prepared.ENABLED:
         try:
             return _run(sql, params, settings_params, prepared=True)
         except ProgrammingError as exc:
@@ -208,7 +177,7 @@ def _run_ranked(sql: str, params: list, *, fetch: int, prepared: bool = False) -
                 raise
             # the server lost the connection's prepared statements (DISCARD ALL, a pooler that
             # hands out another session): forget them and prepare again
-            _PREPARED.pop(connection.connection, None)
+            forget_prepared()
             return _run(sql, params, settings_params, prepared=True)
     return _run(sql, params, settings_params, prepared=False)
 
@@ -220,7 +189,7 @@ def _run(sql: str, params: list, settings_params: list, *, prepared: bool) -> li
         head, tail = "BEGIN; ", "; COMMIT"
     statement, names, name, savepoint = sql, None, None, False
     if prepared:
-        before, statement, names, name = _prepared(sql, params)
+        before, statement, names, name = prepared_statement(sql, params)
         head = f"{head}{before}"
         if connection.in_atomic_block:  # a lost prepared statement must not abort the caller's
             savepoint = True

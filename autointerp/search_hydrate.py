@@ -6,18 +6,22 @@ Python per query, more than the HNSW ranking itself. Here one fixed statement (n
 per call) returns the whole page as one JSON text, built by PostgreSQL in ranking order with the
 API's keys in the API's order: the explanation, its feature, source and model, its vote count,
 its scores and its feature's three best activations (LATERAL joins on their indexes), timestamps
-formatted as ``_iso`` formats them. Python parses it once (C) and fixes two kinds of values:
-PostgreSQL writes the float 9.0 as ``9``, so the text is read with ``parse_int=float`` and the
-fields the API sends as integers come as strings and are turned back; score details come as
-their own JSON text (their integers stay integers). The result is the same JSON, to the byte,
-as ``features.api.serializers`` (``explanation_json``, ``activation_json``) builds from model
-objects: ``autointerp/tests/test_search_hydrate.py`` compares the two on a fixture with every
-field set.
+formatted as ``_iso`` formats them.
+
+The API sends that text as it is (``autointerp.api.search``: spliced into the response body, not
+parsed and rendered again), so it is the API's JSON as PostgreSQL writes it: integers as JSON
+numbers, score details as their JSON, floats in PostgreSQL's shortest exact form. It is the same
+JSON *value* as ``features.api.serializers`` (``explanation_json``, ``activation_json``) builds from
+model objects, not the same bytes: PostgreSQL writes the float 9.0 as ``9`` (a JSON number either
+way), and a NaN or infinity would come out as a string, but none can occur (scores, activations and
+feature statistics are checked finite when written). ``autointerp/tests/test_search_hydrate.py``
+compares the parsed pages on a fixture with every field set.
 """
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -39,11 +43,11 @@ TOP_ACTIVATIONS = 3
 
 def _iso_sql(column: str) -> str:
     """SQL for ``features.api.serializers._iso`` of a timestamptz: ``datetime.isoformat()`` in UTC
-    with ``Z``, microseconds only when there are any."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
+    with ``Z``, microseconds only when there are any: one ``to_char`` with microseconds, whose
+    ``.000000`` is dropped (it was a conversion to UTC, an ``extract`` and two ``to_char`` calls
+    per timestamp; a page formats ~140)."""
     return (
-        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {utc})::bigint "
-        f"%% 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || 'Z'"
+        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
     )
 
 
@@ -56,9 +60,8 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
     over ``window``: a FROM item named ``w`` with columns ``(id, distance, ord)`` (the ranked
     explanations; by default two arrays of parameters, or a CTE of the statement that ranks
     them, ``autointerp.selectors``), its last parameter the number of activations per hit.
-    Every number in it that the API sends as an integer is written as a string here (so the text
-    can be read with ``parse_int=float``: PostgreSQL writes the float 9.0 as ``9``), and score
-    details as their JSON text (their integers stay integers); ``hits_from_text`` turns both back."""
+    The statement's row is ``(hits, n)``: the JSON text (NULL for no hits) and their number.
+    """
     if window not in _SQL:
         t = {
             name: model._meta.db_table
@@ -80,26 +83,26 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
             "json_build_object('id', r.id::text, 'explanationScoreTypeName', st.name, "
             "'explanationScoreModelName', sm.name, 'value', r.value, 'jsonDetails', "
             "CASE WHEN r.details IN ('{}', '[]', '\"\"', '0', 'false', 'null') THEN NULL "
-            f"ELSE to_json(r.details::text) END, 'createdAt', {_iso_sql('r.created_at')})"
+            f"ELSE r.details::json END, 'createdAt', {_iso_sql('r.created_at')})"
         )
         activation = (
             "json_build_object('id', r.id::text, 'modelId', m.name, 'layer', s.name, 'source', s.name, "
             "'index', f.index::text, 'tokens', r.tokens, 'values', r.values, 'maxValue', r.max_value, "
-            "'maxValueTokenIndex', r.max_value_token_index::text, 'minValue', r.min_value, "
+            "'maxValueTokenIndex', r.max_value_token_index, 'minValue', r.min_value, "
             "'binMin', r.bin_min, 'binMax', r.bin_max, "
             "'binContains', CASE WHEN r.bin_contains < 0 THEN NULL ELSE r.bin_contains END, "
-            "'qualifyingTokenIndex', r.qualifying_token_index::text, 'dataSource', NULLIF(r.data_source, ''), "
-            "'dataIndex', r.data_index::text, 'dfaValues', r.dfa_values, "
-            "'dfaTargetIndex', r.dfa_target_index::text, 'dfaMaxValue', r.dfa_max_value, "
-            f"'creatorId', r.creator_id::text, 'createdAt', {_iso_sql('r.created_at')})"
+            "'qualifyingTokenIndex', r.qualifying_token_index, 'dataSource', NULLIF(r.data_source, ''), "
+            "'dataIndex', r.data_index, 'dfaValues', r.dfa_values, "
+            "'dfaTargetIndex', r.dfa_target_index, 'dfaMaxValue', r.dfa_max_value, "
+            f"'creatorId', r.creator_id, 'createdAt', {_iso_sql('r.created_at')})"
         )
         hit = (
             "json_build_object('id', e.id::text, 'modelId', m.name, 'layer', s.name, 'source', s.name, "
             "'index', f.index::text, 'description', e.description, 'typeName', t.name, "
-            "'explanationModelName', x.name, 'authorId', e.author_id::text, 'author', "
+            "'explanationModelName', x.name, 'authorId', e.author_id, 'author', "
             "CASE WHEN e.author_id IS NULL THEN NULL ELSE json_build_object('name', u.username) END, "
             "'status', e.status, "
-            f"""'votes', (SELECT count(*) FROM "{t["v"]}" v WHERE v.explanation_id = e.id)::text, """
+            f"""'votes', (SELECT count(*) FROM "{t["v"]}" v WHERE v.explanation_id = e.id), """
             "'voted', false, 'scores', coalesce(sc.rows, '[]'::json), "
             f"'createdAt', {_iso_sql('e.created_at')}, 'updatedAt', {_iso_sql('e.updated_at')}, "
             "'cosine_similarity', 1.0::float8 - w.distance, "
@@ -108,7 +111,7 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
             "'pos_values', f.pos_values, 'activations', coalesce(a.rows, '[]'::json)))"
         )
         _SQL[window] = (
-            f"SELECT json_agg({hit} ORDER BY w.ord)::text "
+            f"SELECT json_agg({hit} ORDER BY w.ord)::text AS hits, count(*) AS n "
             f"FROM {window} "
             f'JOIN "{t["e"]}" e ON e.id = w.id '
             f'JOIN "{t["f"]}" f ON f.id = e.feature_id '
@@ -131,10 +134,18 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
     return _SQL[window]
 
 
+class JsonPage(NamedTuple):
+    """A page of hits as PostgreSQL wrote it: ``text`` (a JSON array, sent as it is) and ``count``
+    (its number of hits)."""
+
+    text: str
+    count: int
+
+
 def api_hits(window: list[tuple[int, int, float]]) -> list[dict]:
     """Neuronpedia's search hits for ``window`` (``(explanation id, feature id, distance)`` in
     ranking order): ``explanation_json`` + ``cosine_similarity`` + ``neuron`` (with the feature's
-    three best activations), exactly as ``autointerp.api.search.hit_json`` builds them from model
+    three best activations), the same JSON as ``autointerp.api.search.hit_json`` builds from model
     objects. Rows deleted since the ranking are left out."""
     if not window:
         return []
@@ -142,28 +153,11 @@ def api_hits(window: list[tuple[int, int, float]]) -> list[dict]:
         cursor.execute(
             page_sql(), [[pk for pk, _, _ in window], [float(d) for _, _, d in window], TOP_ACTIVATIONS]
         )
-        text = cursor.fetchone()[0]
+        text, _ = cursor.fetchone()
     return hits_from_text(text)
 
 
 def hits_from_text(text: str | None) -> list[dict]:
-    """The hits of ``page_sql``'s JSON text, with the API's integers back."""
-    if text is None:
-        return []
-    hits = json.loads(text, parse_int=float)
-    loads = json.loads
-    for hit in hits:
-        if hit["authorId"] is not None:
-            hit["authorId"] = int(hit["authorId"])
-        hit["votes"] = int(hit["votes"])
-        for score in hit["scores"]:
-            if score["jsonDetails"] is not None:
-                score["jsonDetails"] = loads(score["jsonDetails"])
-        for act in hit["neuron"]["activations"]:
-            for key in _INT_KEYS:
-                if act[key] is not None:
-                    act[key] = int(act[key])
-    return hits
-
-
-_INT_KEYS = ("maxValueTokenIndex", "qualifyingTokenIndex", "dataIndex", "dfaTargetIndex", "creatorId")
+    """The hits of ``page_sql``'s JSON text as dicts (a float such as 9.0 comes back as the int 9,
+    which compares equal)."""
+    return json.loads(text) if text is not None else []

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
 from django.db.models import Count, Prefetch
+from psycopg.errors import InvalidSqlStatementName
 
-from autointerp.search_hydrate import TOP_ACTIVATIONS, hits_from_text, page_sql
+from autointerp import search_prepared
+from autointerp.search_hydrate import TOP_ACTIVATIONS, JsonPage, hits_from_text, page_sql
+from autointerp.search_prepared import forget_prepared, prepared_statement
 from features.models import EMBEDDING_DIM, Activation, Explanation, ExplanationScore, Feature
 from models_app.models import Source, source_chain_visible_q
 from neuronsite.errors import ValidationFailed
@@ -26,7 +29,11 @@ from neuronsite.errors import ValidationFailed
 # held for the halfvec index built with ef_construction 64 (2026-11-28): ef 100 recall@20 0.987,
 # 200 0.997; at topK 50 ef 100 left queries at recall 0. Built with ef_construction 128 (migration
 # 0003), ef 100 gives recall@50 0.997 (min 0.96) at 2/3 of the index pages of ef 200 on the old graph.
-EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 100))
+# 2026-11-28 (S4), 600 queries of bench/search at 200,000 rows, pages of 20 (ef = max(this, 2 x rows
+# asked for)): ef 60 recall@20 0.996 but 2 queries at 0; ef 80 and 100 both 0.9997 (min 0.95, none
+# below 0.9); ef 80 reads ~11% fewer index pages (2,500 vs 2,800) and its statement ran ~17%
+# faster (p50, first-seen vectors). Pages of 50 (the chat monitor's topK) still get ef 102.
+EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 80))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5
 # the HNSW scan never reaches past MAX_SCAN_TUPLES rows: a page that starts beyond it is empty
@@ -113,15 +120,18 @@ SEARCH_INDEX_SQL = (
 # rows first, then each one's rows by primary key). Searching join orders for the page's ten
 # tables cost more than running it: planning p50 12.6 ms against 1.6 ms (bench/search rows, load
 # ~14), the same plan and execution time.
+# plan_cache_mode force_generic_plan: the API page's statement is a prepared statement
+# (``search_prepared``) planned once per connection, not once per call (a custom plan of the page's
+# statement cost 1.5-3 ms, load ~10; executing the generic plan 0.2 ms, the same plan).
 _SETTINGS_SQL = (
     "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
     "'strict_order', true), set_config('hnsw.max_scan_tuples', %s, true), "
     "set_config('enable_sort', 'off', true), set_config('join_collapse_limit', '1', true), "
-    "set_config('from_collapse_limit', '1', true)"
+    "set_config('from_collapse_limit', '1', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
 )
 _RESET_SQL = (
     "; RESET hnsw.ef_search; RESET hnsw.iterative_scan; RESET hnsw.max_scan_tuples; RESET enable_sort; "
-    "RESET join_collapse_limit; RESET from_collapse_limit"
+    "RESET join_collapse_limit; RESET from_collapse_limit; RESET plan_cache_mode"
 )
 
 
@@ -144,9 +154,10 @@ def _rank_sql(*, sources: tuple[str, tuple], vector, embedder_name: str, fetch: 
     return sql, params
 
 
-def _run_ranked(sql: str, params: list, *, fetch: int) -> list[tuple]:
+def _run_ranked(sql: str, params: list, *, fetch: int, prepared: bool = False) -> list[tuple]:
     """Run ``sql`` (a statement built on ``_rank_sql``) under the ranking's planner settings, in
-    one round trip, and return its rows.
+    one round trip, and return its rows. ``prepared``: as a prepared statement of this connection
+    (PREPARE on its first use, in the same round trip), executed with its generic plan.
 
     The settings are transaction-local: iterative scans keep walking the graph until the filtered
     LIMIT is filled (in index distance order), up to max_scan_tuples; enable_sort off makes the
@@ -158,17 +169,47 @@ def _run_ranked(sql: str, params: list, *, fetch: int) -> list[tuple]:
             cursor.execute(_SETTINGS_SQL, settings_params)
             cursor.execute(sql, params)
             return [tuple(r) for r in cursor.fetchall()]
+    if prepared and search_prepared.ENABLED:
+        try:
+            return _run(sql, params, settings_params, prepared=True)
+        except ProgrammingError as exc:
+            if not isinstance(exc.__cause__, InvalidSqlStatementName):
+                raise
+            # the server lost the connection's prepared statements (DISCARD ALL, a pooler that
+            # hands out another session): forget them and prepare again
+            forget_prepared()
+            return _run(sql, params, settings_params, prepared=True)
+    return _run(sql, params, settings_params, prepared=False)
+
+
+def _run(sql: str, params: list, settings_params: list, *, prepared: bool) -> list[tuple]:
     if connection.in_atomic_block:  # inside the caller's transaction: put the settings back after
         head, tail = "", _RESET_SQL
     else:
         head, tail = "BEGIN; ", "; COMMIT"
+    statement, names, name, savepoint = sql, None, None, False
+    if prepared:
+        before, statement, names, name = prepared_statement(sql, params)
+        head = f"{head}{before}"
+        if connection.in_atomic_block:  # a lost prepared statement must not abort the caller's
+            savepoint = True
+            head, tail = (
+                f"SAVEPOINT explanation_search; {head}",
+                f"; RELEASE SAVEPOINT explanation_search{tail}",
+            )
     with connection.cursor() as cursor:
         try:
-            cursor.execute(f"{head}{_SETTINGS_SQL}; {sql}{tail}", [*settings_params, *params])
+            cursor.execute(f"{head}{_SETTINGS_SQL}; {statement}{tail}", [*settings_params, *params])
         except Exception:
-            if not connection.in_atomic_block:
+            if savepoint:
+                cursor.execute(
+                    "ROLLBACK TO SAVEPOINT explanation_search; RELEASE SAVEPOINT explanation_search"
+                )
+            elif not connection.in_atomic_block:
                 cursor.execute("ROLLBACK")
             raise
+        if names is not None:
+            names[sql] = name
         raw = cursor.cursor
         results = 0
         while True:  # the statements' results in order: the settings' row, then ours
@@ -225,11 +266,11 @@ def _light_rows(
 
 def _api_page(
     *, vector, embedder_name: str, sources: tuple[str, tuple], offset: int, limit: int, one_per_feature: bool
-) -> tuple[list[dict], bool]:
-    """The API's page (``hydrate="api"``) in one statement, one round trip: the ranking, one hit
+) -> tuple[JsonPage, bool]:
+    """The API's page (``hydrate="json"``) in one statement, one round trip: the ranking, one hit
     per feature when asked (each feature's nearest explanation), the window
-    ``[offset, offset + limit)``, whether more follow, and the page's JSON
-    (``search_hydrate.page_sql`` over the window)."""
+    ``[offset, offset + limit)``, whether more follow, and the page's JSON text
+    (``search_hydrate.page_sql`` over the window) with its number of hits."""
     want = offset + limit + 1
     fetch = want * ONE_PER_FEATURE_OVERSAMPLE if one_per_feature else want
     ranked, params = _rank_sql(sources=sources, vector=vector, embedder_name=embedder_name, fetch=fetch)
@@ -241,13 +282,15 @@ def _api_page(
     sql = (
         "WITH k AS MATERIALIZED (SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS ord "
         f"FROM ({ranked}) r), w AS (SELECT id, distance, ord FROM k WHERE ord > %s AND ord <= %s) "
-        f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), ({page_sql('w')})"
+        f"SELECT EXISTS (SELECT 1 FROM k WHERE ord > %s), p.hits, p.n FROM ({page_sql('w')}) p"
     )
-    rows = _run_ranked(sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch)
+    rows = _run_ranked(
+        sql, [*params, offset, offset + limit, offset + limit, TOP_ACTIVATIONS], fetch=fetch, prepared=True
+    )
     if not rows:
-        return [], False
-    has_more, text = rows[0]
-    return hits_from_text(text), bool(has_more)
+        return JsonPage("[]", 0), False
+    has_more, text, count = rows[0]
+    return JsonPage(text or "[]", int(count)), bool(has_more)
 
 
 def explanations_search_semantic(
@@ -267,7 +310,9 @@ def explanations_search_semantic(
     """Visible explanations nearest in meaning to ``query`` (cosine), ``(page, has_more)``.
     ``hydrate="api"``: the page is the API's hits as plain dicts (Neuronpedia's JSON, with
     scores, votes and the feature's 3 best activations), built by one raw SQL statement
-    (``autointerp.search_hydrate``: the ORM cost more than the ranking). Otherwise the page is
+    (``autointerp.search_hydrate``: the ORM cost more than the ranking); ``hydrate="json"``: the
+    same page unparsed, a ``search_hydrate.JsonPage`` (the JSON text and its number of hits),
+    which the API sends as it is. Otherwise the page is
     ``Explanation`` objects, each with ``similarity`` and ``feature__source__model``:
     ``hydrate="orm"`` also loads its scores and ``top_activations`` (3) (the same page as "api"
     through the ORM, kept as the reference the raw path is tested and benchmarked against);
@@ -279,7 +324,7 @@ def explanations_search_semantic(
     if vector is None:
         vector, embedder_name = embed_query(query)
     if offset >= MAX_SEMANTIC_OFFSET:
-        return [], False
+        return (JsonPage("[]", 0) if hydrate == "json" else []), False
     sources = _visible_sources_sql(
         user=user, model_name=model_name, source_names=source_names, release_name=release_name
     )
@@ -290,8 +335,9 @@ def explanations_search_semantic(
         "offset": offset,
         "limit": limit,
     }
-    if hydrate == "api":
-        return _api_page(**scope, one_per_feature=one_per_feature)
+    if hydrate in ("api", "json"):
+        page, has_more = _api_page(**scope, one_per_feature=one_per_feature)
+        return (page if hydrate == "json" else hits_from_text(page.text)), has_more
     if hydrate == "light":
         return _light_rows(**scope)
     want = offset + limit + 1

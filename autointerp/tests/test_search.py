@@ -190,22 +190,61 @@ def test_each_user_sees_their_own_private_sources(corpus, make_user):
 
 def test_a_page_is_one_round_trip_over_the_halfvec_index(corpus, django_assert_num_queries):
     # ranking, visibility, paging and the page's JSON in one statement (sent with its planner
-    # settings), walking the HNSW index over the halfvec cast of the embeddings
+    # settings), walking the HNSW index over the halfvec cast of the embeddings; the statement
+    # is prepared on the connection in that round trip, and only executed after
     from django.db import connection
 
     _search(APIClient(), query="feline animals")  # the scope's visibility SQL compiled once
     with django_assert_num_queries(1) as captured:
         r = _search(APIClient(), query="feline animals", onePerFeature=True)
     assert r.status_code == 200 and r.json()["results"][0]["description"] == TOPICS["cats"]
-    statement = next(part for part in captured.captured_queries[0]["sql"].split("; ") if "<=>" in part)
+    parts = captured.captured_queries[0]["sql"].split("; ")
+    # prepared on its first use on this connection (possibly by an earlier test), then executed
+    assert any(p.startswith("EXECUTE ") for p in parts)
+    assert all("<=>" not in p or p.startswith("PREPARE ") for p in parts)
+    with django_assert_num_queries(1) as captured:
+        again = _search(APIClient(), query="feline animals", onePerFeature=True)
+    assert again.json()["results"] == r.json()["results"]
+    parts = captured.captured_queries[0]["sql"].split("; ")
+    assert not any("PREPARE" in p for p in parts)
+    statement = next(p for p in parts if p.startswith("EXECUTE "))
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'features_explanation'")
         indexes = " ".join(row[0] for row in cursor.fetchall())
-        cursor.execute("BEGIN")
+        cursor.execute("SAVEPOINT plan")
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: the planner would scan it
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         cursor.execute("EXPLAIN " + statement)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("ROLLBACK")
+        cursor.execute("ROLLBACK TO SAVEPOINT plan")
     assert "halfvec_cosine_ops" in indexes and "vector_cosine_ops" not in indexes.replace("halfvec_", "")
     assert "explanation_embedding_half_hnsw" in plan
+
+
+@pytest.mark.parametrize(
+    "in_transaction",
+    [pytest.param(False, marks=pytest.mark.django_db(transaction=True)), True],
+)
+def test_a_search_prepares_again_when_the_server_lost_its_statements(corpus, in_transaction):
+    # DISCARD ALL (or a pooler handing out another session) drops the connection's prepared
+    # statements: the next search prepares its statement again instead of failing, also inside
+    # a caller's transaction (which it leaves usable)
+    from django.contrib.auth.models import AnonymousUser
+    from django.db import connection, transaction
+
+    from autointerp.selectors import explanations_search_semantic
+
+    def search():
+        return explanations_search_semantic(query="feline animals", user=AnonymousUser())[0]
+
+    first = search()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    if in_transaction:
+        with transaction.atomic():
+            assert search() == first
+            assert Explanation.objects.count() == 5  # the transaction still works
+    else:
+        assert search() == first
+    assert search() == first

@@ -255,7 +255,7 @@ def feature_page(request, model_id: str, source: str, index: str):
         "comments": list(feature.comments.all()),
         "pos_logits": list(zip(feature.pos_str, feature.pos_values, strict=False)),
         "neg_logits": list(zip(feature.neg_str, feature.neg_values, strict=False)),
-        "neighbours": selectors.feature_neighbours_explained(feature=feature),
+        "neighbours": selectors_fast.feature_neighbours_explained(feature=feature),
         "prev_index": prev_index,
         "next_index": next_index,
         "embed": embed,

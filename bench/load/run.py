@@ -92,6 +92,34 @@ Quiet re-measure after the merge (2026-11-28 02:13 UTC, load average 1.3, main 6
 --duration 30): 64 clients site 118.0 req/s vs bare 552.3 = 0.21x, p95 server time 1.12 s; 500 clients
 111.7 vs 596.9 = 0.19x; 0 errors. On a quiet machine the bare queries use both cores and the ratio
 falls back to where it was: the 0.67-0.82x of the loaded runs above came from a depressed bare limit.
+
+2026-11-28, per-request CPU (helper L4). Profiled in-process through the ASGI application with
+``cpu_profile.py --profile`` (now each thread's CPU time, so waits for PostgreSQL or the GIL do not
+count). The page's CPU went to Django's template engine (~60%: ~190 variable lookups, ~40 loop and
+condition nodes, 23 URL reversals a page), the selector (~25%), the ASGI path (~10%); the API's to
+parsing and re-encoding PostgreSQL's snippet JSON (~30%), the pooled checkout and DRF. Changes:
+  - the feature page's tools, plots, logit tables, neighbours, test box and activation groups render
+    with Jinja2 (features/jinja_pages.py, features/jinja2/features/feature_body.html), through
+    Django's own localize/escape and filters: the HTML is byte-identical (48 pages compared before
+    and after: plain, embeds with toggles, with quantiles and neighbours); base layout, head,
+    explanations, lists and comments (the partials htmx swaps) stay Django templates;
+  - the page's cosine neighbours with their best explanation: one precompiled query (the ORM
+    compiled a subquery with GROUP BY and Count on every page of a feature with neighbours:
+    ~3-4 ms -> 0.3 ms of CPU; the bench's features have none, real SAE features all do);
+  - GET /api/feature puts PostgreSQL's snippet JSON into the response as it is (orjson.Fragment);
+  - the ASGI handler does a request's sync work in ONE thread hop (request_started, chain and view,
+    close of a complete response) where Django's made three, and starts no disconnect-watching
+    task for non-streaming responses (streaming ones keep Django's watch);
+  - a pooled checkout no longer resolves the embedded server's data path (syscalls) each time.
+  Database round trips unchanged: page 3 (plain feature), API 1.
+  CPU per request, .venv/bin/python bench/load/cpu_profile.py --requests 400 --keep, baseline (main
+  7f4c27c, a copy of the tree) and this branch alternately on the same database, load average ~6:
+      page: 13.8 / 15.0 ms before, 12.3 / 10.4 ms after;  API: 4.1 / 4.2 ms before, 2.7 / 3.6 ms after
+  and for the page's parts alone (thread CPU, one feature with neighbours, load ~10): Jinja part
+  2.1 ms (of which snippets 1.2) where the same part took ~4 ms in Django templates; the Django
+  template remainder 2.5 ms; selector 2.7 ms. The page is not "several times" cheaper: what is left
+  is spread over the remaining Django template (URL reversals, includes), the ORM's instances for
+  15 snippets, middleware and the event loop.
 """
 
 from __future__ import annotations

@@ -86,6 +86,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once (asyncio tasks on one event loop, as a server process has)",
+    )
+    parser.add_argument(
         "--timer",
         choices=["wall", "cpu"],
         default="cpu",
@@ -172,10 +178,16 @@ def main() -> None:
             in_thread[0] = cProfile.Profile(timer) if args.profile else None
             if profiler:
                 profiler.enable()
-            for _ in range(n):
-                status, body = await _get(application, path(kind))
-                size += len(body)
-                assert status == 200, status
+            todo = iter(range(n))
+
+            async def worker(todo=todo, kind=kind):
+                nonlocal size
+                for _ in todo:
+                    status, body = await _get(application, path(kind))
+                    size += len(body)
+                    assert status == 200, status
+
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall

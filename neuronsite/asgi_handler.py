@@ -23,7 +23,10 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.urls import set_script_prefix
 
 # Request threads kept for reuse (per process): Django's handler enters a ThreadSensitiveContext
 # per request, whose first thread-sensitive call starts a new thread (and the event loop waits in
@@ -67,6 +70,68 @@ class SyncChainASGIHandler(ASGIHandler):
             else:
                 executor.shutdown(wait=False)
 
+    async def handle(self, scope, receive, send):
+        """Django's ``ASGIHandler.handle`` with all of a request's sync work in ONE thread hop.
+
+        Django's own makes three per request: ``request_started`` (its receivers are sync:
+        ``close_old_connections``, ``reset_queries``), the middleware chain and view, and
+        ``response.close()`` (``request_finished``), and runs the view in a task of its own
+        beside a second task that waits for the client to disconnect. Here the thread sends
+        ``request_started``, runs the chain and, for a complete (non-streaming) response, closes
+        it (its pooled connection goes back before the bytes go out); the event loop then sends
+        it. A client that leaves meanwhile changes nothing for a sync view (its thread runs to
+        the end either way; the server drops the send). A streaming response keeps Django's
+        watch: its iteration is cancelled when the client disconnects, then it is closed."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+        try:
+            response = await self.run_get_response(request)
+            if not response.streaming:
+                await self.send_response(response, send)
+                return
+            await self._stream(response, receive, send)
+        finally:
+            body_file.close()
+
+    async def _stream(self, response, receive, send) -> None:
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(self.send_response(response, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except (RequestAborted, asyncio.CancelledError):
+                    pass
+            else:
+                task.cancel()
+                try:
+                    await task
+                except (RequestAborted, asyncio.CancelledError):
+                    pass
+        await sync_to_async(response.close)()
+
+    def _serve(self, request):
+        """The request's thread: ``request_started``, middleware and view, and ``close()`` of a
+        complete response (``request_finished``)."""
+        signals.request_started.send(sender=self.__class__, scope=request.scope)
+        response = self.get_response(request)
+        if not response.streaming:
+            response.close()
+        return response
+
     def _slots_for_loop(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         slots = self._slots.get(loop)
@@ -80,7 +145,7 @@ class SyncChainASGIHandler(ASGIHandler):
         waited = time.perf_counter()
         async with self._slots_for_loop():
             started = time.perf_counter()
-            response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+            response = await sync_to_async(self._serve, thread_sensitive=True)(request)
         if TIMING_KEY in request.scope:  # ServerTimingMiddleware reports the split
             request.scope[TIMING_KEY] = ((started - waited) * 1000, (time.perf_counter() - started) * 1000)
         return response

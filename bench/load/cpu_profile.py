@@ -85,6 +85,19 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once (asyncio tasks on one event loop, as a server process has)",
+    )
+    parser.add_argument(
+        "--timer",
+        choices=["wall", "cpu"],
+        default="cpu",
+        help="cProfile's clock: each thread's CPU time (default; waits for the database or the GIL"
+        " do not count) or wall time",
+    )
     args = parser.parse_args()
 
     run = _load_run_module()
@@ -160,14 +173,21 @@ def main() -> None:
             t_cpu, t_wall = time.process_time(), time.perf_counter()
             # one profiler on the event loop's thread, one around the middleware chain and view
             # (run in a thread of the request's own: ThreadSensitiveContext)
-            profiler = cProfile.Profile() if args.profile else None
-            in_thread[0] = cProfile.Profile() if args.profile else None
+            timer = time.thread_time if args.timer == "cpu" else time.perf_counter
+            profiler = cProfile.Profile(timer) if args.profile else None
+            in_thread[0] = cProfile.Profile(timer) if args.profile else None
             if profiler:
                 profiler.enable()
-            for _ in range(n):
-                status, body = await _get(application, path(kind))
-                size += len(body)
-                assert status == 200, status
+            todo = iter(range(n))
+
+            async def worker(todo=todo, kind=kind):
+                nonlocal size
+                for _ in todo:
+                    status, body = await _get(application, path(kind))
+                    size += len(body)
+                    assert status == 200, status
+
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall

@@ -88,10 +88,49 @@ Figures (2-core machine shared with other jobs; see README "Benchmarks"):
     .venv/bin/python bench/load/run.py --prepare && .venv/bin/python bench/load/run.py --keep
                                                        # build the full-size database once, reuse it
     .venv/bin/python bench/load/cpu_profile.py --profile --only page   # where a request's CPU goes
+    .venv/bin/python bench/load/cpu_profile.py --requests 400 --concurrency 32   # CPU and wall, 32 in flight
 Quiet re-measure after the merge (2026-11-28 02:13 UTC, load average 1.3, main 6f21839, --scale 0.1,
 --duration 30): 64 clients site 118.0 req/s vs bare 552.3 = 0.21x, p95 server time 1.12 s; 500 clients
 111.7 vs 596.9 = 0.19x; 0 errors. On a quiet machine the bare queries use both cores and the ratio
 falls back to where it was: the 0.67-0.82x of the loaded runs above came from a depressed bare limit.
+
+2026-11-28, per-request CPU (helper L4). Profiled in-process through the ASGI application with
+``cpu_profile.py --profile`` (now each thread's CPU time, so waits for PostgreSQL or the GIL do not
+count). The page's CPU went to Django's template engine (~60%: ~190 variable lookups, ~40 loop and
+condition nodes, 23 URL reversals a page), the selector (~25%), the ASGI path (~10%); the API's to
+parsing and re-encoding PostgreSQL's snippet JSON (~30%), the pooled checkout and DRF. Changes:
+  - the feature page's tools, plots, logit tables, neighbours, test box and activation groups render
+    with Jinja2 (features/jinja_pages.py, features/jinja2/features/feature_body.html), through
+    Django's own localize/escape and filters: the HTML is byte-identical (48 pages compared before
+    and after: plain, embeds with toggles, with quantiles and neighbours); base layout, head,
+    explanations, lists and comments (the partials htmx swaps) stay Django templates;
+  - the page's cosine neighbours with their best explanation: one precompiled query (the ORM
+    compiled a subquery with GROUP BY and Count on every page of a feature with neighbours:
+    ~3-4 ms -> 0.3 ms of CPU; the bench's features have none, real SAE features all do);
+  - GET /api/feature puts PostgreSQL's snippet JSON into the response as it is (orjson.Fragment);
+  - the ASGI handler does a request's sync work in ONE thread hop (request_started, chain and view,
+    close of a complete response) where Django's made three, and starts no disconnect-watching
+    task for non-streaming responses (streaming ones keep Django's watch);
+  - a pooled checkout no longer resolves the embedded server's data path (syscalls) each time.
+  Database round trips unchanged: page 3 (plain feature), API 1.
+  CPU per request, .venv/bin/python bench/load/cpu_profile.py --requests 400 --keep, baseline (main
+  7f4c27c, a copy of the tree) and this branch alternately on the same database, load average ~6:
+      page: 13.8 / 15.0 ms before, 12.3 / 10.4 ms after;  API: 4.1 / 4.2 ms before, 2.7 / 3.6 ms after
+  and for the page's parts alone (thread CPU, one feature with neighbours, load ~10): Jinja part
+  2.1 ms (of which snippets 1.2) where the same part took ~4 ms in Django templates; the Django
+  template remainder 2.5 ms; selector 2.7 ms. The page is not "several times" cheaper: what is left
+  is spread over the remaining Django template (URL reversals, includes), the ORM's instances for
+  15 snippets, middleware and the event loop.
+  One process, 32 requests in flight (``cpu_profile.py --concurrency 32 --requests 400``, same
+  alternation, load ~8): wall per request page 18.2 / 18.7 -> 14.3 / 17.4 ms, API 5.9 / 6.0 ->
+  4.2 / 4.0 ms; CPU page 14.6 / 14.8 -> 12.0 / 13.7 ms, API 3.8 / 4.3 -> 2.6 / 2.4 ms.
+  Load, --scale 0.1 --duration 10, uvicorn --workers 2, load average 8-13 (other helpers' jobs),
+  main 7f4c27c then this branch back to back (04:09-04:16 UTC):
+      before: 64 clients 111.4 req/s vs bare 205.1 = 0.54x; 500: 102.2 vs 151.6 = 0.67x; 0 errors
+      after:  64 clients 123.1 req/s vs bare 191.2 = 0.64x; 500: 125.7 vs 248.5 = 0.51x; 0 errors
+  Single runs on this machine swing by up to 1.8x (the same branch gave 84.9 and 125.7 req/s at 64
+  clients in two runs minutes apart; main gave 153.3 and 111.4), so only a quiet re-measure says
+  where the ratio stands; p95 server time stays queueing (0.8-1.7 s at 64 clients).
 """
 
 from __future__ import annotations

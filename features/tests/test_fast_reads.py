@@ -250,3 +250,30 @@ def test_the_page_row_carries_neighbours_and_the_viewers_bookmark(make_feature, 
     assert row(5, AnonymousUser()) == (2, 9, False)
     assert row(5, reader) == (2, 9, True) and row(9, reader) == (5, None, False)
     assert row(2, staff) == (None, 5, False) and row(9, staff) == (5, None, True)
+
+
+def test_the_dashboards_neighbours_match_the_orm_selector(rich_feature, make_feature, make_user):
+    """Nearest features by decoder cosine with their best explanation (most votes, then newest;
+    hidden ones left out): the precompiled query gives the ORM selector's list."""
+    from features import selectors, selectors_fast
+
+    feature = rich_feature["feature"]
+    one = make_feature(source=feature.source, index=1)
+    make_feature(source=feature.source, index=2)
+    voters = [make_user(username=f"v{i}") for i in range(2)]
+    liked = Explanation.objects.create(feature=one, description="liked")
+    Explanation.objects.create(feature=one, description="newer, no votes")
+    hidden = Explanation.objects.create(feature=one, description="hidden", status=Explanation.Status.HIDDEN)
+    for v in voters:
+        Vote.objects.create(explanation=liked, user=v)
+        Vote.objects.create(explanation=hidden, user=v)
+    feature.topk_cos_sim_indices = [1, 3, 2, 77]  # itself (3) left out, 77 not stored
+    feature.topk_cos_sim_values = [0.5, 1.0, 0.25]  # one value short
+    feature.save()
+    fast = selectors_fast.feature_neighbours_explained(feature=feature)
+    assert fast == selectors.feature_neighbours_explained(feature=feature)
+    assert fast == [
+        {"index": 1, "cosine": 0.5, "exists": True, "explanation": "liked"},
+        {"index": 2, "cosine": 0.25, "exists": True, "explanation": None},
+        {"index": 77, "cosine": None, "exists": False, "explanation": None},
+    ]

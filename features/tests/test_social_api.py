@@ -86,6 +86,9 @@ def test_list_errors(authed, api_client, make_feature, make_user):
     assert r.status_code == 404 and "not yours" in r.json()["error"]
     assert authed.post("/api/list/get", {"listId": other.pk}, format="json").status_code == 404
     assert authed.post("/api/list/get", {"listId": "abc"}, format="json").status_code == 400
+    for missing in ("abc", "0", "00"):  # a share link's id that no list has: 404, as for any other
+        r = authed.get(f"/api/list/get?listId={missing}")
+        assert r.status_code == 404 and "not found" in r.json()["error"], missing
     r = authed.post("/api/list/add-features", {"listId": other.pk, "featuresToAdd": []}, format="json")
     assert r.status_code == 400 and "featuresToAdd" in r.json()["error"]
     api_client.credentials()

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from features import selectors, selectors_fast
+from features.jinja_pages import render_feature_body
 from models_app import selectors as model_selectors
 from neuronsite.errors import NotFound, ValidationFailed
 
@@ -254,7 +255,7 @@ def feature_page(request, model_id: str, source: str, index: str):
         "comments": list(feature.comments.all()),
         "pos_logits": list(zip(feature.pos_str, feature.pos_values, strict=False)),
         "neg_logits": list(zip(feature.neg_str, feature.neg_values, strict=False)),
-        "neighbours": selectors.feature_neighbours_explained(feature=feature),
+        "neighbours": selectors_fast.feature_neighbours_explained(feature=feature),
         "prev_index": prev_index,
         "next_index": next_index,
         "embed": embed,
@@ -275,6 +276,8 @@ def feature_page(request, model_id: str, source: str, index: str):
             reverse("feature", args=[source_obj.model.name, source_obj.name, feature.index])
         ),
     }
+    # the tools, plots, logits, neighbours, test box and activations: Jinja2 (features/jinja_pages.py)
+    context["feature_body"] = render_feature_body(context)
     response = render(request, "features/feature.html", context)
     if embed is not None:
         response.xframe_options_exempt = True  # embeds are meant for other sites' iframes

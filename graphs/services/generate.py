@@ -123,11 +123,17 @@ def graph_generate_prepare(
 
 
 def graph_generate_run(
-    *, user, request: GenerateRequest, progress: Callable[[str, float, str], None] | None = None
+    *,
+    user,
+    request: GenerateRequest,
+    progress: Callable[[str, float, str], None] | None = None,
+    on_stored: Callable[[GraphMetadata], None] | None = None,
 ) -> GraphMetadata:
     """Run a prepared request: circuit-tracer on the engine thread (``progress`` is called on
     this thread; if it raises, the engine stops at its next attribution batch and the error is
-    raised here), then labels and the stored file + row. On any failure nothing is written."""
+    raised here), then labels and the stored file + row. ``on_stored(graph)`` runs in the
+    transaction that writes the row (a job ends its part there: one commit for both). On any
+    failure nothing is written."""
     from inference.engine import ModelSpec
     from inference.graphs.engine import GraphEngineError, PromptTooLong, TranscoderSpec, generate_for
 
@@ -168,6 +174,7 @@ def graph_generate_run(
         owner=_owner(user),
         source_set_name=source_set.name,
         prompt=request.prompt if request.prompt else json.dumps(request.messages),
+        on_stored=on_stored,
     )
 
 
@@ -253,8 +260,11 @@ def graph_store(
     gz: bytes | None = None,
     visibility: str = Visibility.PUBLIC,
     prompt: str | None = None,
+    on_stored: Callable[[GraphMetadata], None] | None = None,
 ) -> GraphMetadata:
-    """Write the gzip file, then upsert the row (the file is removed again if the row fails)."""
+    """Write the gzip file, then upsert the row (the file is removed again if the row fails).
+    ``on_stored(graph)`` runs inside the row's transaction: if it raises, the row is not written
+    and the file is removed."""
     meta = data["metadata"]
     n_nodes = len(data.get("nodes", []))
     if n_nodes > max_graph_nodes():
@@ -272,7 +282,9 @@ def graph_store(
         "owner": owner,
     }
     try:
-        with transaction.atomic():
+        # savepoint=False: inside a caller's transaction a failure here fails that transaction
+        # too (it is re-raised), so a savepoint's two extra round trips buy nothing.
+        with transaction.atomic(savepoint=False):
             old = GraphMetadata.objects.select_for_update().filter(model=model, slug=slug).first()
             if old is not None:
                 old_name = old.file.name
@@ -283,11 +295,13 @@ def graph_store(
                 transaction.on_commit(lambda: storage.graph_file_delete(old_name))
             else:
                 graph = GraphMetadata.objects.create(model=model, slug=slug, **fields)
+            graph.num_nodes = n_nodes
+            graph.num_links = len(data.get("links", []))
+            if on_stored is not None:
+                on_stored(graph)
     except BaseException:  # the row was not written: remove the file again
         storage.graph_file_delete(name)
         raise
-    graph.num_nodes = n_nodes
-    graph.num_links = len(data.get("links", []))
     return graph
 
 

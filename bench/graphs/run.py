@@ -119,15 +119,26 @@ def main() -> None:
     parser.add_argument("--max-feature-nodes", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: min(cores, 8))")
     parser.add_argument("--worker-env", action="append", default=[], help="KEY=VALUE for the worker only")
+    parser.add_argument(
+        "--omp-wait-policy",
+        default=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        help="OpenMP wait policy for this process and the worker (default: the worker's own, PASSIVE)",
+    )
     args = parser.parse_args()
     # Stopped with SIGTERM (e.g. by `timeout`): still stop the worker and remove the bench rows.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
+    load_start = Path("/proc/loadavg").read_text().split()[:3]
     tmp = Path(tempfile.mkdtemp(prefix="bench-graphs-"))
     threads = args.threads or max(1, min(os.cpu_count() or 1, 8))
     # The worker and this process compute with the same number of threads.
+    # ... and with the same OpenMP wait policy (run_jobs_worker defaults to PASSIVE; set here before
+    # torch loads, the worker inherits it).
     os.environ.update(
-        OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MEDIA_ROOT=str(tmp / "media")
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        MEDIA_ROOT=str(tmp / "media"),
+        OMP_WAIT_POLICY=args.omp_wait_policy,
     )
     os.environ["GRAPH_MAX_PROMPT_TOKENS"] = str(max(64, args.max_tokens))
 
@@ -247,6 +258,11 @@ def main() -> None:
                     flush=True,
                 )
         progress_writes = Job.objects.get(pk=job_ids[-1]).log.count("\n") + 1
+        # Where the job's fixed cost sits: enqueue → the worker starts the part (pickup) and the
+        # part's run in the worker (its row's clock), for the timed jobs.
+        timed = Job.objects.filter(pk__in=job_ids[1:]).values_list("created_at", "started_at", "finished_at")
+        pickup = statistics.median((s - c).total_seconds() for c, s, _ in timed)
+        in_worker = statistics.median((f - s).total_seconds() for _, s, f in timed)
     finally:
         worker.terminate()
         try:
@@ -262,13 +278,16 @@ def main() -> None:
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     print(
         f"model: {args.layers} layers, d_model {args.d_model}, d_transcoder {args.d_transcoder}; "
-        f"prompt {n_tokens} tokens; {threads} torch threads; {args.repeats} repeats"
+        f"prompt {n_tokens} tokens; {threads} torch threads, OMP_WAIT_POLICY={args.omp_wait_policy}; "
+        f"{args.repeats} repeats; load average at the start {load_start}, at the end "
+        f"{Path('/proc/loadavg').read_text().split()[:3]}"
     )
     print(f"bare circuit-tracer attribute + create_graph_files: median {med['bare'] * 1000:.0f} ms")
     print(f"service graph_generate (in process):               median {med['service'] * 1000:.0f} ms")
     print(
         f"job enqueue -> worker -> stored:                    median {med['job'] * 1000:.0f} ms "
-        f"({progress_writes} job log lines)"
+        f"({progress_writes} job log lines; median row created -> part started {pickup * 1000:.0f} ms, "
+        f"started -> finished {in_worker * 1000:.0f} ms)"
     )
     for name in ("service", "job"):
         print(

@@ -21,6 +21,7 @@ one per (model, transcoder set) and must run on the inference engine's thread.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -247,7 +248,9 @@ def generate_graph(
     return data
 
 
+@functools.cache
 def _circuit_tracer_version() -> str:
+    """Read once per process (a metadata lookup scans the environment: ~1-8 ms per graph)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

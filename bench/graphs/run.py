@@ -289,6 +289,11 @@ def main() -> None:
         f"({progress_writes} job log lines; median row created -> part started {pickup * 1000:.0f} ms, "
         f"started -> finished {in_worker * 1000:.0f} ms)"
     )
+    print(
+        f"fixed cost over bare (medians): service {(med['service'] - med['bare']) * 1000:+.0f} ms wall, "
+        f"{(med_cpu['service'] - med_cpu['bare']) * 1000:+.0f} ms CPU; job {(med['job'] - med['bare']) * 1000:+.0f} ms "
+        f"wall, {(med_cpu['job'] - med_cpu['bare']) * 1000:+.0f} ms CPU"
+    )
     for name in ("service", "job"):
         print(
             f"ratio {name} / bare: wall {med[name] / med['bare']:.3f}, CPU {med_cpu[name] / med_cpu['bare']:.3f} "

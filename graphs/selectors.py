@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from graphs.models import GraphMetadata, Subgraph
 from models_app.models import Model, SourceSet
@@ -76,6 +78,98 @@ def transcoder_ref(*, source_set: SourceSet) -> str:
             field="sourceSetName",
         )
     return ref
+
+
+@dataclass(frozen=True)
+class GraphTarget:
+    """What a generation runs on: the model, its transcoder set, where circuit-tracer finds the set,
+    and whether the slug is already taken for the model."""
+
+    model: Model
+    source_set: SourceSet
+    ref: str
+    slug_taken: bool = False
+
+
+TRANSCODER_TYPES = ("transcoder", "clt")
+
+
+def graph_target(
+    *, model_name: str, set_name: str | None, user, slug: str | None = None, require_inference: bool = False
+) -> GraphTarget:
+    """``model_for_graphs`` → (``require_inference``: the model's inference flag) →
+    ``transcoder_set_for`` → ``transcoder_ref`` (+ whether ``slug`` is taken) in ONE query when all
+    is in order (bench/graphs: every round trip counts in a job's fixed cost); otherwise those
+    step-by-step selectors run and raise their usual errors, in their usual order."""
+    from models_app.models import Source
+
+    first_source = Source.objects.filter(source_set=OuterRef("pk")).order_by("layer")
+    qs = (
+        SourceSet.objects.visible_to(user)
+        .filter(model__in=Model.objects.visible_to(user).filter(name=model_name))
+        .select_related("model")
+        .annotate(
+            _src_config=Subquery(first_source.values("config")[:1]),
+            _src_path=Subquery(first_source.values("local_path")[:1]),
+            _src_release=Subquery(first_source.values("sae_release")[:1]),
+        )
+    )
+    qs = qs.filter(name=set_name) if set_name else qs.filter(allow_graphs=True).order_by("name")
+    if slug:
+        qs = qs.annotate(_slug_taken=Exists(GraphMetadata.objects.filter(model=OuterRef("model"), slug=slug)))
+    row = qs.first()
+    if row is not None and row.allow_graphs and row.type in TRANSCODER_TYPES:
+        ref = (row._src_config or {}).get("set_folder") or row._src_path or row._src_release
+        if ref and (row.model.inference_enabled or not require_inference):
+            return GraphTarget(
+                model=row.model, source_set=row, ref=ref, slug_taken=bool(getattr(row, "_slug_taken", False))
+            )
+    # Something is wrong: the step-by-step selectors name it.
+    model = model_for_graphs(model_name=model_name, user=user)
+    if require_inference and not model.inference_enabled:
+        raise Conflict(f"Model '{model.name}' has inference disabled.", field="modelId")
+    source_set = transcoder_set_for(model=model, set_name=set_name, user=user)
+    ref = transcoder_ref(source_set=source_set)
+    taken = bool(slug) and GraphMetadata.objects.filter(model=model, slug=slug).exists()
+    return GraphTarget(model=model, source_set=source_set, ref=ref, slug_taken=taken)
+
+
+def feature_labels_and_densities(
+    *, source_set: SourceSet, keys: set[tuple[int, int]]
+) -> tuple[dict[tuple[int, int], str], dict[tuple[int, int], float]]:
+    """``feature_labels`` and ``feature_densities`` in one query (per feature of the set: its
+    density and its best explanation, as a subquery)."""
+    from features.models import Explanation, Feature
+
+    if not keys:
+        return {}, {}
+    best = (
+        Explanation.objects.filter(feature=OuterRef("pk"))
+        .exclude(status=Explanation.Status.HIDDEN)
+        .annotate(_votes=Count("votes"))
+        .order_by("-_votes", "-created_at", "id")
+        .values("description")[:1]
+    )
+    rows = (
+        Feature.objects.filter(
+            source__source_set=source_set,
+            source__layer__in={layer for layer, _ in keys},
+            index__in={index for _, index in keys},
+        )
+        .annotate(_label=Subquery(best))
+        .values_list("source__layer", "index", "frac_nonzero", "_label")
+    )
+    labels: dict[tuple[int, int], str] = {}
+    densities: dict[tuple[int, int], float] = {}
+    for layer, index, density, label in rows:
+        key = (layer, index)
+        if key not in keys:
+            continue
+        if density is not None:
+            densities[key] = float(density)
+        if label is not None:
+            labels[key] = label
+    return labels, densities
 
 
 def feature_labels(*, source_set: SourceSet, keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:

@@ -25,7 +25,6 @@ from graphs.services.common import (
 )
 from models_app.models import Model, SourceSet
 from neuronsite.errors import (
-    Conflict,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -55,8 +54,7 @@ def graph_labels_apply(*, data: dict, source_set: SourceSet) -> int:
         if node.get("feature_type") == FEATURE_TYPE:
             layer, index, _ = str(node["node_id"]).split("_")
             keys.add((int(layer), int(index)))
-    labels = selectors.feature_labels(source_set=source_set, keys=keys)
-    densities = selectors.feature_densities(source_set=source_set, keys=keys)
+    labels, densities = selectors.feature_labels_and_densities(source_set=source_set, keys=keys)
     count = 0
     for node in data.get("nodes", []):
         if node.get("feature_type") != FEATURE_TYPE:
@@ -105,13 +103,18 @@ def graph_generate_prepare(
     if prompt is not None and len(prompt) > 10_000:
         raise ValidationFailed("Prompt Too Long", extra={"message": "prompt is over 10,000 characters"})
     settings_ = {name: _param(params, name) for name in GENERATE_RANGES}
-    model = selectors.model_for_graphs(model_name=model_name, user=user)
-    if not model.inference_enabled:
-        raise Conflict(f"Model '{model.name}' has inference disabled.", field="modelId")
-    source_set = selectors.transcoder_set_for(model=model, set_name=source_set_name, user=user)
-    selectors.transcoder_ref(source_set=source_set)
-    slug = check_slug(slug, field="slug") if slug else f"graph-{secrets.token_hex(6)}"
-    _check_slug_free(model=model, slug=slug, user=user, generate=True)
+    candidate = slug or f"graph-{secrets.token_hex(6)}"
+    try:
+        check_slug(candidate, field="slug")
+    except ValidationFailed:
+        candidate = None  # reported below, after the model and set checks (as always)
+    target = selectors.graph_target(
+        model_name=model_name, set_name=source_set_name, user=user, slug=candidate, require_inference=True
+    )
+    model, source_set = target.model, target.source_set
+    slug = check_slug(slug, field="slug") if slug else candidate
+    if target.slug_taken:
+        _check_slug_free(model=model, slug=slug, user=user, generate=True)
     return GenerateRequest(
         model_name=model.name,
         source_set_name=source_set.name,
@@ -123,20 +126,27 @@ def graph_generate_prepare(
 
 
 def graph_generate_run(
-    *, user, request: GenerateRequest, progress: Callable[[str, float, str], None] | None = None
+    *,
+    user,
+    request: GenerateRequest,
+    progress: Callable[[str, float, str], None] | None = None,
+    on_stored: Callable[[GraphMetadata], None] | None = None,
 ) -> GraphMetadata:
     """Run a prepared request: circuit-tracer on the engine thread (``progress`` is called on
     this thread; if it raises, the engine stops at its next attribution batch and the error is
-    raised here), then labels and the stored file + row. On any failure nothing is written."""
+    raised here), then labels and the stored file + row. ``on_stored(graph)`` runs in the
+    transaction that writes the row (a job ends its part there: one commit for both). On any
+    failure nothing is written."""
     from inference.engine import ModelSpec
     from inference.graphs.engine import GraphEngineError, PromptTooLong, TranscoderSpec, generate_for
 
-    model = selectors.model_for_graphs(model_name=request.model_name, user=user)
-    source_set = selectors.transcoder_set_for(model=model, set_name=request.source_set_name, user=user)
-    _check_slug_free(model=model, slug=request.slug, user=user, generate=True)
-    spec = TranscoderSpec(
-        model_name=model.name, set_name=source_set.name, ref=selectors.transcoder_ref(source_set=source_set)
+    target = selectors.graph_target(
+        model_name=request.model_name, set_name=request.source_set_name, user=user, slug=request.slug
     )
+    model, source_set = target.model, target.source_set
+    if target.slug_taken:
+        _check_slug_free(model=model, slug=request.slug, user=user, generate=True)
+    spec = TranscoderSpec(model_name=model.name, set_name=source_set.name, ref=target.ref)
     settings_ = request.settings
     try:
         data = engine_call_with_progress(
@@ -168,6 +178,7 @@ def graph_generate_run(
         owner=_owner(user),
         source_set_name=source_set.name,
         prompt=request.prompt if request.prompt else json.dumps(request.messages),
+        on_stored=on_stored,
     )
 
 
@@ -253,8 +264,11 @@ def graph_store(
     gz: bytes | None = None,
     visibility: str = Visibility.PUBLIC,
     prompt: str | None = None,
+    on_stored: Callable[[GraphMetadata], None] | None = None,
 ) -> GraphMetadata:
-    """Write the gzip file, then upsert the row (the file is removed again if the row fails)."""
+    """Write the gzip file, then upsert the row (the file is removed again if the row fails).
+    ``on_stored(graph)`` runs inside the row's transaction: if it raises, the row is not written
+    and the file is removed."""
     meta = data["metadata"]
     n_nodes = len(data.get("nodes", []))
     if n_nodes > max_graph_nodes():
@@ -272,7 +286,9 @@ def graph_store(
         "owner": owner,
     }
     try:
-        with transaction.atomic():
+        # savepoint=False: inside a caller's transaction a failure here fails that transaction
+        # too (it is re-raised), so a savepoint's two extra round trips buy nothing.
+        with transaction.atomic(savepoint=False):
             old = GraphMetadata.objects.select_for_update().filter(model=model, slug=slug).first()
             if old is not None:
                 old_name = old.file.name
@@ -283,11 +299,13 @@ def graph_store(
                 transaction.on_commit(lambda: storage.graph_file_delete(old_name))
             else:
                 graph = GraphMetadata.objects.create(model=model, slug=slug, **fields)
+            graph.num_nodes = n_nodes
+            graph.num_links = len(data.get("links", []))
+            if on_stored is not None:
+                on_stored(graph)
     except BaseException:  # the row was not written: remove the file again
         storage.graph_file_delete(name)
         raise
-    graph.num_nodes = n_nodes
-    graph.num_links = len(data.get("links", []))
     return graph
 
 

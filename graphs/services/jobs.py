@@ -104,14 +104,16 @@ def workers_alive() -> int:
 def gpu_queue_depth() -> int:
     """Tasks waiting or running on the GPU queue: graph jobs (queued, running, or run inline by a
     web process) plus any other GPU task (dashboards, the demo)."""
-    with connection.cursor() as cursor:
+    states = [str(s) for s in ACTIVE_STATES]
+    with connection.cursor() as cursor:  # one round trip (it is on every enqueue's path)
         cursor.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status IN ('todo', 'doing') "
-            "AND task_name <> %s",
-            [settings.JOBS_GPU_QUEUE, TASK_NAME],
+            "SELECT (SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s "
+            "AND status IN ('todo', 'doing') AND task_name <> %s) "
+            f"+ (SELECT count(*) FROM {connection.ops.quote_name(Job._meta.db_table)} "
+            "WHERE kind = %s AND state = ANY(%s))",
+            [settings.JOBS_GPU_QUEUE, TASK_NAME, JOB_KIND, states],
         )
-        others = int(cursor.fetchone()[0])
-    return others + Job.objects.filter(kind=JOB_KIND, state__in=ACTIVE_STATES).count()
+        return int(cursor.fetchone()[0])
 
 
 def retry_after_seconds(depth: int) -> int:
@@ -179,7 +181,8 @@ def graph_job_create(
 
 class _ProgressToJob:
     """circuit-tracer's progress events → the job's progress and log, at most one write every
-    ``PROGRESS_EVERY`` seconds (plus the last one, at 100 %).
+    ``PROGRESS_EVERY`` seconds. The last event (100 %) is not written on its own: its lines
+    (``pending``) ride with the job's closing write, in the graph row's transaction.
 
     Each write is a locked read, an update, a NOTIFY and a commit on the worker's main thread,
     which shares the CPUs with the engine's torch threads (bench/graphs): the stages that come in
@@ -199,8 +202,10 @@ class _ProgressToJob:
         if stage != self.stage:
             self.stage = stage
             self.pending.append(f"{stage}: {detail}" if detail else stage)
+        if fraction >= 1.0:
+            return  # written by the part's closing write (graph_job_work)
         now = time.monotonic()
-        if fraction >= 1.0 or now - self.last >= self.every:
+        if now - self.last >= self.every:
             self.last = now
             lines, self.pending = self.pending, []
             done = int(round(min(1.0, fraction) * SCALE))
@@ -216,17 +221,28 @@ def graph_job_work(reporter: Reporter, *, user_id: int | None, request: dict) ->
     if user is None:
         raise NotFound(f"User {user_id} no longer exists.")
     req = GenerateRequest(**request)
-    graph = graph_generate_run(user=user, request=req, progress=_ProgressToJob(reporter))
-    return [
-        {
-            "label": f"{req.model_name}/{req.slug}",
-            "url": f"/{req.model_name}/graph?slug={req.slug}",
-            "model": req.model_name,
-            "slug": req.slug,
-            "numNodes": graph.num_nodes,
-            "numLinks": graph.num_links,
-        }
-    ]
+    progress = _ProgressToJob(reporter)
+
+    def links(graph) -> list[dict]:
+        return [
+            {
+                "label": f"{req.model_name}/{req.slug}",
+                "url": f"/{req.model_name}/graph?slug={req.slug}",
+                "model": req.model_name,
+                "slug": req.slug,
+                "numNodes": graph.num_nodes,
+                "numLinks": graph.num_links,
+            }
+        ]
+
+    def finish(graph) -> None:
+        # The part ends succeeded (100 %, the last stages' log lines) in the graph row's
+        # transaction: one commit, and whoever hears "succeeded" can read the graph.
+        reporter.finish(results=links(graph), done=SCALE, log=progress.pending)
+        progress.pending = []
+
+    graph = graph_generate_run(user=user, request=req, progress=progress, on_stored=finish)
+    return links(graph)
 
 
 def _claim(job: Job) -> bool:
@@ -241,8 +257,9 @@ def _run_inline(job: Job) -> dict:
     kwargs = job.parts[0]["kwargs"]
     if not jobs.job_part_start(job_id=job.pk, part=0):
         raise Conflict(f"Job {job.pk} was cancelled.", extra={"jobId": job.pk})
+    reporter = Reporter(job.pk, 0)
     try:
-        results = graph_job_work(Reporter(job.pk, 0), **kwargs)
+        results = graph_job_work(reporter, **kwargs)
     except jobs.JobCancelled as exc:
         jobs.job_part_finish(job_id=job.pk, part=0, state="cancelled")
         raise Conflict(f"Job {job.pk} was cancelled.", extra={"jobId": job.pk}) from exc
@@ -253,7 +270,8 @@ def _run_inline(job: Job) -> dict:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         jobs.job_part_finish(job_id=job.pk, part=0, state="failed", error=detail)
         raise
-    jobs.job_part_finish(job_id=job.pk, part=0, state="succeeded", results=results)
+    if not reporter.finished:
+        jobs.job_part_finish(job_id=job.pk, part=0, state="succeeded", results=results)
     return results[0]
 
 

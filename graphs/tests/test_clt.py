@@ -1,7 +1,9 @@
 """A cross-layer transcoder (CLT) from a local folder as a graph source: built with circuit-tracer's
 own ``CrossLayerTranscoder`` and saved with its ``to_safetensors``, registered as a source set of
 type ``clt``, loaded through our source → the stored graph equals bare circuit-tracer's
-``attribute`` + ``create_graph_files`` on the same CLT (loaded with its own ``load_clt``)."""
+``attribute`` + ``create_graph_files`` on the same CLT (loaded with its own ``load_clt``), and
+graph steering on the CLT set (``POST /api/steer-logits`` with ``sourceSetName``) equals a direct
+circuit-tracer ``feature_intervention_generate`` on that bare CLT model at the same seed."""
 
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ def clt_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bare_clt_output(graph_folders, clt_folder, tmp_path_factory):
-    """circuit-tracer alone: ``load_clt`` on the folder, ``attribute``, ``create_graph_files``."""
+def bare_clt_model(graph_folders, clt_folder):
+    """circuit-tracer alone: ``load_clt`` on the folder under a ``ReplacementModel``."""
     import torch
     import yaml
     from circuit_tracer.transcoder.cross_layer_transcoder import CrossLayerTranscoder, load_clt
@@ -57,8 +59,13 @@ def bare_clt_output(graph_folders, clt_folder, tmp_path_factory):
         lazy_decoder=False,
     )
     assert isinstance(clt, CrossLayerTranscoder) and clt.n_layers == N_LAYERS
-    model = bare_replacement_model(graph_folders["model"], clt)
-    return bare_graph_json(model, PROMPT, tmp_path_factory.mktemp("bare-clt"))
+    return bare_replacement_model(graph_folders["model"], clt)
+
+
+@pytest.fixture(scope="module")
+def bare_clt_output(bare_clt_model, tmp_path_factory):
+    """circuit-tracer alone on the CLT: ``attribute``, ``create_graph_files``."""
+    return bare_graph_json(bare_clt_model, PROMPT, tmp_path_factory.mktemp("bare-clt"))
 
 
 def _bare_form(node_id: str) -> str:
@@ -142,3 +149,65 @@ def test_a_clt_folder_that_does_not_fit_the_model_fails_the_job_with_its_reason(
     assert response.status_code == 400, response.json()
     assert "3 layers" in json.dumps(response.json())
     assert not GraphMetadata.objects.exists()
+
+
+def test_steering_a_clt_feature_equals_a_direct_circuit_tracer_intervention(
+    graph_model, api_user, clt_folder, bare_clt_model
+):
+    """A layer-0 CLT feature writes to every later layer: ``/api/steer-logits`` on the CLT set sets
+    it to (its activation at the active position + delta) and generates exactly what circuit-tracer's
+    own ``feature_intervention_generate`` on the bare CLT model generates at the same seed."""
+    import torch
+
+    from graphs.services import transcoder_set_register
+
+    transcoder_set_register(model_name="gtiny", set_name="clt", folder=clt_folder)
+    position, layer, delta, n_tokens, seed, temperature = 3, 0, 5.0, 4, 7, 0.9
+    _, acts = bare_clt_model.get_activations(PROMPT)
+    index = int(acts[layer, position].argmax())
+    current = float(acts[layer, position, index])
+    assert current > 0  # an active CLT feature
+
+    _, client = api_user()
+    feature = {"layer": layer, "index": index, "token_active_position": position, "delta": delta}
+    body = {
+        "modelId": "gtiny",
+        "sourceSetName": "clt",
+        "prompt": PROMPT,
+        "features": [feature],
+        "nTokens": n_tokens,
+        "topK": 3,
+        "temperature": temperature,
+        "seed": seed,
+    }
+    response = client.post("/api/steer-logits", body, format="json")
+    assert response.status_code == 200, response.json()
+    out = response.json()
+
+    torch.manual_seed(seed)
+    tokens, logits, _ = bare_clt_model.feature_intervention_generate(
+        PROMPT,
+        [(layer, position, index, current + delta)],
+        freeze_attention=True,
+        max_new_tokens=n_tokens,
+        do_sample=True,
+        temperature=temperature,
+        stop_at_eos=False,
+        verbose=False,
+        return_type="tokens",
+    )
+    decode = bare_clt_model.tokenizer.decode
+    steered = out["STEERED_LOGITS_BY_TOKEN"]
+    assert [step["token"] for step in steered] == [decode([t]) for t in tokens[0, -n_tokens:].tolist()]
+    for step, row in zip(steered, torch.softmax(logits, dim=-1), strict=True):
+        top = row.topk(3)
+        assert [t["token"] for t in step["top_logits"]] == [decode([int(i)]) for i in top.indices]
+        assert [t["prob"] for t in step["top_logits"]] == pytest.approx(top.values.tolist(), abs=1e-5)
+    # The steering is real: the steered next-token distribution is not the default one.
+    first_default = [t["prob"] for t in out["DEFAULT_LOGITS_BY_TOKEN"][0]["top_logits"]]
+    first_steered = [t["prob"] for t in steered[0]["top_logits"]]
+    assert first_steered != pytest.approx(first_default, abs=1e-4)
+    # Feature bounds come from the CLT's width.
+    bad = {**feature, "index": D_CLT}
+    response = client.post("/api/steer-logits", {**body, "features": [bad]}, format="json")
+    assert response.status_code == 400 and "index" in response.json()["error"]

@@ -20,6 +20,7 @@ class Reporter:
         self.part = part
         self._skipped: int | None = None
         self._checked = 0.0
+        self.finished = False
 
     def progress(self, done: int, total: int | None = None, *, log: str | list[str] | None = None) -> None:
         """Record progress (and a log line, or several, in the same write); raises
@@ -43,6 +44,14 @@ class Reporter:
     def log(self, line: str) -> None:
         services.job_log(job_id=self.job_id, line=str(line))
 
+    def finish(self, *, results: list[dict] | None, done: int | None = None, log: list[str] | None = None):
+        """End the part as succeeded from inside the work, e.g. in the same transaction as the
+        work's last write (graphs: the graph row, one commit); ``run_part`` then leaves it be."""
+        services.job_part_finish(
+            job_id=self.job_id, part=self.part, state="succeeded", results=results, done=done, log=log
+        )
+        self.finished = True
+
 
 def run_part(*, job_id: int, part: int, work: Callable[[Reporter], list[dict] | None]) -> None:
     """Run ``work(reporter)`` as part ``part`` of job ``job_id``; ``work`` returns result links."""
@@ -52,8 +61,9 @@ def run_part(*, job_id: int, part: int, work: Callable[[Reporter], list[dict] | 
     try:
         if not services.job_part_start(job_id=job_id, part=part):
             raise JobAborted(f"job {job_id} was cancelled before part {part} started")
+        reporter = Reporter(job_id, part)
         try:
-            results = work(Reporter(job_id, part))
+            results = work(reporter)
         except services.JobCancelled as exc:
             services.job_part_finish(job_id=job_id, part=part, state="cancelled")
             raise JobAborted(str(exc)) from exc
@@ -64,6 +74,7 @@ def run_part(*, job_id: int, part: int, work: Callable[[Reporter], list[dict] | 
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             services.job_part_finish(job_id=job_id, part=part, state="failed", error=detail)
             raise
-        services.job_part_finish(job_id=job_id, part=part, state="succeeded", results=results)
+        if not reporter.finished:
+            services.job_part_finish(job_id=job_id, part=part, state="succeeded", results=results)
     finally:
         close_old_connections()

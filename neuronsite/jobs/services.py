@@ -176,12 +176,24 @@ def job_log(*, job_id: int, line: str) -> None:
 
 @transaction.atomic
 def job_part_finish(
-    *, job_id: int, part: int, state: str, error: str = "", results: list[dict] | None = None
+    *,
+    job_id: int,
+    part: int,
+    state: str,
+    error: str = "",
+    results: list[dict] | None = None,
+    done: int | None = None,
+    log: list[str] | None = None,
 ) -> Job:
-    """A task ended: ``state`` is succeeded, failed or cancelled."""
+    """A task ended: ``state`` is succeeded, failed or cancelled. ``done`` and ``log`` (lines
+    stamped before the closing one) let a task's last progress ride with this write."""
     job = _locked(job_id)
     entry = job.parts[part]
     entry["state"] = state
+    if done is not None:
+        entry["done"] = int(done)
+    for line in log or ():
+        _append_log(job, str(line))
     if error:
         job.error = error[:5000]
         _append_log(job, f"part {part + 1} failed: {error.splitlines()[0] if error else ''}")

@@ -284,6 +284,23 @@ def gather_rows(feats, ctx_len, first, sel, f_sel, row_of, out):
             out[h, pos - first] = feats[base + pos, f]
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def assemble_rows(out, heads, head_off, head_len, seqs, tails, offsets):
+    """The COPY rows: row ``r`` at ``out[offsets[r]:]`` is prompt ``seqs[r]``'s head bytes
+    (``heads[head_off[s]:][:head_len[s]]``) then ``tails[r]`` (``[n, row tail size]`` uint8)."""
+    n, ts = tails.shape
+    for r in range(n):
+        o = offsets[r]
+        s = seqs[r]
+        h0 = head_off[s]
+        hl = head_len[s]
+        for j in range(hl):
+            out[o + j] = heads[h0 + j]
+        o += hl
+        for j in range(ts):
+            out[o + j] = tails[r, j]
+
+
 def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
     """The kept tail, largest first: ``[size, F]``."""
     return -np.sort(-heap[:, :size], axis=1).T
@@ -306,5 +323,8 @@ def warm() -> None:
     for rows in (np.zeros((0, 1, 1, 2), np.float32), np.zeros((1, 1, 1, 2), np.float32)):
         sample_merge(iv_max, iv_pos, np.zeros((1, 1), np.float32), 0, 1, 0, 2, np.zeros((1, 1, 1), np.float32),
                      np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), rows, feats)  # fmt: skip
+    one_b = np.ones((1, 1), np.uint8)
+    assemble_rows(np.zeros(2, np.uint8), one_b[0], np.zeros(1, np.int64), np.ones(1, np.int64),
+                  np.zeros(1, np.int64), one_b, np.zeros(1, np.int64))  # fmt: skip
     gather_rows(feats, 2, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
                 np.zeros((1, 1), np.float32))  # fmt: skip

@@ -227,6 +227,9 @@ def main() -> None:
     # SAEDashboard takes about half an hour at the default sizes on 2 cores: --peer-from reuses the
     # peer.json of an earlier run on the same sizes (printed as such) instead of running it again
     parser.add_argument("--peer-from", type=Path, help="peer.json of an earlier SAEDashboard run")
+    # ... or a fair same-run figure at a smaller size: ours and SAEDashboard both timed again on
+    # --peer-n-prompts prompts (same d_sae, ctx_len and model), a few minutes for the peer
+    parser.add_argument("--peer-n-prompts", type=int, help="run ours and SAEDashboard on this many prompts")
     args = parser.parse_args()
     size = "" if (args.d_model, args.n_layers) == (64, 2) else f"-m{args.d_model}x{args.n_layers}"
     out = ROOT / "bench" / "out" / f"dashboards-{args.d_sae}-{args.n_prompts}-{args.ctx_len}{size}"
@@ -254,6 +257,18 @@ def main() -> None:
     if args.peer_from is not None:
         print(f"SAEDashboard: the earlier run in {args.peer_from} (not run again)")
         compare_peer(json.loads(args.peer_from.read_text()), ours, ours_s)
+    elif peer_python is not None and args.peer_n_prompts and args.peer_n_prompts != args.n_prompts:
+        small = out.with_name(out.name.replace(f"-{args.n_prompts}-", f"-{args.peer_n_prompts}-", 1))
+        small.mkdir(parents=True, exist_ok=True)
+        build_assets(
+            small, d_sae=args.d_sae, n_prompts=args.peer_n_prompts, ctx_len=args.ctx_len,
+            d_model=args.d_model, n_layers=args.n_layers,
+        )  # fmt: skip
+        print(f"SAEDashboard vs ours, both on {args.peer_n_prompts} prompts (same run):")
+        small_s, small_ours = run_ours(small, args.threads)
+        print(f"ours on {args.peer_n_prompts} prompts: {small_s:.2f}s; load average: {load_average()}")
+        run_peer(peer_python, small, args.threads, small_ours, small_s)
+        print(f"load average after SAEDashboard: {load_average()}")
     elif peer_python is not None:
         run_peer(peer_python, out, args.threads, ours, ours_s)
     if not args.no_workers:  # the third figure: its own script (a database, job worker processes)

@@ -170,15 +170,22 @@ def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_max, 
             ivl[k] = i if v > 0 else n_iv
         for k in range(m):
             lh[hbin[k], k] += 1
-            lc[ivl[k], k] += 1
-        for i in range(n_iv):
+        for i in range(n_iv):  # few intervals: compare-and-count beats a second scatter
             bm = iv_max[i, p, f0:f1]
             bp = iv_pos[i, p, f0:f1]
+            ci = lc[i]
             for k in range(m):
                 v = row[k]
-                better = (ivl[k] == i) & (v > bm[k])
+                inside = ivl[k] == i
+                ci[k] += inside
+                better = inside & (v > bm[k])
                 bm[k] = v if better else bm[k]
                 bp[k] = pos if better else bp[k]
+    for k in range(m):  # the rest: the non-positive entries
+        inside = 0
+        for i in range(n_iv):
+            inside += lc[i, k]
+        lc[n_iv, k] = n_tok - inside
     for j in range(nb + 1):
         for k in range(m):
             hist[j, f0 + k] += lh[j, k]

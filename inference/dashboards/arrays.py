@@ -69,9 +69,23 @@ class DashboardArrays:
         ``activations=False`` leaves the snippets out (``"activations": []``)."""
         positions = range(self.n_features) if positions is None else positions
         nb = self.n_hist_bins
+        # the bar values as the Python expressions ``mn + (b + 0.5) * bw`` give them (float64,
+        # same steps), for all the features at once
+        pos_a = np.asarray(positions, dtype=np.int64)
+        half = np.arange(nb, dtype=np.float64) + 0.5
+        alive_a = self.nnz[pos_a] > 0
+        mn_a = np.where(alive_a, self.act_min[pos_a].astype(np.float64), 0.0)
+        bw_a = (self.act_max[pos_a].astype(np.float64) - mn_a) / nb
+        hist_vals = dict(zip(pos_a.tolist(), (mn_a[:, None] + half * bw_a[:, None]).tolist(), strict=True))
+        l_min_a = self.l_min[pos_a].astype(np.float64)
+        l_vals = (l_min_a[:, None] + half * (self.l_span[pos_a].astype(np.float64) / nb)[:, None]).tolist()
+        l_vals_of = dict(zip(pos_a.tolist(), l_vals, strict=True))
+        hist_of = dict(zip(pos_a.tolist(), self.hist[pos_a].tolist(), strict=True))
+        l_hist_of = dict(zip(pos_a.tolist(), self.l_hist[pos_a].tolist(), strict=True))
+        pos_v_of = dict(zip(pos_a.tolist(), self.pos_v[pos_a].tolist(), strict=True))
+        neg_v_of = dict(zip(pos_a.tolist(), self.neg_v[pos_a].tolist(), strict=True))
         alive_l = (self.nnz > 0).tolist()
-        act_max_l, act_min_l, nnz_l = self.act_max.tolist(), self.act_min.tolist(), self.nnz.tolist()
-        l_min_l, l_span_l, idx_l = self.l_min.tolist(), self.l_span.tolist(), self.index.tolist()
+        act_max_l, nnz_l, idx_l = self.act_max.tolist(), self.nnz.tolist(), self.index.tolist()
         quantile_l = [(q, v.tolist()) for q, v in self.quantiles]
         bounds = self.snippet_bounds().tolist()
         str_rows: dict[int, list[str]] = {}
@@ -111,22 +125,19 @@ class DashboardArrays:
                             "data_index": seq,
                         }
                     )
-            mn = act_min_l[f] if alive else 0.0
-            bw = (mx - mn) / nb
-            lbw = l_span_l[f] / nb
             out.append(
                 {
                     "feature_index": idx_l[f],
                     "max_act_approx": mx,
                     "frac_nonzero": nnz_l[f] / max(self.n_valid, 1),
-                    "freq_hist_data_bar_heights": self.hist[f].tolist() if alive else [],
-                    "freq_hist_data_bar_values": [mn + (b + 0.5) * bw for b in range(nb)] if alive else [],
+                    "freq_hist_data_bar_heights": hist_of[f] if alive else [],
+                    "freq_hist_data_bar_values": hist_vals[f] if alive else [],
                     "pos_str": [self.token_str(i) for i in self.pos_i[f].tolist()],
-                    "pos_values": self.pos_v[f].tolist(),
+                    "pos_values": pos_v_of[f],
                     "neg_str": [self.token_str(i) for i in self.neg_i[f].tolist()],
-                    "neg_values": self.neg_v[f].tolist(),
-                    "logits_hist_data_bar_heights": self.l_hist[f].tolist(),
-                    "logits_hist_data_bar_values": [l_min_l[f] + (b + 0.5) * lbw for b in range(nb)],
+                    "neg_values": neg_v_of[f],
+                    "logits_hist_data_bar_heights": l_hist_of[f],
+                    "logits_hist_data_bar_values": l_vals_of[f],
                     "activation_quantiles": {q: v[f] for q, v in quantile_l},
                     "activations": acts,
                     "n_prompts_total": self.n_prompts_total,

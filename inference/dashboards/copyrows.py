@@ -142,16 +142,33 @@ class SnippetEncoder:
             tail["creator_len"], tail["creator"] = 8, creator_id
         tail["created_len"], tail["created"] = 8, struct.unpack(">q", timestamptz(created_at)[4:])[0]
 
-        heads = list(map(self._head, a.snip_seq[lo:hi].tolist()))
-        tail_b = memoryview(tail.tobytes())
+        # each row: its prompt's head (encoded once per prompt) then its fixed-size tail, copied
+        # into one buffer by a compiled loop (slicing ~100,000 rows apart in Python cost more
+        # than the rest of the encoding)
+        from inference.dashboards.kernels import assemble_rows
+
+        seqs = a.snip_seq[lo:hi]
+        used = np.unique(seqs)
+        heads = [self._head(s) for s in used.tolist()]
+        head_len = np.zeros(int(used[-1]) + 1, dtype=np.int64)
+        head_len[used] = np.fromiter(map(len, heads), dtype=np.int64, count=len(heads))
+        head_off = np.zeros_like(head_len)
+        head_off[used] = np.cumsum(head_len[used]) - head_len[used]
         ts = tail.dtype.itemsize
-        parts: list = [None] * (2 * n)
-        parts[0::2] = heads
-        parts[1::2] = [tail_b[i : i + ts] for i in range(0, n * ts, ts)]
-        sizes = np.fromiter(map(len, heads), dtype=np.int64, count=n) + ts
+        sizes = head_len[seqs] + ts
         offsets = np.zeros(n, dtype=np.int64)
         np.cumsum(sizes[:-1], out=offsets[1:])
-        return bytearray().join(parts), offsets, a.snip_feature[lo:hi] - start
+        rows = bytearray(int(offsets[-1] + sizes[-1]))
+        assemble_rows(
+            np.frombuffer(rows, dtype=np.uint8),
+            np.frombuffer(b"".join(heads), dtype=np.uint8),
+            head_off,
+            head_len,
+            seqs.astype(np.int64, copy=False),
+            tail.view(np.uint8).reshape(n, ts),
+            offsets,
+        )
+        return rows, offsets, a.snip_feature[lo:hi] - start
 
     def prepare(
         self,

@@ -137,8 +137,9 @@ def compute_dashboards_arrays(
             feats = feats[:, span_of_idx[0] : span_of_idx[1]]
         feats = feats.float().cpu().contiguous()
         invalid = ~valid_all[start : start + feats.shape[0] // ctx_len].reshape(-1)
-        if bool(invalid.any()):
-            feats[invalid] = 0
+        rows = invalid.nonzero().squeeze(1)
+        if len(rows):
+            feats.index_fill_(0, rows.to(feats.device), 0)  # a few whole rows (BOS, pad)
         return feats
 
     # Pass 2 reuses pass 1's feature activations when they fit the memory budget (else re-encodes).

@@ -67,101 +67,131 @@ def pass1(feats, ctx_len, f0, f1, act_max, act_min, heap, heap_size, p_max, p_po
     features holding ``heap_size`` entries (the new size is returned); ``p_max``/``p_pos
     [B, F]``: each prompt's largest activation and its first position (written).
 
-    The inner loops over features are branch-free so that they vectorise; the heap is touched
-    only for the rare values above a feature's current tail threshold. Only the features
-    ``f0:f1`` are touched, so that threads can share a batch by feature range."""
+    The inner loop over features is ONE branch-free loop over slices of this range (views, so
+    that LLVM sees no aliasing and vectorises it; the positions are int32 like ``p_pos``: an
+    int64 there, or the arrays indexed whole, kept it scalar at a third of the speed). The heap
+    is touched only for the rare values above a feature's current tail threshold. Only the
+    features ``f0:f1`` are touched, so that threads can share a batch by feature range."""
     n_tok = feats.shape[0]
     q_k = heap.shape[1]
     size = heap_size
     inf = np.float32(np.inf)
-    thr = np.empty(heap.shape[0], dtype=np.float32)  # each feature's smallest kept value, once full
-    for f in range(f0, f1):
-        thr[f] = heap[f, 0] if size == q_k else -inf
+    m = f1 - f0
+    thr = np.empty(m, dtype=np.float32)  # each feature's smallest kept value, once full
+    amin = np.empty(m, dtype=np.float32)
+    for k in range(m):
+        thr[k] = heap[f0 + k, 0] if size == q_k else -inf
+        amin[k] = act_min[f0 + k]
     for t in range(n_tok):
         p = t // ctx_len
-        pos = t - p * ctx_len
-        row = feats[t]
-        pm = p_max[p]
-        pp = p_pos[p]
+        pos = np.int32(t - p * ctx_len)
+        row = feats[t, f0:f1]
+        pm = p_max[p, f0:f1]
+        pp = p_pos[p, f0:f1]
         if pos == 0:
-            for f in range(f0, f1):
-                pm[f] = row[f]
-                pp[f] = 0
+            for k in range(m):
+                v = row[k]
+                pm[k] = v
+                pp[k] = 0
+                w = v if v > 0 else inf
+                amin[k] = w if w < amin[k] else amin[k]
         else:
-            for f in range(f0, f1):
-                v = row[f]
-                better = v > pm[f]
-                pm[f] = v if better else pm[f]
-                pp[f] = pos if better else pp[f]
-        for f in range(f0, f1):
-            v = row[f]
-            w = v if v > 0 else inf
-            act_min[f] = w if w < act_min[f] else act_min[f]
+            for k in range(m):
+                v = row[k]
+                better = v > pm[k]
+                pm[k] = v if better else pm[k]
+                pp[k] = pos if better else pp[k]
+                w = v if v > 0 else inf
+                amin[k] = w if w < amin[k] else amin[k]
         if size < q_k:  # filling the tails: every value goes in
-            for f in range(f0, f1):
-                _push(heap, f, size, row[f])
+            for k in range(m):
+                _push(heap, f0 + k, size, row[k])
             size += 1
             if size == q_k:
-                for f in range(f0, f1):
-                    thr[f] = heap[f, 0]
+                for k in range(m):
+                    thr[k] = heap[f0 + k, 0]
         else:
             above = 0
-            for f in range(f0, f1):
-                above += row[f] > thr[f]
+            for k in range(m):
+                above += row[k] > thr[k]
             if above:
-                for f in range(f0, f1):
-                    v = row[f]
-                    if v > thr[f]:
-                        heap[f, 0] = v
-                        _sift_down(heap, f, q_k)
-                        thr[f] = heap[f, 0]
+                for k in range(m):
+                    v = row[k]
+                    if v > thr[k]:
+                        heap[f0 + k, 0] = v
+                        _sift_down(heap, f0 + k, q_k)
+                        thr[k] = heap[f0 + k, 0]
         if pos == ctx_len - 1 or t == n_tok - 1:
-            for f in range(f0, f1):
-                act_max[f] = pm[f] if pm[f] > act_max[f] else act_max[f]
+            am = act_max[f0:f1]
+            for k in range(m):
+                am[k] = pm[k] if pm[k] > am[k] else am[k]
+    for k in range(m):
+        act_min[f0 + k] = amin[k]
     return size
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_max, iv_pos):
     """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
-    the last row collecting the non-positive entries; feature-minor so that the counting writes
-    stay close together) and, per prompt and interval, the
+    the last row collecting the non-positive entries) and, per prompt and interval, the
     largest activation inside the interval and its first position (``iv_max``/``iv_pos
-    [n_iv, B, F]``, written; ``-inf`` where the prompt has none). Features ``f0:f1`` only."""
-    n_tok, n_feat = feats.shape
+    [n_iv, B, F]``, written; ``-inf`` where the prompt has none). Features ``f0:f1`` only.
+
+    The bins are int32 (an int64 ``floor`` made the bin loop scalar: five times slower) and the
+    batch's counts go to small int32 arrays of this range first, added to the running int64
+    counts once at the end. A non-positive value's bin arithmetic may overflow; it is never
+    used (the select picks the last row)."""
+    n_tok = feats.shape[0]
     nb = hist.shape[0] - 1
     n_iv = iv_count.shape[0] - 1
     nb_f = np.float32(nb)
+    m = f1 - f0
     iv_max[:, :, f0:f1] = -np.inf
     iv_pos[:, :, f0:f1] = 0
-    hbin = np.empty(n_feat, dtype=np.int32)
-    ivl = np.empty(n_feat, dtype=np.int32)
+    hbin = np.empty(m, dtype=np.int32)
+    ivl = np.empty(m, dtype=np.int32)
+    lh = np.zeros((nb + 1, m), dtype=np.int32)
+    lc = np.zeros((n_iv + 1, m), dtype=np.int32)
+    am, sp, wd = act_min[f0:f1], span[f0:f1], width[f0:f1]
     for t in range(n_tok):
         p = t // ctx_len
         pos = np.int32(t - p * ctx_len)
-        row = feats[t]
-        for f in range(f0, f1):
-            v = row[f]
-            q = np.float32(np.float32(np.float32(v - act_min[f]) * nb_f) / span[f])
-            b = np.int64(np.floor(q))
+        row = feats[t, f0:f1]
+        for k in range(m):
+            v = row[k]
+            q = np.float32(np.float32(np.float32(v - am[k]) * nb_f) / sp[k])
+            b = np.int32(np.floor(q))
             b = b if b < nb - 1 else nb - 1
             b = b if b > 0 else 0
-            hbin[f] = b if v > 0 else nb
-            i = np.int64(np.float32(v / width[f]))
+            hbin[k] = b if v > 0 else nb
+            i = np.int32(np.float32(v / wd[k]))
             i = i if i < n_iv - 1 else n_iv - 1
             i = i if i > 0 else 0
-            ivl[f] = i if v > 0 else n_iv
-        for f in range(f0, f1):
-            hist[hbin[f], f] += 1
-            iv_count[ivl[f], f] += 1
+            ivl[k] = i if v > 0 else n_iv
+        for k in range(m):
+            lh[hbin[k], k] += 1
+        for i in range(n_iv):  # few intervals: compare-and-count beats a second scatter
+            bm = iv_max[i, p, f0:f1]
+            bp = iv_pos[i, p, f0:f1]
+            ci = lc[i]
+            for k in range(m):
+                v = row[k]
+                inside = ivl[k] == i
+                ci[k] += inside
+                better = inside & (v > bm[k])
+                bm[k] = v if better else bm[k]
+                bp[k] = pos if better else bp[k]
+    for k in range(m):  # the rest: the non-positive entries
+        inside = 0
         for i in range(n_iv):
-            bm = iv_max[i, p]
-            bp = iv_pos[i, p]
-            for f in range(f0, f1):
-                v = row[f]
-                better = (ivl[f] == i) & (v > bm[f])
-                bm[f] = v if better else bm[f]
-                bp[f] = pos if better else bp[f]
+            inside += lc[i, k]
+        lc[n_iv, k] = n_tok - inside
+    for j in range(nb + 1):
+        for k in range(m):
+            hist[j, f0 + k] += lh[j, k]
+    for j in range(n_iv + 1):
+        for k in range(m):
+            iv_count[j, f0 + k] += lc[j, k]
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -261,6 +291,20 @@ def gather_rows(feats, ctx_len, first, sel, f_sel, row_of, out):
             out[h, pos - first] = feats[base + pos, f]
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def assemble_rows(out, heads, head_off, head_len, seqs, tails, offsets):
+    """The COPY rows: row ``r`` at ``out[offsets[r]:]`` is prompt ``seqs[r]``'s head bytes
+    (``heads[head_off[s]:][:head_len[s]]``) then ``tails[r]`` (``[n, row tail size]`` uint8)."""
+    n, ts = tails.shape
+    for r in range(n):
+        o = offsets[r]
+        s = seqs[r]
+        h0 = head_off[s]
+        hl = head_len[s]
+        out[o : o + hl] = heads[h0 : h0 + hl]  # slice copies: twice as fast as byte loops
+        out[o + hl : o + hl + ts] = tails[r]
+
+
 def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
     """The kept tail, largest first: ``[size, F]``."""
     return -np.sort(-heap[:, :size], axis=1).T
@@ -283,5 +327,8 @@ def warm() -> None:
     for rows in (np.zeros((0, 1, 1, 2), np.float32), np.zeros((1, 1, 1, 2), np.float32)):
         sample_merge(iv_max, iv_pos, np.zeros((1, 1), np.float32), 0, 1, 0, 2, np.zeros((1, 1, 1), np.float32),
                      np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), rows, feats)  # fmt: skip
+    one_b = np.ones((1, 1), np.uint8)
+    assemble_rows(np.zeros(2, np.uint8), one_b[0], np.zeros(1, np.int64), np.ones(1, np.int64),
+                  np.zeros(1, np.int64), one_b, np.zeros(1, np.int64))  # fmt: skip
     gather_rows(feats, 2, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
                 np.zeros((1, 1), np.float32))  # fmt: skip

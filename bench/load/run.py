@@ -131,6 +131,9 @@ parsing and re-encoding PostgreSQL's snippet JSON (~30%), the pooled checkout an
   Single runs on this machine swing by up to 1.8x (the same branch gave 84.9 and 125.7 req/s at 64
   clients in two runs minutes apart; main gave 153.3 and 111.4), so only a quiet re-measure says
   where the ratio stands; p95 server time stays queueing (0.8-1.7 s at 64 clients).
+Quiet re-measure after the merge (2026-11-28 04:49 UTC, load average 1.5 rising to 4.7, main 94230a8,
+--scale 0.1, 30 s): 64 clients 124.1 req/s vs bare 513.8 = 0.24x (was 0.21x), p95 server time 1.01 s;
+500 clients 134.2 vs 427.6 = 0.31x (was 0.19x); 0 errors at both. The 0.5x and 50 ms goals are NOT met.
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ the graph row and the part's "succeeded" (100 %, the last stages' log lines) in 
 (2) Checks in one query each: ``graphs.selectors.graph_target`` (model + transcoder set + its ref +
 slug taken, at enqueue and again in the worker: 4 → 1 query each), labels + densities (2 → 1), the
 GPU queue depth (2 → 1). (3) ``prune_and_score``: circuit-tracer's ``prune_graph`` and
-``compute_graph_scores`` share one node-influence pass (bit-equal, tested). (4) No async_to_sync
+``compute_graph_scores`` share one node-influence pass (bit-equal, tested; removed again in the
+review after the merge: it re-wrote circuit-tracer's pruning step for step, and the engine calls
+circuit-tracer's own ``prune_graph`` and ``compute_graph_scores`` again). (4) No async_to_sync
 hop for job events nobody in the process listens to (workers, this bench's enqueue). (5)
 circuit-tracer's version read once per process. (6) This bench: the same ``OMP_WAIT_POLICY`` in
 this process and the worker (``--omp-wait-policy``, default the worker's PASSIVE); prints the

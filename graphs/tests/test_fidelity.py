@@ -102,28 +102,3 @@ def test_error_ids_never_collide_with_feature_ids():
     unique_error_ids(nodes)
     assert nodes[0].node_id == "0_1_5"
     assert nodes[1].node_id == "1_-1_5"
-
-
-@pytest.mark.parametrize(("node_threshold", "edge_threshold"), [(0.8, 0.85), (0.5, 0.98)])
-def test_prune_and_score_equals_circuit_tracers_prune_graph_and_scores(
-    bare_model, node_threshold, edge_threshold
-):
-    """The engine prunes and scores in one pass (the node influence computed once); the masks,
-    cumulative scores and both graph scores are bit for bit circuit-tracer's own."""
-    import torch
-    from circuit_tracer import attribute
-    from circuit_tracer.graph import compute_graph_scores, prune_graph
-
-    from inference.graphs.engine import prune_and_score
-
-    graph = attribute(PROMPT, bare_model, max_n_logits=10, desired_logit_prob=0.95, batch_size=256)
-    node_mask, edge_mask, cumulative, replacement, completeness = prune_and_score(
-        graph, node_threshold=node_threshold, edge_threshold=edge_threshold
-    )
-    theirs = prune_graph(graph, node_threshold=node_threshold, edge_threshold=edge_threshold)
-    assert torch.equal(node_mask, theirs.node_mask) and torch.equal(edge_mask, theirs.edge_mask)
-    assert torch.equal(cumulative, theirs.cumulative_scores)
-    assert 0 < theirs.node_mask.sum() < len(theirs.node_mask)  # something was pruned
-    assert (replacement, completeness) == compute_graph_scores(graph)
-    with pytest.raises(ValueError):
-        prune_and_score(graph, node_threshold=1.5, edge_threshold=0.5)

@@ -1,7 +1,6 @@
 """circuit-tracer kernels: load a replacement model, generate a graph's JSON.
 
-``generate_graph`` runs circuit-tracer's ``attribute`` → ``prune_graph`` (with
-``compute_graph_scores``, sharing its node influence: ``prune_and_score``) and builds the JSON with
+``generate_graph`` runs circuit-tracer's ``attribute`` → ``prune_graph`` and builds the JSON with
 circuit-tracer's own ``create_graph_files`` helpers (``create_nodes``,
 ``create_used_nodes_and_edges``, ``build_model``), so the output equals ``create_graph_files``
 except for these documented additions:
@@ -108,70 +107,6 @@ def unique_error_ids(nodes: dict) -> None:
             node.jsNodeId = f"{node.layer}_-1_{node.ctx_idx}-0"
 
 
-def prune_and_score(graph, *, node_threshold: float, edge_threshold: float):
-    """circuit-tracer 0.5.0's ``prune_graph(graph, node_threshold, edge_threshold)`` and
-    ``compute_graph_scores(graph)`` in one pass: both start from the same node influence
-    (``compute_influence`` over the row-normalized adjacency matrix), which is the costliest part
-    of the scores; here it is computed once. The code is theirs, step for step, so the results
-    are equal (graphs/tests/test_fidelity.py compares them bit for bit).
-
-    Returns ``(node_mask, edge_mask, cumulative_scores, replacement_score, completeness_score)``."""
-    import torch
-    from circuit_tracer.graph import (
-        compute_edge_influence,
-        compute_influence,
-        find_threshold,
-        normalize_matrix,
-    )
-
-    if not (0.0 <= node_threshold <= 1.0 and 0.0 <= edge_threshold <= 1.0):
-        raise ValueError("node_threshold and edge_threshold must be between 0.0 and 1.0")
-    n_tokens = len(graph.input_tokens)
-    n_logits = len(graph.logit_targets)
-    n_features = len(graph.selected_features)
-    adjacency = graph.adjacency_matrix
-    logit_weights = torch.zeros(adjacency.shape[0], device=adjacency.device)
-    logit_weights[-n_logits:] = graph.logit_probabilities
-
-    normalized = normalize_matrix(adjacency)
-    node_influence = compute_influence(normalized, logit_weights)
-
-    # compute_graph_scores
-    error_start = n_features
-    error_end = error_start + n_tokens * graph.cfg.n_layers
-    token_end = error_end + n_tokens
-    token_influence = node_influence[error_end:token_end].sum()
-    error_influence = node_influence[error_start:error_end].sum()
-    replacement_score = token_influence / (token_influence + error_influence)
-    non_error_fractions = 1 - normalized[:, error_start:error_end].sum(dim=-1)
-    output_influence = node_influence + logit_weights
-    completeness_score = (non_error_fractions * output_influence).sum() / output_influence.sum()
-    del normalized
-
-    # prune_graph
-    node_mask = node_influence >= find_threshold(node_influence, node_threshold)
-    node_mask[-n_logits - n_tokens :] = True
-    pruned_matrix = adjacency.clone()
-    pruned_matrix[~node_mask] = 0
-    pruned_matrix[:, ~node_mask] = 0
-    edge_scores = compute_edge_influence(pruned_matrix, logit_weights)
-    edge_mask = edge_scores >= find_threshold(edge_scores.flatten(), edge_threshold)
-    old_node_mask = node_mask.clone()
-    node_mask[: -n_logits - n_tokens] &= edge_mask[:, : -n_logits - n_tokens].any(0)
-    node_mask[:n_features] &= edge_mask[:n_features].any(1)
-    while not torch.all(node_mask == old_node_mask):
-        old_node_mask[:] = node_mask
-        edge_mask[~node_mask] = False
-        edge_mask[:, ~node_mask] = False
-        node_mask[: -n_logits - n_tokens] &= edge_mask[:, : -n_logits - n_tokens].any(0)
-        node_mask[:n_features] &= edge_mask[:n_features].any(1)
-    sorted_scores, sorted_indices = torch.sort(node_influence, descending=True)
-    cumulative_scores = torch.cumsum(sorted_scores, dim=0) / torch.sum(sorted_scores)
-    final_scores = torch.zeros_like(node_influence)
-    final_scores[sorted_indices] = cumulative_scores
-    return node_mask, edge_mask, final_scores, replacement_score.item(), completeness_score.item()
-
-
 def generate_graph(
     model,
     prompt: str | list[int],
@@ -192,6 +127,7 @@ def generate_graph(
     fraction, detail)`` hears each phase and attribution batch (``inference.graphs.progress``)."""
     import torch
     from circuit_tracer import attribute
+    from circuit_tracer.graph import compute_graph_scores, prune_graph
     from circuit_tracer.utils.create_graph_files import (
         build_model,
         create_nodes,
@@ -211,10 +147,10 @@ def generate_graph(
             max_feature_nodes=max_feature_nodes,
         )
     report("pruning", FEATURES_DONE, "")
-    node_mask, edge_mask, cumulative, replacement_score, completeness_score = prune_and_score(
-        graph, node_threshold=node_threshold, edge_threshold=edge_threshold
+    node_mask, edge_mask, cumulative = (
+        t.cpu() for t in prune_graph(graph, node_threshold=node_threshold, edge_threshold=edge_threshold)
     )
-    node_mask, edge_mask, cumulative = node_mask.cpu(), edge_mask.cpu(), cumulative.cpu()
+    replacement_score, completeness_score = compute_graph_scores(graph)
     graph.to("cpu")
     report("graph files", 0.92, "")
     nodes = create_nodes(graph, node_mask, model.tokenizer, cumulative)

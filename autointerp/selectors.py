@@ -9,6 +9,7 @@ scan (0.8) keeps walking the HNSW graph until enough rows pass the filters.
 from __future__ import annotations
 
 import json
+from array import array
 
 from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
@@ -102,8 +103,20 @@ def _visible_sources_sql(*, user, model_name, source_names, release_name) -> tup
     return compiled
 
 
+_VECTOR_FORMATS: dict[int, str] = {}
+
+
 def _vector_literal(vector) -> str:
-    return "[" + ",".join(map(repr, map(float, vector))) + "]"
+    """The query vector as pgvector's text literal. The column holds float32, so the values are
+    rounded to float32 first (``array('f')``, as the server's parse of a longer decimal would) and
+    written with 9 significant digits, which give back exactly that float32: the same vector as
+    Python's 17-digit ``repr`` of each value, in a third of the client CPU (~0.1 ms against
+    ~0.4 ms for 384 values) and 5 kB of text rather than 8 kB to send and parse."""
+    values = array("f", vector)
+    fmt = _VECTOR_FORMATS.get(len(values))
+    if fmt is None:
+        fmt = _VECTOR_FORMATS.setdefault(len(values), "[" + ",".join(["%.9g"] * len(values)) + "]")
+    return fmt % tuple(values)
 
 
 # The HNSW index (features migration 0004) is over the embeddings cast to halfvec: the walk

@@ -83,7 +83,9 @@ def page_sql(window: str = UNNEST_WINDOW) -> str:
             "json_build_object('id', r.id::text, 'explanationScoreTypeName', st.name, "
             "'explanationScoreModelName', sm.name, 'value', r.value, 'jsonDetails', "
             "CASE WHEN r.details IN ('{}', '[]', '\"\"', '0', 'false', 'null') THEN NULL "
-            f"ELSE r.details::json END, 'createdAt', {_iso_sql('r.created_at')})"
+            # the jsonb itself: json_build_object writes its text as it is (a ``::json`` cast
+            # would parse that text again to validate it; the same output)
+            f"ELSE r.details END, 'createdAt', {_iso_sql('r.created_at')})"
         )
         activation = (
             "json_build_object('id', r.id::text, 'modelId', m.name, 'layer', s.name, 'source', s.name, "

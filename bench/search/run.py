@@ -313,6 +313,23 @@ def seed_page_data(source_ids: list[int]) -> None:
         c.execute(f'ANALYZE "{a}"; ANALYZE "{sc}"; ANALYZE "{v}"')
 
 
+def _backend_cpu_clock():
+    """A function that reads the CPU time (ms) this connection's server process has used so far:
+    its ``/proc/<pid>/schedstat`` (Linux, the embedded server on this machine; nanoseconds). A
+    figure load does not inflate much, unlike wall times on a shared machine. NaN when the
+    server's process cannot be read (a remote server)."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("SELECT pg_backend_pid()")
+        path = Path(f"/proc/{c.fetchone()[0]}/schedstat")
+    try:
+        path.read_text()
+    except OSError:
+        return lambda: float("nan")
+    return lambda: int(path.read_text().split()[0]) / 1e6
+
+
 def api_pages(queries) -> dict:
     """Each query as an API call, end to end in this process: ``POST /api/explanation/search-all``
     through the DRF view (input validation, ranking, hydration, JSON rendering), anonymous. Two
@@ -354,7 +371,8 @@ def api_pages(queries) -> dict:
             }
         )
 
-    db_ms, round_trips = [], []
+    db_ms, round_trips, server_cpu = [], [], []
+    backend_cpu = _backend_cpu_clock()
 
     def timed(execute, sql, params, many, context):
         t = time.perf_counter()
@@ -373,6 +391,7 @@ def api_pages(queries) -> dict:
             )
             request.user, request.resolver_match = anon, route  # the URL's name picks the rate limit
             db_ms.clear()
+            s0 = backend_cpu()
             t0, c0 = time.perf_counter(), time.process_time()
             with connection.execute_wrapper(timed):
                 response = search_api.explanation_search_all(request)
@@ -382,6 +401,7 @@ def api_pages(queries) -> dict:
             out[way][1].append((time.process_time() - c0) * 1000)
             if way == "raw SQL":
                 round_trips.append(sum(db_ms))
+                server_cpu.append(backend_cpu() - s0)
             assert response.status_code == 200, response.content
             out[way][2].append(json.loads(response.content)["results"])
     search_api.semantic_response = real_response
@@ -401,6 +421,23 @@ def api_pages(queries) -> dict:
         f"{statistics.median(round_trips):.1f} ms  p95 {round_trips[int(0.95 * (len(round_trips) - 1))]:.1f} ms; "
         f"the rest of the call (Python) p50 {statistics.median(rest):.1f} ms  p95 {rest[int(0.95 * (len(rest) - 1))]:.1f} ms"
     )
+    if server_cpu[0] == server_cpu[0]:  # not NaN: the server's CPU clock could be read
+        calls = list(zip(out["raw SQL"][0], out["raw SQL"][1], server_cpu, strict=True))
+        waits = sorted(w - c - s for w, c, s in calls)
+        # the tail: the slowest 5% of calls by wall time, more work (server CPU) or waiting?
+        tail = sorted(calls)[-max(1, len(calls) // 20) :]
+        print(
+            f"  raw SQL, the slowest 5% by wall time: server CPU p50 "
+            f"{statistics.median(s for _, _, s in tail):.1f} ms (all calls: {statistics.median(server_cpu):.1f}), "
+            f"waiting p50 {statistics.median(w - c - s for w, c, s in tail):.1f} ms"
+        )
+        server_cpu.sort()
+        print(
+            f"  raw SQL: the server's CPU time per page (its backend's clock; parse, plan, run, send) p50 "
+            f"{statistics.median(server_cpu):.1f} ms  p95 {server_cpu[int(0.95 * (len(server_cpu) - 1))]:.1f} ms; "
+            f"waiting (wall - this process's CPU - the server's CPU) p50 {statistics.median(waits):.1f} ms  "
+            f"p95 {waits[int(0.95 * (len(waits) - 1))]:.1f} ms"
+        )
     new_cpu, old_cpu = statistics.median(out["raw SQL"][1]), statistics.median(out["ORM"][1])
     print(
         f"CPU per API page, raw SQL / ORM (median): {new_cpu / old_cpu:.2f} ({old_cpu / new_cpu:.1f}x less)"
@@ -415,6 +452,10 @@ def bench_search(rng, ids, vectors, visible) -> None:
     from autointerp.selectors import explanations_search_semantic
 
     anon = AnonymousUser()
+    if os.environ.get("BENCH_EF"):  # the API's hnsw.ef_search for this run (else the setting's)
+        from autointerp import selectors
+
+        selectors.EF_SEARCH = int(os.environ["BENCH_EF"])
     picks = rng.integers(0, len(vectors), N_QUERIES)
     queries = unit(
         vectors[picks] + 0.2 * rng.standard_normal((N_QUERIES, DIM)).astype(np.float32) / np.sqrt(DIM) * 4
@@ -502,7 +543,9 @@ def bench_search(rng, ids, vectors, visible) -> None:
                   f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms")  # fmt: skip
         selectors.EF_SEARCH = saved
     p95 = times[int(0.95 * (len(times) - 1))]
-    print(f"queries={N_QUERIES} over {len(vectors):,} rows ({visible.sum():,} visible)")
+    from autointerp.selectors import EF_SEARCH as ef_used
+
+    print(f"queries={N_QUERIES} over {len(vectors):,} rows ({visible.sum():,} visible), ef_search {ef_used}")
     print(f"recall@{K} = {statistics.mean(recalls):.3f} (goal >= 0.95)   min {min(recalls):.2f}")
     print(
         f"latency p50 = {statistics.median(times):.1f} ms   p95 = {p95:.1f} ms (goal <= 15; API page end to end, raw SQL)"

@@ -34,6 +34,10 @@ from neuronsite.errors import ValidationFailed
 # asked for)): ef 60 recall@20 0.996 but 2 queries at 0; ef 80 and 100 both 0.9997 (min 0.95, none
 # below 0.9); ef 80 reads ~11% fewer index pages (2,500 vs 2,800) and its statement ran ~17%
 # faster (p50, first-seen vectors). Pages of 50 (the chat monitor's topK) still get ef 102.
+# 2026-11-28 (S5), 400 first-seen queries: the queries at recall 0 are walks that never reach the
+# query's cluster (also without any filter: not the visibility filter or the iterative scan), a rate
+# that falls with ef: 8 of 400 below 0.9 at ef 40, 2 at 60, 1 at 80. Index m 12 or ef_construction 256
+# did not lower it (bench/search), so ef stays 80.
 EF_SEARCH = int(getattr(settings, "EXPLANATION_SEARCH_EF_SEARCH", 80))
 MAX_SCAN_TUPLES = 40_000
 ONE_PER_FEATURE_OVERSAMPLE = 5

@@ -20,8 +20,8 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 from django.conf import settings
@@ -35,8 +35,8 @@ from django.utils.formats import localize
 from django.utils.functional import SimpleLazyObject
 from django.utils.html import conditional_escape, format_html
 from django.utils.http import RFC3986_SUBDELIMS, escape_leading_slashes
-from django.utils.timezone import template_localtime
 from django.utils.safestring import SafeString
+from django.utils.timezone import template_localtime
 from markupsafe import Markup
 
 from features.templatetags import neuronsite_plots, neuronsite_tokens

@@ -314,7 +314,9 @@ class DashboardSnippet:
 
     def __init__(self, row):
         # JSON has one kind of number: whole floats (3.0) come back as ints; the ORM gives floats
-        ident, self.tokens, values, max_value, self.max_value_token_index, self.qualifying_token_index = row[:6]
+        ident, self.tokens, values, max_value, self.max_value_token_index, self.qualifying_token_index = row[
+            :6
+        ]
         bin_min, bin_max, bin_contains = row[6:]
         self.id = ident
         self.values = list(map(float, values)) if values is not None else None

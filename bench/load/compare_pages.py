@@ -53,7 +53,9 @@ def _seed() -> None:
     User.objects.create(username="staff", is_staff=True)
     release = SourceRelease.objects.create(name="rel-1", description="a release")
     public = Model.objects.create(name="m1", layers=2, d_model=16, display_name_short="M<1>")
-    private = Model.objects.create(name="m2", layers=2, d_model=16, owner=owner, visibility=Visibility.PRIVATE)
+    private = Model.objects.create(
+        name="m2", layers=2, d_model=16, owner=owner, visibility=Visibility.PRIVATE
+    )
     ss = SourceSet.objects.create(model=public, name="res-a", type="sae", release=release)
     ss2 = SourceSet.objects.create(model=private, name="res-b", type="sae", owner=owner, allow_steering=False)
     src = Source.objects.create(
@@ -197,7 +199,9 @@ def dump(out: Path) -> None:
 
     from features.models import Explanation
 
-    expl = Explanation.objects.filter(feature__index=3, feature__source__name="0-res-a").order_by("id").first()
+    expl = (
+        Explanation.objects.filter(feature__index=3, feature__source__name="0-res-a").order_by("id").first()
+    )
     for key, username, path, data in _posts():
         with transaction.atomic():
             r = client(username).post(path.replace("__EXPL__", str(expl.pk)), data, HTTP_HX_REQUEST="true")
@@ -223,15 +227,21 @@ def compare(a: Path, b: Path) -> int:
         if x != y:
             bad += 1
             print(f"--- DIFFERENT: {key}")
-            for line in list(difflib.unified_diff((x or "").splitlines(), (y or "").splitlines(), lineterm="", n=1))[:40]:
+            for line in list(
+                difflib.unified_diff((x or "").splitlines(), (y or "").splitlines(), lineterm="", n=1)
+            )[:40]:
                 print(line)
     print(f"{len(set(left) | set(right))} responses compared, {bad} different")
     return 1 if bad else 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2]), help="the tree to render with")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--root", default=str(Path(__file__).resolve().parents[2]), help="the tree to render with"
+    )
     parser.add_argument("--dump", type=Path)
     parser.add_argument("--compare", nargs=2, type=Path)
     args = parser.parse_args()

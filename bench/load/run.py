@@ -328,13 +328,69 @@ async def _http_clients(base: str, concurrency: int, duration: float, n_features
 
 
 def run_clients(base: str, concurrency: int, duration: float, n_features: int) -> dict:
+    """The clients' process; its CPU time (user + system, from the kernel's account of the
+    finished child) comes back as ``client_cpu_s``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [sys.executable, __file__, "--client", base, str(concurrency), str(duration), str(n_features)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+# --- CPU accounting: who used the 2 cores during a run ------------------------------------------
+
+
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its live descendants, plus the children it
+    has reaped (PostgreSQL's postmaster reaps its backends; uvicorn's master its workers)."""
+    if pid is None:
+        return 0.0
+    try:
+        import psutil
+    except ImportError:  # a figure less, nothing else
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + (t.children_user + t.children_system if proc is root else 0.0)
+    return total
+
+
+def postmaster_pid() -> int | None:
+    """The embedded PostgreSQL's postmaster (first line of ``pgdata/postmaster.pid``); None with
+    an outside server (``DATABASE_URL``)."""
+    from django.conf import settings
+
+    data_dir = settings.DATABASES["default"].get("EMBEDDED_DATA_DIR")
+    if not data_dir:
+        return None
+    try:
+        return int((Path(data_dir) / "pgdata" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def self_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 # --- the limit: the same rows through a bare psycopg pool -----------------------------------------
@@ -465,9 +521,28 @@ def main() -> None:
     results = []
     try:
         run_clients(base, 8, min(3.0, args.duration), features)  # warm-up (imports, templates)
+        pg = postmaster_pid()
         for concurrency in [int(c) for c in args.clients.split(",")]:
+            web0, pg0 = tree_cpu(server.pid), tree_cpu(pg)
             site = run_clients(base, concurrency, args.duration, features)
+            web1, pg1 = tree_cpu(server.pid), tree_cpu(pg)
+            me0 = self_cpu()
             bare = asyncio.run(_bare(concurrency, args.duration, features, pool_size))
+            me1, pg2 = self_cpu(), tree_cpu(pg)
+            # CPU ms per request: the clients' process, the web processes, PostgreSQL; for the
+            # bare limit, its driver (this process: asyncio + psycopg pool) and PostgreSQL
+            site["cpu_ms"] = {
+                name: value * 1000 / max(site["requests"], 1)
+                for name, value in (
+                    ("client", site["client_cpu_s"]),
+                    ("web", web1 - web0),
+                    ("postgres", pg1 - pg0),
+                )
+            }
+            bare["cpu_ms"] = {
+                name: value * 1000 / max(bare["requests"], 1)
+                for name, value in (("driver", me1 - me0), ("postgres", pg2 - pg1))
+            }
             results.append((concurrency, site, bare))
             print(
                 f"{concurrency:>4} clients  site: {site['rps']:8.1f} req/s  p50 {site['p50_ms']:7.1f} ms"
@@ -484,6 +559,12 @@ def main() -> None:
             print(
                 f"{'':>4}          bare: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:7.1f} ms"
                 f"  p95 {bare['p95_ms']:7.1f} ms  errors {bare['errors']}   site/bare = {site['rps'] / bare['rps']:.2f}",
+                flush=True,
+            )
+            print(
+                f"{'':>4}          CPU ms / request: site: client {site['cpu_ms']['client']:.2f},"
+                f" web {site['cpu_ms']['web']:.2f}, postgres {site['cpu_ms']['postgres']:.2f};"
+                f" bare: driver {bare['cpu_ms']['driver']:.2f}, postgres {bare['cpu_ms']['postgres']:.2f}",
                 flush=True,
             )
     finally:

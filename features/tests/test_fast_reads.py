@@ -185,9 +185,7 @@ def test_the_dashboard_page_selector_matches_the_orm_one(rich_feature, who, djan
     assert [(len(g["activations"]), g["count"]) for g in fast.activation_groups] == [(3, 3), (2, 2), (1, 1)]
 
 
-def test_the_dashboard_page_of_a_plain_feature_in_one_query(
-    client, make_feature, django_assert_num_queries
-):
+def test_the_dashboard_page_of_a_plain_feature_in_one_query(client, make_feature, django_assert_num_queries):
     feature = make_feature(index=9)
     Activation.objects.create(feature=feature, tokens=["x", "y"], values=[0.0, 1.0], max_value=1.0)
     url = f"/tiny/{feature.source.name}/9"

@@ -179,6 +179,10 @@ Quiet re-measure after the merge (2026-11-28 04:49 UTC, load average 1.5 rising 
   (page ~4, API ~2) and PostgreSQL ~2 ms. Note the site's PostgreSQL share (2.7-3.4 ms) is
   twice the bare one's: building snippet JSON (json_build_object per row, to_char for
   timestamps in the API) is PostgreSQL CPU on the same 2 cores. The 0.5x goal is NOT met.
+  Server side of the page's reads (EXPLAIN ANALYZE, planning + execution, of the statements the
+  page selector runs, 30 random features of the --scale 0.1 database, two alternating runs each,
+  load ~8): main 3 statements, median 1.69 / 1.66 ms; branch 1 statement, median 1.68 / 1.91 ms
+  (means 2.2 vs 2.7-3.8: the JSON building costs PostgreSQL about what the three queries did).
     .venv/bin/python bench/load/compare_pages.py --help   # the same-HTML check (two trees)
 """
 

@@ -157,8 +157,11 @@ Quiet re-measure after the merge (2026-11-28 04:49 UTC, load average 1.5 rising 
   --keep; main copy and branch alternately, load average 6.5-8):
       page: 12.05 / 9.90 ms before, 7.39 / 7.39 ms after (1.02 queries a page, was 3.02);
       API:   3.14 / 2.52 ms before, 2.34 / 3.33 ms after (unchanged code; noise)
-  So the page is ~1.5x cheaper, not 2x; what is left: snippets' HTML ~1 ms, Jinja (finalize,
-  floatformat, histograms) ~2 ms, CSRF token, middleware and the ASGI path ~1.5 ms.
+  So the page is ~1.5x cheaper, not 2x. What is left (thread CPU of each part, one run, load ~8,
+  so inflated: page 10.0 ms in that run): selector 2.3 ms (one query, the row's ORM instances,
+  JSON parse), render 6.1 ms of which snippets' HTML 3.1 ms (alone: ~105 us per 64-token snippet,
+  15 a page; two float formats per active token, the bench's values are all non-zero), the rest
+  Jinja (finalize, floatformat, histograms, URLs) ~3 ms; CSRF token, middleware, ASGI path ~1 ms.
   The bench now prints CPU ms per request of each party (kernel accounting: the clients'
   process by getrusage of the finished child; the web processes and PostgreSQL by psutil over
   the server's and the postmaster's process trees, reaped children included; the bare limit's

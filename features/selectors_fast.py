@@ -27,6 +27,7 @@ from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Subquery, Value
+from django.db.models.expressions import RawSQL
 
 from features.models import Bookmark, Comment, Explanation, Feature, ListItem
 from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
@@ -280,18 +281,53 @@ def _slow_body(*, model_name: str, source_name: str, index: int, user) -> dict:
     return feature_json(feature_get(model_name=model_name, source_name=source_name, index=index, user=user))
 
 
-# --- the dashboard page: the ORM's own instances, without compiling the queries per request ----
+# --- the dashboard page: one query, none compiled per request --------------------------------
 
-DASHBOARD_ACTIVATIONS_SQL = (
-    "SELECT * FROM (SELECT a.*, row_number() OVER (PARTITION BY a.feature_id, COALESCE(a.bin_min, -1.0),"
-    " COALESCE(a.bin_max, -1.0) ORDER BY a.max_value DESC, a.id) AS _rank FROM features_activation a"
-    " WHERE a.feature_id = %s) t WHERE _rank <= %s ORDER BY max_value DESC, id"
+# The page's snippets (at most ``per_group`` of each quantile group by max value) and its groups'
+# counts, built as JSON by PostgreSQL inside the feature's own row (columns of the compiled
+# lookup: ``"features_feature"."id"`` is the feature). ``real`` values print as PostgreSQL's text
+# output, which is what psycopg parses on the ORM path (e.g. ``0.1``).
+SNIPPET_FIELDS = (
+    "id", "tokens", "values", "max_value", "max_value_token_index", "qualifying_token_index",
+    "bin_min", "bin_max", "bin_contains",
+)  # fmt: skip
+DASHBOARD_ACTIVATIONS_JSON_SQL = (
+    "SELECT COALESCE(json_agg(json_build_array(" + ", ".join(f"r.{f}" for f in SNIPPET_FIELDS) + ")"
+    " ORDER BY r.max_value DESC, r.id), '[]')::text FROM (SELECT a.*, row_number() OVER (PARTITION BY"
+    " COALESCE(a.bin_min, -1.0), COALESCE(a.bin_max, -1.0) ORDER BY a.max_value DESC, a.id) AS _rank"
+    ' FROM features_activation a WHERE a.feature_id = "features_feature"."id") r WHERE r._rank <= %s'
 )
 # distinct contexts per group, as the ORM's Count(ROW(tokens, values), distinct=True)
-GROUP_COUNTS_SQL = (
-    "SELECT bin_min, bin_max, COUNT(DISTINCT ROW(tokens, values)), MAX(bin_contains)"
-    " FROM features_activation WHERE feature_id = %s GROUP BY bin_min, bin_max"
+GROUP_COUNTS_JSON_SQL = (
+    "SELECT COALESCE(json_agg(json_build_array(g.bin_min, g.bin_max, g.n, g.c) ORDER BY g.bin_min, g.bin_max),"
+    " '[]')::text FROM (SELECT bin_min, bin_max, COUNT(DISTINCT ROW(tokens, values)) AS n,"
+    ' MAX(bin_contains) AS c FROM features_activation WHERE feature_id = "features_feature"."id"'
+    " GROUP BY bin_min, bin_max) g"
 )
+_PER_GROUP = -2_000_000_017
+
+
+class DashboardSnippet:
+    """One snippet of the dashboard: the ``Activation`` columns the page shows (``pk`` too)."""
+
+    __slots__ = SNIPPET_FIELDS
+
+    def __init__(self, row):
+        # JSON has one kind of number: whole floats (3.0) come back as ints; the ORM gives floats
+        ident, self.tokens, values, max_value, self.max_value_token_index, self.qualifying_token_index = row[
+            :6
+        ]
+        bin_min, bin_max, bin_contains = row[6:]
+        self.id = ident
+        self.values = list(map(float, values)) if values is not None else None
+        self.max_value = float(max_value)
+        self.bin_min = None if bin_min is None else float(bin_min)
+        self.bin_max = None if bin_max is None else float(bin_max)
+        self.bin_contains = None if bin_contains is None else float(bin_contains)
+
+    @property
+    def pk(self):
+        return self.id
 
 
 class _CompiledModelQuery:
@@ -380,7 +416,11 @@ def _page_query(user) -> _CompiledModelQuery:
                 ),
             )
         )
-        sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX}
+        qs = qs.annotate(
+            _snippets_json=RawSQL(DASHBOARD_ACTIVATIONS_JSON_SQL, [_PER_GROUP]),
+            _groups_json=RawSQL(GROUP_COUNTS_JSON_SQL, []),
+        )
+        sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX, "per_group": _PER_GROUP}
         if signed_in:
             sentinels["user"] = _USER_ID
         with _lock:
@@ -396,24 +436,28 @@ def _attach(feature, name: str, objects: list) -> None:
 
 
 def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per_group: int = 25) -> Feature:
-    """:func:`features.selectors.feature_dashboard_get` (same instances, groups and errors) in
-    three queries, none compiled per request, plus ``prev_index``, ``next_index`` and
-    ``bookmarked`` (:func:`features.selectors.feature_adjacent`) from the first."""
+    """:func:`features.selectors.feature_dashboard_get` (the same feature, groups and errors) in
+    ONE query for a feature without explanations, lists or comments (one more for each kind it
+    has), none compiled per request, plus ``prev_index``, ``next_index`` and ``bookmarked``
+    (:func:`features.selectors.feature_adjacent`). The feature, its source, source set, release
+    and model are the ORM's instances; its snippets are :class:`DashboardSnippet` rows (from
+    PostgreSQL's JSON: no model instance per snippet)."""
+    import orjson
     from django.db.models import Prefetch, prefetch_related_objects
 
     from features import selectors
-    from features.models import Activation
 
     index = parse_index(index)
-    values = {"model": model_name, "source": source_name, "index": index, "user": getattr(user, "pk", None)}
+    values = {
+        "model": model_name, "source": source_name, "index": index, "user": getattr(user, "pk", None),
+        "per_group": per_group,
+    }  # fmt: skip
     feature = _page_query(user).first(**values)
     if feature is None:  # the usual selector says what is missing (and raises)
         return selectors.feature_dashboard_get(
             model_name=model_name, source_name=source_name, index=index, user=user, per_group=per_group
         )
-    activations = list(Activation.objects.raw(DASHBOARD_ACTIVATIONS_SQL, [feature.pk, per_group]))
-    for act in activations:
-        Activation.feature.field.set_cached_value(act, feature)
+    activations = [DashboardSnippet(row) for row in orjson.loads(feature._snippets_json)]
     _attach(feature, "activations", activations)
     # the querysets are built only for what the row says exists (most features: none of them)
     related = [
@@ -434,9 +478,15 @@ def feature_dashboard_get(*, model_name: str, source_name: str, index, user, per
             prefetch_related_objects([feature], Prefetch(name, queryset=queryset()))
         else:
             _attach(feature, name, [])
-    with connection.cursor() as cur:
-        cur.execute(GROUP_COUNTS_SQL, [feature.pk])
-        counts = [{"bin_min": a, "bin_max": b, "n": n, "contains": c} for a, b, n, c in cur.fetchall()]
+    counts = [
+        {
+            "bin_min": None if a is None else float(a),
+            "bin_max": None if b is None else float(b),
+            "n": n,
+            "contains": None if c is None else float(c),
+        }
+        for a, b, n, c in orjson.loads(feature._groups_json)
+    ]
     feature.activation_groups = selectors.activation_groups(feature=feature, counts=counts)
     return feature
 

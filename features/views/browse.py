@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from features import selectors, selectors_fast
-from features.jinja_pages import render_feature_body
+from features.jinja_pages import render_page
 from models_app import selectors as model_selectors
 from neuronsite.errors import NotFound, ValidationFailed
 
@@ -276,9 +276,8 @@ def feature_page(request, model_id: str, source: str, index: str):
             reverse("feature", args=[source_obj.model.name, source_obj.name, feature.index])
         ),
     }
-    # the tools, plots, logits, neighbours, test box and activations: Jinja2 (features/jinja_pages.py)
-    context["feature_body"] = render_feature_body(context)
-    response = render(request, "features/feature.html", context)
+    # Jinja2, base layout and fragments included (features/jinja_pages.py)
+    response = render_page(request, "features/feature.html", context)
     if embed is not None:
         response.xframe_options_exempt = True  # embeds are meant for other sites' iframes
     return response

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from features import selectors, services
+from features.jinja_pages import render_page
 from features.models import Comment, List
 from neuronsite.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from neuronsite.fields import Visibility
@@ -45,7 +46,8 @@ def _done(request, feature, template: str, context: dict, anchor: str, error: st
     if _is_htmx(request):
         context.update({"feature": feature, "source": feature.source, "model": feature.source.model})
         context["error"] = error
-        return render(request, template, context, status=400 if error else 200)
+        # the fragments of the dashboard (Jinja2, as the page that includes them)
+        return render_page(request, template, context, status=400 if error else 200)
     if error:
         messages.error(request, error)
     return redirect(_feature_url(feature, anchor))

@@ -1,0 +1,42 @@
+"""The Jinja2 base layout of the feature page (features/jinja2/base.html) stays the same bytes as
+Django's templates/base.html, which every other page extends; and the fast URL reversal answers
+what Django's reverse does."""
+
+import re
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+from django.urls import NoReverseMatch, reverse
+
+from features.jinja_pages import _url, environment, page_context
+
+TOKEN = re.compile(r'(csrfmiddlewaretoken" value="|name="csrf-token" content="|"X-CSRFToken": ")[A-Za-z0-9]+')
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_the_jinja_layout_is_djangos_base_html(rf: RequestFactory, make_user, signed_in):
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request = rf.get("/x")
+    request.user = make_user(username="a<b>") if signed_in else AnonymousUser()
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    django_html = render_to_string("base.html", request=request)
+    request._messages = FallbackStorage(request)
+    jinja_html = environment().get_template("base.html").render(page_context(request, {}))
+    assert TOKEN.sub(r"\1T", jinja_html) == TOKEN.sub(r"\1T", django_html)
+    assert ("a&lt;b&gt;" in jinja_html) == signed_in
+
+
+def test_fast_url_reversal_is_djangos(db):
+    cases = [("home",), ("feature", "m", "0-res", 5), ("feature", "a b", "x%y", 7), ("list", 3),
+             ("profile", "név"), ("feature-explanation-action", "m", "s", 1, 2, "vote")]  # fmt: skip
+    for name, *args in cases:
+        assert _url(name, *args) == reverse(name, args=args), (name, args)
+    with pytest.raises(NoReverseMatch):
+        _url("feature", "a/b", "s", 1)  # a slash cannot be in a str segment
+    with pytest.raises(NoReverseMatch):
+        _url("no-such-name")

@@ -95,6 +95,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
+os.environ.setdefault("EMBEDDED_DB_NAME", "neuronsite_bench")  # the written figure's database
 PEER_VENV = ROOT / "bench" / ".peer-venv"
 PEER_PACKAGES = ["sae-dashboard==0.8.0", "transformer-lens<3", "transformers<4.57", "pyarrow<19"]
 
@@ -228,6 +229,54 @@ def run_ours(out: Path, threads: int) -> tuple[float, list[dict]]:
     return total, feats
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a PostgreSQL backend process on this machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_written(out: Path, threads: int, *, n_prompts: int, ctx_len: int, piece_batches: int) -> float:
+    """Ours end to end: ``dashboards_generate`` on a real database (``neuronsite_bench`` on the
+    embedded server, or ``DATABASE_URL``) into a fresh source, from after the model load until
+    every batch is committed (neighbours, compute, encode, COPY, ledger; no UMAP). The client's
+    CPU time and the PostgreSQL backend's are printed beside the wall time."""
+    import django
+
+    django.setup()
+    import torch
+    from django.core.management import call_command
+    from django.db import connection
+
+    from inference.dashboards.services import dashboards_generate
+    from inference.testing import register_tiny
+
+    torch.set_num_threads(threads)
+    if not getattr(run_written, "migrated", False):
+        call_command("migrate", verbosity=0)
+        run_written.migrated = True
+    stamp = f"{time.strftime('%H%M%S')}-{time.perf_counter_ns() % 10**6}"
+    _, _, (source,) = register_tiny(
+        model_name="bench-written", model_folder=out / "model", sae_folders={1: out / "sae"},
+        set_name=f"res-{stamp}",
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    backend, cpu = _backend_cpu(pid), time.process_time()
+    result = dashboards_generate(
+        source=source, n_prompts=n_prompts, ctx_len=ctx_len, umap=False, piece_batches=piece_batches
+    )
+    cpu = time.process_time() - cpu
+    backend = _backend_cpu(pid) - backend
+    wall = result.seconds["neighbours_umap"] + result.seconds["compute_write"]
+    print(
+        f"  (written, piece_batches={piece_batches}: {wall:.2f}s after the {result.seconds['load']:.2f}s load; "
+        f"CPU this process {cpu:.2f}s incl. the load, PostgreSQL backend {backend:.2f}s; "
+        f"{result.activations_written} rows)"
+    )
+    return wall
+
+
 def run_limit(out: Path, threads: int) -> float:
     """The floor: forward to the hook and SAE encode over every prompt batch, nothing else."""
     import torch
@@ -278,6 +327,7 @@ def main() -> None:
     parser.add_argument("--n-layers", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="skip SAEDashboard (and its install)")
     parser.add_argument("--no-workers", action="store_true", help="skip the 2-workers-vs-1 figure")
+    parser.add_argument("--no-db", action="store_true", help="skip the written (database) figure")
     # SAEDashboard takes about half an hour at the default sizes on 2 cores: --peer-from reuses the
     # peer.json of an earlier run on the same sizes (printed as such) instead of running it again
     parser.add_argument("--peer-from", type=Path, help="peer.json of an earlier SAEDashboard run")
@@ -312,6 +362,20 @@ def main() -> None:
         f"limit (bare forward + SAE encode): {limit_s:.2f}s; ours / limit: {ours_s / limit_s:.2f}x (goal <= 1.5x)"
     )
     print(f"load average after: {load_average()}")
+    if not args.no_db:
+        # ours end to end (rows committed in PostgreSQL), overlapped (pieces of 2 ledger batches
+        # written while the next computes) and serial (one piece: compute all, then write),
+        # interleaved, each the better of two, with the limit again in the same minutes
+        print("written to PostgreSQL (dashboards_generate, a real database), load average", load_average())
+        sizes = {"n_prompts": args.n_prompts, "ctx_len": args.ctx_len}
+        run_written(out, args.threads, piece_batches=2, **sizes)  # warm-up, not counted
+        times = {2: [], 1000: []}
+        for pb in (2, 1000, 2, 1000):
+            times[pb].append(run_written(out, args.threads, piece_batches=pb, **sizes))
+        limit_w = min(run_limit(out, args.threads), limit_s)
+        over, serial = min(times[2]), min(times[1000])
+        print(f"written, overlapped: {over:.2f}s; serial: {serial:.2f}s ({serial / over:.2f}x); "
+              f"written / limit: {over / limit_w:.2f}x (goal <= 1.5x); load average {load_average()}")  # fmt: skip
     if args.peer_from is not None:
         print(f"SAEDashboard: the earlier run in {args.peer_from} (not run again)")
         compare_peer(json.loads(args.peer_from.read_text()), ours, ours_s)

@@ -9,7 +9,10 @@ never on the corpus size:
   largest activations needed for the high quantiles;
 - pass 2 (streaming, now that each feature's max is known): the activation histogram, the
   interval counts (``bin_contains``) and a uniform sample of the prompts holding a token in each
-  interval (the prompts with the smallest random keys — sampling without replacement).
+  interval (the prompts with the smallest random keys — sampling without replacement). With the
+  feature activations kept in memory it runs piece by piece over the features
+  (``iter_dashboards_arrays``), each piece yielded complete, so a writer can store it while the
+  next one computes; the pieces are exactly the arrays of one pass over all the features.
 
 Selection is per prompt, as SAEDashboard's sequence-level selection: a group never holds the
 same prompt twice. The qualifying token of a top snippet is the prompt's (first) maximal token;

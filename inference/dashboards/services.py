@@ -4,7 +4,10 @@
 (``inference.loading``), tokenises the corpus, and processes the features in ledger batches of
 ``batch_size``: each batch is written by ``features_batch_write`` (COPY, one transaction, a
 ledger row in that transaction; the activation rows are encoded straight from the engine's
-arrays, ``copyrows.py``). The ledger key names the source and feature range; the checksum
+arrays, ``copyrows.py``). The engine hands a window's features over in pieces of whole ledger
+batches, computed in a thread while this one writes the piece before, so PostgreSQL ingests one
+piece on one core while the next one computes (the database work stays in the calling thread:
+its connection and transaction, the cancel checks). The ledger key names the source and feature range; the checksum
 covers the corpus tokens, the settings and the SAE weights. A re-run with the same inputs skips
 every batch already written (resume after a kill), and a run with new inputs replaces them.
 """

@@ -113,7 +113,12 @@ realistic width ``--d-model 512 --d-sae 4096 --no-peer --no-workers``, load 4.8-
 backend 5.2 s) vs serial 23.45 s: 0.79x, written / limit 1.41x. Verdict: the overlap is in place
 and output-identical, but on this loaded 2-core machine it showed no gain (the same CPU seconds
 either way, wall noise of +-40%); the quiet re-measure decides, and the default-size goal (<= 1.5x
-with the rows committed) is out of reach by PostgreSQL's ingest cost alone.
+with the rows committed) is out of reach by PostgreSQL's ingest cost alone. (4) ``--threads 1
+--no-peer --no-workers`` (no OpenMP threads spinning against the other tenants: the saner figures
+of the day), load 4.4-4.9, 06:51 UTC: ours 2.30 s (CPU 1.79 s), limit 0.68 s: 3.36x; written
+overlapped 5.72 s / 5.97 s (client CPU 2.1-2.8 s, backend 1.8-1.9 s) vs serial 4.66 s / 7.84 s,
+written / limit 8.35x. The overlap needs an idle core for PostgreSQL, which this machine did not
+have all session.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ never on the corpus size:
   largest activations needed for the high quantiles;
 - pass 2 (streaming, now that each feature's max is known): the activation histogram, the
   interval counts (``bin_contains``) and a uniform sample of the prompts holding a token in each
-  interval (the prompts with the smallest random keys — sampling without replacement).
+  interval (the prompts with the smallest random keys — sampling without replacement). With the
+  feature activations kept in memory it runs piece by piece over the features
+  (``iter_dashboards_arrays``), each piece yielded complete, so a writer can store it while the
+  next one computes; the pieces are exactly the arrays of one pass over all the features.
 
 Selection is per prompt, as SAEDashboard's sequence-level selection: a group never holds the
 same prompt twice. The qualifying token of a top snippet is the prompt's (first) maximal token;
@@ -71,18 +74,22 @@ class _KernelPool:
     operations) fought over the cores and the whole took longer, most of all on a busy machine."""
 
     def __init__(self, n_feat: int, n_threads: int):
-        n = max(1, min(n_threads, n_feat))
-        cuts = [n_feat * i // n for i in range(n + 1)]
-        self.ranges = [(cuts[i], cuts[i + 1]) for i in range(n)]
-        self.pool = ThreadPoolExecutor(n - 1, thread_name_prefix="dashboards") if n > 1 else None
+        self.n_feat = n_feat
+        self.n = max(1, min(n_threads, n_feat))
+        self.pool = ThreadPoolExecutor(self.n - 1, thread_name_prefix="dashboards") if self.n > 1 else None
 
-    def run(self, fn: Callable[[int, int], object]) -> list:
-        """``fn(f0, f1)`` for every range (the first on this thread), in range order."""
-        if not self.ranges or self.ranges[-1][1] == 0:
+    def run(self, fn: Callable[[int, int], object], lo: int = 0, hi: int | None = None) -> list:
+        """``fn(f0, f1)`` for every range of ``lo:hi`` (all features by default; the first range
+        on this thread), in range order."""
+        hi = self.n_feat if hi is None else hi
+        if hi <= lo:
             return []
-        others = [self.pool.submit(fn, f0, f1) for f0, f1 in self.ranges[1:]] if self.pool else []
+        n = min(self.n, hi - lo)
+        cuts = [lo + (hi - lo) * i // n for i in range(n + 1)]
+        ranges = [(cuts[i], cuts[i + 1]) for i in range(n)]
+        others = [self.pool.submit(fn, f0, f1) for f0, f1 in ranges[1:]] if self.pool else []
         try:
-            first = fn(*self.ranges[0])
+            first = fn(*ranges[0])
         finally:
             rest = [f.result() for f in others]
         return [first, *rest]
@@ -92,8 +99,15 @@ class _KernelPool:
             self.pool.shutdown(wait=True)
 
 
-@torch.inference_mode()
-def compute_dashboards_arrays(
+def compute_dashboards_arrays(**kwargs) -> DashboardArrays:
+    """The dashboards of ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``, as
+    arrays (see ``arrays.py``; ``compute_dashboards`` gives them as dicts). Same arguments as
+    :func:`iter_dashboards_arrays` (minus ``chunk``): all the features at once."""
+    (arrays,) = list(iter_dashboards_arrays(**kwargs, chunk=None))
+    return arrays
+
+
+def iter_dashboards_arrays(
     *,
     model,
     sae,
@@ -104,9 +118,28 @@ def compute_dashboards_arrays(
     config: DashboardConfig = DashboardConfig(),
     hook_acts: HookActivations | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> DashboardArrays:
-    """The dashboards of ``feature_indices`` of ``sae`` over ``tokens [n_prompts, ctx_len]``, as
-    arrays (see ``arrays.py``; ``compute_dashboards`` gives them as dicts)."""
+    chunk: int | None = None,
+) -> Iterator[DashboardArrays]:
+    """The dashboards of ``feature_indices`` as consecutive pieces of ``chunk`` features (the
+    last may be shorter; ``None``: one piece), each yielded as soon as it is complete, so that a
+    caller can write a piece while the next one computes.
+
+    Pass 1 runs over all the features; pass 2 then runs one piece after the other (when the
+    feature activations are kept in memory; else all at once, since it re-encodes the corpus).
+    Every piece is exactly what one call over all the features gives for those features: the
+    passes treat features independently and pass 2's random keys are drawn for all the features,
+    batch by batch, in the same order whatever the pieces. Runs under ``inference_mode`` in the
+    thread that iterates it."""
+    with torch.inference_mode():
+        yield from _iter_arrays(
+            model=model, sae=sae, hook_name=hook_name, tokens=tokens, feature_indices=feature_indices,
+            vocab=vocab, config=config, hook_acts=hook_acts, progress=progress, chunk=chunk,
+        )  # fmt: skip
+
+
+def _iter_arrays(
+    *, model, sae, hook_name, tokens, feature_indices, vocab, config, hook_acts, progress, chunk
+):
     from inference.dashboards import kernels
 
     cfg = config
@@ -117,7 +150,7 @@ def compute_dashboards_arrays(
     ignore = torch.tensor(sorted(cfg.ignore_token_ids), dtype=torch.long)
     valid_all = ~torch.isin(tokens, ignore)
     n_valid = int(valid_all.sum())
-    steps_total = 2 * math.ceil(n_rows / cfg.prompt_batch_size)
+    n_batches = math.ceil(n_rows / cfg.prompt_batch_size)
     steps = 0
     d_sae = int(sae.W_dec.shape[0])
     idx_l = idx.tolist()
@@ -144,8 +177,11 @@ def compute_dashboards_arrays(
 
     # Pass 2 reuses pass 1's feature activations when they fit the memory budget (else re-encodes).
     feats_cache: list[torch.Tensor] | None = [] if n_rows * ctx_len * n_feat * 4 <= cfg.cache_bytes else None
-    # With the feature activations kept, snippet rows are gathered once at the end.
+    # With the feature activations kept, snippet rows are gathered once per piece at its end.
     lazy_rows = feats_cache is not None
+    piece = n_feat if (chunk is None or not lazy_rows) else max(1, chunk)
+    pieces = [(c, min(c + piece, n_feat)) for c in range(0, n_feat, piece)] or [(0, 0)]
+    steps_total = n_batches * (1 + len(pieces))
 
     def pass2_batches() -> Iterator[tuple[int, torch.Tensor]]:
         if feats_cache is not None:
@@ -203,8 +239,28 @@ def compute_dashboards_arrays(
         act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
         q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
 
-        # ---- pass 2: histogram, interval counts and interval samples ---------------------------------
+        # ---- logits of the decoder directions (all the features: pieces are slices of them) -----
         nb, n_iv = cfg.n_hist_bins, cfg.n_intervals
+        directions = feature_resid_directions(model, sae, hook_name, idx)
+        logits = (directions @ model.W_U.detach()).float().cpu()  # [F, d_vocab]
+        n_logits = min(cfg.n_logits, logits.shape[1])
+        pos_v, pos_i = logits.topk(n_logits, dim=1)
+        neg_v, neg_i = logits.topk(n_logits, dim=1, largest=False)
+        l_min, l_max = logits.min(1).values, logits.max(1).values
+        l_span = (l_max - l_min).clamp_min(1e-12)
+        l_bin = ((logits - l_min[:, None]) * nb / l_span[:, None]).long().clamp(0, nb - 1)
+        l_hist = torch.zeros(n_feat, nb, dtype=torch.long).scatter_add_(1, l_bin, torch.ones_like(l_bin))
+        del logits, l_bin
+
+        # ---- quantiles: linear interpolation on the descending tail (= torch.quantile) -------------
+        quantiles: list[tuple[str, np.ndarray]] = []
+        for q, d in q_need.items():
+            lo, hi = math.floor(d), math.ceil(d)
+            if hi >= q_vals.shape[0]:
+                continue  # the tail kept is too short for this quantile on this corpus
+            quantiles.append((repr(q), (q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)).numpy()))
+
+        # ---- pass 2: histogram, interval counts and interval samples, piece by piece -----------------
         span = (act_max - act_min).clamp_min(1e-12)
         width = (act_max / n_iv).clamp_min(1e-12)
         span_np, width_np = span.numpy(), width.numpy()
@@ -216,6 +272,13 @@ def compute_dashboards_arrays(
         s_size = np.zeros((n_iv, n_feat), dtype=np.int64)
         s_rows = np.zeros((n_iv if carry else 0, cfg.interval_size, n_feat, ctx_len), dtype=np.float32)
         gen = torch.Generator().manual_seed(cfg.seed)
+        # the random keys of every batch, drawn in batch order for all the features (as one pass
+        # over all the features draws them), whatever the pieces
+        key_list: list[np.ndarray] | None = None
+        if feats_cache is not None:
+            key_list = [
+                torch.rand((n_feat, f.shape[0] // ctx_len), generator=gen).numpy() for f in feats_cache
+            ]
 
         def pass2_work(feats_np, start, keys, iv_max, iv_pos):
             def work(f0, f1):
@@ -227,98 +290,89 @@ def compute_dashboards_arrays(
 
             return work
 
-        for start, feats in pass2_batches():
-            n_prompts = feats.shape[0] // ctx_len
-            keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
-            iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
-            iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-            kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos))
-            done_step()
+        first = 1 if cfg.drop_first_token else 0
+        tokens_np = tokens.cpu().numpy()
+        idx_np = idx.numpy().astype(np.int64)
+        mx64 = act_max_np.astype(np.float64)
+        for c0, c1 in pieces:
+            for b, (start, feats) in enumerate(pass2_batches()):
+                n_prompts = feats.shape[0] // ctx_len
+                if key_list is not None:
+                    keys = key_list[b]
+                else:
+                    keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
+                iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
+                iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
+                kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos), c0, c1)
+                done_step()
+
+            # ---- this piece's snippets: the kept candidates as flat arrays --------------------------
+            iv_count_c = iv_count_np[:n_iv, c0:c1].T.copy()
+            nnz = iv_count_c.sum(1)  # every positive entry falls in exactly one interval
+            # the top group, then the intervals from high to low: (keep, gidx, rows) [K, F(, L)]
+            groups = [(top_score[:top_size, c0:c1] > 0, top_gidx[:top_size, c0:c1], top_rows[:top_size])]
+            groups += [
+                (s_score[i, :, c0:c1] < NO_KEY, s_gidx[i, :, c0:c1], s_rows[i] if carry else None)
+                for i in reversed(range(n_iv))
+            ]
+            f_sel, g_sel, k_sel, gidx = select_snippets([(keep, g) for keep, g, _ in groups], nnz > 0, n_iv)
+            seq, position = np.divmod(gidx, ctx_len)
+            values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
+            if lazy_rows:  # gathered from the kept feature activations, batch by batch
+                batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
+                order = np.argsort(batch_of, kind="stable")
+                cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
+                f_abs = f_sel + c0
+                for b, feats_b in enumerate(feats_cache):
+                    if cuts[b] < cuts[b + 1]:
+                        kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_abs,
+                                            row_of, values)  # fmt: skip
+            else:  # carried along with the candidates (one piece: all the features)
+                for g, (_, _, rows) in enumerate(groups):
+                    hit = np.flatnonzero(g_sel == g)
+                    values[hit] = rows[k_sel[hit], f_sel[hit], first:]
+            mx_sel = mx64[f_sel + c0]
+            interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
+            is_top = g_sel == 0
+            # the bounds as the Python expressions ``i * mx / n_iv`` give them (float64, same steps)
+            bin_min = np.where(is_top, -1.0, (interval * mx_sel) / n_iv)
+            bin_max = np.where(is_top, mx_sel, ((interval + 1) * mx_sel) / n_iv)
+            contains = np.full(len(f_sel), -1.0)
+            contains[~is_top] = iv_count_np[interval[~is_top], f_sel[~is_top] + c0] / float(max(n_valid, 1))
+            yield DashboardArrays(
+                index=idx_np[c0:c1],
+                n_prompts_total=n_rows,
+                ctx_len=ctx_len,
+                n_valid=n_valid,
+                first=first,
+                n_hist_bins=nb,
+                n_intervals=n_iv,
+                act_max=act_max_np[c0:c1],
+                act_min=act_min_np[c0:c1],
+                nnz=nnz.astype(np.int64),
+                hist=hist_np[:nb, c0:c1].T.copy(),
+                iv_count=iv_count_c,
+                pos_i=pos_i[c0:c1].numpy(),
+                pos_v=pos_v[c0:c1].numpy(),
+                neg_i=neg_i[c0:c1].numpy(),
+                neg_v=neg_v[c0:c1].numpy(),
+                l_hist=l_hist[c0:c1].numpy(),
+                l_min=l_min[c0:c1].numpy(),
+                l_span=l_span[c0:c1].numpy(),
+                quantiles=[(q, v[c0:c1]) for q, v in quantiles],
+                snip_feature=f_sel.astype(np.int64),
+                snip_seq=seq.astype(np.int64),
+                snip_qti=(position - first).astype(np.int64),
+                snip_values=values,
+                snip_bin_min=bin_min,
+                snip_bin_max=bin_max,
+                snip_bin_contains=contains,
+                snip_top=is_top,
+                tokens=tokens_np,
+                vocab=vocab,
+            )
     finally:
         kpool.close()
-    hist = torch.from_numpy(hist_np[:nb].T.copy())
-    iv_count = torch.from_numpy(iv_count_np[:n_iv].T.copy())
-    nnz = iv_count.sum(1)  # every positive entry falls in exactly one interval
-    # ---- logits of the decoder directions --------------------------------------------------------
-    directions = feature_resid_directions(model, sae, hook_name, idx)
-    logits = (directions @ model.W_U.detach()).float().cpu()  # [F, d_vocab]
-    n_logits = min(cfg.n_logits, logits.shape[1])
-    pos_v, pos_i = logits.topk(n_logits, dim=1)
-    neg_v, neg_i = logits.topk(n_logits, dim=1, largest=False)
-    l_min, l_max = logits.min(1).values, logits.max(1).values
-    l_span = (l_max - l_min).clamp_min(1e-12)
-    l_bin = ((logits - l_min[:, None]) * nb / l_span[:, None]).long().clamp(0, nb - 1)
-    l_hist = torch.zeros(n_feat, nb, dtype=torch.long).scatter_add_(1, l_bin, torch.ones_like(l_bin))
-
-    # ---- quantiles: linear interpolation on the descending tail (= torch.quantile) -------------
-    quantiles: list[tuple[str, np.ndarray]] = []
-    for q, d in q_need.items():
-        lo, hi = math.floor(d), math.ceil(d)
-        if hi >= q_vals.shape[0]:
-            continue  # the tail kept is too short for this quantile on this corpus
-        quantiles.append((repr(q), (q_vals[lo] + (q_vals[hi] - q_vals[lo]) * (d - lo)).numpy()))
-
-    # ---- snippets: the kept candidates as flat arrays (no Python object per value) --------------
-    first = 1 if cfg.drop_first_token else 0
-    # the top group, then the intervals from high to low: (keep, gidx, rows) [K, F(, L)]
-    groups = [(top_score[:top_size] > 0, top_gidx[:top_size], top_rows[:top_size])]
-    groups += [(s_score[i] < NO_KEY, s_gidx[i], s_rows[i] if carry else None) for i in reversed(range(n_iv))]
-    f_sel, g_sel, k_sel, gidx = select_snippets([(keep, g) for keep, g, _ in groups], nnz.numpy() > 0, n_iv)
-    seq, position = np.divmod(gidx, ctx_len)
-    values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
-    if lazy_rows:  # gathered from the kept feature activations, batch by batch
-        batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
-        order = np.argsort(batch_of, kind="stable")
-        cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
-        for b, feats_b in enumerate(feats_cache):
-            if cuts[b] < cuts[b + 1]:
-                kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_sel, row_of,
-                                    values)  # fmt: skip
-    else:  # carried along with the candidates
-        for g, (_, _, rows) in enumerate(groups):
-            hit = np.flatnonzero(g_sel == g)
-            values[hit] = rows[k_sel[hit], f_sel[hit], first:]
-    mx64 = act_max_np.astype(np.float64)
-    interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
-    is_top = g_sel == 0
-    # the bounds as the Python expressions ``i * mx / n_iv`` give them (float64, same steps)
-    bin_min = np.where(is_top, -1.0, (interval * mx64[f_sel]) / n_iv)
-    bin_max = np.where(is_top, mx64[f_sel], ((interval + 1) * mx64[f_sel]) / n_iv)
-    contains = np.full(len(f_sel), -1.0)
-    contains[~is_top] = iv_count_np[interval[~is_top], f_sel[~is_top]] / float(max(n_valid, 1))
-    bin_contains = contains
-    return DashboardArrays(
-        index=idx.numpy().astype(np.int64),
-        n_prompts_total=n_rows,
-        ctx_len=ctx_len,
-        n_valid=n_valid,
-        first=first,
-        n_hist_bins=nb,
-        n_intervals=n_iv,
-        act_max=act_max_np,
-        act_min=act_min_np,
-        nnz=nnz.numpy().astype(np.int64),
-        hist=hist.numpy(),
-        iv_count=iv_count.numpy(),
-        pos_i=pos_i.numpy(),
-        pos_v=pos_v.numpy(),
-        neg_i=neg_i.numpy(),
-        neg_v=neg_v.numpy(),
-        l_hist=l_hist.numpy(),
-        l_min=l_min.numpy(),
-        l_span=l_span.numpy(),
-        quantiles=quantiles,
-        snip_feature=f_sel.astype(np.int64),
-        snip_seq=seq.astype(np.int64),
-        snip_qti=(position - first).astype(np.int64),
-        snip_values=values,
-        snip_bin_min=bin_min,
-        snip_bin_max=bin_max,
-        snip_bin_contains=bin_contains,
-        snip_top=is_top,
-        tokens=tokens.cpu().numpy(),
-        vocab=vocab,
-    )
 
 
 def compute_dashboards(**kwargs) -> list[dict]:

@@ -4,7 +4,10 @@
 (``inference.loading``), tokenises the corpus, and processes the features in ledger batches of
 ``batch_size``: each batch is written by ``features_batch_write`` (COPY, one transaction, a
 ledger row in that transaction; the activation rows are encoded straight from the engine's
-arrays, ``copyrows.py``). The ledger key names the source and feature range; the checksum
+arrays, ``copyrows.py``). The engine hands a window's features over in pieces of whole ledger
+batches, computed in a thread while this one writes the piece before, so PostgreSQL ingests one
+piece on one core while the next one computes (the database work stays in the calling thread:
+its connection and transaction, the cancel checks). The ledger key names the source and feature range; the checksum
 covers the corpus tokens, the settings and the SAE weights. A re-run with the same inputs skips
 every batch already written (resume after a kill), and a run with new inputs replaces them.
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -79,21 +84,21 @@ def dashboards_generate(
     progress: Callable[[str, int, int], None] | None = None,
     check: Callable[[], None] | None = None,
     fast_rows: bool = True,
+    piece_batches: int = 2,
 ) -> GenerationResult:
     """Compute and store the dashboards of ``source`` (see the module docstring). ``fast_rows``
     (the default) encodes the activation rows straight from the engine's arrays; ``False``
-    writes them as dicts through the importers (same rows, slower)."""
+    writes them as dicts through the importers (same rows, slower). ``piece_batches``: ledger
+    batches per piece of a pass (a piece is written while the next one computes; the rows do not
+    depend on it)."""
     import time
 
-    import torch
-
-    from inference.dashboards.copyrows import SnippetEncoder, encodable
     from inference.dashboards.corpus import CorpusError, tokenize_corpus, tokens_checksum
     from inference.dashboards.engine import (
         DashboardConfig,
         HookActivations,
-        compute_dashboards_arrays,
         decoder_neighbours,
+        iter_dashboards_arrays,
         umap_layout,
     )
     from inference.loading import LoadError, load_model, load_sae
@@ -165,70 +170,152 @@ def dashboards_generate(
     for a, b in pending:
         groups.setdefault((a - start) // window, []).append((a, b))
     t2 = time.monotonic()
+    # The window's features come from the engine in pieces of whole ledger batches, computed in a
+    # thread while this one (which keeps the database connection: writes, cancel checks) encodes
+    # and writes the piece before: PostgreSQL ingests one piece as the next one computes.
+    piece = max(1, piece_batches) * batch_size
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboards-encode")
     try:
         for w, group in groups.items():
             w_start = start + w * window
             indices = list(range(w_start, min(stop, start + (w + 1) * window)))
-            with torch.inference_mode():
-                arrays = compute_dashboards_arrays(
-                    model=model,
-                    sae=sae,
-                    hook_name=hook_name,
-                    tokens=tokens,
-                    feature_indices=indices,
-                    vocab=vocab,
-                    config=config,
-                    hook_acts=hook_acts,
-                    # ``check`` (e.g. a job's cancel check) runs at every prompt batch and may raise
-                    progress=(lambda step, steps: check()) if check else None,
-                )
+
+            def pieces(progress, indices=indices):
+                return iter_dashboards_arrays(
+                    model=model, sae=sae, hook_name=hook_name, tokens=tokens, feature_indices=indices,
+                    vocab=vocab, config=config, hook_acts=hook_acts, progress=progress, chunk=piece,
+                )  # fmt: skip
 
             def decorate(d: dict) -> dict:
                 return _decorate(d, nb_idx, nb_val, nb_start, layout, hook_name, corpus)
 
-            # The rows straight from the arrays; data the fast encoder does not take goes through
-            # the importers' dict path, whose validation names the problem.
-            encoder = SnippetEncoder(arrays, data_source=corpus) if fast_rows and encodable(arrays) else None
-            by_index = None if encoder else {d["feature_index"]: d for d in arrays.to_dicts()}
-            ahead = None
-            for j, (a, b) in enumerate(group):
-                key = ledger_key(source, a, b)
-                if encoder is not None:
-                    # The encode thread prepares the next batch's rows while this one is written
-                    # (numpy and PostgreSQL's ingest overlap; the thread never touches the database).
-                    current = ahead or _encode_in(pool, encoder, a - w_start, b - w_start, decorate, source)
-                    ahead = None
-                    if j + 1 < len(group):
-                        a2, b2 = group[j + 1]
-                        ahead = _encode_in(pool, encoder, a2 - w_start, b2 - w_start, decorate, source)
-                    written = features_batch_write_prepared(
-                        source=source,
-                        prepare=lambda current=current, **_: current.result(),
-                        ledger_key=key,
-                        checksum=checksum,
-                        kind=KIND,
-                    )
-                else:
-                    written = features_batch_write(
-                        source=source,
-                        features=[decorate(by_index[i]) for i in range(a, b)],
-                        ledger_key=key,
-                        checksum=checksum,
-                        kind=KIND,
-                    )
-                if written.skipped:  # another process wrote it meanwhile
-                    result.batches_skipped += 1
-                else:
-                    result.batches_written += 1
-                    result.features_written += written.features
-                    result.activations_written += written.activations
-                report("batches", result.batches_written + result.batches_skipped, result.batches_total)
+            with _Producer(pieces, check) as producer:
+                p0 = 0  # the piece's first position in the window
+                for arrays in producer:
+                    p1 = p0 + arrays.n_features
+                    here = [(a, b) for a, b in group if p0 <= a - w_start < p1]
+                    _write_piece(
+                        arrays, here, offset=w_start + p0, source=source, corpus=corpus, checksum=checksum,
+                        decorate=decorate, fast_rows=fast_rows, pool=pool, result=result, report=report,
+                    )  # fmt: skip
+                    p0 = p1
+                    if check:
+                        check()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     result.seconds["compute_write"] = time.monotonic() - t2
     _source_mark(source=source, corpus=corpus, n_prompts=int(tokens.shape[0]), ctx_len=ctx_len)
     return result
+
+
+def _write_piece(
+    arrays, batches, *, offset, source, corpus, checksum, decorate, fast_rows, pool, result, report
+):
+    """Write the ledger ``batches`` (feature ranges) of one piece of a window's dashboards
+    (``arrays``, whose first feature is ``offset``)."""
+    from inference.dashboards.copyrows import SnippetEncoder, encodable
+
+    # The rows straight from the arrays; data the fast encoder does not take goes through the
+    # importers' dict path, whose validation names the problem.
+    encoder = SnippetEncoder(arrays, data_source=corpus) if fast_rows and encodable(arrays) else None
+    by_index = None if encoder else {d["feature_index"]: d for d in arrays.to_dicts()}
+    ahead = None
+    for j, (a, b) in enumerate(batches):
+        key = ledger_key(source, a, b)
+        if encoder is not None:
+            # The encode thread prepares the next batch's rows while this one is written (numpy
+            # and PostgreSQL's ingest overlap; the thread never touches the database).
+            current = ahead or _encode_in(pool, encoder, a - offset, b - offset, decorate, source)
+            ahead = None
+            if j + 1 < len(batches):
+                a2, b2 = batches[j + 1]
+                ahead = _encode_in(pool, encoder, a2 - offset, b2 - offset, decorate, source)
+            written = features_batch_write_prepared(
+                source=source,
+                prepare=lambda current=current, **_: current.result(),
+                ledger_key=key,
+                checksum=checksum,
+                kind=KIND,
+            )
+        else:
+            written = features_batch_write(
+                source=source,
+                features=[decorate(by_index[i]) for i in range(a, b)],
+                ledger_key=key,
+                checksum=checksum,
+                kind=KIND,
+            )
+        if written.skipped:  # another process wrote it meanwhile
+            result.batches_skipped += 1
+        else:
+            result.batches_written += 1
+            result.features_written += written.features
+            result.activations_written += written.activations
+        report("batches", result.batches_written + result.batches_skipped, result.batches_total)
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Producer:
+    """Runs the engine's piece iterator (``make(progress)``) in its own thread and hands the
+    pieces over one at a time (a queue of one: at most one piece waits while another is written).
+    The consumer's thread runs ``check`` (e.g. a job's cancel check, which reads the database)
+    while it waits; on leaving, the engine is stopped at its next prompt batch and joined."""
+
+    def __init__(self, make, check):
+        self.make, self.check = make, check
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="dashboards-compute", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        return False
+
+    def _progress(self, step: int, steps: int) -> None:
+        if self.stop.is_set():
+            raise _Stopped
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for arrays in self.make(self._progress):
+                if not self._put(("piece", arrays)):
+                    return
+            self._put(("end", None))
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(("error", exc))
+
+    def __iter__(self):
+        while True:
+            try:
+                kind, value = self.queue.get(timeout=0.25)
+            except queue.Empty:
+                if self.check:
+                    self.check()
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
 
 
 def _encode_in(pool, encoder, p0: int, p1: int, decorate, source):

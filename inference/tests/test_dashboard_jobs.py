@@ -136,7 +136,10 @@ def test_a_killed_worker_is_replaced_and_the_rows_are_the_same(sources, tmp_path
 def test_a_cancelled_job_stops_within_one_batch_and_a_retry_finishes_it(
     sources, tmp_path, make_user, api_client
 ):
+    from django.db import connections
+
     from features.models import ImportLedger
+    from inference.dashboards.services import ledger_key
     from inference.dashboards.sharding import dashboards_job_create
 
     owner = make_user()
@@ -145,12 +148,23 @@ def test_a_cancelled_job_stops_within_one_batch_and_a_retry_finishes_it(
     )
     ledger = ImportLedger.objects.filter(key__contains="res-jobs")
     api_client.force_authenticate(owner)
+    # A second connection holds the third batch's ledger lock until the cancel is sent: the worker
+    # writes two batches and waits there, so the cancel lands mid-run however fast the worker is
+    # (it once finished all 48 batches between the poll and the cancel).
+    holder = connections.create_connection("default")
+    holder.ensure_connection()
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        key = ledger_key(sources["jobs"], 2, 3)
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
     worker = start_worker("w", tmp_path)
     try:
         wait_until(lambda: ledger.count() >= 2, what="two batches", logs=[tmp_path / "w.log"])
         response = api_client.post(f"/api/jobs/{job.pk}/cancel")
         assert response.status_code == 200, response.content
         at_cancel = ledger.count()
+        assert at_cancel == 2
+        holder.rollback()  # the worker goes on: the batch in flight, then the cancel
         assert response.json()["job"]["state"] == "cancelling"
         wait_until(lambda: _job(job.pk).state == "cancelled", what="the cancel", logs=[tmp_path / "w.log"])
         stopped = _job(job.pk)
@@ -164,5 +178,6 @@ def test_a_cancelled_job_stops_within_one_batch_and_a_retry_finishes_it(
         wait_until(lambda: _job(job.pk).state == "succeeded", what="the retry", logs=[tmp_path / "w.log"])
     finally:
         stop(worker)
+        holder.close()
     assert ledger.count() == D_SAE
     assert (_job(job.pk).done, _job(job.pk).total) == (D_SAE, D_SAE)

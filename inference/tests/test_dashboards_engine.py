@@ -185,3 +185,28 @@ def test_streaming_without_the_activation_cache_gives_the_same_dashboards(tiny):
     # cache_bytes=0: nothing is kept between passes, snippet rows travel with every merge and
     # pass 2 re-encodes; the default keeps activations and gathers rows once at the end.
     assert _run(tiny, cache_bytes=0, prompt_batch_size=5) == _run(tiny, prompt_batch_size=5)
+
+
+def test_pieces_are_the_arrays_of_one_pass_over_all_the_features(tiny):
+    # The generator writes a piece while the next one computes: each piece must be exactly what
+    # one pass over all the features gives for its features (random interval samples included).
+    import numpy as np
+
+    from inference.dashboards.engine import DashboardConfig, compute_dashboards_arrays, iter_dashboards_arrays
+
+    kwargs = dict(
+        model=tiny["model"], sae=tiny["sae"], hook_name=HOOK, tokens=tiny["tokens"],
+        feature_indices=range(N_FEATURES), vocab=tiny["vocab"],
+        config=DashboardConfig(ignore_token_ids=tiny["ignore"], prompt_batch_size=5),
+    )  # fmt: skip
+    whole = compute_dashboards_arrays(**kwargs)
+    pieces = list(iter_dashboards_arrays(**kwargs, chunk=7))
+    assert [p.n_features for p in pieces] == [7, 7, 7, 3]
+    assert [d for p in pieces for d in p.to_dicts()] == whole.to_dicts()
+    for name in ("act_max", "act_min", "nnz", "hist", "iv_count", "pos_i", "l_hist", "index"):
+        assert np.array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(whole, name))
+    assert np.array_equal(np.concatenate([p.snip_values for p in pieces]), whole.snip_values)
+    # without the activation cache pass 2 re-encodes the corpus: one piece, the same arrays
+    (single,) = iter_dashboards_arrays(**{**kwargs, "config": DashboardConfig(
+        ignore_token_ids=tiny["ignore"], prompt_batch_size=5, cache_bytes=0)}, chunk=7)  # fmt: skip
+    assert single.to_dicts() == whole.to_dicts()

@@ -71,7 +71,10 @@ def job_event_on_commit(job, *, durable: bool = True) -> None:
     progress, log lines: the task that wrote them runs again and writes them again): their
     commit does not wait for the disk (bench/graphs: a flush per progress write, 0.3 ms on a
     quiet disk and ~8 ms on a busy one, on a job's path). The job's creation and its end stay
-    durable."""
+    durable, and so does a write made inside a caller's own transaction (its other writes keep
+    theirs)."""
+    if not durable and connection.savepoint_ids:  # not the outermost atomic block
+        durable = True
     event = {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
     if not layer_is_shared():
         # NOTIFY is transactional: delivered on commit, dropped on rollback.

@@ -1,26 +1,28 @@
 """Which job writes wait for the disk at commit: a part's start, its progress and log lines do not
-(``synchronous_commit`` off for their transaction only: lost in a database crash, the task that
-wrote them runs again and writes them again; bench/graphs counts a flush per write on a job's
-path); the job's creation, its end and a cancel do."""
+(``synchronous_commit`` off for their own transaction only: lost in a database crash, the task
+that wrote them runs again and writes them again; bench/graphs counts a flush per write on a
+job's path); the job's creation, its end, a cancel, and any job write made inside a caller's own
+transaction do."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _setting_after(write) -> str:
-    """``synchronous_commit`` as ``write`` leaves the transaction it ran in (rolled back after)."""
-    savepoint = transaction.savepoint()
-    try:
+def _waits_for_disk(write) -> bool:
+    with CaptureQueriesContext(connection) as queries:
         write()
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            return cursor.fetchone()[0]
-    finally:
-        transaction.savepoint_rollback(savepoint)
+    return not any("set_config('synchronous_commit', 'off'" in q["sql"] for q in queries.captured_queries)
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
 
 
 def test_start_progress_and_log_commit_without_waiting_for_the_disk_the_rest_waits(make_user):
@@ -38,16 +40,20 @@ def test_start_progress_and_log_commit_without_waiting_for_the_disk_the_rest_wai
         "total": 4,
     }
     job = Job.objects.create(kind="test", title="t", owner=owner, total=4, parts=[part])
-    assert _setting_after(lambda: None) == "on"
-    assert _setting_after(lambda: services.job_part_start(job_id=job.pk, part=0)) == "off"
-    # running, as a start would leave it (a real start here would leave the setting off for the
-    # rest of this test's transaction)
-    Job.objects.filter(pk=job.pk).update(state="running", parts=[{**part, "state": "running"}])
-    assert _setting_after(lambda: services.job_progress(job_id=job.pk, part=0, done=1, log="a")) == "off"
-    assert _setting_after(lambda: services.job_log(job_id=job.pk, line="b")) == "off"
-    assert _setting_after(lambda: services.job_cancel(job_id=job.pk, user=owner)) == "on"
-    finish = services.job_part_finish
-    assert _setting_after(lambda: finish(job_id=job.pk, part=0, state="succeeded", results=[])) == "on"
-    assert _setting_after(lambda: finish(job_id=job.pk, part=0, state="failed", error="x")) == "on"
-    job.refresh_from_db()  # every write above was rolled back
-    assert job.state == "running" and job.log == ""
+    assert not _waits_for_disk(lambda: services.job_part_start(job_id=job.pk, part=0))
+    assert not _waits_for_disk(lambda: services.job_progress(job_id=job.pk, part=0, done=1, log="a"))
+    assert not _waits_for_disk(lambda: services.job_log(job_id=job.pk, line="b"))
+    assert _synchronous_commit() == "on"  # for that transaction only
+
+    def inside_a_callers_transaction():
+        with transaction.atomic():
+            services.job_progress(job_id=job.pk, part=0, done=2)
+            assert _synchronous_commit() == "on"
+
+    assert _waits_for_disk(inside_a_callers_transaction)
+    assert _waits_for_disk(lambda: services.job_part_finish(job_id=job.pk, part=0, state="succeeded"))
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.done == 2 and "a" in job.log and "b" in job.log
+
+    other = Job.objects.create(kind="test", title="t", owner=owner, total=4, parts=[part])
+    assert _waits_for_disk(lambda: services.job_cancel(job_id=other.pk, user=owner))

@@ -24,6 +24,7 @@ from graphs.services.common import (
     max_prompt_tokens,
 )
 from models_app.models import Model, SourceSet
+from neuronsite.compiled_query import compiled, sentinel_int, sentinel_str
 from neuronsite.errors import (
     NotFound,
     PayloadTooLarge,
@@ -254,6 +255,20 @@ def engine_call_with_progress(fn: Callable, *args, progress=None, **kwargs):
     return future.result()
 
 
+def _graph_row_locked():
+    """The graph row of (model, slug), locked: compiled once (``neuronsite.compiled_query``; it is
+    on every generation's path, bench/graphs)."""
+
+    def build():
+        sentinels = {"model": sentinel_int(1), "slug": sentinel_str("slug")}
+        qs = GraphMetadata.objects.select_for_update().filter(
+            model_id=sentinels["model"], slug=sentinels["slug"]
+        )
+        return qs.order_by("pk")[:1], sentinels
+
+    return compiled("graphs.graph_row_locked", build)
+
+
 def graph_store(
     *,
     model: Model,
@@ -289,7 +304,7 @@ def graph_store(
         # savepoint=False: inside a caller's transaction a failure here fails that transaction
         # too (it is re-raised), so a savepoint's two extra round trips buy nothing.
         with transaction.atomic(savepoint=False):
-            old = GraphMetadata.objects.select_for_update().filter(model=model, slug=slug).first()
+            old = _graph_row_locked().first(model=model.pk, slug=slug)
             if old is not None:
                 old_name = old.file.name
                 for key, value in fields.items():

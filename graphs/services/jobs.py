@@ -38,6 +38,7 @@ from django.utils.crypto import constant_time_compare
 
 from graphs.services.common import _owner
 from graphs.services.generate import GenerateRequest, graph_generate_prepare, graph_generate_run
+from neuronsite.compiled_query import compiled, sentinel_int
 from neuronsite.errors import ApplicationError, Conflict, NotFound, ServiceUnavailable
 from neuronsite.jobs import services as jobs
 from neuronsite.jobs.models import ACTIVE_STATES, Job, JobState
@@ -212,12 +213,24 @@ class _ProgressToJob:
             self.reporter.progress(done, SCALE, log=lines or None)  # raises if cancelled
 
 
+def _job_user():
+    """The job owner's row, compiled once (``neuronsite.compiled_query``): on every signed-in
+    user's generation in the worker."""
+
+    def build():
+        from django.contrib.auth import get_user_model
+
+        sentinels = {"user": sentinel_int(1)}
+        return get_user_model().objects.filter(pk=sentinels["user"]).order_by("pk")[:1], sentinels
+
+    return compiled("graphs.job_user", build)
+
+
 def graph_job_work(reporter: Reporter, *, user_id: int | None, request: dict) -> list[dict]:
     """The task body: generate and store, reporting progress; returns the job's result links."""
-    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import AnonymousUser
 
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else AnonymousUser()
+    user = _job_user().first(user=int(user_id)) if user_id else AnonymousUser()
     if user is None:
         raise NotFound(f"User {user_id} no longer exists.")
     req = GenerateRequest(**request)

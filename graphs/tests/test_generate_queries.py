@@ -93,3 +93,55 @@ def test_labels_densities_and_queue_depth_are_one_query_each(graph_model, django
     Job.objects.create(kind="graph", title="done", state="succeeded")
     Job.objects.create(kind="other", title="elsewhere", state="running")
     assert gpu_queue_depth() == before + 1
+
+
+@pytest.mark.parametrize("set_name", ["tc", None])
+def test_target_lookup_follows_the_visibility_rule_for_each_kind_of_user(
+    graph_model, make_user, set_name, django_assert_num_queries
+):
+    """The one-query lookup is compiled once per kind of user (anonymous, signed in, staff) and run
+    with each caller's values: a private model and set are found (in that one query) for their
+    owner and staff only, and the slug asked about is the one checked."""
+    from graphs import selectors
+    from graphs.models import GraphMetadata
+    from neuronsite.errors import NotFound
+
+    owner, other, staff = make_user(), make_user(), make_user(is_staff=True)
+    model, source_set = graph_model["model"], graph_model["set"]
+    model.visibility, model.owner = "PRIVATE", owner
+    model.save()
+    source_set.visibility, source_set.owner = "PRIVATE", owner
+    source_set.save()
+    GraphMetadata.objects.create(model=model, slug="mine", file="graphs/x.json.gz", owner=owner)
+    for user in (owner, staff):
+        for slug, taken in (("mine", True), ("free", False)):
+            with django_assert_num_queries(1):  # found by the one-query lookup, no fallback
+                target = selectors.graph_target(model_name="gtiny", set_name=set_name, user=user, slug=slug)
+            assert (target.model, target.source_set, target.slug_taken) == (model, source_set, taken)
+    for user in (other, None):
+        with pytest.raises(NotFound, match="Model 'gtiny' not found"):
+            selectors.graph_target(model_name="gtiny", set_name=set_name, user=user, slug="mine")
+    # a second signed-in user's own private model, through the same compiled shape
+    model.owner = other
+    model.save()
+    with pytest.raises(NotFound, match="Model 'gtiny' not found"):
+        selectors.graph_target(model_name="gtiny", set_name=set_name, user=owner)
+    with pytest.raises(NotFound, match="Source set 'gtiny/tc' not found|no transcoder set"):
+        selectors.graph_target(model_name="gtiny", set_name=set_name, user=other)
+
+
+def test_labels_for_many_nodes_are_one_query(graph_model, django_assert_num_queries):
+    """Hundreds of nodes: the layers and indices go in as two array parameters."""
+    from features.models import Explanation, Feature
+    from graphs.selectors import feature_labels_and_densities
+
+    source = graph_model["set"].sources.get(layer=0)
+    features = Feature.objects.bulk_create(
+        Feature(source=source, index=i, frac_nonzero=i / 1000) for i in range(0, 600, 2)
+    )
+    Explanation.objects.bulk_create(Explanation(feature=f, description=f"f{f.index}") for f in features[::3])
+    keys = {(0, i) for i in range(600)} | {(1, 7)}
+    with django_assert_num_queries(1):
+        labels, densities = feature_labels_and_densities(source_set=graph_model["set"], keys=keys)
+    assert densities == {(0, i): i / 1000 for i in range(0, 600, 2)}
+    assert labels == {(0, f.index): f"f{f.index}" for f in features[::3]}

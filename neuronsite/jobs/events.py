@@ -58,13 +58,36 @@ def layer_is_shared() -> bool:
     return "InMemory" not in backend
 
 
-def job_event_on_commit(job) -> None:
-    """Send the job's current state to its groups once the surrounding transaction commits."""
+# The transaction's commit does not wait for its WAL to reach the disk (PostgreSQL's
+# ``synchronous_commit = off`` for this transaction only): a crash of the database server may
+# lose the last fraction of a second of such commits, never half of one.
+_EPHEMERAL_SQL = "set_config('synchronous_commit', 'off', true)"
+
+
+def job_event_on_commit(job, *, durable: bool = True) -> None:
+    """Send the job's current state to its groups once the surrounding transaction commits.
+
+    ``durable=False`` for writes whose loss in a database crash costs nothing (a part's start,
+    progress, log lines: the task that wrote them runs again and writes them again): their
+    commit does not wait for the disk (bench/graphs: a flush per progress write, 0.3 ms on a
+    quiet disk and ~8 ms on a busy one, on a job's path). The job's creation and its end stay
+    durable, and so does a write made inside a caller's own transaction (its other writes keep
+    theirs)."""
+    if not durable and connection.savepoint_ids:  # not the outermost atomic block
+        durable = True
     event = {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
     if not layer_is_shared():
         # NOTIFY is transactional: delivered on commit, dropped on rollback.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, json.dumps(event)])
+            if durable:
+                cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, json.dumps(event)])
+            else:  # one round trip for both
+                cursor.execute(
+                    f"SELECT pg_notify(%s, %s), {_EPHEMERAL_SQL}", [NOTIFY_CHANNEL, json.dumps(event)]
+                )
+    elif not durable:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_EPHEMERAL_SQL}")
     transaction.on_commit(lambda: group_send(event))
 
 

@@ -29,10 +29,11 @@ from neuronsite.errors import ApplicationError
 
 
 class LoadError(ApplicationError):
-    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config): a 400
-    naming the model or source, never an unmapped 500."""
+    """A model or SAE cannot be loaded (missing folder, no loader configured, bad config): a 409
+    naming the model or source, never an unmapped 500. It is a state of the stored model or
+    source, not a fault of the request (a schema-valid request is never answered 400 for it)."""
 
-    status = 400
+    status = 409
     default_message = "The model or SAE cannot be loaded."
 
 

@@ -25,6 +25,7 @@ from inference.engine import ModelSpec, SourceSpec
 from inference.engine.steer import STEER_METHODS, Generation, SteerDirection, prompt_ids
 from inference.errors import InferenceInputError, check_text
 from inference.models import SteerOutput
+from neuronsite.errors import Conflict
 
 KINDS = (SteerOutput.Kind.DEFAULT.value, SteerOutput.Kind.STEERED.value)
 MAX_STEER_TERMS = 32
@@ -129,7 +130,7 @@ def steer_prepare(
     chat = default_chat is not None or steered_chat is not None
     if chat:
         if not model.instruct:
-            raise InferenceInputError(f"Model '{model.name}' is not an instruct model; use /api/steer.")
+            raise Conflict(f"Model '{model.name}' is not an instruct model; use /api/steer.")
         default_chat = _check_chat(
             "defaultChatMessages", default_chat if default_chat is not None else steered_chat
         )

@@ -130,13 +130,15 @@ def test_sources_without_sae_weights_are_refused(api_client, tiny, make_user, tm
         format="json",
     )
     assert res.status_code == 200, res.content
-    # an SAE folder that is gone: the loader's error is a 400 naming the source, not a 500
+    # an SAE folder that is gone: the loader's error is a 409 (a state of the stored source, not
+    # of the request) naming the source, not a 500
     Source.objects.filter(name="0-res-tiny").update(local_path=str(tmp_path / "gone"))
     _bad(
         api_client.post(
             "/api/cossim", {"modelId": "tiny", "source": "0-res-tiny", "index": 0}, format="json"
         ),
         "0-res-tiny",
+        status=409,
     )
 
 

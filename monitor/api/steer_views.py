@@ -50,7 +50,7 @@ from monitor.api.views import _conversation
 from monitor.services import concepts as concepts_service
 from monitor.services import linter, specs, steer
 from neuronsite.api import validated
-from neuronsite.errors import ValidationFailed
+from neuronsite.errors import Conflict, ValidationFailed
 from neuronsite.openapi import array, obj, ok
 
 
@@ -66,7 +66,7 @@ def monitor_linter(request):
     if "conversationId" in v:
         conv = _conversation(request, v["conversationId"])
         if model_id and model_id != conv.model.name:
-            raise ValidationFailed(
+            raise Conflict(
                 f"conversation {conv.pk} is with model '{conv.model.name}', not '{model_id}'",
                 field="conversationId",
             )

@@ -29,7 +29,7 @@ from inference.errors import check_text
 from inference.services.steer_loop import db_sync_to_async
 from monitor import selectors
 from monitor.models import Conversation
-from neuronsite.errors import ValidationFailed
+from neuronsite.errors import Conflict, ValidationFailed
 
 ANON_COOKIE = "neuronsite_monitor"
 MAX_CONTENT_CHARS = 10_000
@@ -54,9 +54,7 @@ def conversation_create(
     if mode not in MODES:
         raise ValidationFailed(f"must be one of {', '.join(MODES)}, got {mode!r}.", field="mode")
     if mode == Conversation.Mode.CHAT and not model.instruct:
-        raise ValidationFailed(
-            f"Model '{model.name}' is not an instruct model: use completion mode.", field="mode"
-        )
+        raise Conflict(f"Model '{model.name}' is not an instruct model: use completion mode.", field="mode")
     watched = selectors.watchable_sources(model=model, user=user, names=sources)
     authed = user is not None and user.is_authenticated
     if not authed and not anon_key:
@@ -155,7 +153,7 @@ def chat_prepare(
     base = [dict(m) for m in conversation.messages]
     if regenerate:
         if not base or base[-1].get("role") != "assistant":
-            raise ValidationFailed("there is no answer to regenerate yet.", field="conversationId")
+            raise Conflict("there is no answer to regenerate yet.", field="conversationId")
         prompt = base[:-1]
     else:
         if not isinstance(content, str) or not content.strip():

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from monitor.models import Conversation, SteeringSpec
 from monitor.services import steer
-from neuronsite.errors import ValidationFailed
+from neuronsite.errors import Conflict, ValidationFailed
 
 MAX_SAVED_SPECS = 32
 
@@ -104,7 +104,7 @@ def conversation_steer_input(*, conversation: Conversation, model_id: str | None
     last user turn (chat mode) or their text (completion mode); the request's specs, else the
     conversation's enabled saved specs."""
     if model_id and model_id != conversation.model.name:
-        raise ValidationFailed(
+        raise Conflict(
             f"conversation {conversation.pk} is with model '{conversation.model.name}', not '{model_id}'",
             field="conversationId",
         )

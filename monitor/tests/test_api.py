@@ -110,7 +110,8 @@ def test_regenerate_clear_and_sources(mtiny, api_client):
     assert r.json()["sources"] == ["0-res-tiny"]
     assert api_client.post(f"{url}/clear").json()["messages"] == []
     r = api_client.post(f"{url}/regenerate", {}, format="json")
-    assert r.status_code == 400 and "regenerate" in r.json()["error"]
+    # a state of the conversation (no answer yet), not a fault of the request: 409
+    assert r.status_code == 409 and "regenerate" in r.json()["error"]
 
 
 def test_attribution_endpoint(mtiny, api_client):
@@ -144,7 +145,8 @@ def test_bad_input_leaves_the_conversation_unchanged(mtiny, plain_model, api_cli
     from monitor.models import Conversation
 
     r = api_client.post("/api/monitor/conversation/new", {"modelId": "mplain", "mode": "chat"}, format="json")
-    assert r.status_code == 400 and "mode" in r.json()["error"] and "instruct" in r.json()["error"]
+    # the stored model is not an instruct model (a state of the data): 409 naming mode
+    assert r.status_code == 409 and "mode" in r.json()["error"] and "instruct" in r.json()["error"]
     plain = api_client.post("/api/monitor/conversation/new", {"modelId": "mplain"}, format="json").json()
     assert plain["mode"] == "completion"
     r = api_client.post(
@@ -270,7 +272,7 @@ def test_issue_bad_input_list_each_a_clear_error_conversation_unchanged(mtiny, p
     assert api_client.post(f"{url}/send", {"content": "Hi", "nTokens": 3}, format="json").status_code == 200
     before = {pk: snapshot(pk) for pk in (plain["id"], chat["id"])}
     # A non-instruct model: chat is refused, naming mode and saying so.
-    refused("/api/monitor/conversation/new", {"modelId": "mplain", "mode": "chat"}, 400, "completion mode")
+    refused("/api/monitor/conversation/new", {"modelId": "mplain", "mode": "chat"}, 409, "completion mode")
     # Text over the context, in both modes (the tiny models' context: 128 tokens).
     for u in (purl, url):
         refused(f"{u}/send", {"content": "word " * 400, "nTokens": 3}, 400, "content")

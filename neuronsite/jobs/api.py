@@ -20,7 +20,11 @@ JOB_ID = OpenApiParameter(
 class JobListApi(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("mine", {"type": "string"}, description='"1" or "true": only your own jobs')
+            OpenApiParameter(
+                "mine",
+                {"type": "string", "enum": ["1", "true", "0", "false"]},
+                description='"1" or "true": only your own jobs',
+            )
         ],
         responses=ok(obj(("jobs",), jobs=array(JOB)), "the jobs this user may see, newest first"),
     )

@@ -123,3 +123,11 @@ def test_search_via_inference_on_a_set_that_cannot_serve_it_is_a_conflict(api_cl
     assert none.status_code == 409 and "no sources with inference enabled" in none.json()["error"], (
         none.json()
     )
+
+
+def test_job_list_mine_is_an_enum(schema, api_client):
+    """``make fuzz`` sent ``GET /api/jobs?mine=<NUL>…`` (a plain string in the schema) and the
+    server refused the NUL: the parameter lists the values it reads."""
+    (mine,) = [p for p in schema["paths"]["/api/jobs"]["get"]["parameters"] if p["name"] == "mine"]
+    assert mine["schema"]["enum"] == ["1", "true", "0", "false"]
+    assert api_client.get("/api/jobs", {"mine": "true"}).status_code in (200, 401, 403)

@@ -119,6 +119,15 @@ of the day), load 4.4-4.9, 06:51 UTC: ours 2.30 s (CPU 1.79 s), limit 0.68 s: 3.
 overlapped 5.72 s / 5.97 s (client CPU 2.1-2.8 s, backend 1.8-1.9 s) vs serial 4.66 s / 7.84 s,
 written / limit 8.35x. The overlap needs an idle core for PostgreSQL, which this machine did not
 have all session.
+Quiet re-measure after the merge of D5 (2026-11-28 07:18 UTC, main c9edfa2, load average 6.1 falling
+to 2.1, ``--peer-n-prompts 128``): ours 1.53 s (compute 1.04 s, COPY rows 0.47 s, neighbours
+0.02 s; CPU 2.39 s), limit 0.33 s: 4.62x (was 6.64x; goal <= 1.5x: NOT met). Written into
+PostgreSQL until committed: overlapped 5.11 s, serial 4.18 s (overlapping 0.82x as fast: the
+ingest and the compute compete for the 2 cores), written / limit 15.4x; so
+``dashboards_generate`` now writes one piece per pass by default (``piece_batches=None``; the
+option stays). SAEDashboard on 128 prompts 50.42 s vs ours 0.86 s: 58.9x (goal >= 10x: met),
+top-group overlap 93.8%. 2 workers vs 1 (workers.py): 16.11 / 12.63 s = 0.78x (see above why
+shards do not pay off on 2 cores).
 """
 
 from __future__ import annotations

@@ -91,6 +91,17 @@ task thread 10-20 ms together; row created -> part started 20-37 ms at this load
 At this load the default-size ratios are noise (CPU +-7 % run to run): the 1.05x goal for the
 job path is NOT shown met here; the quiet re-measure decides. Run: ``.venv/bin/python
 bench/graphs/run.py --repeats 9`` (and the small-graph probe above for the fixed cost).
+Quiet re-measure after the merge of G5 (2026-11-28 07:14 UTC, main c9edfa2, load average 1.0-1.4,
+15 repeats): bare 487 ms, service 490 ms (1.006x wall, 1.039x CPU), job 519 ms (1.065x wall,
+1.056x CPU; best runs 1.046x wall): the 1.05x goal for the job path is NOT met (it was 1.067x and
+1.152x before G5). Row created -> part started 11 ms, started -> finished 501 ms (the service's
+run in process: 490 ms). Small-graph probe (``--layers 1 --d-model 16 --d-transcoder 16
+--max-tokens 4``, load 1.1-1.4, BENCH_TRACE=1): bare 20-22 ms, service 24-26 ms, job 47-52 ms:
+enqueue -> "queued" heard 8 ms (graph_job_create 11 ms in a profile: 6 statements and a durable
+commit, 5 ms of it waiting on round trips; the checks 2 ms), "queued" -> part started 8 ms
+(Procrastinate's wakeup and fetch, the worker's thread hop, the start write), the run ~5 ms over
+the service's. What is left to cut is round trips: the Job row, Procrastinate's defer and the
+parts' update in one statement, and Procrastinate's fetch.
 """
 
 from __future__ import annotations

@@ -187,6 +187,12 @@ Quiet re-measure after the merge (2026-11-28 04:49 UTC, load average 1.5 rising 
   load ~8): main 3 statements, median 1.69 / 1.66 ms; branch 1 statement, median 1.68 / 1.91 ms
   (means 2.2 vs 2.7-3.8: the JSON building costs PostgreSQL about what the three queries did).
     .venv/bin/python bench/load/compare_pages.py --help   # the same-HTML check (two trees)
+Quiet re-measure after the merge of L5 (2026-11-28 07:15 UTC, main c9edfa2, load average 1.4 rising to
+6.1 during the run, --scale 0.1, 30 s): 64 clients 166.8 req/s vs bare 535.8 = 0.31x (was 0.24x),
+p95 server time 630 ms; 500 clients 156.9 vs 560.0 = 0.28x (was 0.31x); 0 errors at both. CPU
+per request: site client 0.58-0.69 ms, web 7.1-7.8 ms, PostgreSQL 3.3 ms; bare driver 1.6-1.7 ms,
+PostgreSQL 1.0 ms. The ratio is the two sides' CPU per request: 0.5x needs the site at ~5.5 ms
+in all (web ~2 ms a request on average, PostgreSQL's snippet JSON ~1 ms cheaper). NOT met.
 """
 
 from __future__ import annotations

@@ -31,28 +31,19 @@ from django.db.models.expressions import RawSQL
 
 from features.models import Bookmark, Comment, Explanation, Feature, ListItem
 from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
+from neuronsite.compiled_query import (
+    USER_ID,
+    CompiledQuery,
+    compiled,
+    sentinel_str,
+    user_kind,
+    user_stand_in,
+)
 
 # Sentinels that stand for the per-request values while a query shape is compiled; they land in
-# the compiled query's parameters, where each request's values replace them.
-_MODEL, _SOURCE, _INDEX, _USER_ID = "\x00model\x00", "\x00source\x00", -2_000_000_011, -2_000_000_013
-
-
-class _UserStandIn(int):
-    """A signed-in user for compiling the visibility rule: an int (the ORM takes it as the
-    owner's primary key) that carries the two flags the rule reads."""
-
-    is_authenticated = True
-    is_staff = False
-
-
-class _StaffStandIn(_UserStandIn):
-    is_staff = True
-
-
-class _AnonymousStandIn:
-    is_authenticated = False
-    is_staff = False
-    pk = None
+# the compiled query's parameters, where each request's values replace them. The user's stand-in
+# (and its id, ``USER_ID``) is ``neuronsite.compiled_query``'s, as are the model query's compile.
+_MODEL, _SOURCE, _INDEX = sentinel_str("model"), sentinel_str("source"), -2_000_000_011
 
 
 def _cache_long_statements() -> None:
@@ -147,16 +138,11 @@ def _converters(names: list[str]) -> list:
 def _compiled(user) -> tuple[str, list, list[str], list]:
     """SQL, parameters (this request's values in place), column names and converters of the
     feature lookup for ``user``'s kind: compiled on the first request of each kind."""
-    if user is None or not user.is_authenticated:
-        kind, stand_in = ("anonymous",), _AnonymousStandIn()
-    elif user.is_staff:
-        kind, stand_in = ("staff",), _StaffStandIn(_USER_ID)
-    else:
-        kind, stand_in = ("user",), _UserStandIn(_USER_ID)
+    kind = (user_kind(user),)
     shape = _shapes.get(kind)
     if shape is None:
         with _lock:
-            qs = _feature_row_queryset(stand_in)
+            qs = _feature_row_queryset(user_stand_in(kind[0]))
             sql, params = qs.query.sql_with_params()
             slots = []
             for i, p in enumerate(params):
@@ -164,7 +150,7 @@ def _compiled(user) -> tuple[str, list, list[str], list]:
                     ("model", _MODEL),
                     ("source", _SOURCE),
                     ("index", _INDEX),
-                    ("user", _USER_ID),
+                    ("user", USER_ID),
                 ):
                     same_kind = isinstance(p, str) if isinstance(sentinel, str) else isinstance(p, int)
                     if same_kind and p == sentinel:  # ints come wrapped (psycopg's Int4, Int8)
@@ -330,102 +316,49 @@ class DashboardSnippet:
         return self.id
 
 
-class _CompiledModelQuery:
-    """A model queryset (``select_related`` and annotations included) compiled once, run again
-    with new parameters and turned into instances exactly as ``ModelIterable`` does."""
-
-    def __init__(self, qs, sentinels: dict[str, object]):
-        from django.db.models.query import get_related_populators
-
-        compiler = qs.query.get_compiler(using=qs.db)
-        sql, params = compiler.as_sql()
-        self.db, self.sql, self.params, self.compiler = qs.db, sql, tuple(params), compiler
-        self.slots = []
-        for i, p in enumerate(params):
-            for name, sentinel in sentinels.items():
-                same_kind = isinstance(p, str) if isinstance(sentinel, str) else isinstance(p, int)
-                if same_kind and p == sentinel:
-                    self.slots.append((i, name))
-        if {name for _, name in self.slots} != set(sentinels):
-            raise RuntimeError(f"query parameters not found in {params!r}")
-        select, klass_info = compiler.select, compiler.klass_info
-        self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
-        self.model_cls = klass_info["model"]
-        fields = klass_info["select_fields"]
-        self.start, self.end = fields[0], fields[-1] + 1
-        self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
-        self.populators = get_related_populators(klass_info, select, self.db)
-        self.annotations = dict(compiler.annotation_col_map)
-
-    def first(self, **values):
-        params = list(self.params)
-        for i, name in self.slots:
-            value = values[name]
-            params[i] = type(self.params[i])(value) if isinstance(value, int) else value
-        with connection.cursor() as cur:
-            cur.execute(self.sql, params)
-            row = cur.fetchone()
-        if row is None:
-            return None
-        if self.converters:
-            row = next(iter(self.compiler.apply_converters([row], self.converters)))
-        obj = self.model_cls.from_db(self.db, self.init_list, row[self.start : self.end])
-        for populator in self.populators:
-            populator.populate(row, obj)
-        for name, position in self.annotations.items():
-            setattr(obj, name, row[position])
-        return obj
+def _page_query(user) -> CompiledQuery:
+    """The feature page's lookup for ``user``'s kind, compiled once (``neuronsite.compiled_query``)."""
+    kind = user_kind(user)
+    return compiled(("features.page", kind), lambda: _page_queryset(kind))
 
 
-_page_queries: dict[tuple, _CompiledModelQuery] = {}
-
-
-def _page_query(user) -> _CompiledModelQuery:
-    if user is None or not user.is_authenticated:
-        kind, stand_in = ("anonymous",), _AnonymousStandIn()
-    elif user.is_staff:
-        kind, stand_in = ("staff",), _StaffStandIn(_USER_ID)
-    else:
-        kind, stand_in = ("user",), _UserStandIn(_USER_ID)
-    query = _page_queries.get(kind)
-    if query is None:
-        same_source = Feature.objects.filter(source_id=OuterRef("source_id"))
-        signed_in = kind != ("anonymous",)
-        qs = (
-            Feature.objects.visible_to(stand_in)
-            .select_related(
-                "source", "source__source_set", "source__model", "source__source_set__release", "creator"
-            )
-            .filter(source__model__name=_MODEL, source__name=_SOURCE, index=_INDEX)
-            .annotate(
-                _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
-                _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
-                _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
-                # selectors.feature_adjacent in the same row: previous / next stored index of the
-                # source (index-ordered subqueries) and whether the viewer bookmarked it
-                prev_index=Subquery(
-                    same_source.filter(index__lt=OuterRef("index")).order_by("-index").values("index")[:1]
-                ),
-                next_index=Subquery(
-                    same_source.filter(index__gt=OuterRef("index")).order_by("index").values("index")[:1]
-                ),
-                bookmarked=(
-                    Exists(Bookmark.objects.filter(user_id=_USER_ID, feature=OuterRef("pk")))
-                    if signed_in
-                    else Value(False)
-                ),
-            )
+def _page_queryset(kind: str):
+    stand_in = user_stand_in(kind)
+    same_source = Feature.objects.filter(source_id=OuterRef("source_id"))
+    signed_in = kind != "anonymous"
+    qs = (
+        Feature.objects.visible_to(stand_in)
+        .select_related(
+            "source", "source__source_set", "source__model", "source__source_set__release", "creator"
         )
-        qs = qs.annotate(
-            _snippets_json=RawSQL(DASHBOARD_ACTIVATIONS_JSON_SQL, [_PER_GROUP]),
-            _groups_json=RawSQL(GROUP_COUNTS_JSON_SQL, []),
+        .filter(source__model__name=_MODEL, source__name=_SOURCE, index=_INDEX)
+        .annotate(
+            _has_explanations=Exists(Explanation.objects.filter(feature_id=OuterRef("pk"))),
+            _has_lists=Exists(ListItem.objects.filter(feature_id=OuterRef("pk"))),
+            _has_comments=Exists(Comment.objects.filter(feature_id=OuterRef("pk"))),
+            # selectors.feature_adjacent in the same row: previous / next stored index of the
+            # source (index-ordered subqueries) and whether the viewer bookmarked it
+            prev_index=Subquery(
+                same_source.filter(index__lt=OuterRef("index")).order_by("-index").values("index")[:1]
+            ),
+            next_index=Subquery(
+                same_source.filter(index__gt=OuterRef("index")).order_by("index").values("index")[:1]
+            ),
+            bookmarked=(
+                Exists(Bookmark.objects.filter(user_id=USER_ID, feature=OuterRef("pk")))
+                if signed_in
+                else Value(False)
+            ),
         )
-        sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX, "per_group": _PER_GROUP}
-        if signed_in:
-            sentinels["user"] = _USER_ID
-        with _lock:
-            query = _page_queries[kind] = _CompiledModelQuery(qs, sentinels)
-    return query
+    )
+    qs = qs.annotate(
+        _snippets_json=RawSQL(DASHBOARD_ACTIVATIONS_JSON_SQL, [_PER_GROUP]),
+        _groups_json=RawSQL(GROUP_COUNTS_JSON_SQL, []),
+    )
+    sentinels = {"model": _MODEL, "source": _SOURCE, "index": _INDEX, "per_group": _PER_GROUP}
+    if signed_in:
+        sentinels["user"] = USER_ID
+    return qs, sentinels
 
 
 def _attach(feature, name: str, objects: list) -> None:

@@ -12,7 +12,7 @@ and annotations included), or tuples for a ``values_list`` queryset.
 The queryset is still written with the ORM (the visibility rule is still ``visible_to``); only
 its compile is kept. Values that change the SQL's shape (a user's kind: anonymous, signed in,
 staff; an optional filter left out) are part of the cache key. ``features/selectors_fast.py``
-does the same for the feature page.
+uses it for the feature page (and its user stand-ins for the feature API's values lookup).
 """
 
 from __future__ import annotations

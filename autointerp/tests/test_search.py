@@ -248,3 +248,24 @@ def test_a_search_prepares_again_when_the_server_lost_its_statements(corpus, in_
     else:
         assert search() == first
     assert search() == first
+
+
+def test_embedding_in_chunks_writes_what_one_encode_gives(corpus):
+    """``explanations_embed`` encodes the next chunk in a thread while it writes the one before:
+    with chunks of 2 rows (3 chunks here) every row gets the vector one encode call over all the
+    texts gives, and the progress counts every row once."""
+    import numpy as np
+
+    from autointerp.engines.embeddings import LocalEmbedder
+    from autointerp.services import explanations_embed
+
+    rows = list(Explanation.objects.order_by("pk").values_list("pk", "description"))
+    seen = []
+    written = explanations_embed(
+        force=True, batch_size=2, progress=lambda done, total: seen.append((done, total))
+    )
+    assert written == len(rows) == 5 and seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    expected = LocalEmbedder().encode([d for _, d in rows])
+    stored = dict(Explanation.objects.values_list("pk", "embedding"))
+    for (pk, _), vector in zip(rows, expected, strict=True):
+        assert np.allclose(np.asarray(stored[pk]), vector, atol=1e-5), pk

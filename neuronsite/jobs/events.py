@@ -64,6 +64,16 @@ def layer_is_shared() -> bool:
 _EPHEMERAL_SQL = "set_config('synchronous_commit', 'off', true)"
 
 
+def job_event(job) -> dict:
+    return {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
+
+
+def job_event_sent_on_commit(event: dict) -> None:
+    """The channel-layer half of ``job_event_on_commit``, for a write whose own statement already
+    published the event with ``NOTIFY`` (``services.job_create``)."""
+    transaction.on_commit(lambda: group_send(event))
+
+
 def job_event_on_commit(job, *, durable: bool = True) -> None:
     """Send the job's current state to its groups once the surrounding transaction commits.
 
@@ -75,7 +85,7 @@ def job_event_on_commit(job, *, durable: bool = True) -> None:
     theirs)."""
     if not durable and connection.savepoint_ids:  # not the outermost atomic block
         durable = True
-    event = {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
+    event = job_event(job)
     if not layer_is_shared():
         # NOTIFY is transactional: delivered on commit, dropped on rollback.
         with connection.cursor() as cursor:

@@ -40,7 +40,9 @@ class Command(BaseCommand):
     async def _run(self, *, queues: list[str], concurrency: int, name: str | None) -> None:
         from procrastinate.contrib.django import app
 
-        with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
+        from neuronsite.jobs.worker_db import worker_connector
+
+        with app.replace_connector(worker_connector()) as worker_app:
             async with worker_app.open_async():
                 requeue = asyncio.create_task(_requeue_stalled(worker_app, queues))
                 try:

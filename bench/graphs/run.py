@@ -297,14 +297,17 @@ def main() -> None:
         cwd=ROOT, env={**os.environ, **dict(kv.split("=", 1) for kv in args.worker_env)}, stdout=worker_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     job_ids: list[int] = []
+    worker_cpu: dict[str, object] = {}
 
-    def job() -> float:
-        """Wall time from the enqueue call until the job's final state is heard; returns the
-        worker's CPU seconds for it."""
-        cpu_before = _proc_cpu(worker.pid)
+    def job_before() -> None:
+        """Outside the timed run: the worker's CPU (and, traced, its threads') before the job."""
+        worker_cpu["before"] = _proc_cpu(worker.pid)
+        worker_cpu["threads"] = _thread_cpu(worker.pid) if os.environ.get("BENCH_TRACE") else {}
+
+    def job() -> None:
+        """Timed: from the enqueue call until the job's final state is heard."""
         if os.environ.get("BENCH_TRACE"):
             print(f"    {time.monotonic():.3f} enqueue", flush=True)
-        threads_before = _thread_cpu(worker.pid)
         created = graph_job_create(
             user=None, model_name=MODEL, prompt=prompt, source_set_name="tc", slug=next_slug("job"),
             params={**PARAMS, "maxFeatureNodes": max_nodes},
@@ -313,24 +316,34 @@ def main() -> None:
         final = events.wait_final(created.pk)
         if final["state"] != "succeeded":
             raise SystemExit(f"job {created.pk} {final['state']}: {final['error']}\n{final['log']}")
+
+    def job_after() -> float:
+        """Outside the timed run: the worker's CPU seconds for the job."""
         if os.environ.get("BENCH_TRACE"):
-            after = _thread_cpu(worker.pid)
-            delta = sorted(((after[k] - threads_before.get(k, 0.0), k) for k in after), reverse=True)
+            after, before = _thread_cpu(worker.pid), worker_cpu["threads"]
+            delta = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
             print("    worker threads CPU:", ", ".join(f"{k} {d:.2f}s" for d, k in delta[:6]), flush=True)
-        return _proc_cpu(worker.pid) - cpu_before
+        return _proc_cpu(worker.pid) - worker_cpu["before"]
 
     runs = (("bare", bare), ("service", service), ("job", job))
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
     cpu: dict[str, list[float]] = {name: [] for name, _ in runs}
     try:
-        for _, fn in runs:  # warm-up (the worker loads the model on its first job)
+        # Reading the worker's CPU from /proc happens before and after each timed job, not inside it.
+        before = {"job": job_before}
+        after = {"job": job_after}
+        for name, fn in runs:  # warm-up (the worker loads the model on its first job)
+            before.get(name, lambda: None)()
             fn()
+            after.get(name, lambda: None)()
         for _ in range(args.repeats):
             for name, fn in runs:
+                before.get(name, lambda: None)()
                 start, cpu_start = time.perf_counter(), time.process_time()
-                extra = fn()
+                fn()
                 times[name].append(time.perf_counter() - start)
-                cpu[name].append(time.process_time() - cpu_start + (extra or 0.0))
+                own_cpu = time.process_time() - cpu_start
+                cpu[name].append(own_cpu + (after.get(name, lambda: 0.0)() or 0.0))
                 print(
                     f"  {name}: {times[name][-1] * 1000:.0f} ms (CPU {cpu[name][-1] * 1000:.0f} ms)",
                     flush=True,

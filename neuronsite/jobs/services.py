@@ -4,17 +4,14 @@ finish, cancel, retry. Every change sends the job's state to the live page after
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from django.db import transaction
-from django.db.backends.postgresql.psycopg_any import Jsonb
 from django.utils import timezone
 
-from neuronsite.compiled_query import compiled, sentinel_int
 from neuronsite.errors import NotFound, PermissionDenied, ValidationFailed
-from neuronsite.jobs.events import job_event_on_commit
+from neuronsite.jobs import rows
 from neuronsite.jobs.models import Job, JobState
 
 LOG_LINES = 50
@@ -44,7 +41,7 @@ def job_create(
     """A job made of ``parts`` (``{"task", "queue", "kwargs", "total"}``), each deferred as its own
     Procrastinate task with the job row, atomically (nothing is queued if the row is not written).
 
-    One statement (``_CREATE_SQL``) writes the row, defers the tasks with the job's id in their
+    One statement (``rows.insert_with_tasks``) writes the row, defers the tasks with the job's id in their
     arguments, stores their ids in the row's parts and publishes the event: outside a caller's
     transaction it is its own (durable) commit, one round trip instead of six (``BEGIN``, insert,
     defer, parts update, ``NOTIFY``, ``COMMIT``; bench/graphs times every graph job's enqueue).
@@ -70,115 +67,7 @@ def job_create(
             for p in parts
         ],
     )
-    _insert_with_tasks(job)
-    return job
-
-
-# Placeholders: {columns} / {values} are the job row's other columns and their parameters,
-# {notify} the event's NOTIFY (or nothing, with a shared channel layer).
-_CREATE_SQL = """
-WITH new_job AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence(%(table)s, %(pk_column)s)) AS id
-), task AS MATERIALIZED (
-    SELECT deferred.id, deferred.ord
-    FROM new_job, unnest(procrastinate_defer_jobs_v1(ARRAY(
-        SELECT ROW(d.queue_name, d.task_name, d.priority, d.lock, d.queueing_lock,
-                   d.args || jsonb_build_object('job_id', new_job.id), d.scheduled_at
-               )::procrastinate_job_to_defer_v1
-        FROM unnest(%(tasks)s::procrastinate_job_to_defer_v1[]) WITH ORDINALITY AS d
-        ORDER BY d.ordinality
-    ))) WITH ORDINALITY AS deferred(id, ord)
-), inserted AS (
-    INSERT INTO {table} ({pk}, {columns}, {parts})
-    SELECT new_job.id, {values}, (
-        SELECT jsonb_agg(part.entry || jsonb_build_object('task_id', task.id) ORDER BY part.ord)
-        FROM jsonb_array_elements(%(parts)s::jsonb) WITH ORDINALITY AS part(entry, ord)
-        JOIN task ON task.ord = part.ord
-    )
-    FROM new_job
-    RETURNING {pk}, {parts}
-)
-SELECT inserted.{pk}, inserted.{parts}{notify} FROM inserted
-"""
-_NOTIFY_SQL = ", pg_notify(%(channel)s, jsonb_set(%(event)s::jsonb, '{{job,id}}', to_jsonb(inserted.{pk}))::text)"
-
-
-def _insert_with_tasks(job: Job) -> None:
-    """``job_create``'s statement: the row (its id from its sequence, so that the tasks' arguments
-    and the row can name each other in one statement), the tasks as Procrastinate's own defer
-    function writes them (``procrastinate_defer_jobs_v1``, with the defaults each task is
-    configured with), the event."""
-    from procrastinate import types as procrastinate_types
-    from procrastinate.contrib.django import app
-
-    from neuronsite.jobs.events import NOTIFY_CHANNEL, job_event, job_event_sent_on_commit, layer_is_shared
-
-    connection = transaction.get_connection()
-    tasks = []
-    for index, part in enumerate(job.parts):
-        template = app.tasks[part["task"]].configure(queue=part["queue"]).make_new_job(part=index, **part["kwargs"])
-        tasks.append(
-            procrastinate_types.JobToDefer(
-                queue_name=template.queue,
-                task_name=template.task_name,
-                priority=template.priority,
-                lock=template.lock,
-                queueing_lock=template.queueing_lock,
-                args=Jsonb(template.task_kwargs),
-                scheduled_at=template.scheduled_at,
-            )
-        )
-    quote = connection.ops.quote_name
-    meta = Job._meta
-    fields = [f for f in meta.concrete_fields if f.name not in (meta.pk.name, "parts")]
-    params: dict[str, Any] = {
-        "table": quote(meta.db_table),
-        "pk_column": meta.pk.column,
-        "tasks": tasks,
-        "parts": Jsonb(job.parts),
-    }
-    for i, field in enumerate(fields):
-        params[f"v{i}"] = field.get_db_prep_save(field.pre_save(job, True), connection)
-    event = job_event(job)  # its id is filled in by the statement (and below)
-    notify = ""
-    if not layer_is_shared():
-        notify = _NOTIFY_SQL.format(pk=quote(meta.pk.column))
-        params.update(channel=NOTIFY_CHANNEL, event=json.dumps(event))
-    sql = _CREATE_SQL.format(
-        table=quote(meta.db_table),
-        pk=quote(meta.pk.column),
-        parts=quote(meta.get_field("parts").column),
-        columns=", ".join(quote(f.column) for f in fields),
-        values=", ".join(f"%(v{i})s" for i in range(len(fields))),
-        notify=notify,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        pk, stored_parts = cursor.fetchone()[:2]
-    job.pk = pk
-    job.parts = stored_parts if isinstance(stored_parts, list) else json.loads(stored_parts)
-    job._state.adding = False
-    job._state.db = connection.alias
-    event["job"]["id"] = pk
-    job_event_sent_on_commit(event)
-
-
-def _locked_query():
-    """``_locked``'s lookup compiled once (``neuronsite.compiled_query``): every progress write
-    runs it, and its compile (the job and its owner's columns, the lock) cost ~2 ms of CPU."""
-
-    def build():
-        sentinels = {"job": sentinel_int(1)}
-        qs = Job.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=sentinels["job"])
-        return qs.order_by("pk")[:1], sentinels
-
-    return compiled("jobs.locked", build)
-
-
-def _locked(job_id: int) -> Job:
-    job = _locked_query().first(job=int(job_id))
-    if job is None:
-        raise NotFound(f"Job {job_id} not found.")
+    rows.insert_with_tasks(job)
     return job
 
 
@@ -214,16 +103,32 @@ def _append_log(job: Job, line: str) -> None:
     job.log = "\n".join(lines[-LOG_LINES:])
 
 
-@transaction.atomic
 def job_part_start(*, job_id: int, part: int) -> bool:
-    """Called by a task as it starts; False when the job was cancelled meanwhile (skip the work)."""
-    job = _locked(job_id)
+    """Called by a task as it starts; False when the job was cancelled meanwhile (skip the work).
+
+    Outside a transaction (a worker's task): the row is read, then written back only if unchanged
+    (its version), in one statement with its event: two round trips, no ``BEGIN``/``COMMIT``
+    (bench/graphs: on every job's pickup). A concurrent write (a cancel) makes it read again."""
+    if not transaction.get_connection().in_atomic_block:
+        for _attempt in range(5):
+            job = rows.versioned_query().first(job=int(job_id))
+            if job is None:
+                raise NotFound(f"Job {job_id} not found.")
+            started = _start(job, part)
+            if rows.save(job, durable=started is False, version=job.row_version):
+                return started
+    with transaction.atomic():
+        job = rows.locked(job_id)
+        started = _start(job, part)
+        rows.save(job, durable=started is False)
+        return started
+
+
+def _start(job: Job, part: int) -> bool:
     entry = job.parts[part]
     if job.cancel_requested:
         entry["state"] = "cancelled"
         _settle(job)
-        job.save()
-        job_event_on_commit(job)
         return False
     entry["state"] = "running"
     entry["done"] = 0
@@ -233,9 +138,7 @@ def job_part_start(*, job_id: int, part: int) -> bool:
     if job.state in (JobState.QUEUED, JobState.FAILED, JobState.CANCELLED):
         job.state = JobState.RUNNING
     _append_log(job, f"part {part + 1}/{len(job.parts)} started")
-    job.save()
-    job_event_on_commit(job, durable=False)  # lost in a crash: the task runs again and says so again
-    return True
+    return True  # its write need not wait for the disk: lost in a crash, the task runs again
 
 
 def job_progress(
@@ -251,7 +154,7 @@ def job_progress(
     each stamped) in the same write when ``log`` is given. Raises ``JobCancelled`` when the job
     was cancelled, so the task stops at its next report (one batch)."""
     with transaction.atomic():
-        job = _locked(job_id)
+        job = rows.locked(job_id)
         for line in [log] if isinstance(log, str) else log or ():
             _append_log(job, str(line))
         entry = job.parts[part]
@@ -261,8 +164,7 @@ def job_progress(
         if skipped is not None:
             entry["skipped"] = int(skipped)
         _aggregate(job)
-        job.save()
-        job_event_on_commit(job, durable=False)  # progress: the next write says it again
+        rows.save(job, durable=False)  # progress: the next write says it again
         cancelled = job.cancel_requested
     if cancelled:
         raise JobCancelled(f"Job {job_id} was cancelled.")
@@ -274,13 +176,14 @@ def job_cancel_requested(*, job_id: int) -> bool:
 
 @transaction.atomic
 def job_log(*, job_id: int, line: str) -> None:
-    job = _locked(job_id)
+    job = rows.locked(job_id)
     _append_log(job, line)
-    job.save(update_fields=["log", "updated_at"])
-    job_event_on_commit(job, durable=False)
+    rows.save(job, durable=False)
 
 
-@transaction.atomic
+# savepoint=False: inside a caller's transaction (a graph's row) a failure here fails that
+# transaction too, so a savepoint's two round trips buy nothing.
+@transaction.atomic(savepoint=False)
 def job_part_finish(
     *,
     job_id: int,
@@ -293,7 +196,7 @@ def job_part_finish(
 ) -> Job:
     """A task ended: ``state`` is succeeded, failed or cancelled. ``done`` and ``log`` (lines
     stamped before the closing one) let a task's last progress ride with this write."""
-    job = _locked(job_id)
+    job = rows.locked(job_id)
     entry = job.parts[part]
     entry["state"] = state
     if done is not None:
@@ -312,8 +215,7 @@ def job_part_finish(
             job.results.append(link)
     _aggregate(job)
     _settle(job)
-    job.save()
-    job_event_on_commit(job)
+    rows.save(job)
     return job
 
 
@@ -329,7 +231,7 @@ def job_cancel(*, job_id: int, user) -> Job:
     """Cancel: queued parts never start; running parts stop at their next progress report."""
     from procrastinate.contrib.django import app
 
-    job = _locked(job_id)
+    job = rows.locked(job_id)
     _check_can_manage(job, user)
     if not job.is_active:
         raise ValidationFailed(f"job {job.pk} is already {job.state}", field="id")
@@ -341,8 +243,7 @@ def job_cancel(*, job_id: int, user) -> Job:
     if job.is_active:
         job.state = JobState.CANCELLING
     _append_log(job, f"cancel requested by {user.username}")
-    job.save()
-    job_event_on_commit(job)
+    rows.save(job)
     return job
 
 
@@ -350,7 +251,7 @@ def job_cancel(*, job_id: int, user) -> Job:
 def job_retry(*, job_id: int, user) -> Job:
     """Run a failed or cancelled job's unfinished parts again (their tasks resume: written batches
     are skipped)."""
-    job = _locked(job_id)
+    job = rows.locked(job_id)
     _check_can_manage(job, user)
     if job.state not in (JobState.FAILED, JobState.CANCELLED):
         raise ValidationFailed(
@@ -365,6 +266,5 @@ def job_retry(*, job_id: int, user) -> Job:
             entry["state"] = "queued"
             entry["task_id"] = _defer(job, index, entry)
     _append_log(job, f"retried by {user.username}")
-    job.save()
-    job_event_on_commit(job)
+    rows.save(job)
     return job

@@ -10,6 +10,7 @@ they mean; this module holds how they reach PostgreSQL:
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from django.db import transaction
@@ -186,11 +187,31 @@ def save(job: Job, *, durable: bool = True, version: str | None = None) -> bool:
         extra.append(_EPHEMERAL_SQL)
     sql = (
         f"WITH updated AS (UPDATE {quote(meta.db_table)} SET {', '.join(sets)} WHERE {where} "
-        f"RETURNING {quote(meta.pk.column)}) SELECT {', '.join(['1', *extra])} FROM updated"
+        f"RETURNING xmin::text AS version) SELECT {', '.join(['updated.version', *extra])} FROM updated"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if cursor.fetchone() is None:
-            return False
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    job.row_version = row[0]
+    _known.job = job
     job_event_sent_on_commit(event)
     return True
+
+
+# This thread's last written copy of a job row (with its version): a task's next write (progress,
+# its end) changes that copy and writes it back if the row is unchanged, instead of reading it
+# again under a lock first (bench/graphs: a round trip and a compile per write). A write by anyone
+# else (a cancel, another part's progress) changes the version: the writer then reads the row.
+_known = threading.local()
+
+
+def recall(job_id: int) -> Job | None:
+    """This thread's last written copy of job ``job_id`` (taken: a write that fails must not leave
+    a half-changed copy behind), or None."""
+    job = getattr(_known, "job", None)
+    if job is None or job.pk != int(job_id):
+        return None
+    _known.job = None
+    return job

@@ -106,12 +106,14 @@ def _append_log(job: Job, line: str) -> None:
 def job_part_start(*, job_id: int, part: int) -> bool:
     """Called by a task as it starts; False when the job was cancelled meanwhile (skip the work).
 
-    Outside a transaction (a worker's task): the row is read, then written back only if unchanged
-    (its version), in one statement with its event: two round trips, no ``BEGIN``/``COMMIT``
-    (bench/graphs: on every job's pickup). A concurrent write (a cancel) makes it read again."""
+    Outside a transaction (a worker's task): the row is read (or this thread's last written copy
+    of it taken, ``rows.recall``), then written back only if unchanged (its version), in one
+    statement with its event: no lock, no ``BEGIN``/``COMMIT`` (bench/graphs: on every job's
+    pickup). A concurrent write (a cancel) makes it read again."""
     if not transaction.get_connection().in_atomic_block:
-        for _attempt in range(5):
-            job = rows.versioned_query().first(job=int(job_id))
+        for attempt in range(5):
+            job = rows.recall(job_id) if attempt == 0 else None
+            job = job or rows.versioned_query().first(job=int(job_id))
             if job is None:
                 raise NotFound(f"Job {job_id} not found.")
             started = _start(job, part)
@@ -122,6 +124,16 @@ def job_part_start(*, job_id: int, part: int) -> bool:
         started = _start(job, part)
         rows.save(job, durable=started is False)
         return started
+
+
+def _write_known(job_id: int, change, *, durable: bool) -> Job | None:
+    """``change(job)`` on this thread's last written copy of the row, written back if no one wrote
+    the row since (one statement, no lock, no read); None when there is no copy or someone did."""
+    job = rows.recall(job_id)
+    if job is None:
+        return None
+    change(job)
+    return job if rows.save(job, durable=durable, version=job.row_version) else None
 
 
 def _start(job: Job, part: int) -> bool:
@@ -152,9 +164,10 @@ def job_progress(
 ) -> None:
     """A task's progress (``done`` of ``total`` in the job's unit), with a log line (or several,
     each stamped) in the same write when ``log`` is given. Raises ``JobCancelled`` when the job
-    was cancelled, so the task stops at its next report (one batch)."""
-    with transaction.atomic():
-        job = rows.locked(job_id)
+    was cancelled, so the task stops at its next report (one batch). Outside a transaction the
+    task's own last write is the base when no one wrote the row since (``_write_known``)."""
+
+    def change(job: Job) -> None:
         for line in [log] if isinstance(log, str) else log or ():
             _append_log(job, str(line))
         entry = job.parts[part]
@@ -164,9 +177,17 @@ def job_progress(
         if skipped is not None:
             entry["skipped"] = int(skipped)
         _aggregate(job)
-        rows.save(job, durable=False)  # progress: the next write says it again
-        cancelled = job.cancel_requested
-    if cancelled:
+
+    # progress need not wait for the disk: the next write says it again
+    job = None
+    if not transaction.get_connection().in_atomic_block:
+        job = _write_known(job_id, change, durable=False)
+    if job is None:
+        with transaction.atomic():
+            job = rows.locked(job_id)
+            change(job)
+            rows.save(job, durable=False)
+    if job.cancel_requested:  # read with the row it was written to: a cancel is a write
         raise JobCancelled(f"Job {job_id} was cancelled.")
 
 
@@ -195,27 +216,34 @@ def job_part_finish(
     log: list[str] | None = None,
 ) -> Job:
     """A task ended: ``state`` is succeeded, failed or cancelled. ``done`` and ``log`` (lines
-    stamped before the closing one) let a task's last progress ride with this write."""
-    job = rows.locked(job_id)
-    entry = job.parts[part]
-    entry["state"] = state
-    if done is not None:
-        entry["done"] = int(done)
-    for line in log or ():
-        _append_log(job, str(line))
-    if error:
-        job.error = error[:5000]
-        _append_log(job, f"part {part + 1} failed: {error.splitlines()[0] if error else ''}")
-    elif state == "cancelled":
-        _append_log(job, f"part {part + 1} stopped: cancelled")
-    else:
-        _append_log(job, f"part {part + 1}/{len(job.parts)} done")
-    for link in results or []:
-        if link not in job.results:
-            job.results.append(link)
-    _aggregate(job)
-    _settle(job)
-    rows.save(job)
+    stamped before the closing one) let a task's last progress ride with this write. The task's
+    own last write is the base when no one wrote the row since (``_write_known``)."""
+
+    def change(job: Job) -> None:
+        entry = job.parts[part]
+        entry["state"] = state
+        if done is not None:
+            entry["done"] = int(done)
+        for line in log or ():
+            _append_log(job, str(line))
+        if error:
+            job.error = error[:5000]
+            _append_log(job, f"part {part + 1} failed: {error.splitlines()[0] if error else ''}")
+        elif state == "cancelled":
+            _append_log(job, f"part {part + 1} stopped: cancelled")
+        else:
+            _append_log(job, f"part {part + 1}/{len(job.parts)} done")
+        for link in results or []:
+            if link not in job.results:
+                job.results.append(link)
+        _aggregate(job)
+        _settle(job)
+
+    job = _write_known(job_id, change, durable=True)
+    if job is None:
+        job = rows.locked(job_id)
+        change(job)
+        rows.save(job)
     return job
 
 

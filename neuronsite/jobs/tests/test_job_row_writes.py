@@ -71,3 +71,55 @@ def test_create_inside_a_transaction_that_rolls_back_leaves_no_row_and_no_task()
         raise RuntimeError("the caller fails after queueing")
     assert not Job.objects.filter(pk=job.pk).exists()
     assert _tasks(task_ids) == {}
+
+
+def _in_another_thread(fn) -> None:
+    """Run ``fn`` on its own thread (its own database connection) and wait for it to end."""
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_a_task_writes_on_its_own_last_write_unless_someone_else_wrote_the_row_since(make_user):
+    """A task's progress and end are written on its own last write of the row (one statement, no
+    lock, no read) when the row is unchanged; a cancel from elsewhere in between is not lost: the
+    next progress write reads the row again, keeps the cancel and stops the task."""
+    from neuronsite.jobs import services
+    from neuronsite.jobs.models import Job
+
+    owner = make_user()
+    job = services.job_create(kind="test", title="t", parts=PARTS, owner=owner)
+    assert services.job_part_start(job_id=job.pk, part=0)
+    with CaptureQueriesContext(connection) as queries:
+        services.job_progress(job_id=job.pk, part=0, done=1, log="one")
+    assert len(queries.captured_queries) == 1 and "UPDATE" in queries.captured_queries[0]["sql"]
+
+    _in_another_thread(lambda: services.job_cancel(job_id=job.pk, user=owner))
+    with pytest.raises(services.JobCancelled):
+        services.job_progress(job_id=job.pk, part=0, done=2, log="two")
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.cancel_requested and stored.state == "cancelling"
+    assert stored.parts[0]["done"] == 2 and stored.parts[1]["state"] == "cancelled"
+    log = stored.log
+    assert log.index("one") < log.index("cancel requested by") < log.index("two")
+
+    # The part ends on the row as the cancel left it (read again: the copy was stale).
+    services.job_part_finish(job_id=job.pk, part=0, state="cancelled")
+    stored.refresh_from_db()
+    assert stored.state == "cancelled" and stored.cancel_requested and stored.parts[0]["state"] == "cancelled"

@@ -14,10 +14,30 @@ from django.test.utils import CaptureQueriesContext
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+MARK = "test_job_row_writes"  # in every task's arguments: the fixture below removes them
 PARTS = [
-    {"task": "inference.dashboards_shard", "queue": "gpu", "kwargs": {"shard": 0, "name": "a"}, "total": 3},
-    {"task": "features.import_saedashboard", "queue": "cpu", "kwargs": {"path": "x/ü"}, "total": 4},
+    {
+        "task": "inference.dashboards_shard",
+        "queue": "test-a",
+        "kwargs": {"shard": 0, "name": MARK},
+        "total": 3,
+    },
+    {
+        "task": "features.import_saedashboard",
+        "queue": "test-b",
+        "kwargs": {"path": "x/ü", "name": MARK},
+        "total": 4,
+    },
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_tasks_left_behind():
+    """The tasks these tests queue are never run: remove them (Procrastinate's table is not
+    flushed between tests, and a worker in another test would take them)."""
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE args->>'name' = %s", [MARK])
 
 
 def _tasks(ids: list[int]) -> dict[int, tuple]:

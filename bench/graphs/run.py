@@ -102,6 +102,42 @@ commit, 5 ms of it waiting on round trips; the checks 2 ms), "queued" -> part st
 (Procrastinate's wakeup and fetch, the worker's thread hop, the start write), the run ~5 ms over
 the service's. What is left to cut is round trips: the Job row, Procrastinate's defer and the
 parts' update in one statement, and Procrastinate's fetch.
+
+2026-11-28 09:25 UTC, branch G6 (helper G6): the job's round trips cut. (1) Enqueue: the Job row,
+Procrastinate's defer (its own ``procrastinate_defer_jobs_v1``, each task's configured defaults,
+the job id merged into the arguments) and the parts' task ids are ONE statement with its NOTIFY
+(``neuronsite.jobs.rows.insert_with_tasks``: the id from the row's sequence, so row and tasks name
+each other); outside a transaction it is its own durable commit: 1 round trip instead of 6
+(BEGIN, insert, defer, update, NOTIFY, COMMIT); inside a caller's transaction it is one statement
+of it (a rollback leaves neither row nor task; tested). (2) Pickup: the worker's Procrastinate
+pool (``neuronsite.jobs.worker_db``) is in autocommit, checks connections from their socket, keeps
+one connection (warm plans), and its claim (``fetch_job``) commits without waiting for the disk
+(a lost claim means everything after it is lost too: the task is ``todo`` again): 4 round trips
+and a flush → 1 round trip. (3) A part's start: the row is read unlocked and written back with its
+event in one statement only if its ``xmin`` is unchanged (no BEGIN/COMMIT, no lock): 5 round trips
+→ 2. (4) Progress and the end: the task's own last write (thread-local copy + version) is the
+base, one statement, no locked read; a write from anyone else (a cancel) changes the version and
+the writer reads the row again (tested with a cancel from another thread). The end no longer
+opens a savepoint inside the graph row's transaction. Every job write + NOTIFY is one statement
+(``rows.save``), not ``save()`` + a NOTIFY statement. (5) This bench reads the worker's CPU from
+/proc before and after the timed job, not inside it (the trace's per-thread snapshot was inside:
+~1 ms of /proc reads counted as job time). Figures on a machine shared with 2-3 other sessions
+(load average 2.3 → 12 during the runs, NOT quiet), alternating G6 with main 9ceac22 (the same
+bench file, its own embedded PostgreSQL). Small-graph probe (``--layers 1 --d-model 16
+--d-transcoder 16 --max-tokens 4``, 15-20 repeats), fixed cost over bare, wall / CPU: G6 +22/+13,
++29/+8, +14/+5, +111/+6 (load 9), +46/+10 (load 9-12) ms; main +21/+18, +49/+21, +36/+15, +168/+17
+(load 8), +47/+8 (load 12) ms: the job's CPU over bare halves (median +8 vs +17 ms); wall is
+within the load's noise. Row created -> part started: G6 8-11 ms (21-53 at load 9), main 10-25 ms
+(24-84). BENCH_TRACE timestamps (small graph, load 1.7-4): enqueue call -> "queued" heard 15 -> 7-8
+ms (the create statement 1.6-2.3 ms with its flush), Procrastinate's notify -> task thread 3.6 ms
+(fetch 3.1, thread hop 0.7), task entered -> start written 3.2-3.9 ms (2 statements), the end's
+job write 1 statement. Default sizes (15 repeats, load 3.3-9): G6 job/bare wall 1.079, 1.120,
+0.909 (CPU 1.003, 1.010, 0.937), service/bare 0.914, 0.999, 0.914; main job/bare 0.835, 1.232,
+1.125 (CPU 0.757, 1.020, 1.031), service/bare 1.057, 1.126, 0.926 (bare medians 640-1250 ms
+instead of ~490 quiet: at this load the default-size ratios are noise); row created -> part
+started G6 14/15/11 ms, main 22/20/19 ms. The 1.05x goal (and the ~1.03x margin) for the job path
+is NOT shown at this load: the quiet re-measure decides. Run: ``.venv/bin/python
+bench/graphs/run.py --repeats 15`` (and the probe above with ``BENCH_TRACE=1``).
 """
 
 from __future__ import annotations

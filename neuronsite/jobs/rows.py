@@ -18,7 +18,13 @@ from django.db.backends.postgresql.psycopg_any import Jsonb
 
 from neuronsite.compiled_query import compiled, sentinel_int
 from neuronsite.errors import NotFound
-from neuronsite.jobs.events import job_event_sent_on_commit
+from neuronsite.jobs.events import (
+    _EPHEMERAL_SQL,
+    NOTIFY_CHANNEL,
+    job_event,
+    job_event_sent_on_commit,
+    layer_is_shared,
+)
 from neuronsite.jobs.models import Job
 
 # Placeholders: {columns} / {values} are the job row's other columns and their parameters,
@@ -59,8 +65,6 @@ def insert_with_tasks(job: Job) -> None:
     configured with), the event."""
     from procrastinate import types as procrastinate_types
     from procrastinate.contrib.django import app
-
-    from neuronsite.jobs.events import NOTIFY_CHANNEL, job_event, job_event_sent_on_commit, layer_is_shared
 
     connection = transaction.get_connection()
     tasks = []
@@ -161,8 +165,6 @@ def save(job: Job, *, durable: bool = True, version: str | None = None) -> bool:
     round trip instead of two, and none of ``save()``'s per-call compile; bench/graphs: on every
     job's start, progress and end). With ``version`` (the row's ``xmin`` as read) the row is
     written only if no one wrote it since: returns False and writes nothing otherwise."""
-    from neuronsite.jobs.events import _EPHEMERAL_SQL, NOTIFY_CHANNEL, job_event, layer_is_shared
-
     connection = transaction.get_connection()
     if not durable and connection.savepoint_ids:  # not the outermost atomic block
         durable = True

@@ -125,17 +125,17 @@ opens a savepoint inside the graph row's transaction. Every job write + NOTIFY i
 (load average 2.3 → 12 during the runs, NOT quiet), alternating G6 with main 9ceac22 (the same
 bench file, its own embedded PostgreSQL). Small-graph probe (``--layers 1 --d-model 16
 --d-transcoder 16 --max-tokens 4``, 15-20 repeats), fixed cost over bare, wall / CPU: G6 +22/+13,
-+29/+8, +14/+5, +111/+6 (load 9), +46/+10 (load 9-12) ms; main +21/+18, +49/+21, +36/+15, +168/+17
-(load 8), +47/+8 (load 12) ms: the job's CPU over bare halves (median +8 vs +17 ms); wall is
-within the load's noise. Row created -> part started: G6 8-11 ms (21-53 at load 9), main 10-25 ms
++29/+8, +14/+5, +111/+6 (load 9), +46/+10 (load 9-12), +36/+8 (load 5.6) ms; main +21/+18, +49/+21,
++36/+15, +168/+17 (load 8), +47/+8 (load 12), +59/+13 (load 5.6) ms: the job's CPU over bare
+roughly halves (median +8 vs +16 ms); wall is within the load's noise. Row created -> part started: G6 8-11 ms (21-53 at load 9), main 10-25 ms
 (24-84). BENCH_TRACE timestamps (small graph, load 1.7-4): enqueue call -> "queued" heard 15 -> 7-8
 ms (the create statement 1.6-2.3 ms with its flush), Procrastinate's notify -> task thread 3.6 ms
 (fetch 3.1, thread hop 0.7), task entered -> start written 3.2-3.9 ms (2 statements), the end's
 job write 1 statement. Default sizes (15 repeats, load 3.3-9): G6 job/bare wall 1.079, 1.120,
-0.909 (CPU 1.003, 1.010, 0.937), service/bare 0.914, 0.999, 0.914; main job/bare 0.835, 1.232,
-1.125 (CPU 0.757, 1.020, 1.031), service/bare 1.057, 1.126, 0.926 (bare medians 640-1250 ms
-instead of ~490 quiet: at this load the default-size ratios are noise); row created -> part
-started G6 14/15/11 ms, main 22/20/19 ms. The 1.05x goal (and the ~1.03x margin) for the job path
+0.909, 0.955 (CPU 1.003, 1.010, 0.937, 1.025), service/bare 0.914, 0.999, 0.914, 0.973; main
+job/bare 0.835, 1.232, 1.125, 1.030 (CPU 0.757, 1.020, 1.031, 1.037), service/bare 1.057, 1.126,
+0.926, 0.676 (bare medians 640-1250 ms instead of ~490 quiet: at this load the default-size
+ratios are noise); row created -> part started G6 14/15/11/13 ms, main 22/20/19/19 ms. The 1.05x goal (and the ~1.03x margin) for the job path
 is NOT shown at this load: the quiet re-measure decides. Run: ``.venv/bin/python
 bench/graphs/run.py --repeats 15`` (and the probe above with ``BENCH_TRACE=1``).
 """

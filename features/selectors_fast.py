@@ -31,7 +31,6 @@ from django.db.models.expressions import RawSQL
 
 from features.models import Bookmark, Comment, Explanation, Feature, ListItem
 from features.selectors import explanations_for_display, feature_get, lists_visible, parse_index
-from neuronsite.db.prepared import prepared_cursor
 from neuronsite.compiled_query import (
     USER_ID,
     CompiledQuery,
@@ -40,6 +39,7 @@ from neuronsite.compiled_query import (
     user_kind,
     user_stand_in,
 )
+from neuronsite.db.prepared import prepared_cursor
 
 # Sentinels that stand for the per-request values while a query shape is compiled; they land in
 # the compiled query's parameters, where each request's values replace them. The user's stand-in

@@ -18,14 +18,17 @@ run on a loop of its own thread: write views as plain functions.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, _restore_context, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
 from django.urls import set_script_prefix
 
 # Request threads kept for reuse (per process): Django's handler enters a ThreadSensitiveContext
@@ -62,15 +65,14 @@ class SyncChainASGIHandler(ASGIHandler):
         except IndexError:
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+            await self.handle(scope, receive, send, executor=executor)
         finally:
             if len(idle) < MAX_IDLE_REQUEST_THREADS:
                 idle.append(executor)
             else:
                 executor.shutdown(wait=False)
 
-    async def handle(self, scope, receive, send):
+    async def handle(self, scope, receive, send, *, executor=None):
         """Django's ``ASGIHandler.handle`` with all of a request's sync work in ONE thread hop.
 
         Django's own makes three per request: ``request_started`` (its receivers are sync:
@@ -81,7 +83,14 @@ class SyncChainASGIHandler(ASGIHandler):
         it (its pooled connection goes back before the bytes go out); the event loop then sends
         it. A client that leaves meanwhile changes nothing for a sync view (its thread runs to
         the end either way; the server drops the send). A streaming response keeps Django's
-        watch: its iteration is cancelled when the client disconnects, then it is closed."""
+        watch: its iteration is cancelled when the client disconnects, then it is closed.
+
+        The hop itself is a plain submission to the request's one-thread executor (see
+        :meth:`_hop`), not asgiref's ``sync_to_async``; what needs asgiref's thread-sensitive
+        routing (a streaming response's iteration and close, the error path) runs inside a
+        ``ThreadSensitiveContext`` on that same executor, as before."""
+        if executor is None:  # called directly (Django's signature): a thread of its own
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -90,16 +99,21 @@ class SyncChainASGIHandler(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
-            await signals.request_started.asend(sender=self.__class__, scope=scope)
-            await self.send_response(error_response, send)
-            await sync_to_async(error_response.close)()
+            async with ThreadSensitiveContext(executor=executor):
+                await signals.request_started.asend(sender=self.__class__, scope=scope)
+                await self.send_response(error_response, send)
+                await sync_to_async(error_response.close)()
             return
         try:
-            response = await self.run_get_response(request)
+            response = await self._get_response_in(executor, request)
+            response._handler_class = self.__class__  # as Django's run_get_response
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
             if not response.streaming:
                 await self.send_response(response, send)
                 return
-            await self._stream(response, receive, send)
+            async with ThreadSensitiveContext(executor=executor):
+                await self._stream(response, receive, send)
         finally:
             body_file.close()
 
@@ -142,13 +156,43 @@ class SyncChainASGIHandler(ASGIHandler):
         return slots
 
     async def get_response_async(self, request):
+        """Django's entry (``run_get_response``) for callers that use it: a thread of its own."""
+        return await self._get_response_in(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="request"), request
+        )
+
+    async def _get_response_in(self, executor: ThreadPoolExecutor, request):
         waited = time.perf_counter()
         async with self._slots_for_loop():
             started = time.perf_counter()
-            response = await sync_to_async(self._serve, thread_sensitive=True)(request)
+            response = await self._hop(executor, request)
         if TIMING_KEY in request.scope:  # ServerTimingMiddleware reports the split
             request.scope[TIMING_KEY] = ((started - waited) * 1000, (time.perf_counter() - started) * 1000)
         return response
+
+    async def _hop(self, executor: ThreadPoolExecutor, request):
+        """:meth:`_serve` on ``executor``'s thread, in a copy of this task's context: what
+        ``sync_to_async(thread_sensitive=True)`` does for it inside a ``ThreadSensitiveContext``
+        with that executor (the thread knows the event loop, for ``async_to_sync`` in a view;
+        asgiref's ``Local`` values move to the thread with the context), less the general
+        machinery (per-call wrappers, the executor lookup, a shield, and copying the thread's
+        context changes back to this task, which only sends the response afterwards):
+        measured (bench/load/cpu_profile.py) about a fifth of a feature API request's CPU was
+        on the event loop, and this hop most of it."""
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(executor, self._in_thread, loop, context, request)
+
+    def _in_thread(self, loop, context: contextvars.Context, request):
+        local = SyncToAsync.threadlocal  # what asgiref's thread_handler sets, for AsyncToSync
+        local.main_event_loop = loop
+        local.main_event_loop_pid = os.getpid()
+        local.task_context = []
+        return context.run(self._serve_here, context, request)
+
+    def _serve_here(self, context: contextvars.Context, request):
+        _restore_context(context)  # asgiref's Local storage re-homed to this thread (as asgiref)
+        return self._serve(request)
 
 
 def get_asgi_application() -> SyncChainASGIHandler:

@@ -142,7 +142,8 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
         # float formatting is what costs here: the strength (style: two decimals of a number in
         # [0, 1]) comes from the table of where each of its 101 spellings starts, a C-level search
         bounds, alphas = _ALPHA_BOUNDS, _ALPHAS
-        for (text, extra), cls, v in zip(map(_token_piece, tokens), _dist_classes(n, center), vals):
+        pairs = zip(map(_token_piece, tokens), _dist_classes(n, center), vals, strict=False)
+        for (text, extra), cls, v in pairs:
             if not v:
                 append(f'<span class="{cls}{extra}">{text}</span>')
             elif v > 0:

@@ -32,12 +32,25 @@ class PreparedCursor(ServerBindingCursor):
     """Django's server-binding cursor that prepares every statement it runs."""
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
+        from psycopg import errors, pq
+
         conn = self.connection
         threshold = conn.prepare_threshold
         # psycopg ignores prepare=True while the connection's threshold is None (Django's)
         conn.prepare_threshold = 0
         try:
-            return super().execute(query, params, prepare=True, binary=binary)
+            try:
+                return super().execute(query, params, prepare=True, binary=binary)
+            except errors.InvalidSqlStatementName:
+                # the server lost what psycopg thinks it prepared: psycopg notices a DEALLOCATE
+                # ALL, DISCARD ALL or ROLLBACK only when it runs one itself with preparing on,
+                # not one sent through Django's (client-binding) cursors. Outside a transaction
+                # nothing else was undone: forget them all (psycopg sends DEALLOCATE ALL after
+                # the next statement) and run this one unprepared; the next run prepares it.
+                if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    raise
+                conn._prepared.clear()  # psycopg 3.3's record of prepared statements
+                return super().execute(query, params, prepare=False, binary=binary)
         finally:
             conn.prepare_threshold = threshold
 

@@ -35,18 +35,29 @@ def test_feature_reads_are_prepared_once_and_answer_the_same(make_feature, setti
     page = f"/{feature.source.model.name}/{feature.source.name}/3"
     client = Client()  # the test's own thread: the same connection as this test's queries
 
+    # this pooled connection may have served earlier tests
+    with connection.cursor() as cur:
+        cur.execute("DEALLOCATE ALL")
     settings.DATABASE_PREPARED_STATEMENTS = False
     plain_api, plain_page = client.get(api), client.get(page)
     assert plain_api.status_code == plain_page.status_code == 200
     assert not [s for s in _prepared_statements() if "features_activation" in s]
 
     settings.DATABASE_PREPARED_STATEMENTS = True
-    first = client.get(api)
+    first, again = client.get(api), client.get(api)
     statements = [s for s in _prepared_statements() if "features_activation" in s]
     assert len(statements) == 1 and "$1" in statements[0]  # bound on the server
-    again = client.get(api)
-    assert first.content == again.content == plain_api.content
+    third = client.get(api)
+    assert first.content == again.content == third.content == plain_api.content
     assert len([s for s in _prepared_statements() if "features_activation" in s]) == 1  # reused
+
+    # dropped behind psycopg's back (not seen through Django's cursor): still answered, then
+    # prepared again
+    with connection.cursor() as cur:
+        cur.execute("DEALLOCATE ALL")
+    assert client.get(api).content == plain_api.content
+    assert client.get(api).content == plain_api.content
+    assert len([s for s in _prepared_statements() if "features_activation" in s]) == 1
     prepared_page = client.get(page)
     assert len([s for s in _prepared_statements() if "features_activation" in s]) == 2
     strip = lambda r: r.content.split(b'name="csrf-token"')[0]  # noqa: E731 - the token differs

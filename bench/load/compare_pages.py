@@ -154,7 +154,9 @@ def _pages() -> list[tuple[str, str | None, str]]:
     for user in (None, "owner<&>", "staff"):
         out.append((f"{user}:api-private", user, "/api/feature/m2/1-res-b/7"))
     for path in ("/api/feature/m1/0-res-a/1", "/api/feature/m1/nope/3", "/api/feature/nope/0-res-a/3",
-                 "/api/feature/m1/0-res-a/x", "/api/feature/m1/0-res-a/%C2%B2"):  # fmt: skip
+                 "/api/feature/m1/0-res-a/x", "/api/feature/m1/0-res-a/%C2%B2",
+                 "/api/feature/m1/0-res-a/3000000000", "/api/feature/m1/0-res-a/9223372036854775808",
+                 "/m1/0-res-a/3000000000", "/m1/0-res-a/9223372036854775808", "/m1/0-res-a/-1"):  # fmt: skip
         out.append((f"None:{path}", None, path))
     return out
 

@@ -55,24 +55,29 @@ class SyncChainASGIHandler(ASGIHandler):
         self._idle_executors: list[ThreadPoolExecutor] = []
 
     async def __call__(self, scope, receive, send):
-        """Django's ``ASGIHandler.__call__`` with a reused request thread (see
-        ``MAX_IDLE_REQUEST_THREADS``)."""
+        """Django's ``ASGIHandler.__call__``; the request takes a thread only once it gets one of
+        the ``WEB_MAX_INFLIGHT`` slots (see :meth:`_take_executor`)."""
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        idle = self._idle_executors
-        try:
-            executor = idle.pop()
-        except IndexError:
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
-        try:
-            await self.handle(scope, receive, send, executor=executor)
-        finally:
-            if len(idle) < MAX_IDLE_REQUEST_THREADS:
-                idle.append(executor)
-            else:
-                executor.shutdown(wait=False)
+        await self.handle(scope, receive, send)
 
-    async def handle(self, scope, receive, send, *, executor=None):
+    def _take_executor(self) -> ThreadPoolExecutor:
+        """An idle one-thread executor of an earlier request, or a new one (see
+        ``MAX_IDLE_REQUEST_THREADS``). Taken when the request enters its slot, not on arrival:
+        with 500 clients queued, taking one on arrival kept ~500 executors in use, more than the
+        idle list holds, so threads were let go and started again all the time."""
+        try:
+            return self._idle_executors.pop()
+        except IndexError:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def _give_back(self, executor: ThreadPoolExecutor) -> None:
+        if len(self._idle_executors) < MAX_IDLE_REQUEST_THREADS:
+            self._idle_executors.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+    async def handle(self, scope, receive, send):
         """Django's ``ASGIHandler.handle`` with all of a request's sync work in ONE thread hop.
 
         Django's own makes three per request: ``request_started`` (its receivers are sync:
@@ -89,8 +94,6 @@ class SyncChainASGIHandler(ASGIHandler):
         :meth:`_hop`), not asgiref's ``sync_to_async``; what needs asgiref's thread-sensitive
         routing (a streaming response's iteration and close, the error path) runs inside a
         ``ThreadSensitiveContext`` on that same executor, as before."""
-        if executor is None:  # called directly (Django's signature): a thread of its own
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -99,13 +102,18 @@ class SyncChainASGIHandler(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
-            async with ThreadSensitiveContext(executor=executor):
-                await signals.request_started.asend(sender=self.__class__, scope=scope)
-                await self.send_response(error_response, send)
-                await sync_to_async(error_response.close)()
+            executor = self._take_executor()
+            try:
+                async with ThreadSensitiveContext(executor=executor):
+                    await signals.request_started.asend(sender=self.__class__, scope=scope)
+                    await self.send_response(error_response, send)
+                    await sync_to_async(error_response.close)()
+            finally:
+                self._give_back(executor)
             return
+        executor = None
         try:
-            response = await self._get_response_in(executor, request)
+            response, executor = await self._get_response_in(request)
             response._handler_class = self.__class__  # as Django's run_get_response
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size
@@ -116,6 +124,8 @@ class SyncChainASGIHandler(ASGIHandler):
                 await self._stream(response, receive, send)
         finally:
             body_file.close()
+            if executor is not None:
+                self._give_back(executor)
 
     async def _stream(self, response, receive, send) -> None:
         tasks = [
@@ -156,19 +166,25 @@ class SyncChainASGIHandler(ASGIHandler):
         return slots
 
     async def get_response_async(self, request):
-        """Django's entry (``run_get_response``) for callers that use it: a thread of its own."""
-        return await self._get_response_in(
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="request"), request
-        )
+        """Django's entry (``run_get_response``) for callers that use it."""
+        response, executor = await self._get_response_in(request)
+        self._give_back(executor)
+        return response
 
-    async def _get_response_in(self, executor: ThreadPoolExecutor, request):
+    async def _get_response_in(self, request) -> tuple:
+        """The response, and the request's executor (to give back once the response is sent)."""
         waited = time.perf_counter()
         async with self._slots_for_loop():
             started = time.perf_counter()
-            response = await self._hop(executor, request)
+            executor = self._take_executor()
+            try:
+                response = await self._hop(executor, request)
+            except BaseException:
+                self._give_back(executor)
+                raise
         if TIMING_KEY in request.scope:  # ServerTimingMiddleware reports the split
             request.scope[TIMING_KEY] = ((started - waited) * 1000, (time.perf_counter() - started) * 1000)
-        return response
+        return response, executor
 
     async def _hop(self, executor: ThreadPoolExecutor, request):
         """:meth:`_serve` on ``executor``'s thread, in a copy of this task's context: what

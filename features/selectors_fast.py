@@ -39,6 +39,7 @@ from neuronsite.compiled_query import (
     user_kind,
     user_stand_in,
 )
+from neuronsite.db.prepared import prepared_cursor
 
 # Sentinels that stand for the per-request values while a query shape is compiled; they land in
 # the compiled query's parameters, where each request's values replace them. The user's stand-in
@@ -180,7 +181,7 @@ def _feature_row(
         # the lookup filters on model and source names, so they are the row's names
         sql = f"SELECT t.*, ({ACTIVATIONS_JSON_SQL}) FROM ({sql}) t"
         params = [model_name, source_name, source_name, *params]
-    with connection.cursor() as cur:
+    with prepared_cursor(connection) as cur:  # parsed and planned once per pooled connection
         cur.execute(sql, params)
         row = cur.fetchone()
     if row is None:
@@ -319,7 +320,7 @@ class DashboardSnippet:
 def _page_query(user) -> CompiledQuery:
     """The feature page's lookup for ``user``'s kind, compiled once (``neuronsite.compiled_query``)."""
     kind = user_kind(user)
-    return compiled(("features.page", kind), lambda: _page_queryset(kind))
+    return compiled(("features.page", kind), lambda: _page_queryset(kind), prepare=True)
 
 
 def _page_queryset(kind: str):
@@ -443,7 +444,7 @@ def feature_neighbours_explained(*, feature) -> list[dict]:
     indices = list(feature.topk_cos_sim_indices or [])
     if not indices:
         return []
-    with connection.cursor() as cur:
+    with prepared_cursor(connection) as cur:
         cur.execute(NEIGHBOURS_SQL, [Explanation.Status.HIDDEN.value, feature.source_id, indices])
         rows = dict(cur.fetchall())
     values = list(feature.topk_cos_sim_values or [])

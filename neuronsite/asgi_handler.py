@@ -18,14 +18,17 @@ run on a loop of its own thread: write views as plain functions.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, _restore_context, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
 from django.urls import set_script_prefix
 
 # Request threads kept for reuse (per process): Django's handler enters a ThreadSensitiveContext
@@ -52,23 +55,27 @@ class SyncChainASGIHandler(ASGIHandler):
         self._idle_executors: list[ThreadPoolExecutor] = []
 
     async def __call__(self, scope, receive, send):
-        """Django's ``ASGIHandler.__call__`` with a reused request thread (see
-        ``MAX_IDLE_REQUEST_THREADS``)."""
+        """Django's ``ASGIHandler.__call__``; the request takes a thread only once it gets one of
+        the ``WEB_MAX_INFLIGHT`` slots (see :meth:`_take_executor`)."""
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        idle = self._idle_executors
+        await self.handle(scope, receive, send)
+
+    def _take_executor(self) -> ThreadPoolExecutor:
+        """An idle one-thread executor of an earlier request, or a new one (see
+        ``MAX_IDLE_REQUEST_THREADS``). Taken when the request enters its slot, not on arrival:
+        with 500 clients queued, taking one on arrival kept ~500 executors in use, more than the
+        idle list holds, so threads were let go and started again all the time."""
         try:
-            executor = idle.pop()
+            return self._idle_executors.pop()
         except IndexError:
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
-        try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
-        finally:
-            if len(idle) < MAX_IDLE_REQUEST_THREADS:
-                idle.append(executor)
-            else:
-                executor.shutdown(wait=False)
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def _give_back(self, executor: ThreadPoolExecutor) -> None:
+        if len(self._idle_executors) < MAX_IDLE_REQUEST_THREADS:
+            self._idle_executors.append(executor)
+        else:
+            executor.shutdown(wait=False)
 
     async def handle(self, scope, receive, send):
         """Django's ``ASGIHandler.handle`` with all of a request's sync work in ONE thread hop.
@@ -81,7 +88,12 @@ class SyncChainASGIHandler(ASGIHandler):
         it (its pooled connection goes back before the bytes go out); the event loop then sends
         it. A client that leaves meanwhile changes nothing for a sync view (its thread runs to
         the end either way; the server drops the send). A streaming response keeps Django's
-        watch: its iteration is cancelled when the client disconnects, then it is closed."""
+        watch: its iteration is cancelled when the client disconnects, then it is closed.
+
+        The hop itself is a plain submission to the request's one-thread executor (see
+        :meth:`_hop`), not asgiref's ``sync_to_async``; what needs asgiref's thread-sensitive
+        routing (a streaming response's iteration and close, the error path) runs inside a
+        ``ThreadSensitiveContext`` on that same executor, as before."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -90,18 +102,30 @@ class SyncChainASGIHandler(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
-            await signals.request_started.asend(sender=self.__class__, scope=scope)
-            await self.send_response(error_response, send)
-            await sync_to_async(error_response.close)()
+            executor = self._take_executor()
+            try:
+                async with ThreadSensitiveContext(executor=executor):
+                    await signals.request_started.asend(sender=self.__class__, scope=scope)
+                    await self.send_response(error_response, send)
+                    await sync_to_async(error_response.close)()
+            finally:
+                self._give_back(executor)
             return
+        executor = None
         try:
-            response = await self.run_get_response(request)
+            response, executor = await self._get_response_in(request)
+            response._handler_class = self.__class__  # as Django's run_get_response
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
             if not response.streaming:
                 await self.send_response(response, send)
                 return
-            await self._stream(response, receive, send)
+            async with ThreadSensitiveContext(executor=executor):
+                await self._stream(response, receive, send)
         finally:
             body_file.close()
+            if executor is not None:
+                self._give_back(executor)
 
     async def _stream(self, response, receive, send) -> None:
         tasks = [
@@ -142,13 +166,49 @@ class SyncChainASGIHandler(ASGIHandler):
         return slots
 
     async def get_response_async(self, request):
+        """Django's entry (``run_get_response``) for callers that use it."""
+        response, executor = await self._get_response_in(request)
+        self._give_back(executor)
+        return response
+
+    async def _get_response_in(self, request) -> tuple:
+        """The response, and the request's executor (to give back once the response is sent)."""
         waited = time.perf_counter()
         async with self._slots_for_loop():
             started = time.perf_counter()
-            response = await sync_to_async(self._serve, thread_sensitive=True)(request)
+            executor = self._take_executor()
+            try:
+                response = await self._hop(executor, request)
+            except BaseException:
+                self._give_back(executor)
+                raise
         if TIMING_KEY in request.scope:  # ServerTimingMiddleware reports the split
             request.scope[TIMING_KEY] = ((started - waited) * 1000, (time.perf_counter() - started) * 1000)
-        return response
+        return response, executor
+
+    async def _hop(self, executor: ThreadPoolExecutor, request):
+        """:meth:`_serve` on ``executor``'s thread, in a copy of this task's context: what
+        ``sync_to_async(thread_sensitive=True)`` does for it inside a ``ThreadSensitiveContext``
+        with that executor (the thread knows the event loop, for ``async_to_sync`` in a view;
+        asgiref's ``Local`` values move to the thread with the context), less the general
+        machinery (per-call wrappers, the executor lookup, a shield, and copying the thread's
+        context changes back to this task, which only sends the response afterwards):
+        measured (bench/load/cpu_profile.py) about a fifth of a feature API request's CPU was
+        on the event loop, and this hop most of it."""
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(executor, self._in_thread, loop, context, request)
+
+    def _in_thread(self, loop, context: contextvars.Context, request):
+        local = SyncToAsync.threadlocal  # what asgiref's thread_handler sets, for AsyncToSync
+        local.main_event_loop = loop
+        local.main_event_loop_pid = os.getpid()
+        local.task_context = []
+        return context.run(self._serve_here, context, request)
+
+    def _serve_here(self, context: contextvars.Context, request):
+        _restore_context(context)  # asgiref's Local storage re-homed to this thread (as asgiref)
+        return self._serve(request)
 
 
 def get_asgi_application() -> SyncChainASGIHandler:

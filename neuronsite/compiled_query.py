@@ -80,13 +80,14 @@ def user_stand_in(kind: str):
 class CompiledQuery:
     """One queryset's SQL, with the positions of its sentinel values among the parameters."""
 
-    def __init__(self, qs: QuerySet, sentinels: dict[str, Any]):
+    def __init__(self, qs: QuerySet, sentinels: dict[str, Any], *, prepare: bool = False):
         from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
 
         compiler = qs.query.get_compiler(using=qs.db)
         sql, params = compiler.as_sql()
         self.db, self.sql, self.params = qs.db, sql, tuple(params)
         self.locks = bool(qs.query.select_for_update)
+        self.prepare = prepare  # a server-side prepared statement (neuronsite/db/prepared.py)
         self.slots: list[tuple[int, str]] = []
         for i, p in enumerate(params):
             for name, sentinel in sentinels.items():
@@ -128,7 +129,13 @@ class CompiledQuery:
             elif isinstance(value, int) and not isinstance(value, bool):
                 value = type(self.params[i])(value)
             params[i] = value
-        with connection.cursor() as cursor:
+        if self.prepare:
+            from neuronsite.db.prepared import prepared_cursor
+
+            cursor_cm = prepared_cursor(connection)
+        else:
+            cursor_cm = connection.cursor()
+        with cursor_cm as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters and rows:
@@ -173,14 +180,17 @@ _lock = threading.Lock()
 _cache: dict[Hashable, CompiledQuery] = {}
 
 
-def compiled(key: Hashable, build: Callable[[], tuple[QuerySet, dict[str, Any]]]) -> CompiledQuery:
+def compiled(
+    key: Hashable, build: Callable[[], tuple[QuerySet, dict[str, Any]]], *, prepare: bool = False
+) -> CompiledQuery:
     """The query for ``key``, compiled on first use from ``build()`` → (queryset, {value name:
-    sentinel}). ``key`` names everything that shapes the SQL."""
+    sentinel}). ``key`` names everything that shapes the SQL. With ``prepare``, PostgreSQL
+    prepares it once per connection (neuronsite/db/prepared.py)."""
     query = _cache.get(key)
     if query is None:
         with _lock:
             query = _cache.get(key)
             if query is None:
                 qs, sentinels = build()
-                query = _cache[key] = CompiledQuery(qs, sentinels)
+                query = _cache[key] = CompiledQuery(qs, sentinels, prepare=prepare)
     return query

@@ -169,6 +169,10 @@ if DATABASE_POOL:
 # Load (issue 10, bench/load): the embedded engine's pool checks a connection on checkout without
 # a SELECT 1 round trip when its socket shows nothing to read (neuronsite/db/pool.py).
 DATABASE_POOL_CHECK_SOCKET = env_bool("DATABASE_POOL_CHECK_SOCKET", True)
+# Load (issue 10, bench/load): the feature page's and feature API's lookups are prepared on the
+# server once per pooled connection (neuronsite/db/prepared.py); false behind a pooler that
+# cannot keep prepared statements (pgbouncer in transaction mode before 1.21).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -1,10 +1,12 @@
-"""Feature pages rendered by two trees of the code, compared byte for byte.
+"""Feature pages (and ``GET /api/feature/...``) answered by two trees of the code, compared byte
+for byte.
 
 A check for work on the feature page's speed (bench/load): the HTML must stay the same. On a
 database of its own (``bench_pages_compare``; created and seeded on first use, kept), this
 renders a set of feature pages (anonymous, signed in, the owner, staff; with explanations,
 scores, votes, lists, comments, neighbours, quantile groups, a vector, a release; embeds with
-toggles; and the htmx fragments the social views answer) through Django's test client and
+toggles; and the htmx fragments the social views answer; the feature API's JSON and ETag for the
+same features and users, private and missing ones included) through Django's test client and
 writes them to a JSON file; ``--compare`` diffs two such files. CSRF tokens (random per
 request) are replaced by a placeholder before comparing.
 
@@ -144,6 +146,18 @@ def _pages() -> list[tuple[str, str | None, str]]:
     out.append(("staff:private", "staff", "/m2/1-res-b/7"))
     out.append(("None:private", None, "/m2/1-res-b/7"))
     out.append(("None:missing", None, "/m1/0-res-a/1"))
+    # GET /api/feature/... (the load benchmark's other half): the same features and users
+    for i in range(12):
+        path = f"/api/feature/m1/0-res-a/{i * 3}"
+        for user in (None, "owner<&>", "other", "staff"):
+            out.append((f"{user}:{path}", user, path))
+    for user in (None, "owner<&>", "staff"):
+        out.append((f"{user}:api-private", user, "/api/feature/m2/1-res-b/7"))
+    for path in ("/api/feature/m1/0-res-a/1", "/api/feature/m1/nope/3", "/api/feature/nope/0-res-a/3",
+                 "/api/feature/m1/0-res-a/x", "/api/feature/m1/0-res-a/%C2%B2",
+                 "/api/feature/m1/0-res-a/3000000000", "/api/feature/m1/0-res-a/9223372036854775808",
+                 "/m1/0-res-a/3000000000", "/m1/0-res-a/9223372036854775808", "/m1/0-res-a/-1"):  # fmt: skip
+        out.append((f"None:{path}", None, path))
     return out
 
 
@@ -161,7 +175,10 @@ def _posts() -> list[tuple[str, str, str, dict]]:
 
 
 def _text(response) -> str:
-    return f"{response.status_code}\n" + TOKEN.sub(r"\1TOKEN", response.content.decode())
+    head = f"{response.status_code}\n"
+    if response.get("ETag"):  # the feature API's (a hash of the body)
+        head += f"ETag: {response['ETag']}\n"
+    return head + TOKEN.sub(r"\1TOKEN", response.content.decode())
 
 
 def dump(out: Path) -> None:

@@ -4,7 +4,8 @@ On a small database of its own (``--features`` features with 40 snippets each, t
 benchmark's generator; created, then dropped unless ``--keep``): ``--requests`` sequential
 requests of random feature pages and ``GET /api/feature/...`` through ``neuronsite.asgi``'s
 application (the server's whole chain: timing, static files, Django's handler, middleware, view),
-with no HTTP server and no client. Prints CPU ms per request (process time, all threads), database
+with no HTTP server and no client. Prints CPU ms per request (process time, all threads; and the
+embedded PostgreSQL's, all its processes: other users of the server count too), database
 round trips per request, response sizes, and with ``--profile`` the top functions of a cProfile
 of the same requests (``--sort``). Not a test: a tool to see where a request's time goes.
 
@@ -155,6 +156,7 @@ def main() -> None:
         return original(self, *a, **kw)
 
     db_utils.CursorWrapper._execute = counted
+    pg_pid = run.postmaster_pid()  # PostgreSQL's CPU (all its processes) per request, too
     kinds = {"page": ["page"], "api": ["api"], "both": ["page", "api"]}[args.only]
     rng = random.Random(0)
 
@@ -170,6 +172,7 @@ def main() -> None:
                 assert status == 200, (status, body[:500])
         for kind in kinds:
             n, q, size = args.requests, queries[0], 0
+            pg0 = run.tree_cpu(pg_pid)
             t_cpu, t_wall = time.process_time(), time.perf_counter()
             # one profiler on the event loop's thread, one around the middleware chain and view
             # (run in a thread of the request's own: ThreadSensitiveContext)
@@ -191,8 +194,10 @@ def main() -> None:
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
+            pg_cpu = run.tree_cpu(pg_pid) - pg0
             print(
                 f"{kind:>4}: {cpu / n * 1000:6.2f} ms CPU / request (wall {wall / n * 1000:.2f} ms),"
+                f" PostgreSQL {pg_cpu / n * 1000:.2f} ms CPU / request,"
                 f" {(queries[0] - q) / n:.2f} queries / request, {size / n / 1024:.1f} KiB / response"
                 + (" (under cProfile)" if profiler else ""),
                 flush=True,

@@ -193,6 +193,73 @@ p95 server time 630 ms; 500 clients 156.9 vs 560.0 = 0.28x (was 0.31x); 0 errors
 per request: site client 0.58-0.69 ms, web 7.1-7.8 ms, PostgreSQL 3.3 ms; bare driver 1.6-1.7 ms,
 PostgreSQL 1.0 ms. The ratio is the two sides' CPU per request: 0.5x needs the site at ~5.5 ms
 in all (web ~2 ms a request on average, PostgreSQL's snippet JSON ~1 ms cheaper). NOT met.
+
+2026-11-28, PostgreSQL's share and the thread hop (helper L6). Where the site's PostgreSQL CPU went
+(EXPLAIN (ANALYZE, SERIALIZE) of the two statements, 50 random features of the cpu_profile
+database): PLANNING, every request, because Django binds parameters on the client and turns
+psycopg's prepared statements off: API lookup 0.6 ms planning + 0.8 ms execution, page lookup
+0.9 ms planning + 0.5 ms execution (plus parsing the 5-6 kB statements), against 0.4-0.5 ms of
+execution (serialisation included) for the bare SELECT * of the same rows, which psycopg
+prepares after 5 runs. Building the API's snippet JSON costs ~0.4 ms more than returning the
+rows as text; one statement per request, no SET/BEGIN, no health-check query (socket check),
+no session or auth query on an anonymous request. Changes:
+  - neuronsite/db/prepared.py: the page's and the API's lookups (and the neighbours query) run
+    through a Django cursor that binds on the server and prepares the statement once per pooled
+    connection (the usual wrapper: query counting and logging unchanged); the connection's own
+    prepare_threshold stays Django's for everything else; a statement the server lost behind
+    psycopg's back (a DEALLOCATE through Django's cursor) is run unprepared once and prepared
+    again; DATABASE_PREPARED_STATEMENTS=false turns it off (poolers);
+  - the request's thread hop: a plain submission to its one-thread executor in a copy of the
+    task's context (asgiref's thread-local for async_to_sync, Locals re-homed) instead of
+    sync_to_async (wrapper objects, executor lookup, shield, and the copy of every context
+    variable back to the event loop afterwards: ~20% of the API's CPU was on the event loop);
+    ThreadSensitiveContext stays for streaming responses and the error path;
+  - snippets: an active token's strength (--a, two decimals in [0, 1]) from a table of where
+    each of its 101 spellings starts (bisect; exact, ties included: checked on 200,000 values and
+    every boundary, and 20,000 random snippets against the old function, same HTML); ~10% of the
+    snippets' time. The snippets are still ~1-2.8 ms of a page (15 x 64 active tokens in the
+    bench: Python's float formatting of the titles and one f-string per token; a version with
+    one %-format per snippet was no faster).
+  Same bytes: bench/load/compare_pages.py now also fetches GET /api/feature/... (JSON and ETag) for
+  the same features and users, private, missing and out-of-range ones: 173 responses (pages,
+  fragments, API) on a /tmp copy of main and on this branch, 0 different.
+  CPU per request in-process (cpu_profile.py --requests 500 --keep, main copy and branch
+  alternately, 3 rounds, load average 3.8-4.0), web / PostgreSQL ms:
+      page: main 9.20 / 4.02, 7.39 / 3.22, 8.00 / 3.34;  branch 7.04 / 0.96, 6.53 / 0.94, 4.97 / 0.76
+      API:  main 2.20 / 2.06, 1.94 / 1.94, 3.05 / 2.88;  branch 2.17 / 1.18, 2.01 / 1.18, 1.67 / 0.92
+  Load, --scale 0.1 --duration 30, branch then main copy back to back (09:17-09:24 UTC, load
+  average 3.8 rising to 7.8: other helpers' tests), CPU ms per request:
+                     site/bare   client  web   postgres | bare: driver postgres
+      main    64:      0.42x      0.55   6.82   3.10    |        1.64   1.05
+             500:      0.31x      0.61   6.47   3.01    |        1.52   0.96
+      branch  64:      0.71x      0.40   4.94   1.12    |        1.56   1.01
+             500:      0.42x      0.69   7.06   1.39    |        1.72   1.05
+  and 500 clients again, 20 s each (load 6-8): branch web 7.66 / PostgreSQL 1.64 (0.48x), main
+  7.02 / 3.21 (0.46x). 0 errors everywhere. PostgreSQL's CPU per request is now about the bare
+  queries' (1.1-1.6 vs 1.0 ms). The web process is not: 5-7.7 ms a request (page ~5-7 ms, API
+  ~2 ms in-process; at 500 clients the event loop's share grows). On a quiet machine the ratio
+  tends to (bare driver + postgres) / (client + web + postgres) = 2.6 / 6.5 = ~0.40x at 64
+  clients and ~0.30x at 500 (main: ~0.25x), so the 0.5x goal is still NOT met; it needs the web
+  side at ~3 ms a request (the page's snippets and Jinja rendering, ~4.5 ms, are most of it).
+  WEB_MAX_INFLIGHT 4 against the default 20 (64 clients, 15 s, back to back, load ~5-6): web 5.14
+  vs 4.67 ms, 231 vs 215 req/s: within the noise, left at the pool size.
+  Then: a request takes its thread (executor) when it enters its WEB_MAX_INFLIGHT slot, not on
+  arrival. With 500 clients queued, ~500 executors were in use at once, more than the idle list
+  keeps (256), so threads were let go and started all the time: the web side's CPU per request
+  was higher at 500 clients than at 64 in the runs above (7.1-7.7 vs 4.9 ms). Same
+  back-to-back comparison, --duration 20 (09:29-09:32 UTC, load average 8.9 rising to 10.6),
+  CPU ms per request:
+                     req/s site / bare   client  web   postgres | bare: driver postgres
+      main    64:    155.1 / 265.1 = 0.59x   0.57   6.11   3.02    |       1.81   1.14
+             500:    146.7 / 318.2 = 0.46x   0.66   6.22   2.92    |       1.67   1.04
+      branch  64:    206.7 / 379.5 = 0.54x   0.42   4.80   1.30    |       1.28   0.83
+             500:    245.2 / 354.0 = 0.69x   0.44   4.66   1.00    |       1.44   0.90
+  0 errors. At the same moment the site served 1.33x (64 clients) and 1.67x (500) main's
+  requests per second, for 6.1-6.5 ms of CPU a request in all against main's 9.7-9.8. The bare
+  side's own figure swings with the load (265-380 req/s here), so the ratio printed by a loaded
+  run is not the quiet one: by CPU per request, quiet, ~2.2 / 6.3 = ~0.35x (main ~0.29x). The
+  0.5x goal is NOT met; the lead's quiet re-measure says where it stands.
+    .venv/bin/python bench/load/cpu_profile.py --requests 500 --keep   # web and PostgreSQL CPU / request
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ dashboard holds thousands of tokens and must render in a few milliseconds.
 """
 
 import html
+import struct
+from bisect import bisect_right
 from functools import lru_cache
 
 from django import template
@@ -73,6 +75,44 @@ def _token_piece(raw: str) -> tuple[str, str]:
 _DIST_CLASS = ["t"] * (NEAR_CONTEXT + 1) + ["t c5"] * (FAR_CONTEXT - NEAR_CONTEXT) + ["t c16"]
 
 
+@lru_cache(maxsize=4096)
+def _dist_classes(n: int, center: int) -> tuple[str, ...]:
+    """Each position's class prefix by its distance to ``center`` (the centre's ``q`` is added
+    by the caller)."""
+    far = len(_DIST_CLASS) - 1
+    return tuple(_DIST_CLASS[min(k - center if k > center else center - k, far)] for k in range(n))
+
+
+def _alpha_bounds() -> list[float]:
+    """``bounds[i]``: the smallest double in [0, 1] that ``f"{x:.2f}"`` writes as ``_ALPHAS[i +
+    1]``. Formatting is monotonic in ``x``, so ``_ALPHAS[bisect_right(bounds, x)]`` is
+    ``f"{x:.2f}"`` for every ``x`` in [0, 1] (found by bisection over the doubles' bit patterns,
+    so the rounding is Python's own, ties included)."""
+
+    def bits(x: float) -> int:
+        return struct.unpack("<q", struct.pack("<d", x))[0]
+
+    def double(b: int) -> float:
+        return struct.unpack("<d", struct.pack("<q", b))[0]
+
+    out = []
+    for i in range(1, 101):
+        want = f"{i / 100:.2f}"
+        lo, hi = bits(0.0), bits(1.0)  # non-negative doubles order as their bit patterns
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if f"{double(mid):.2f}" >= want:  # same length, so text order is numeric order
+                hi = mid
+            else:
+                lo = mid + 1
+        out.append(double(lo))
+    return out
+
+
+_ALPHA_BOUNDS = _alpha_bounds()
+_ALPHAS = [f"{i / 100:.2f}" for i in range(101)]
+
+
 def snippet_html(tokens, values, scale: float | None, center: int | None = None) -> str:
     """One snippet as HTML: a span per shown piece (a token, or the byte-level tokens that
     together make one UTF-8 character), escaped; active pieces coloured by ``value / scale``
@@ -99,27 +139,28 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     parts = []
     append = parts.append
     if pieces is None:  # the common case, one piece per token: the tightest loop
-        piece = _token_piece
-        for k in range(n):
-            text, extra = piece(tokens[k])
-            if k == center:
-                cls = "t" + extra + " q"
-            else:
-                d = k - center if k > center else center - k
-                cls = dist_class[d if d < far else far] + extra
-            v = vals[k]
+        # float formatting is what costs here: the strength (style: two decimals of a number in
+        # [0, 1]) comes from the table of where each of its 101 spellings starts, a C-level search
+        bounds, alphas = _ALPHA_BOUNDS, _ALPHAS
+        pairs = zip(map(_token_piece, tokens), _dist_classes(n, center), vals, strict=False)
+        for (text, extra), cls, v in pairs:
             if not v:
-                append(f'<span class="{cls}">{text}</span>')
+                append(f'<span class="{cls}{extra}">{text}</span>')
             elif v > 0:
                 a = v * inv
                 append(
-                    f'<span class="{cls} a" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                    f'<span class="{cls}{extra} a" style="--a:{alphas[bisect_right(bounds, a)] if a < 1 else "1.00"}"'
+                    f' title="{v:.3f}">{text}</span>'
                 )
             else:
                 a = -v * inv
                 append(
-                    f'<span class="{cls} n" style="--a:{a if a < 1 else 1:.2f}" title="{v:.3f}">{text}</span>'
+                    f'<span class="{cls}{extra} n" style="--a:{alphas[bisect_right(bounds, a)] if a < 1 else "1.00"}"'
+                    f' title="{v:.3f}">{text}</span>'
                 )
+        if 0 <= center < n:  # the centre piece: ``q`` after its own classes
+            extra = _token_piece(tokens[center])[1]
+            parts[center] = parts[center].replace(f'<span class="t{extra}', f'<span class="t{extra} q', 1)
         return "".join(parts)
     for k in range(len(pieces)):
         first, last, shown = pieces[k]

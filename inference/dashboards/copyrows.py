@@ -18,6 +18,7 @@ caller then writes the dicts through the importers, whose validation names the p
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,6 +34,8 @@ _HEAD = struct.Struct(">hiqiiiiii")  # fields, id (len, value), tokens text[] he
 
 def encodable(arrays: DashboardArrays) -> bool:
     """Whether every snippet can be encoded here (else: the importers' path, which explains)."""
+    if sys.byteorder != "little":  # the row writer byte-swaps words (kernels.write_rows)
+        return False
     if len(arrays.snip_seq) and arrays.snip_values.shape[1] == 0:  # empty snippets: refused there
         return False
     if not np.isfinite(arrays.snip_values).all():
@@ -106,34 +109,21 @@ class SnippetEncoder:
         n = hi - lo
         if n == 0:
             return bytearray(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        values = a.snip_values[lo:hi]
+        values = np.ascontiguousarray(a.snip_values[lo:hi], dtype=np.float32)
         width = values.shape[1]
-        tail = np.zeros(n, dtype=_tail_dtype(width, len(self.source), creator_id is not None))
+        # the constant bytes of every row's fixed-size tail, once; a compiled loop then writes
+        # each row: its prompt's head (encoded once per prompt), this template, and the row's own
+        # fields into it (numpy over the whole block took three passes over the values plus a
+        # float64 copy and a sort for the first index of the max)
+        tail = np.zeros(1, dtype=_tail_dtype(width, len(self.source), creator_id is not None))
         tail["vh0"], tail["vh1"], tail["vh3"], tail["vh4"], tail["vh5"] = 20 + 8 * width, 1, 700, width, 1
         tail["vals"]["len"] = 4
-        tail["vals"]["value"] = values
-        # max / its first index / min as the importers compute them (float64, row by row)
-        flat = values.astype(np.float64).ravel()
-        starts = np.arange(n, dtype=np.int64) * width
-        max_value = np.maximum.reduceat(flat, starts)
-        row_of = np.repeat(np.arange(n), width)
-        hits = np.flatnonzero(flat == max_value[row_of])
-        _, first_hit = np.unique(row_of[hits], return_index=True)
         for name in ("max", "idx", "min", "bmin", "bmax", "bc", "qti"):
             tail[f"{name}_len"] = 4
-        tail["max"] = max_value
-        tail["idx"] = hits[first_hit] - starts
-        tail["min"] = np.minimum.reduceat(flat, starts)
-        tail["bmin"], tail["bmax"], tail["bc"] = (
-            a.snip_bin_min[lo:hi],
-            a.snip_bin_max[lo:hi],
-            a.snip_bin_contains[lo:hi],
-        )
-        tail["qti"] = a.snip_qti[lo:hi]
         tail["src_len"] = len(self.source)
         if self.source:
             tail["src"] = self.source
-        tail["di_len"], tail["di"] = 8, a.snip_seq[lo:hi]
+        tail["di_len"] = 8
         tail["dfa0"], tail["dfa3"] = 12, 700
         tail["dfa_t_len"], tail["dfa_m_len"] = -1, -1
         if creator_id is None:
@@ -141,13 +131,16 @@ class SnippetEncoder:
         else:
             tail["creator_len"], tail["creator"] = 8, creator_id
         tail["created_len"], tail["created"] = 8, struct.unpack(">q", timestamptz(created_at)[4:])[0]
+        fields = tail.dtype.fields
+        at = np.array(
+            [fields["vals"][1] + 4]
+            + [fields[k][1] for k in ("max", "idx", "min", "bmin", "bmax", "bc", "qti", "di")],
+            dtype=np.int64,
+        )
 
-        # each row: its prompt's head (encoded once per prompt) then its fixed-size tail, copied
-        # into one buffer by a compiled loop (slicing ~100,000 rows apart in Python cost more
-        # than the rest of the encoding)
-        from inference.dashboards.kernels import assemble_rows
+        from inference.dashboards.kernels import write_rows
 
-        seqs = a.snip_seq[lo:hi]
+        seqs = a.snip_seq[lo:hi].astype(np.int64, copy=False)
         used = np.unique(seqs)
         heads = [self._head(s) for s in used.tolist()]
         head_len = np.zeros(int(used[-1]) + 1, dtype=np.int64)
@@ -159,15 +152,23 @@ class SnippetEncoder:
         offsets = np.zeros(n, dtype=np.int64)
         np.cumsum(sizes[:-1], out=offsets[1:])
         rows = bytearray(int(offsets[-1] + sizes[-1]))
-        assemble_rows(
+        args = (
             np.frombuffer(rows, dtype=np.uint8),
+            offsets,
             np.frombuffer(b"".join(heads), dtype=np.uint8),
             head_off,
             head_len,
-            seqs.astype(np.int64, copy=False),
-            tail.view(np.uint8).reshape(n, ts),
-            offsets,
+            seqs,
+            tail.view(np.uint8),
+            values,
+            at,
+            np.ascontiguousarray(a.snip_bin_min[lo:hi], dtype=np.float64),
+            np.ascontiguousarray(a.snip_bin_max[lo:hi], dtype=np.float64),
+            np.ascontiguousarray(a.snip_bin_contains[lo:hi], dtype=np.float64),
+            a.snip_qti[lo:hi].astype(np.int64, copy=False),
+            seqs,
         )
+        write_rows(0, n, *args)
         return rows, offsets, a.snip_feature[lo:hi] - start
 
     def prepare(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -72,6 +73,26 @@ def _tail_dtype(n_values: int, source_len: int, with_creator: bool) -> np.dtype:
     return np.dtype(fields)
 
 
+class _Thread(threading.Thread):
+    """Runs ``fn()`` at once; ``join()`` waits and raises what it raised."""
+
+    def __init__(self, fn):
+        super().__init__(name="dashboards-rows", daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:  # raised in the joining thread
+            self.error = exc
+
+    def join(self, timeout=None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 class SnippetEncoder:
     """Encodes the snippets of one :class:`DashboardArrays` (per prompt: its tokens' bytes,
     encoded once and reused by every batch)."""
@@ -104,11 +125,20 @@ class SnippetEncoder:
     ) -> tuple[bytearray, np.ndarray, np.ndarray]:
         """The rows of the features at positions ``start:stop``: ``(rows, row offsets, row
         feature)`` where row feature is the position minus ``start``."""
+        rows, offsets, row_feature, write = self._rows_job(
+            start, stop, creator_id=creator_id, created_at=created_at
+        )
+        write()
+        return rows, offsets, row_feature
+
+    def _rows_job(self, start: int, stop: int, *, creator_id: int | None, created_at: datetime):
+        """``(rows, offsets, row feature, write)``: the buffer laid out, ``write()`` fills it
+        (a compiled loop that releases the GIL, so it can run in a thread)."""
         a = self.arrays
         lo, hi = int(self.bounds[start]), int(self.bounds[stop])
         n = hi - lo
         if n == 0:
-            return bytearray(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return bytearray(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), lambda: None
         values = np.ascontiguousarray(a.snip_values[lo:hi], dtype=np.float32)
         width = values.shape[1]
         # the constant bytes of every row's fixed-size tail, once; a compiled loop then writes
@@ -168,8 +198,7 @@ class SnippetEncoder:
             a.snip_qti[lo:hi].astype(np.int64, copy=False),
             seqs,
         )
-        write_rows(0, n, *args)
-        return rows, offsets, a.snip_feature[lo:hi] - start
+        return rows, offsets, a.snip_feature[lo:hi] - start, lambda: write_rows(0, n, *args)
 
     def prepare(
         self,
@@ -183,10 +212,18 @@ class SnippetEncoder:
     ) -> PreparedFeatures:
         """The importers' :class:`PreparedFeatures` for the features at ``start:stop``: the
         feature rows validated by ``normalize_features`` (``decorate`` adds the extras), the
-        activation rows encoded here."""
-        dicts = [decorate(d) for d in self.arrays.feature_dicts(range(start, stop), activations=False)]
-        normalized = normalize_features(dicts, d_sae=d_sae, defer_activations=True)
-        rows, offsets, row_feature = self.rows(start, stop, creator_id=creator_id, created_at=created_at)
+        activation rows encoded here. The rows are written in a thread (compiled, without the
+        GIL) while this one builds and validates the feature rows (Python): on two cores the
+        two take the time of the longer."""
+        rows, offsets, row_feature, write = self._rows_job(
+            start, stop, creator_id=creator_id, created_at=created_at
+        )
+        writer = _Thread(write)
+        try:
+            dicts = [decorate(d) for d in self.arrays.feature_dicts(range(start, stop), activations=False)]
+            normalized = normalize_features(dicts, d_sae=d_sae, defer_activations=True)
+        finally:
+            writer.join()
         return PreparedFeatures(
             features=normalized,
             snippet_positions=list(range(len(normalized))),

@@ -143,6 +143,8 @@ def _iter_arrays(
     from inference.dashboards import kernels
 
     cfg = config
+    if cfg.n_intervals > 31:  # a prompt's intervals are the bits of a uint32 (kernels.pass2)
+        raise ValueError(f"n_intervals must be between 1 and 31, got {cfg.n_intervals}")
     idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
     n_feat = len(idx)
     n_rows, ctx_len = tokens.shape
@@ -280,12 +282,12 @@ def _iter_arrays(
                 torch.rand((n_feat, f.shape[0] // ctx_len), generator=gen).numpy() for f in feats_cache
             ]
 
-        def pass2_work(feats_np, start, keys, iv_max, iv_pos):
+        def pass2_work(feats_np, start, keys, iv_mask):
             def work(f0, f1):
                 kernels.pass2(feats_np, ctx_len, f0, f1, act_min_np, span_np, width_np, hist_np, iv_count_np,
-                              iv_max, iv_pos)  # fmt: skip
-                kernels.sample_merge(iv_max, iv_pos, keys, f0, f1, start * ctx_len, ctx_len, s_score, s_gidx,
-                                     s_size, s_rows, feats_np)  # fmt: skip
+                              iv_mask)  # fmt: skip
+                kernels.sample_merge(iv_mask, keys, f0, f1, start * ctx_len, ctx_len, s_score, s_gidx, s_size,
+                                     s_rows, feats_np)  # fmt: skip
                 return True
 
             return work
@@ -301,9 +303,8 @@ def _iter_arrays(
                     keys = key_list[b]
                 else:
                     keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
-                iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
-                iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-                kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos), c0, c1)
+                iv_mask = np.empty((n_prompts, n_feat), dtype=np.uint32)
+                kpool.run(pass2_work(feats.numpy(), start, keys, iv_mask), c0, c1)
                 done_step()
 
             # ---- this piece's snippets: the kept candidates as flat arrays --------------------------
@@ -316,7 +317,10 @@ def _iter_arrays(
                 for i in reversed(range(n_iv))
             ]
             f_sel, g_sel, k_sel, gidx = select_snippets([(keep, g) for keep, g, _ in groups], nnz > 0, n_iv)
-            seq, position = np.divmod(gidx, ctx_len)
+            seq, position = np.divmod(gidx, ctx_len)  # an interval snippet's position: found below
+            # each snippet's interval (-1: the top group), for the qualifying position of the
+            # interval snippets: the prompt's largest value inside the interval (first position)
+            iv_of = np.where(g_sel == 0, -1, n_iv - g_sel).astype(np.int64)
             values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
             if lazy_rows:  # gathered from the kept feature activations, batch by batch
                 batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
@@ -326,11 +330,17 @@ def _iter_arrays(
                 for b, feats_b in enumerate(feats_cache):
                     if cuts[b] < cuts[b + 1]:
                         kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_abs,
-                                            row_of, values)  # fmt: skip
+                                            row_of, values, iv_of, width_np, n_iv, position)  # fmt: skip
             else:  # carried along with the candidates (one piece: all the features)
                 for g, (_, _, rows) in enumerate(groups):
                     hit = np.flatnonzero(g_sel == g)
-                    values[hit] = rows[k_sel[hit], f_sel[hit], first:]
+                    full = rows[k_sel[hit], f_sel[hit]]  # [h, L]
+                    values[hit] = full[:, first:]
+                    if g:
+                        found = np.zeros(len(hit), dtype=np.int64)
+                        kernels.interval_positions(full, np.arange(len(hit), dtype=np.int64), iv_of[hit],
+                                                   width_np[f_sel[hit] + c0], n_iv, found)  # fmt: skip
+                        position[hit] = found
             mx_sel = mx64[f_sel + c0]
             interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
             is_top = g_sel == 0

@@ -293,6 +293,19 @@ def _iter_arrays(
             return work
 
         first = 1 if cfg.drop_first_token else 0
+
+        def gather_work(order, cuts, f_abs, row_of, values, iv_of, position):
+            """The snippet rows (and interval positions) of the batches ``b0:b1`` of the kept
+            feature activations (threads write disjoint snippets)."""
+
+            def work(b0, b1):
+                for b in range(b0, b1):
+                    if cuts[b] < cuts[b + 1]:
+                        kernels.gather_rows(feats_cache[b].numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]],
+                                            f_abs, row_of, values, iv_of, width_np, n_iv, position)  # fmt: skip
+
+            return work
+
         tokens_np = tokens.cpu().numpy()
         idx_np = idx.numpy().astype(np.int64)
         mx64 = act_max_np.astype(np.float64)
@@ -326,11 +339,8 @@ def _iter_arrays(
                 batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
                 order = np.argsort(batch_of, kind="stable")
                 cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
-                f_abs = f_sel + c0
-                for b, feats_b in enumerate(feats_cache):
-                    if cuts[b] < cuts[b + 1]:
-                        kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_abs,
-                                            row_of, values, iv_of, width_np, n_iv, position)  # fmt: skip
+                work = gather_work(order, cuts, f_sel + c0, row_of, values, iv_of, position)
+                kpool.run(work, 0, len(feats_cache))
             else:  # carried along with the candidates (one piece: all the features)
                 for g, (_, _, rows) in enumerate(groups):
                     hit = np.flatnonzero(g_sel == g)

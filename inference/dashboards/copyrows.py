@@ -168,7 +168,7 @@ class SnippetEncoder:
             dtype=np.int64,
         )
 
-        from inference.dashboards.kernels import write_rows
+        from inference.dashboards.copykernels import write_rows
 
         seqs = a.snip_seq[lo:hi].astype(np.int64, copy=False)
         used = np.unique(seqs)

@@ -332,7 +332,9 @@ def _iter_arrays(
             values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
             if lazy_rows:  # gathered from the kept feature activations, batch by batch
                 batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
-                order = np.argsort(batch_of, kind="stable")
+                # by prompt, then feature: a prompt's snippets read neighbouring columns of the
+                # same token rows one after the other (cache lines shared)
+                order = np.lexsort((f_sel, seq))
                 cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
                 work = gather_work(order, cuts, f_sel + c0, row_of, values, iv_of, position)
                 kpool.run(work, 0, len(feats_cache))

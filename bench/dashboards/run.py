@@ -151,8 +151,8 @@ loop writes every row (head, a constant tail template, the values byte-swapped b
 first index / min in the same sweep) in a thread while the feature rows are validated (Python):
 COPY rows 0.36-0.46 s -> 0.20-0.23 s when not starved. Sections, single thread, CPU-s, load 2.2-3.0,
 main / this branch interleaved, 3 runs each: compute 1.10-1.33 / 0.98-1.12 (forward + encode, the
-limit's own work, 0.6-0.9 of it). Runs of this script (main vs this
-branch, interleaved, same minutes; main = 9ceac22 copied to /tmp): ``--threads 1 --no-peer --no-workers --no-db``, load 2.3-2.9:
+limit's own work, 0.6-0.9 of it). Runs of this script (main = 9ceac22 copied to /tmp vs this
+branch, interleaved, same minutes): ``--threads 1 --no-peer --no-workers --no-db``, load 2.3-2.9:
 branch ours 1.79 s (compute 1.53, COPY 0.23; CPU 1.87 s), limit 0.67 s: 2.67x; main 1.70 s
 (compute 1.33, COPY 0.36; CPU 1.56 s), limit 0.57 s: 3.00x; at load 6-13: branch CPU 1.91 / 1.68 s,
 main 1.95 / 1.87 s. Default (2 threads) ``--peer-n-prompts 128``: branch at load 10 -> 4: ours

@@ -18,6 +18,8 @@ caller then writes the dicts through the importers, whose validation names the p
 from __future__ import annotations
 
 import struct
+import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,6 +35,8 @@ _HEAD = struct.Struct(">hiqiiiiii")  # fields, id (len, value), tokens text[] he
 
 def encodable(arrays: DashboardArrays) -> bool:
     """Whether every snippet can be encoded here (else: the importers' path, which explains)."""
+    if sys.byteorder != "little":  # the row writer byte-swaps words (kernels.write_rows)
+        return False
     if len(arrays.snip_seq) and arrays.snip_values.shape[1] == 0:  # empty snippets: refused there
         return False
     if not np.isfinite(arrays.snip_values).all():
@@ -69,6 +73,26 @@ def _tail_dtype(n_values: int, source_len: int, with_creator: bool) -> np.dtype:
     return np.dtype(fields)
 
 
+class _Thread(threading.Thread):
+    """Runs ``fn()`` at once; ``join()`` waits and raises what it raised."""
+
+    def __init__(self, fn):
+        super().__init__(name="dashboards-rows", daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:  # raised in the joining thread
+            self.error = exc
+
+    def join(self, timeout=None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 class SnippetEncoder:
     """Encodes the snippets of one :class:`DashboardArrays` (per prompt: its tokens' bytes,
     encoded once and reused by every batch)."""
@@ -101,39 +125,35 @@ class SnippetEncoder:
     ) -> tuple[bytearray, np.ndarray, np.ndarray]:
         """The rows of the features at positions ``start:stop``: ``(rows, row offsets, row
         feature)`` where row feature is the position minus ``start``."""
+        rows, offsets, row_feature, write = self._rows_job(
+            start, stop, creator_id=creator_id, created_at=created_at
+        )
+        write()
+        return rows, offsets, row_feature
+
+    def _rows_job(self, start: int, stop: int, *, creator_id: int | None, created_at: datetime):
+        """``(rows, offsets, row feature, write)``: the buffer laid out, ``write()`` fills it
+        (a compiled loop that releases the GIL, so it can run in a thread)."""
         a = self.arrays
         lo, hi = int(self.bounds[start]), int(self.bounds[stop])
         n = hi - lo
         if n == 0:
-            return bytearray(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        values = a.snip_values[lo:hi]
+            return bytearray(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), lambda: None
+        values = np.ascontiguousarray(a.snip_values[lo:hi], dtype=np.float32)
         width = values.shape[1]
-        tail = np.zeros(n, dtype=_tail_dtype(width, len(self.source), creator_id is not None))
+        # the constant bytes of every row's fixed-size tail, once; a compiled loop then writes
+        # each row: its prompt's head (encoded once per prompt), this template, and the row's own
+        # fields into it (numpy over the whole block took three passes over the values plus a
+        # float64 copy and a sort for the first index of the max)
+        tail = np.zeros(1, dtype=_tail_dtype(width, len(self.source), creator_id is not None))
         tail["vh0"], tail["vh1"], tail["vh3"], tail["vh4"], tail["vh5"] = 20 + 8 * width, 1, 700, width, 1
         tail["vals"]["len"] = 4
-        tail["vals"]["value"] = values
-        # max / its first index / min as the importers compute them (float64, row by row)
-        flat = values.astype(np.float64).ravel()
-        starts = np.arange(n, dtype=np.int64) * width
-        max_value = np.maximum.reduceat(flat, starts)
-        row_of = np.repeat(np.arange(n), width)
-        hits = np.flatnonzero(flat == max_value[row_of])
-        _, first_hit = np.unique(row_of[hits], return_index=True)
         for name in ("max", "idx", "min", "bmin", "bmax", "bc", "qti"):
             tail[f"{name}_len"] = 4
-        tail["max"] = max_value
-        tail["idx"] = hits[first_hit] - starts
-        tail["min"] = np.minimum.reduceat(flat, starts)
-        tail["bmin"], tail["bmax"], tail["bc"] = (
-            a.snip_bin_min[lo:hi],
-            a.snip_bin_max[lo:hi],
-            a.snip_bin_contains[lo:hi],
-        )
-        tail["qti"] = a.snip_qti[lo:hi]
         tail["src_len"] = len(self.source)
         if self.source:
             tail["src"] = self.source
-        tail["di_len"], tail["di"] = 8, a.snip_seq[lo:hi]
+        tail["di_len"] = 8
         tail["dfa0"], tail["dfa3"] = 12, 700
         tail["dfa_t_len"], tail["dfa_m_len"] = -1, -1
         if creator_id is None:
@@ -141,13 +161,16 @@ class SnippetEncoder:
         else:
             tail["creator_len"], tail["creator"] = 8, creator_id
         tail["created_len"], tail["created"] = 8, struct.unpack(">q", timestamptz(created_at)[4:])[0]
+        fields = tail.dtype.fields
+        at = np.array(
+            [fields["vals"][1] + 4]
+            + [fields[k][1] for k in ("max", "idx", "min", "bmin", "bmax", "bc", "qti", "di")],
+            dtype=np.int64,
+        )
 
-        # each row: its prompt's head (encoded once per prompt) then its fixed-size tail, copied
-        # into one buffer by a compiled loop (slicing ~100,000 rows apart in Python cost more
-        # than the rest of the encoding)
-        from inference.dashboards.kernels import assemble_rows
+        from inference.dashboards.copykernels import write_rows
 
-        seqs = a.snip_seq[lo:hi]
+        seqs = a.snip_seq[lo:hi].astype(np.int64, copy=False)
         used = np.unique(seqs)
         heads = [self._head(s) for s in used.tolist()]
         head_len = np.zeros(int(used[-1]) + 1, dtype=np.int64)
@@ -159,16 +182,23 @@ class SnippetEncoder:
         offsets = np.zeros(n, dtype=np.int64)
         np.cumsum(sizes[:-1], out=offsets[1:])
         rows = bytearray(int(offsets[-1] + sizes[-1]))
-        assemble_rows(
+        args = (
             np.frombuffer(rows, dtype=np.uint8),
+            offsets,
             np.frombuffer(b"".join(heads), dtype=np.uint8),
             head_off,
             head_len,
-            seqs.astype(np.int64, copy=False),
-            tail.view(np.uint8).reshape(n, ts),
-            offsets,
+            seqs,
+            tail.view(np.uint8),
+            values,
+            at,
+            np.ascontiguousarray(a.snip_bin_min[lo:hi], dtype=np.float64),
+            np.ascontiguousarray(a.snip_bin_max[lo:hi], dtype=np.float64),
+            np.ascontiguousarray(a.snip_bin_contains[lo:hi], dtype=np.float64),
+            a.snip_qti[lo:hi].astype(np.int64, copy=False),
+            seqs,
         )
-        return rows, offsets, a.snip_feature[lo:hi] - start
+        return rows, offsets, a.snip_feature[lo:hi] - start, lambda: write_rows(0, n, *args)
 
     def prepare(
         self,
@@ -182,10 +212,18 @@ class SnippetEncoder:
     ) -> PreparedFeatures:
         """The importers' :class:`PreparedFeatures` for the features at ``start:stop``: the
         feature rows validated by ``normalize_features`` (``decorate`` adds the extras), the
-        activation rows encoded here."""
-        dicts = [decorate(d) for d in self.arrays.feature_dicts(range(start, stop), activations=False)]
-        normalized = normalize_features(dicts, d_sae=d_sae, defer_activations=True)
-        rows, offsets, row_feature = self.rows(start, stop, creator_id=creator_id, created_at=created_at)
+        activation rows encoded here. The rows are written in a thread (compiled, without the
+        GIL) while this one builds and validates the feature rows (Python): on two cores the
+        two take the time of the longer."""
+        rows, offsets, row_feature, write = self._rows_job(
+            start, stop, creator_id=creator_id, created_at=created_at
+        )
+        writer = _Thread(write)
+        try:
+            dicts = [decorate(d) for d in self.arrays.feature_dicts(range(start, stop), activations=False)]
+            normalized = normalize_features(dicts, d_sae=d_sae, defer_activations=True)
+        finally:
+            writer.join()
         return PreparedFeatures(
             features=normalized,
             snippet_positions=list(range(len(normalized))),

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,9 +43,9 @@ import torch
 from inference.dashboards.arrays import DashboardArrays, select_snippets
 from inference.dashboards.hooks import HookActivations, feature_resid_directions, hook_layer  # noqa: F401
 from inference.dashboards.neighbours import decoder_neighbours, umap_layout  # noqa: F401 (re-exported)
+from inference.dashboards.pool import PARALLEL_FROM, KernelPool
 
 NO_KEY = 2.0  # random keys are in [0, 1); this marks "no candidate"
-PARALLEL_FROM = 1 << 14  # features x prompts per batch from which the kernels split over threads
 
 
 @dataclass(frozen=True)
@@ -64,39 +63,6 @@ class DashboardConfig:
     drop_first_token: bool = True
     cache_bytes: int = 1 << 30
     ignore_token_ids: frozenset[int] = field(default_factory=frozenset)
-
-
-class _KernelPool:
-    """Runs a kernel over feature ranges, one per thread (the numba kernels release the GIL).
-
-    The call waits for every range: run in the background while the next batch goes through the
-    model (tried), the kernels' threads and torch's OpenMP threads (which spin between
-    operations) fought over the cores and the whole took longer, most of all on a busy machine."""
-
-    def __init__(self, n_feat: int, n_threads: int):
-        self.n_feat = n_feat
-        self.n = max(1, min(n_threads, n_feat))
-        self.pool = ThreadPoolExecutor(self.n - 1, thread_name_prefix="dashboards") if self.n > 1 else None
-
-    def run(self, fn: Callable[[int, int], object], lo: int = 0, hi: int | None = None) -> list:
-        """``fn(f0, f1)`` for every range of ``lo:hi`` (all features by default; the first range
-        on this thread), in range order."""
-        hi = self.n_feat if hi is None else hi
-        if hi <= lo:
-            return []
-        n = min(self.n, hi - lo)
-        cuts = [lo + (hi - lo) * i // n for i in range(n + 1)]
-        ranges = [(cuts[i], cuts[i + 1]) for i in range(n)]
-        others = [self.pool.submit(fn, f0, f1) for f0, f1 in ranges[1:]] if self.pool else []
-        try:
-            first = fn(*ranges[0])
-        finally:
-            rest = [f.result() for f in others]
-        return [first, *rest]
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
 
 
 def compute_dashboards_arrays(**kwargs) -> DashboardArrays:
@@ -143,6 +109,8 @@ def _iter_arrays(
     from inference.dashboards import kernels
 
     cfg = config
+    if cfg.n_intervals > 31:  # a prompt's intervals are the bits of a uint32 (kernels.pass2)
+        raise ValueError(f"n_intervals must be between 1 and 31, got {cfg.n_intervals}")
     idx = torch.as_tensor(list(feature_indices), dtype=torch.long)
     n_feat = len(idx)
     n_rows, ctx_len = tokens.shape
@@ -195,7 +163,7 @@ def _iter_arrays(
     # Python loop per feature), the features split over as many threads as torch uses; torch's
     # thread count is the caller's, never changed here.
     n_threads = torch.get_num_threads() if n_feat * cfg.prompt_batch_size >= PARALLEL_FROM else 1
-    kpool = _KernelPool(n_feat, n_threads)
+    kpool = KernelPool(n_feat, n_threads)
     carry = 0 if lazy_rows else ctx_len  # snippet rows travel with the candidates (no cache)
     try:
         # ---- pass 1: density, extremes, top-k snippets, quantile tail -------------------------------
@@ -226,15 +194,36 @@ def _iter_arrays(
             if progress:
                 progress(steps, steps_total)
 
-        for start, acts in hook_acts:
-            feats = encode(start, acts)
+        def summaries(feats):  # per-prompt maxima and their positions [B, F]
             n_prompts = feats.shape[0] // ctx_len
-            if feats_cache is not None:
-                feats_cache.append(feats)  # [B * L, F]
-            p_max = np.empty((n_prompts, n_feat), dtype=np.float32)
-            p_pos = np.empty((n_prompts, n_feat), dtype=np.int32)
-            sizes = (kpool.run(pass1_work(feats.numpy(), start, p_max, p_pos, *sizes)) or [sizes])[0]
-            done_step()
+            return np.empty((n_prompts, n_feat), dtype=np.float32), np.empty(
+                (n_prompts, n_feat), dtype=np.int32
+            )
+
+        if feats_cache is not None:
+            # The model and the encoder first, every batch; then the kernels over all of them in
+            # one go, each thread a feature range, batch after batch in order (the same merges).
+            # Between torch's operations its OpenMP threads spin a while before they sleep: kernel
+            # threads started after every batch ran against them for a core.
+            starts = []
+            for start, acts in hook_acts:
+                feats_cache.append(encode(start, acts))  # [B * L, F]
+                starts.append(start)
+                done_step()
+
+            def pass1_all(f0, f1):
+                hs, ts = 0, 0
+                for start, feats in zip(starts, feats_cache, strict=True):
+                    work = pass1_work(feats.numpy(), start, *summaries(feats), hs, ts)
+                    hs, ts = work(f0, f1)
+                return hs, ts
+
+            sizes = (kpool.run(pass1_all) or [sizes])[0]
+        else:
+            for start, acts in hook_acts:
+                feats = encode(start, acts)
+                sizes = (kpool.run(pass1_work(feats.numpy(), start, *summaries(feats), *sizes)) or [sizes])[0]
+                done_step()
         heap_size, top_size = sizes
         act_max, act_min = torch.from_numpy(act_max_np), torch.from_numpy(act_min_np)
         q_vals = torch.from_numpy(kernels.heap_sorted(heap, heap_size))  # [min(q_k, T), F], descending
@@ -280,31 +269,51 @@ def _iter_arrays(
                 torch.rand((n_feat, f.shape[0] // ctx_len), generator=gen).numpy() for f in feats_cache
             ]
 
-        def pass2_work(feats_np, start, keys, iv_max, iv_pos):
+        def pass2_work(feats_np, start, keys, iv_mask):
             def work(f0, f1):
                 kernels.pass2(feats_np, ctx_len, f0, f1, act_min_np, span_np, width_np, hist_np, iv_count_np,
-                              iv_max, iv_pos)  # fmt: skip
-                kernels.sample_merge(iv_max, iv_pos, keys, f0, f1, start * ctx_len, ctx_len, s_score, s_gidx,
-                                     s_size, s_rows, feats_np)  # fmt: skip
+                              iv_mask)  # fmt: skip
+                kernels.sample_merge(iv_mask, keys, f0, f1, start * ctx_len, ctx_len, s_score, s_gidx, s_size,
+                                     s_rows, feats_np)  # fmt: skip
                 return True
 
             return work
 
         first = 1 if cfg.drop_first_token else 0
+
+        def gather_work(order, cuts, f_abs, row_of, values, iv_of, position):
+            """The snippet rows (and interval positions) of the batches ``b0:b1`` of the kept
+            feature activations (threads write disjoint snippets)."""
+
+            def work(b0, b1):
+                for b in range(b0, b1):
+                    if cuts[b] < cuts[b + 1]:
+                        kernels.gather_rows(feats_cache[b].numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]],
+                                            f_abs, row_of, values, iv_of, width_np, n_iv, position)  # fmt: skip
+
+            return work
+
         tokens_np = tokens.cpu().numpy()
         idx_np = idx.numpy().astype(np.int64)
         mx64 = act_max_np.astype(np.float64)
-        for c0, c1 in pieces:
+
+        def masks(feats):  # the intervals each prompt holds a token in [B, F]
+            return np.empty((feats.shape[0] // ctx_len, n_feat), dtype=np.uint32)
+
+        def pass2_all(f0, f1):  # kept feature activations: all the batches in one go, as pass 1
             for b, (start, feats) in enumerate(pass2_batches()):
-                n_prompts = feats.shape[0] // ctx_len
-                if key_list is not None:
-                    keys = key_list[b]
-                else:
-                    keys = torch.rand((n_feat, n_prompts), generator=gen).numpy()
-                iv_max = np.empty((n_iv, n_prompts, n_feat), dtype=np.float32)
-                iv_pos = np.empty((n_iv, n_prompts, n_feat), dtype=np.int32)
-                kpool.run(pass2_work(feats.numpy(), start, keys, iv_max, iv_pos), c0, c1)
-                done_step()
+                pass2_work(feats.numpy(), start, key_list[b], masks(feats))(f0, f1)
+
+        for c0, c1 in pieces:
+            if key_list is not None:
+                kpool.run(pass2_all, c0, c1)
+                for _ in range(n_batches):
+                    done_step()
+            else:
+                for start, feats in pass2_batches():
+                    keys = torch.rand((n_feat, feats.shape[0] // ctx_len), generator=gen).numpy()
+                    kpool.run(pass2_work(feats.numpy(), start, keys, masks(feats)), c0, c1)
+                    done_step()
 
             # ---- this piece's snippets: the kept candidates as flat arrays --------------------------
             iv_count_c = iv_count_np[:n_iv, c0:c1].T.copy()
@@ -316,21 +325,29 @@ def _iter_arrays(
                 for i in reversed(range(n_iv))
             ]
             f_sel, g_sel, k_sel, gidx = select_snippets([(keep, g) for keep, g, _ in groups], nnz > 0, n_iv)
-            seq, position = np.divmod(gidx, ctx_len)
+            seq, position = np.divmod(gidx, ctx_len)  # an interval snippet's position: found below
+            # each snippet's interval (-1: the top group), for the qualifying position of the
+            # interval snippets: the prompt's largest value inside the interval (first position)
+            iv_of = np.where(g_sel == 0, -1, n_iv - g_sel).astype(np.int64)
             values = np.empty((len(f_sel), ctx_len - first), dtype=np.float32)
             if lazy_rows:  # gathered from the kept feature activations, batch by batch
                 batch_of, row_of = np.divmod(seq, cfg.prompt_batch_size)
-                order = np.argsort(batch_of, kind="stable")
+                # by prompt, then feature: a prompt's snippets read neighbouring columns of the
+                # same token rows one after the other (cache lines shared)
+                order = np.lexsort((f_sel, seq))
                 cuts = np.searchsorted(batch_of[order], np.arange(len(feats_cache) + 1))
-                f_abs = f_sel + c0
-                for b, feats_b in enumerate(feats_cache):
-                    if cuts[b] < cuts[b + 1]:
-                        kernels.gather_rows(feats_b.numpy(), ctx_len, first, order[cuts[b] : cuts[b + 1]], f_abs,
-                                            row_of, values)  # fmt: skip
+                work = gather_work(order, cuts, f_sel + c0, row_of, values, iv_of, position)
+                kpool.run(work, 0, len(feats_cache))
             else:  # carried along with the candidates (one piece: all the features)
                 for g, (_, _, rows) in enumerate(groups):
                     hit = np.flatnonzero(g_sel == g)
-                    values[hit] = rows[k_sel[hit], f_sel[hit], first:]
+                    full = rows[k_sel[hit], f_sel[hit]]  # [h, L]
+                    values[hit] = full[:, first:]
+                    if g:
+                        found = np.zeros(len(hit), dtype=np.int64)
+                        kernels.interval_positions(full, np.arange(len(hit), dtype=np.int64), iv_of[hit],
+                                                   width_np[f_sel[hit] + c0], n_iv, found)  # fmt: skip
+                        position[hit] = found
             mx_sel = mx64[f_sel + c0]
             interval = n_iv - g_sel  # group g >= 1 is interval n_iv - g
             is_top = g_sel == 0

@@ -130,33 +130,44 @@ def pass1(feats, ctx_len, f0, f1, act_max, act_min, heap, heap_size, p_max, p_po
     return size
 
 
-@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_max, iv_pos):
-    """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
-    the last row collecting the non-positive entries) and, per prompt and interval, the
-    largest activation inside the interval and its first position (``iv_max``/``iv_pos
-    [n_iv, B, F]``, written; ``-inf`` where the prompt has none). Features ``f0:f1`` only.
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy", inline="always")
+def _interval(v, wd, n_iv):
+    """The interval of a positive activation ``v``: ``trunc(v / width)`` in float32, clamped."""
+    i = np.int32(np.float32(v / wd))
+    i = i if i < n_iv - 1 else n_iv - 1
+    return i if i > 0 else 0
 
-    The bins are int32 (an int64 ``floor`` made the bin loop scalar: five times slower) and the
-    batch's counts go to small int32 arrays of this range first, added to the running int64
-    counts once at the end. A non-positive value's bin arithmetic may overflow; it is never
-    used (the select picks the last row)."""
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_mask):
+    """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
+    the last row collecting the non-positive entries) and, per prompt, the set of intervals it
+    holds a token in (``iv_mask [B, F]``, bit ``i`` for interval ``i``, written). Features
+    ``f0:f1`` only.
+
+    Which token of a prompt qualifies it for an interval is worked out later, only for the
+    prompts kept in the samples (:func:`interval_positions`): tracking every prompt's largest
+    value and position per interval here cost two thirds of this sweep. The bins are int32 (an
+    int64 ``floor`` made the bin loop scalar: five times slower) and the batch's counts go to
+    small int32 arrays of this range first, added to the running int64 counts once at the end.
+    A non-positive value's bin arithmetic may overflow; it is never used (the select picks the
+    last row)."""
     n_tok = feats.shape[0]
     nb = hist.shape[0] - 1
     n_iv = iv_count.shape[0] - 1
     nb_f = np.float32(nb)
     m = f1 - f0
-    iv_max[:, :, f0:f1] = -np.inf
-    iv_pos[:, :, f0:f1] = 0
+    iv_mask[:, f0:f1] = 0
     hbin = np.empty(m, dtype=np.int32)
     ivl = np.empty(m, dtype=np.int32)
     lh = np.zeros((nb + 1, m), dtype=np.int32)
     lc = np.zeros((n_iv + 1, m), dtype=np.int32)
     am, sp, wd = act_min[f0:f1], span[f0:f1], width[f0:f1]
+    one = np.uint32(1)
     for t in range(n_tok):
         p = t // ctx_len
-        pos = np.int32(t - p * ctx_len)
         row = feats[t, f0:f1]
+        mk = iv_mask[p, f0:f1]
         for k in range(m):
             v = row[k]
             q = np.float32(np.float32(np.float32(v - am[k]) * nb_f) / sp[k])
@@ -167,20 +178,15 @@ def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_max, 
             i = np.int32(np.float32(v / wd[k]))
             i = i if i < n_iv - 1 else n_iv - 1
             i = i if i > 0 else 0
-            ivl[k] = i if v > 0 else n_iv
+            i = i if v > 0 else n_iv
+            ivl[k] = i
+            mk[k] |= one << np.uint32(i)  # bit n_iv: no interval (ignored)
         for k in range(m):
             lh[hbin[k], k] += 1
         for i in range(n_iv):  # few intervals: compare-and-count beats a second scatter
-            bm = iv_max[i, p, f0:f1]
-            bp = iv_pos[i, p, f0:f1]
             ci = lc[i]
             for k in range(m):
-                v = row[k]
-                inside = ivl[k] == i
-                ci[k] += inside
-                better = inside & (v > bm[k])
-                bm[k] = v if better else bm[k]
-                bp[k] = pos if better else bp[k]
+                ci[k] += ivl[k] == i
     for k in range(m):  # the rest: the non-positive entries
         inside = 0
         for i in range(n_iv):
@@ -238,25 +244,26 @@ def top_merge(p_max, p_pos, f0, f1, tok_offset, ctx_len, score, gidx, size, rows
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def sample_merge(iv_max, iv_pos, keys, f0, f1, tok_offset, ctx_len, score, gidx, size, rows, feats):
+def sample_merge(iv_mask, keys, f0, f1, tok_offset, ctx_len, score, gidx, size, rows, feats):
     """Merge one batch into the running uniform samples of every interval (features ``f0:f1``).
 
-    A prompt is a candidate of interval ``i`` when it holds a token there (``iv_max [n_iv, B,
-    F] > -inf``, from :func:`pass2`); its random key is ``keys [F, B]``. ``score [n_iv, S, F]``
-    holds the ``size [n_iv, F]`` smallest keys seen (ascending; the rest of the slots keep their
-    fill), ``gidx`` the qualifying token (the prompt's largest activation inside the interval) as
-    a global token index: sampling without replacement. ``rows [n_iv, S, F, L]`` as in
-    :func:`top_merge`."""
-    n_iv = iv_max.shape[0]
-    n_prompts = iv_max.shape[1]
+    A prompt is a candidate of interval ``i`` when it holds a token there (bit ``i`` of
+    ``iv_mask [B, F]``, from :func:`pass2`); its random key is ``keys [F, B]``. ``score [n_iv, S,
+    F]`` holds the ``size [n_iv, F]`` smallest keys seen (ascending; the rest of the slots keep
+    their fill), ``gidx`` the global token index of the prompt's first token (its qualifying
+    token is found once the samples are final: :func:`interval_positions`): sampling without
+    replacement. ``rows [n_iv, S, F, L]`` as in :func:`top_merge`."""
+    n_iv = score.shape[0]
+    n_prompts = iv_mask.shape[0]
     s_max = score.shape[1]
     if s_max == 0:
         return
     carry = rows.shape[0] > 0
     for i in range(n_iv):
+        bit = np.uint32(1) << np.uint32(i)
         for p in range(n_prompts):
             for f in range(f0, f1):
-                if not iv_max[i, p, f] > -np.inf:
+                if not iv_mask[p, f] & bit:
                     continue
                 x = keys[f, p]
                 n = size[i, f]
@@ -274,35 +281,50 @@ def sample_merge(iv_max, iv_pos, keys, f0, f1, tok_offset, ctx_len, score, gidx,
                         rows[i, j, f, :] = rows[i, j - 1, f, :]
                     j -= 1
                 score[i, j, f] = x
-                gidx[i, j, f] = tok_offset + p * ctx_len + iv_pos[i, p, f]
+                gidx[i, j, f] = tok_offset + p * ctx_len
                 if carry:
                     for pos in range(ctx_len):
                         rows[i, j, f, pos] = feats[p * ctx_len + pos, f]
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def gather_rows(feats, ctx_len, first, sel, f_sel, row_of, out):
+def gather_rows(feats, ctx_len, first, sel, f_sel, row_of, out, iv_of, width, n_iv, pos):
     """``out[h, :] = feats[row_of[h] * ctx_len + first:..., f_sel[h]]`` for the snippets ``sel``
-    that live in this batch's ``feats [B * L, F]``."""
+    that live in this batch's ``feats [B * L, F]``; for an interval snippet (``iv_of[h] >= 0``)
+    also ``pos[h]``, its qualifying position (see :func:`interval_positions`)."""
     for h in sel:
         base = row_of[h] * ctx_len
         f = f_sel[h]
-        for pos in range(first, ctx_len):
-            out[h, pos - first] = feats[base + pos, f]
+        for p in range(first, ctx_len):
+            out[h, p - first] = feats[base + p, f]
+        i = iv_of[h]
+        if i >= 0:
+            best = -np.inf
+            at = 0
+            wd = width[f]
+            for p in range(ctx_len):
+                v = feats[base + p, f]
+                if v > 0 and v > best and _interval(v, wd, n_iv) == i:
+                    best = v
+                    at = p
+            pos[h] = at
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
-def assemble_rows(out, heads, head_off, head_len, seqs, tails, offsets):
-    """The COPY rows: row ``r`` at ``out[offsets[r]:]`` is prompt ``seqs[r]``'s head bytes
-    (``heads[head_off[s]:][:head_len[s]]``) then ``tails[r]`` (``[n, row tail size]`` uint8)."""
-    n, ts = tails.shape
-    for r in range(n):
-        o = offsets[r]
-        s = seqs[r]
-        h0 = head_off[s]
-        hl = head_len[s]
-        out[o : o + hl] = heads[h0 : h0 + hl]  # slice copies: twice as fast as byte loops
-        out[o + hl : o + hl + ts] = tails[r]
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def interval_positions(rows, sel, iv, wd, n_iv, pos):
+    """The qualifying position of the interval snippets ``sel``: the first position of the
+    largest value of ``rows[h] [L]`` inside interval ``iv[h]`` (of width ``wd[h]``): what
+    tracking every prompt's interval maxima batch by batch gave, found for the kept prompts
+    only."""
+    for h in sel:
+        best = -np.inf
+        at = 0
+        for p in range(rows.shape[1]):
+            v = rows[h, p]
+            if v > 0 and v > best and _interval(v, wd[h], n_iv) == iv[h]:
+                best = v
+                at = p
+        pos[h] = at
 
 
 def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
@@ -313,22 +335,21 @@ def heap_sorted(heap: np.ndarray, size: int) -> np.ndarray:
 def warm() -> None:
     """Load (or compile, the first time on a machine) the kernels: a few seconds per process,
     like importing torch; the benchmark does it before its timer, as it loads the model."""
+    from inference.dashboards import copykernels
+
+    copykernels.warm()
     feats = np.zeros((2, 1), dtype=np.float32)
     one = np.ones(1, dtype=np.float32)
     p_max, p_pos = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int32)
     pass1(feats, 2, 0, 1, one.copy(), one.copy(), np.zeros((1, 1), np.float32), 0, p_max, p_pos)
-    iv_max, iv_pos = np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int32)
-    pass2(
-        feats, 2, 0, 1, one, one, one, np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64), iv_max, iv_pos
-    )
+    iv_mask = np.zeros((1, 1), np.uint32)
+    pass2(feats, 2, 0, 1, one, one, one, np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64), iv_mask)
     for rows in (np.zeros((0, 1, 2), np.float32), np.zeros((1, 1, 2), np.float32)):
         top_merge(p_max, p_pos, 0, 1, 0, 2, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64), 0, rows,
                   feats)  # fmt: skip
     for rows in (np.zeros((0, 1, 1, 2), np.float32), np.zeros((1, 1, 1, 2), np.float32)):
-        sample_merge(iv_max, iv_pos, np.zeros((1, 1), np.float32), 0, 1, 0, 2, np.zeros((1, 1, 1), np.float32),
+        sample_merge(iv_mask, np.zeros((1, 1), np.float32), 0, 1, 0, 2, np.zeros((1, 1, 1), np.float32),
                      np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), rows, feats)  # fmt: skip
-    one_b = np.ones((1, 1), np.uint8)
-    assemble_rows(np.zeros(2, np.uint8), one_b[0], np.zeros(1, np.int64), np.ones(1, np.int64),
-                  np.zeros(1, np.int64), one_b, np.zeros(1, np.int64))  # fmt: skip
-    gather_rows(feats, 2, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                np.zeros((1, 1), np.float32))  # fmt: skip
+    z = np.zeros(1, np.int64)
+    gather_rows(feats, 2, 1, z, z, z, np.zeros((1, 1), np.float32), z, one, 1, z)
+    interval_positions(np.zeros((1, 2), np.float32), z, z, one, 1, z)

@@ -14,17 +14,23 @@ from __future__ import annotations
 import select
 
 
-def check_connection(conn) -> None:
-    """``check`` of the psycopg pool (settings ``OPTIONS["pool"]["check"]``): raise when
-    ``conn`` is not usable."""
+def socket_says_healthy(conn) -> bool:
+    """True when ``conn`` (a psycopg connection, sync or async) is idle and its socket has
+    nothing to read, without waiting; False means "run the real check"."""
     from psycopg import pq
 
     try:
         idle = conn.pgconn.transaction_status == pq.TransactionStatus.IDLE and not conn.closed
         readable = select.select([conn.pgconn.socket], [], [], 0)[0]
     except Exception:  # noqa: BLE001 - closed, no socket: let the real check say what is wrong
-        idle, readable = False, True
-    if idle and not readable:
+        return False
+    return idle and not readable
+
+
+def check_connection(conn) -> None:
+    """``check`` of the psycopg pool (settings ``OPTIONS["pool"]["check"]``): raise when
+    ``conn`` is not usable."""
+    if socket_says_healthy(conn):
         return
     from psycopg_pool import ConnectionPool
 

@@ -18,21 +18,15 @@ created durably."""
 
 from __future__ import annotations
 
-import select
-
 
 async def check_connection(conn) -> None:
     """``check`` of the worker's async pool: raise when ``conn`` is not usable. A connection
     the server dropped has something to read on its socket (its error and end of stream)."""
-    from psycopg import pq
     from psycopg_pool import AsyncConnectionPool
 
-    try:
-        idle = conn.pgconn.transaction_status == pq.TransactionStatus.IDLE and not conn.closed
-        readable = select.select([conn.pgconn.socket], [], [], 0)[0]
-    except Exception:  # noqa: BLE001 - closed, no socket: let the real check say what is wrong
-        idle, readable = False, True
-    if idle and not readable:
+    from neuronsite.db.pool import socket_says_healthy
+
+    if socket_says_healthy(conn):
         return
     await AsyncConnectionPool.check_connection(conn)
 

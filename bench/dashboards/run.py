@@ -169,6 +169,17 @@ SAEDashboard 232.36 s vs ours 11.41 s: 20.4x; main at load 4.7: ours 12.89 s (CP
 1.5x goal at the default size is NOT shown met: the quiet re-measure decides; the extras beyond
 forward + encode are now ~0.35 CPU-s of compute plus ~0.2 s of COPY rows against a 0.33-0.6 s
 limit.
+Quiet re-measure after the merge of D6 (2026-11-28 10:08-10:18 UTC, main 51b5d3c): the full run
+(``--peer-n-prompts 128``, right after bench/load, load average 4.7 falling to 1.3; the numba
+cache cold for D6's new kernels, 11.1 s of kernel load before the timer): ours 2.58 s (compute
+0.61 s, COPY rows 1.97 s), limit 0.29 s: 8.91x; written overlapped 3.91 s vs serial 4.29 s;
+SAEDashboard on 128 prompts 63.74 s vs ours 0.51 s: 124.8x (goal >= 10x: met), top-group overlap
+93.8%; 2 workers vs 1: 0.99x. Two more runs of the default figure alone (``--no-peer --no-workers
+--no-db``, load 1.3-1.4): ours 3.45 s (compute 3.18 s, COPY rows 0.25 s; CPU 4.11 s), limit 0.31 s:
+11.01x; then ours 1.05 s (compute 0.75 s, COPY rows 0.28 s; CPU 1.84 s), limit 0.30 s: 3.45x. The
+compute is bimodal on a quiet machine (0.6-0.75 s or ~3.2 s for the same work), which points at
+the hand-over between torch's OpenMP threads and the kernel threads (D6 saw the same under load;
+``OMP_WAIT_POLICY=PASSIVE`` is not set by this bench). The 1.5x goal is NOT met (best 3.45x).
 """
 
 from __future__ import annotations

@@ -260,6 +260,17 @@ no session or auth query on an anonymous request. Changes:
   run is not the quiet one: by CPU per request, quiet, ~2.2 / 6.3 = ~0.35x (main ~0.29x). The
   0.5x goal is NOT met; the lead's quiet re-measure says where it stands.
     .venv/bin/python bench/load/cpu_profile.py --requests 500 --keep   # web and PostgreSQL CPU / request
+Quiet re-measure after the merge of L6 (2026-11-28 10:05 UTC, main 51b5d3c, --scale 0.1, 30 s,
+load average 1.5 at the start, 4.7 at the end): 64 clients 214.0 req/s vs bare 528.4 = 0.40x
+(was 0.31x), 500 clients 214.3 vs 425.0 = 0.50x (was 0.28x; the bare side was lower at 500 in
+this run); 0 errors; CPU per request: site client 0.55 ms, web 6.50 ms, PostgreSQL 1.49 ms (was
+3.26: the prepared lookups); p95 server time at 64 clients 542.7 ms (Little's law, above). The
+web process is what is left: py-spy (``--gil``, the thread holding the GIL, 12 s of one worker at
+64 clients) puts 30% of it in the page's snippets (``activation_snippets``; ~1 ms a page in
+process, more under load), 5% in ``_context_key``, ~3% each in URL resolving and DRF's content
+negotiation, the rest spread thin; the same profile without ``--gil`` shows request threads
+waiting on asgiref ``Local``'s lock (``get_urlconf``, 23 lookups a page through
+``jinja_pages._url``; Django's connections) with 20 request threads a process.
 """
 
 from __future__ import annotations

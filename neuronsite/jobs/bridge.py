@@ -1,5 +1,5 @@
 """One machine, no Redis: worker processes publish job events with PostgreSQL ``NOTIFY``
-(``events.job_event_on_commit``) and each web process runs one listener that forwards them to its
+(``neuronsite.jobs.rows``: in the writing statement) and each web process runs one listener that forwards them to its
 in-memory channel layer. With ``REDIS_URL`` the channel layer itself is shared and this is unused."""
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""Live job events: a service calls ``job_event_on_commit``; after the transaction commits the job's
-state goes to the channel-layer groups that ``JobConsumer`` connections joined (Zulip's
+"""Live job events: every job write (``neuronsite.jobs.rows``) publishes the job's state in its
+own statement and calls ``job_event_sent_on_commit``; after the transaction commits the state goes
+to the channel-layer groups that ``JobConsumer`` connections joined (Zulip's
 ``send_event_on_commit``). With the in-memory layer (one machine, no ``REDIS_URL``) the event is
 also published with PostgreSQL ``NOTIFY`` so that a worker process reaches the web process
 (see ``neuronsite.jobs.bridge``)."""
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 NOTIFY_CHANNEL = "neuronsite_jobs"
 GROUP_PUBLIC = "jobs.public"
@@ -58,46 +57,14 @@ def layer_is_shared() -> bool:
     return "InMemory" not in backend
 
 
-# The transaction's commit does not wait for its WAL to reach the disk (PostgreSQL's
-# ``synchronous_commit = off`` for this transaction only): a crash of the database server may
-# lose the last fraction of a second of such commits, never half of one.
-_EPHEMERAL_SQL = "set_config('synchronous_commit', 'off', true)"
-
-
 def job_event(job) -> dict:
     return {"type": "job.update", "job": job_payload(job), "groups": job_groups(job)}
 
 
 def job_event_sent_on_commit(event: dict) -> None:
-    """The channel-layer half of ``job_event_on_commit``, for a write whose own statement already
-    published the event with ``NOTIFY`` (``services.job_create``)."""
-    transaction.on_commit(lambda: group_send(event))
-
-
-def job_event_on_commit(job, *, durable: bool = True) -> None:
-    """Send the job's current state to its groups once the surrounding transaction commits.
-
-    ``durable=False`` for writes whose loss in a database crash costs nothing (a part's start,
-    progress, log lines: the task that wrote them runs again and writes them again): their
-    commit does not wait for the disk (bench/graphs: a flush per progress write, 0.3 ms on a
-    quiet disk and ~8 ms on a busy one, on a job's path). The job's creation and its end stay
-    durable, and so does a write made inside a caller's own transaction (its other writes keep
-    theirs)."""
-    if not durable and connection.savepoint_ids:  # not the outermost atomic block
-        durable = True
-    event = job_event(job)
-    if not layer_is_shared():
-        # NOTIFY is transactional: delivered on commit, dropped on rollback.
-        with connection.cursor() as cursor:
-            if durable:
-                cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, json.dumps(event)])
-            else:  # one round trip for both
-                cursor.execute(
-                    f"SELECT pg_notify(%s, %s), {_EPHEMERAL_SQL}", [NOTIFY_CHANNEL, json.dumps(event)]
-                )
-    elif not durable:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {_EPHEMERAL_SQL}")
+    """The channel-layer half of a job write: the writing statement itself published ``event``
+    with ``NOTIFY`` (``rows.save``, ``rows.insert_with_tasks``: delivered on commit, dropped on
+    rollback); this hands it to the channel layer once the transaction commits."""
     transaction.on_commit(lambda: group_send(event))
 
 

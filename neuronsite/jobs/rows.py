@@ -19,13 +19,17 @@ from django.db.backends.postgresql.psycopg_any import Jsonb
 from neuronsite.compiled_query import compiled, sentinel_int
 from neuronsite.errors import NotFound
 from neuronsite.jobs.events import (
-    _EPHEMERAL_SQL,
     NOTIFY_CHANNEL,
     job_event,
     job_event_sent_on_commit,
     layer_is_shared,
 )
 from neuronsite.jobs.models import Job
+
+# The transaction's commit does not wait for its WAL to reach the disk (PostgreSQL's
+# ``synchronous_commit = off`` for this transaction only): a crash of the database server may
+# lose the last fraction of a second of such commits, never half of one.
+_EPHEMERAL_SQL = "set_config('synchronous_commit', 'off', true)"
 
 # Placeholders: {columns} / {values} are the job row's other columns and their parameters,
 # {notify} the event's NOTIFY (or nothing, with a shared channel layer).
@@ -161,7 +165,7 @@ def _quote(name: str) -> str:
 
 
 def save(job: Job, *, durable: bool = True, version: str | None = None) -> bool:
-    """``job.save()`` and ``events.job_event_on_commit(job, durable=…)`` in one statement (one
+    """``job.save()`` and the job's event (``NOTIFY``; the channel layer on commit) in one statement (one
     round trip instead of two, and none of ``save()``'s per-call compile; bench/graphs: on every
     job's start, progress and end). With ``version`` (the row's ``xmin`` as read) the row is
     written only if no one wrote it since: returns False and writes nothing otherwise."""

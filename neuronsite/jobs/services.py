@@ -1,6 +1,6 @@
 """Writes for jobs: create (and enqueue its Procrastinate tasks), report progress from a task,
 finish, cancel, retry. Every change sends the job's state to the live page after commit
-(``events.job_event_on_commit``)."""
+(``rows.save``: the write and its event in one statement)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -66,12 +66,8 @@ def _url(name: str, *args) -> str:
     ``_reverse_with_prefix`` for positional arguments, with the name's patterns, compiled
     regular expressions and (without arguments) the whole answer looked up once per process
     (per URLconf and script prefix): 23 reversals a page were ~1 ms of CPU."""
-    return _url_in(get_resolver(get_urlconf()), get_script_prefix(), name, *args)
-
-
-def _url_in(resolver, prefix: str, name: str, *args) -> str:
-    """:func:`_url` for a URLconf's resolver and a script prefix already looked up (a page
-    looks them up once per render: each lookup is an asgiref ``Local`` read, under its lock)."""
+    resolver = get_resolver(get_urlconf())
+    prefix = get_script_prefix()
     key = (resolver, prefix, name)
     entry = _urls.get(key)
     if entry is None:
@@ -215,8 +211,6 @@ def page_context(request, context: dict) -> dict:
         user = AnonymousUser()
     return {
         "csrf_token": SimpleLazyObject(token),
-        # url(): the request's URLconf and script prefix looked up once per render
-        "url": partial(_url_in, get_resolver(get_urlconf()), get_script_prefix()),
         "request": request,
         "user": user,
         "messages": get_messages(request),

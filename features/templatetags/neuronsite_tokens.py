@@ -71,6 +71,26 @@ def _token_piece(raw: str) -> tuple[str, str]:
     return text, " nl" if newline else " ws" if text and not text.strip() else ""
 
 
+# token -> _token_piece(token), for the snippet loop: a plain dict (lru_cache's bookkeeping
+# moves an entry of its linked list on every hit, memory a page's ~1,000 token lookups touch)
+_PIECES: dict[str, tuple[str, str]] = {}
+_PIECES_MAX = 65536
+
+
+def _token_pieces(tokens) -> list[tuple[str, str]]:
+    """``[_token_piece(t) for t in tokens]``, from :data:`_PIECES` (filled on a miss; emptied
+    when it reaches its bound)."""
+    try:
+        return list(map(_PIECES.__getitem__, tokens))
+    except KeyError:
+        if len(_PIECES) >= _PIECES_MAX:
+            _PIECES.clear()
+        for t in tokens:
+            if t not in _PIECES:
+                _PIECES[t] = _token_piece(t)
+        return list(map(_PIECES.__getitem__, tokens))
+
+
 # class prefix by distance to the centre piece: 0 (the centre, ``q`` comes last), 1..5, 6..16, more
 _DIST_CLASS = ["t"] * (NEAR_CONTEXT + 1) + ["t c5"] * (FAR_CONTEXT - NEAR_CONTEXT) + ["t c16"]
 
@@ -142,7 +162,7 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
         # float formatting is what costs here: the strength (style: two decimals of a number in
         # [0, 1]) comes from the table of where each of its 101 spellings starts, a C-level search
         bounds, alphas = _ALPHA_BOUNDS, _ALPHAS
-        pairs = zip(map(_token_piece, tokens), _dist_classes(n, center), vals, strict=False)
+        pairs = zip(_token_pieces(tokens), _dist_classes(n, center), vals, strict=False)
         for (text, extra), cls, v in pairs:
             if not v:
                 append(f'<span class="{cls}{extra}">{text}</span>')

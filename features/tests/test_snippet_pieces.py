@@ -1,0 +1,23 @@
+"""The snippet loop's token cache (a bounded plain dict): the same HTML on a miss, a hit and
+after the bound empties it."""
+
+from features.templatetags import neuronsite_tokens as nt
+
+
+def test_snippet_html_same_on_miss_hit_and_after_the_bound(monkeypatch):
+    monkeypatch.setattr(nt, "_PIECES", {})
+    monkeypatch.setattr(nt, "_PIECES_MAX", 8)
+    tokens = [f"Ġw{i}" for i in range(6)] + ["Ċ", " ", "<b>&"]
+    values = [0.0, 0.5, -0.25, 1.5, 0.0, 0.125, 0.75, 0.0, 2.0]
+    first = nt.snippet_html(tokens, values, 2.0, 3)  # misses: fills the cache
+    assert len(nt._PIECES) == 9
+    assert nt.snippet_html(tokens, values, 2.0, 3) == first  # hits
+    other = [f"Ġx{i}" for i in range(9)]
+    nt.snippet_html(other, values, 2.0, 3)  # past the bound: emptied, then filled again
+    assert len(nt._PIECES) == 9 and "Ġx0" in nt._PIECES and "Ġw0" not in nt._PIECES
+    assert nt.snippet_html(tokens, values, 2.0, 3) == first
+    assert '<span class="t a" style="--a:0.25" title="0.500"> w1</span>' in first
+    assert '<span class="t n" style="--a:0.12" title="-0.250"> w2</span>' in first
+    assert '<span class="t nl a" style="--a:0.38" title="0.750">↵</span><span class="t ws"> </span>' in first
+    assert 'class="t q a" style="--a:0.75" title="1.500"' in first  # the centre, strongest here
+    assert "&lt;b&gt;&amp;" in first  # escaped

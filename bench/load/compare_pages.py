@@ -178,6 +178,12 @@ def _text(response) -> str:
     head = f"{response.status_code}\n"
     if response.get("ETag"):  # the feature API's (a hash of the body)
         head += f"ETag: {response['ETag']}\n"
+    for name in ("Allow", "Vary", "Content-Type"):  # what DRF's view adds (the API's fast path too)
+        value = response.get(name)
+        if value and name == "Allow":  # DRF's order is a set's: it changes with the hash seed
+            value = ", ".join(sorted(v.strip() for v in value.split(",")))
+        if value:
+            head += f"{name}: {value}\n"
     return head + TOKEN.sub(r"\1TOKEN", response.content.decode())
 
 

@@ -363,8 +363,14 @@ def _page_queryset(kind: str):
 
 
 def _attach(feature, name: str, objects: list) -> None:
-    """Put ``objects`` where ``prefetch_related(name)`` would have (``feature.<name>.all()``)."""
-    qs = getattr(feature, name).all()
+    """Put ``objects`` where ``prefetch_related(name)`` would have (``feature.<name>.all()``).
+    For none (the row said there are none), an empty queryset of the related model (``none()``:
+    filtering it further stays empty, as the relation's own would) instead of the relation's
+    manager and filtered queryset, which cost ~4x as much CPU, three times a page."""
+    if objects:
+        qs = getattr(feature, name).all()
+    else:
+        qs = getattr(Feature, name).rel.related_model._default_manager.none()
     qs._result_cache, qs._prefetch_done = objects, True
     feature.__dict__.setdefault("_prefetched_objects_cache", {})[name] = qs
 

@@ -72,22 +72,27 @@ def _token_piece(raw: str) -> tuple[str, str]:
 
 
 # token -> _token_piece(token), for the snippet loop: a plain dict (lru_cache's bookkeeping
-# moves an entry of its linked list on every hit, memory a page's ~1,000 token lookups touch)
+# moves an entry of its linked list on every hit, memory a page's ~1,000 token lookups touch);
+# and the tokens of _PIECES that are partial (``features.tokens._partial``), filled with it
 _PIECES: dict[str, tuple[str, str]] = {}
+_PARTIAL: set[str] = set()
 _PIECES_MAX = 65536
 
 
 def _token_pieces(tokens) -> list[tuple[str, str]]:
-    """``[_token_piece(t) for t in tokens]``, from :data:`_PIECES` (filled on a miss; emptied
-    when it reaches its bound)."""
+    """``[_token_piece(t) for t in tokens]``, from :data:`_PIECES` (filled on a miss, with
+    :data:`_PARTIAL`; both emptied when it reaches its bound)."""
     try:
         return list(map(_PIECES.__getitem__, tokens))
     except KeyError:
         if len(_PIECES) >= _PIECES_MAX:
             _PIECES.clear()
+            _PARTIAL.clear()
         for t in tokens:
             if t not in _PIECES:
                 _PIECES[t] = _token_piece(t)
+                if _partial(t):
+                    _PARTIAL.add(t)
         return list(map(_PIECES.__getitem__, tokens))
 
 
@@ -150,7 +155,8 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     if not scale or scale <= 0:
         scale = max((abs(v) for v in vals), default=0.0) or 1.0
     inv = 1.0 / scale
-    if any(map(_partial, tokens)):
+    token_pieces = _token_pieces(tokens)  # (records which tokens are partial, too)
+    if not _PARTIAL.isdisjoint(tokens):
         pieces = display_pieces(tokens)
     else:  # the common case: one piece per token
         pieces = None
@@ -162,7 +168,7 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
         # float formatting is what costs here: the strength (style: two decimals of a number in
         # [0, 1]) comes from the table of where each of its 101 spellings starts, a C-level search
         bounds, alphas = _ALPHA_BOUNDS, _ALPHAS
-        pairs = zip(_token_pieces(tokens), _dist_classes(n, center), vals, strict=False)
+        pairs = zip(token_pieces, _dist_classes(n, center), vals, strict=False)
         for (text, extra), cls, v in pairs:
             if not v:
                 append(f'<span class="{cls}{extra}">{text}</span>')

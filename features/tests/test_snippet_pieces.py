@@ -6,6 +6,7 @@ from features.templatetags import neuronsite_tokens as nt
 
 def test_snippet_html_same_on_miss_hit_and_after_the_bound(monkeypatch):
     monkeypatch.setattr(nt, "_PIECES", {})
+    monkeypatch.setattr(nt, "_PARTIAL", set())
     monkeypatch.setattr(nt, "_PIECES_MAX", 8)
     tokens = [f"Ġw{i}" for i in range(6)] + ["Ċ", " ", "<b>&"]
     values = [0.0, 0.5, -0.25, 1.5, 0.0, 0.125, 0.75, 0.0, 2.0]
@@ -21,3 +22,17 @@ def test_snippet_html_same_on_miss_hit_and_after_the_bound(monkeypatch):
     assert '<span class="t nl a" style="--a:0.38" title="0.750">↵</span><span class="t ws"> </span>' in first
     assert 'class="t q a" style="--a:0.75" title="1.500"' in first  # the centre, strongest here
     assert "&lt;b&gt;&amp;" in first  # escaped
+
+
+def test_partial_byte_tokens_join_on_miss_hit_and_after_the_bound(monkeypatch):
+    monkeypatch.setattr(nt, "_PIECES", {})
+    monkeypatch.setattr(nt, "_PARTIAL", set())
+    monkeypatch.setattr(nt, "_PIECES_MAX", 4)
+    tokens = ["Ġsay", "â", "Ģ", "ľ", "hi"]  # the three byte-level tokens of "\u201c"
+    values = [0.0, 1.0, 0.5, 0.0, 0.25]
+    first = nt.snippet_html(tokens, values, 1.0, 1)
+    assert first.count("\u201c") == 1 and "\ufffd" not in first
+    assert nt._PARTIAL == {"â", "Ģ", "ľ"}  # none of the three decodes alone
+    assert nt.snippet_html(tokens, values, 1.0, 1) == first
+    nt.snippet_html(["Ġa", "Ġb", "Ġc", "Ġd"], [0.0] * 4, 1.0, 0)  # past the bound: emptied
+    assert nt.snippet_html(tokens, values, 1.0, 1) == first

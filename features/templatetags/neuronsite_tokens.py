@@ -9,6 +9,7 @@ import html
 import struct
 from bisect import bisect_right
 from functools import lru_cache
+from operator import itemgetter
 
 from django import template
 from django.utils.html import escape, format_html
@@ -71,29 +72,30 @@ def _token_piece(raw: str) -> tuple[str, str]:
     return text, " nl" if newline else " ws" if text and not text.strip() else ""
 
 
-# token -> _token_piece(token), for the snippet loop: a plain dict (lru_cache's bookkeeping
-# moves an entry of its linked list on every hit, memory a page's ~1,000 token lookups touch);
-# and the tokens of _PIECES that are partial (``features.tokens._partial``), filled with it
-_PIECES: dict[str, tuple[str, str]] = {}
-_PARTIAL: set[str] = set()
+# token -> (*_token_piece(token), whether it is partial: ``features.tokens._partial``), for the
+# snippet loop: a plain dict (an lru_cache hit moves an entry of its linked list, memory that a
+# request's other work has evicted; two such hits per token were a quarter of the snippets' CPU)
+_PIECES: dict[str, tuple[str, str, bool]] = {}
 _PIECES_MAX = 65536
+_third = itemgetter(2)
 
 
-def _token_pieces(tokens) -> list[tuple[str, str]]:
-    """``[_token_piece(t) for t in tokens]``, from :data:`_PIECES` (filled on a miss, with
-    :data:`_PARTIAL`; both emptied when it reaches its bound)."""
+def _token_pieces(tokens) -> list[tuple[str, str, bool]]:
+    """``(text, extra, partial)`` of each token, from :data:`_PIECES` (filled on a miss; emptied
+    when it reaches its bound). Safe with other threads emptying it meanwhile: a miss builds
+    the answer from what it computes."""
     try:
         return list(map(_PIECES.__getitem__, tokens))
     except KeyError:
         if len(_PIECES) >= _PIECES_MAX:
             _PIECES.clear()
-            _PARTIAL.clear()
+        out = []
         for t in tokens:
-            if t not in _PIECES:
-                _PIECES[t] = _token_piece(t)
-                if _partial(t):
-                    _PARTIAL.add(t)
-        return list(map(_PIECES.__getitem__, tokens))
+            piece = _PIECES.get(t)
+            if piece is None:
+                piece = _PIECES[t] = (*_token_piece(t), _partial(t))
+            out.append(piece)
+        return out
 
 
 # class prefix by distance to the centre piece: 0 (the centre, ``q`` comes last), 1..5, 6..16, more
@@ -155,8 +157,8 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
     if not scale or scale <= 0:
         scale = max((abs(v) for v in vals), default=0.0) or 1.0
     inv = 1.0 / scale
-    token_pieces = _token_pieces(tokens)  # (records which tokens are partial, too)
-    if not _PARTIAL.isdisjoint(tokens):
+    token_pieces = _token_pieces(tokens)
+    if any(map(_third, token_pieces)):  # a partial token: pieces of one character are joined
         pieces = display_pieces(tokens)
     else:  # the common case: one piece per token
         pieces = None
@@ -169,7 +171,7 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
         # [0, 1]) comes from the table of where each of its 101 spellings starts, a C-level search
         bounds, alphas = _ALPHA_BOUNDS, _ALPHAS
         pairs = zip(token_pieces, _dist_classes(n, center), vals, strict=False)
-        for (text, extra), cls, v in pairs:
+        for (text, extra, _), cls, v in pairs:
             if not v:
                 append(f'<span class="{cls}{extra}">{text}</span>')
             elif v > 0:

@@ -271,6 +271,56 @@ process, more under load), 5% in ``_context_key``, ~3% each in URL resolving and
 negotiation, the rest spread thin; the same profile without ``--gil`` shows request threads
 waiting on asgiref ``Local``'s lock (``get_urlconf``, 23 lookups a page through
 ``jinja_pages._url``; Django's connections) with 20 request threads a process.
+
+2026-11-28, the web process's CPU once more (helper L7). Back-to-back runs of cpu_profile.py
+swung by +-25% on this machine (other helpers' tests), more than any one change here, so each
+change was measured by A/B inside ONE process: requests alternate between the old and the new
+code, and the thread CPU of the part that changed is summed for each (load-independent; the
+harness scripts wrap cpu_profile.py, --requests 800, two runs each, old -> new):
+  - snippets: per token, two lru_cache hits (``_partial`` for the "any partial byte token?"
+    check, then ``_token_piece``) were a quarter of the snippets' CPU in a real request: an
+    lru hit moves an entry of a linked list, memory the request's other work has evicted (a
+    microbenchmark re-rendering the same rows does not show it). Now one bounded plain dict
+    ``token -> (text, class, partial)`` and one ``any(map(itemgetter(2), ...))`` a snippet.
+    Same HTML (30,000 random snippets against main's function: dense, sparse, partial tokens,
+    NaN/inf/None values, out-of-range centres; and compare_pages). Snippets of a page:
+    1.85 / 1.63 ms -> 1.34 / 1.18 ms (-28%);
+  - GET /api/feature: the common request (GET, no x-api-key, no Accept or */* or
+    application/json, no ?format=, a feature found) is answered by a plain Django view with
+    the same bytes and DRF's Allow/Vary headers; everything else (other methods, API keys,
+    other Accept headers, ?format=, every error: the DRF view runs the lookup again) goes to the
+    DRF view, so those answers are DRF's by construction; the URL's callback carries the DRF
+    view's cls/initkwargs, so the OpenAPI schema is the same (features/tests/
+    test_feature_api_fast.py compares both paths: bytes, headers, 304s, errors, private
+    features by session and API key, 405/406). The view's CPU: 1.50 / 1.44 -> 1.27 / 1.20 ms;
+  - the dashboard selector: relations the row says are empty (explanations, lists, comments of
+    most features) get ``none()`` of their model instead of the relation's manager and filtered
+    queryset: the selector 1.21 / 1.15 -> 1.12 / 1.10 ms.
+  Tried, measured, dropped: a snippet loop with each token's span pieces precomputed and the
+  titles formatted once per snippet (15% faster in a microbenchmark, 5-10% SLOWER in requests:
+  more memory per token); ``url()`` resolving the URLconf and script prefix once per render (the
+  render 0.2 ms slower in its A/B, not faster); gc thresholds (no difference). Left: CSRF on an
+  anonymous page (``get_token``'s 64 ``secrets.choice`` 0.15 ms, the cookie 0.08 ms: Django's
+  own code); Django's URL resolving (~20 patterns tried a page); the snippet loop itself
+  (~1.2 ms a page for 15 x 64 active tokens: a float format, a bisect and an f-string a token).
+  In all about -0.5 ms a page and -0.25 ms an API request of ~6 and ~2 ms in process: less
+  than the ~1 ms a request the 0.5x goal needs. compare_pages.py (now also the API's Allow,
+  sorted, since DRF's order follows the hash seed; Vary; Content-Type): 173 responses vs a
+  /tmp copy of main, 0 different.
+  Load, --scale 0.1 --duration 30 --keep (uvicorn --workers 2), three runs (the brief's limit):
+                       req/s site / bare      CPU ms / request: client  web  postgres | bare: driver  postgres
+    branch 11:31 UTC  64: 303.4 / 712.8 = 0.43x               0.27   3.32   0.88   |        1.04    0.67
+    (load 1.7 -> 5.8)500: 275.5 / 606.4 = 0.45x               0.31   3.55   0.90   |        1.10    0.64
+    main   11:34 UTC  64: 227.8 / 462.1 = 0.49x               0.37   4.46   1.08   |        1.60    1.00
+    (load 5.4 -> 7.0)500: 230.2 / 630.8 = 0.36x               0.47   4.94   1.06   |        1.41    0.91
+    branch 11:48 UTC  64: 143.7 / 414.2 = 0.35x               0.65   7.04   1.75   |        1.78    1.09
+    (load 1.6 -> 5.6)500: 183.4 / 500.1 = 0.37x               0.65   6.19   1.39   |        1.77    1.08
+  0 errors everywhere; p95 server time 0.39-0.78 s at 64 clients (queueing). Every party's CPU
+  per request doubled between the two branch runs (the machine, not the code), so these runs
+  cannot show a 5-10% change; by CPU per request the quiet ratio is still ~0.4x. The 0.5x goal
+  is NOT met; the lead's quiet re-measure says where it stands.
+    A/B harnesses of this kind: thread CPU of one function, alternating implementations per
+    request, on top of ``cpu_profile.py``'s driver (not kept in the tree).
 """
 
 from __future__ import annotations

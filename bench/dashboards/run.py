@@ -435,7 +435,14 @@ def main() -> None:
     # ... or a fair same-run figure at a smaller size: ours and SAEDashboard both timed again on
     # --peer-n-prompts prompts (same d_sae, ctx_len and model), a few minutes for the peer
     parser.add_argument("--peer-n-prompts", type=int, help="run ours and SAEDashboard on this many prompts")
+    # torch's OpenMP threads sleep between operations, as in the job worker and generate_dashboards
+    # (OMP_WAIT_POLICY=PASSIVE, set before torch loads; ours and the limit alike). --spin keeps
+    # torch's default (threads spin ~300,000 pauses before sleeping) for a comparison.
+    parser.add_argument("--spin", action="store_true", help="leave OMP_WAIT_POLICY unset (torch's default)")
     args = parser.parse_args()
+    if not args.spin:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset: torch default)')}")
     size = "" if (args.d_model, args.n_layers) == (64, 2) else f"-m{args.d_model}x{args.n_layers}"
     out = ROOT / "bench" / "out" / f"dashboards-{args.d_sae}-{args.n_prompts}-{args.ctx_len}{size}"
     out.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ ours, so it is installed into its own virtualenv (bench/.peer-venv, gitignored; 
 so the local CPU wheel is used). Not a test.
 
     .venv/bin/python bench/dashboards/run.py [--d-sae 2048 --n-prompts 512 --ctx-len 64]
+    .venv/bin/python bench/dashboards/run.py --no-peer --no-workers --no-db  # headline: toy + realistic, ~1 min
 
 Prints three figures, each against a baseline timed in the same run:
 
@@ -180,6 +181,21 @@ SAEDashboard on 128 prompts 63.74 s vs ours 0.51 s: 124.8x (goal >= 10x: met), t
 compute is bimodal on a quiet machine (0.6-0.75 s or ~3.2 s for the same work), which points at
 the hand-over between torch's OpenMP threads and the kernel threads (D6 saw the same under load;
 ``OMP_WAIT_POLICY=PASSIVE`` is not set by this bench). The 1.5x goal is NOT met (best 3.45x).
+
+2026-11-28 (helper D7, 11:07-12:50 UTC, load 1.3-8 from other tenants). The bimodal compute is torch's
+libgomp threads spinning (default ~300,000 pauses after each operation) while another process holds a
+core: the slow runs' extra time was all in the forward + encode loop (passes unchanged), CPU = wall on
+one core, 5,000-12,000 involuntary switches (35 when fast), no THP/compaction events. The limit loop
+beside a busy process: 1.3-7.7 s by default, 0.65-1.2 s with ``OMP_WAIT_POLICY=PASSIVE`` (quiet: 0.40
+vs 0.45 s). This script and ``generate_dashboards`` now set it before torch loads (as run_jobs_worker
+did; ``--spin`` keeps the default); same minutes, load 2-3: ``--spin`` limit 5.88 / 10.74 s, ours 17.63
+/ 4.86 s; PASSIVE limit 0.63 / 0.49 s, ours 1.91 / 1.35 s. ``--density`` shapes the SAE like a trained
+one; a second line (``--real``: d_model 512, d_sae 4096, 1.01% density) prints by default. Pass 2
+visits only the positive entries of sparse rows (0.37-0.53 -> 0.24-0.39 CPU-s there, the toy's
+unchanged); COPY rows were already two-way (compiled writer || Python feature rows, the longer:
+splitting the writer gains nothing). Arrays and COPY bytes hashed equal to main. Load 2.7-8, main's
+engine under this script interleaved: toy 2.93x / 2.81x (main 3.06x / 2.78x), realistic 1.96x /
+1.47x (main 1.47x / 1.72x). The toy's 1.5x is NOT met: ~0.7 CPU-s of passes and rows vs a 0.5-0.8.
 """
 
 from __future__ import annotations
@@ -433,11 +449,17 @@ def run_limit(out: Path, threads: int) -> float:
     model, sae, tokens = load_assets(out)
     hook = sae.cfg.metadata.hook_name
     layer = int(hook.split(".")[1])
+    resid_pre = hook.endswith(".hook_resid_pre")  # a block's input: the model stops before the block
     start, cpu_start = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for i in range(0, tokens.shape[0], 32):
-            _, cache = model.run_with_cache(tokens[i : i + 32], names_filter=hook, stop_at_layer=layer + 1)
-            sae.encode(cache[hook])
+            if resid_pre:
+                sae.encode(model(tokens[i : i + 32], stop_at_layer=layer))
+            else:
+                _, cache = model.run_with_cache(
+                    tokens[i : i + 32], names_filter=hook, stop_at_layer=layer + 1
+                )
+                sae.encode(cache[hook])
     wall = time.perf_counter() - start
     print(f"  (limit run: {wall:.2f}s, CPU time {time.process_time() - cpu_start:.2f}s)")
     return wall

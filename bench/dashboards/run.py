@@ -182,20 +182,21 @@ compute is bimodal on a quiet machine (0.6-0.75 s or ~3.2 s for the same work), 
 the hand-over between torch's OpenMP threads and the kernel threads (D6 saw the same under load;
 ``OMP_WAIT_POLICY=PASSIVE`` is not set by this bench). The 1.5x goal is NOT met (best 3.45x).
 
-2026-11-28 (helper D7, 11:07-12:50 UTC, load 1.3-8 from other tenants). The bimodal compute is torch's
-libgomp threads spinning (default ~300,000 pauses after each operation) while another process holds a
-core: the slow runs' extra time was all in the forward + encode loop (passes unchanged), CPU = wall on
-one core, 5,000-12,000 involuntary switches (35 when fast), no THP/compaction events. The limit loop
-beside a busy process: 1.3-7.7 s by default, 0.65-1.2 s with ``OMP_WAIT_POLICY=PASSIVE`` (quiet: 0.40
-vs 0.45 s). This script and ``generate_dashboards`` now set it before torch loads (as run_jobs_worker
-did; ``--spin`` keeps the default); same minutes, load 2-3: ``--spin`` limit 5.88 / 10.74 s, ours 17.63
-/ 4.86 s; PASSIVE limit 0.63 / 0.49 s, ours 1.91 / 1.35 s. ``--density`` shapes the SAE like a trained
-one; a second line (``--real``: d_model 512, d_sae 4096, 1.01% density) prints by default. Pass 2
-visits only the positive entries of sparse rows (0.37-0.53 -> 0.24-0.39 CPU-s there, the toy's
-unchanged); COPY rows were already two-way (compiled writer || Python feature rows, the longer:
-splitting the writer gains nothing). Arrays and COPY bytes hashed equal to main. Load 2.7-8, main's
-engine under this script interleaved: toy 2.93x / 2.81x (main 3.06x / 2.78x), realistic 1.96x /
-1.47x (main 1.47x / 1.72x). The toy's 1.5x is NOT met: ~0.7 CPU-s of passes and rows vs a 0.5-0.8.
+2026-11-28 (helper D7, 11:07-12:50 UTC, load 1.3-8 from other tenants). The bimodal compute was torch's
+libgomp threads spinning (~300,000 pauses after each operation) while another process held a core:
+the slow runs' extra time was all in the forward + encode (passes unchanged), CPU = wall on one core,
+5,000-12,000 involuntary switches (35 when fast), no THP/compaction events; the limit loop beside a
+busy process took 1.3-7.7 s by default, 0.65-1.2 s with ``OMP_WAIT_POLICY=PASSIVE`` (quiet 0.40 vs
+0.45 s). This script and ``generate_dashboards`` set it before torch loads, as run_jobs_worker did
+(``--spin``: torch's default; load 2-3: limit 5.88 / 10.74 s, ours 17.63 / 4.86 s vs PASSIVE 0.63 /
+0.49 s, 1.91 / 1.35 s). New: a ``blocks.L.hook_resid_pre`` source stops the model before block L
+(ours and the limit: one block less), pass 2 skips the zeros of sparse rows, ``--density`` and a
+second line (``--real``: d_model 512, d_sae 4096, 1.01% density). Outputs hashed equal to main. COPY
+rows were already two-way (compiled writer || Python feature rows, the longer). Load 1.3, this branch
+vs main b15d8a3's engine, same script: toy ours 1.05 / 1.08 s (main 1.10), limit 0.20 / 0.28 s (0.42):
+5.25x / 3.86x (2.63x); realistic ours 4.30 / 4.20 s (6.10; CPU 7.0 vs 10.5 s), limit 2.37 / 2.49 s
+(3.90): 1.82x / 1.68x (1.57x). The 1.5x goal is NOT met: the toy's passes and rows cost ~0.6 CPU-s
+against a 0.4-0.7 CPU-s forward + encode; at the realistic shape the COPY rows (~1 s) are the most.
 """
 
 from __future__ import annotations

@@ -58,6 +58,18 @@ class DashboardArrays:
     def token_str(self, i: int) -> str:
         return self.vocab[i] if 0 <= i < len(self.vocab) else "<|outofrange|>"
 
+    def token_strs(self, ids: np.ndarray) -> list:
+        """``[[token_str(i) for i in row] for row in ids]`` for a 2-d ``ids``, at once."""
+        n = len(self.vocab)
+        table = self.__dict__.get("_vocab_table")
+        if table is None:  # the vocabulary as an object array, + the out-of-range string last
+            table = np.empty(n + 1, dtype=object)
+            for i, s in enumerate(self.vocab):
+                table[i] = s
+            table[n] = "<|outofrange|>"
+            self.__dict__["_vocab_table"] = table
+        return table[np.where((ids >= 0) & (ids < n), ids, n)].tolist()
+
     def snippet_bounds(self) -> np.ndarray:
         """``[F + 1]``: feature position ``p``'s snippets are ``bounds[p]:bounds[p + 1]``."""
         return np.searchsorted(self.snip_feature, np.arange(self.n_features + 1))
@@ -84,6 +96,8 @@ class DashboardArrays:
         l_hist_of = dict(zip(pos_a.tolist(), self.l_hist[pos_a].tolist(), strict=True))
         pos_v_of = dict(zip(pos_a.tolist(), self.pos_v[pos_a].tolist(), strict=True))
         neg_v_of = dict(zip(pos_a.tolist(), self.neg_v[pos_a].tolist(), strict=True))
+        pos_str_of = dict(zip(pos_a.tolist(), self.token_strs(self.pos_i[pos_a]), strict=True))
+        neg_str_of = dict(zip(pos_a.tolist(), self.token_strs(self.neg_i[pos_a]), strict=True))
         alive_l = (self.nnz > 0).tolist()
         act_max_l, nnz_l, idx_l = self.act_max.tolist(), self.nnz.tolist(), self.index.tolist()
         quantile_l = [(q, v.tolist()) for q, v in self.quantiles]
@@ -132,9 +146,9 @@ class DashboardArrays:
                     "frac_nonzero": nnz_l[f] / max(self.n_valid, 1),
                     "freq_hist_data_bar_heights": hist_of[f] if alive else [],
                     "freq_hist_data_bar_values": hist_vals[f] if alive else [],
-                    "pos_str": [self.token_str(i) for i in self.pos_i[f].tolist()],
+                    "pos_str": pos_str_of[f],
                     "pos_values": pos_v_of[f],
-                    "neg_str": [self.token_str(i) for i in self.neg_i[f].tolist()],
+                    "neg_str": neg_str_of[f],
                     "neg_values": neg_v_of[f],
                     "logits_hist_data_bar_heights": l_hist_of[f],
                     "logits_hist_data_bar_values": l_vals_of[f],

@@ -23,6 +23,9 @@ class HookActivations:
         self.model, self.tokens, self.hook_name, self.batch_size = model, tokens, hook_name, batch_size
         layer = hook_layer(hook_name)
         self.stop_at_layer = layer + 1 if layer is not None and "ln_final" not in hook_name else None
+        # a block's input (``blocks.L.hook_resid_pre``) is the residual the model returns when it
+        # stops before block L: that block is not run at all (the same tensor, one block less)
+        self.resid_pre_of = layer if re.fullmatch(r"blocks\.\d+\.hook_resid_pre", hook_name) else None
         d_in = model.cfg.d_model if "hook_z" not in hook_name else model.cfg.n_heads * model.cfg.d_head
         self._cache: list[torch.Tensor] | None = [] if tokens.numel() * d_in * 4 <= cache_bytes else None
         self._complete = False
@@ -36,10 +39,13 @@ class HookActivations:
         device = self.model.cfg.device
         for start in range(0, self.tokens.shape[0], self.batch_size):
             batch = self.tokens[start : start + self.batch_size].to(device)
-            _, cache = self.model.run_with_cache(
-                batch, names_filter=self.hook_name, stop_at_layer=self.stop_at_layer, return_type=None
-            )
-            acts = cache[self.hook_name]
+            if self.resid_pre_of is not None:
+                acts = self.model(batch, stop_at_layer=self.resid_pre_of)
+            else:
+                _, cache = self.model.run_with_cache(
+                    batch, names_filter=self.hook_name, stop_at_layer=self.stop_at_layer, return_type=None
+                )
+                acts = cache[self.hook_name]
             if acts.ndim == 4:  # hook_z: [B, L, heads, d_head]
                 acts = acts.flatten(-2)
             if self._cache is not None:

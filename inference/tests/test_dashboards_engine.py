@@ -38,6 +38,23 @@ def tiny(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def sparse_tiny(tiny):
+    """The same model and SAE with its encoder biases lowered until fewer than 1 in 8 (token,
+    feature) pairs fire, like a trained SAE: pass 2 then takes its sparse-row path."""
+    import copy
+
+    sae = copy.deepcopy(tiny["sae"])
+    with torch.no_grad():
+        sae.b_enc.sub_(0.6)
+    with torch.inference_mode():
+        _, cache = tiny["model"].run_with_cache(tiny["tokens"], names_filter=HOOK)
+        acts = sae.encode(cache[HOOK]) * tiny["valid"].unsqueeze(-1)
+    density = float((acts > 0).float().mean())
+    assert 0.01 < density < 1 / 8, density
+    return {**tiny, "sae": sae, "acts": acts}
+
+
 def _run(tiny, **cfg):
     from inference.dashboards.engine import DashboardConfig, compute_dashboards
 
@@ -53,7 +70,9 @@ def _run(tiny, **cfg):
     )
 
 
-def test_top_snippets_density_and_max_match_brute_force(tiny):
+@pytest.mark.parametrize("setup", ["tiny", "sparse_tiny"])
+def test_top_snippets_density_and_max_match_brute_force(setup, request):
+    tiny = request.getfixturevalue(setup)
     out = _run(tiny, prompt_batch_size=7, top_k=20)
     acts, valid, tokens = tiny["acts"], tiny["valid"], tiny["tokens"]
     n_valid = int(valid.sum())
@@ -210,3 +229,49 @@ def test_pieces_are_the_arrays_of_one_pass_over_all_the_features(tiny):
     (single,) = iter_dashboards_arrays(**{**kwargs, "config": DashboardConfig(
         ignore_token_ids=tiny["ignore"], prompt_batch_size=5, cache_bytes=0)}, chunk=7)  # fmt: skip
     assert single.to_dicts() == whole.to_dicts()
+
+
+def test_pass2_counts_sparse_and_dense_rows_exactly_as_the_float32_arithmetic():
+    # pass 2 takes a sparse token row entry by entry (positive entries only) and a dense one
+    # branch-free: both must give the histogram, interval counts and interval masks of the
+    # float32 steps ``floor((v - min) * nb / span)`` and ``trunc(v / width)``, computed here.
+    import numpy as np
+
+    from inference.dashboards import kernels
+
+    rng = np.random.default_rng(0)
+    ctx_len, n_prompts, m, nb, n_iv = 8, 12, 40, 50, 5
+    fire = rng.random((n_prompts * ctx_len, m)) < 0.05  # ~2 of 40 features per row: sparse rows
+    fire[5] = rng.random(m) < 0.6  # and a few dense rows
+    fire[70] = rng.random(m) < 0.6
+    feats = np.where(fire, rng.random(fire.shape) * 3, -rng.random(fire.shape)).astype(np.float32)
+    feats[9] = 0.0
+    assert (feats > 0).mean() < 1 / kernels.SPARSE_FROM  # the batch takes the sparse-row path
+    pos = np.where(feats > 0, feats, np.inf)
+    act_min = pos.min(0).astype(np.float32)
+    act_max = np.maximum(feats.max(0), 0).astype(np.float32)
+    act_min[~np.isfinite(act_min)] = 0
+    span = np.maximum(act_max - act_min, np.float32(1e-12)).astype(np.float32)
+    width = np.maximum(act_max / np.float32(n_iv), np.float32(1e-12)).astype(np.float32)
+    hist = np.zeros((nb + 1, m), np.int64)
+    iv_count = np.zeros((n_iv + 1, m), np.int64)
+    mask = np.zeros((n_prompts, m), np.uint32)
+    kernels.pass2(feats, ctx_len, 0, m, act_min, span, width, hist, iv_count, mask)
+
+    v = feats
+    q = ((v - act_min) * np.float32(nb)) / span  # float32 throughout
+    b = np.clip(np.floor(q), 0, nb - 1).astype(np.int64)
+    i = np.clip((v / width).astype(np.int32), 0, n_iv - 1).astype(np.int64)
+    positive = v > 0
+    want_hist = np.zeros_like(hist)
+    want_iv = np.zeros_like(iv_count)
+    want_mask = np.zeros_like(mask)
+    for t, f in zip(*np.nonzero(positive), strict=True):
+        want_hist[b[t, f], f] += 1
+        want_iv[i[t, f], f] += 1
+        want_mask[t // ctx_len, f] |= np.uint32(1 << int(i[t, f]))
+    want_hist[nb] = (~positive).sum(0)
+    want_iv[n_iv] = (~positive).sum(0)
+    assert np.array_equal(hist, want_hist)
+    assert np.array_equal(iv_count, want_iv)
+    assert np.array_equal(mask & np.uint32((1 << n_iv) - 1), want_mask)

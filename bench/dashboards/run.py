@@ -197,6 +197,13 @@ vs main b15d8a3's engine, same script: toy ours 1.05 / 1.08 s (main 1.10), limit
 5.25x / 3.86x (2.63x); realistic ours 4.30 / 4.20 s (6.10; CPU 7.0 vs 10.5 s), limit 2.37 / 2.49 s
 (3.90): 1.82x / 1.68x (1.57x). The 1.5x goal is NOT met: the toy's passes and rows cost ~0.6 CPU-s
 against a 0.4-0.7 CPU-s forward + encode; at the realistic shape the COPY rows (~1 s) are the most.
+Quiet re-measure after the merge of D7 (2026-11-28 12:35-12:39 UTC, main 96687ef, load 5.8 falling
+to 1.4, every other PostgreSQL stopped), three runs (two ``--no-peer --no-workers --no-db``, one
+``--peer-n-prompts 128``): toy ours 0.91 / 0.81 / 0.88 s (compute 0.64-0.68 s every time: no slow
+mode), limit 0.25 / 0.17 / 0.28 s: 3.57x / 4.63x / 3.14x; realistic ours 4.80 / 3.49 / 3.81 s, limit
+2.08 / 2.07 / 2.00 s: 2.30x / 1.69x / 1.90x; written overlapped 3.07 s vs serial 3.41 s; SAEDashboard
+56.34 s vs ours 0.37 s on 128 prompts: 151.2x (overlap 93.8%); 2 workers vs 1: 11.98 / 10.64 s =
+1.13x. The 1.5x goal is NOT met at either shape.
 """
 
 from __future__ import annotations

@@ -321,6 +321,10 @@ harness scripts wrap cpu_profile.py, --requests 800, two runs each, old -> new):
   is NOT met; the lead's quiet re-measure says where it stands.
     A/B harnesses of this kind: thread CPU of one function, alternating implementations per
     request, on top of ``cpu_profile.py``'s driver (not kept in the tree).
+Quiet re-measure after the merge of L7 (2026-11-28 12:32 UTC, main 96687ef, load 0.2 rising to 5.8,
+every other PostgreSQL stopped): 64 clients 226.7 / 594.8 req/s = 0.38x, 500 clients 238.1 / 582.9 =
+0.41x, 0 errors; CPU ms a request: client 0.53, web 6.04 (was 6.5), postgres 1.41; bare driver 1.46,
+postgres 1.05; p95 server time at 64 clients 508 ms. The 0.5x goal is NOT met.
 """
 
 from __future__ import annotations

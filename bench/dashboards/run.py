@@ -525,7 +525,9 @@ def main() -> None:
     parser.add_argument("--spin", action="store_true", help="leave OMP_WAIT_POLICY unset (torch's default)")
     args = parser.parse_args()
     if not args.spin:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from neuronsite.openmp import prefer_sleeping_threads
+
+        prefer_sleeping_threads()
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset: torch default)')}")
     out = assets_dir(args.d_sae, args.n_prompts, args.ctx_len, args.d_model, args.n_layers, args.density)
     build_assets(

@@ -1,10 +1,9 @@
 """Generate feature dashboards for a source from its model + SAE over a corpus."""
 
-import os
-
 from django.core.management.base import BaseCommand, CommandError
 
 from models_app.models import Source
+from neuronsite.openmp import prefer_sleeping_threads
 
 
 class Command(BaseCommand):
@@ -39,11 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opt):
-        # As in the job worker (run_jobs_worker): torch's OpenMP threads sleep between operations
-        # instead of spinning, set before torch loads; an explicit OMP_WAIT_POLICY wins. Spinning
-        # threads on a core shared with another process made the forward + encode of a
-        # generation 5-40x slower, at random (bench/dashboards).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        prefer_sleeping_threads()  # before torch loads, as in the job worker
         from inference.dashboards.services import GenerationError, dashboards_generate
 
         source = (

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from neuronsite.openmp import prefer_sleeping_threads
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default=None, help="worker name shown in logs")
 
     def handle(self, *args, **opt):
-        # graphs (bench/graphs): OpenMP threads that spin while they wait made graph jobs ~5x
-        # slower in a worker on a shared machine; they sleep instead. Set before torch loads (the
-        # first task imports it); an explicit OMP_WAIT_POLICY in the environment wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        prefer_sleeping_threads()  # before torch loads (the first task imports it)
         queues = [
             q.strip()
             for q in (opt["queues"] or ",".join(settings.JOBS_WORKER_QUEUES)).split(",")

@@ -187,7 +187,7 @@ def snippet_html(tokens, values, scale: float | None, center: int | None = None)
                     f' title="{v:.3f}">{text}</span>'
                 )
         if 0 <= center < n:  # the centre piece: ``q`` after its own classes
-            extra = _token_piece(tokens[center])[1]
+            extra = token_pieces[center][1]
             parts[center] = parts[center].replace(f'<span class="t{extra}', f'<span class="t{extra} q', 1)
         return "".join(parts)
     for k in range(len(pieces)):

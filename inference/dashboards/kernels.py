@@ -145,6 +145,15 @@ def _interval(v, wd, n_iv):
     return i if i > 0 else 0
 
 
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy", inline="always")
+def _hist_bin(v, am, nb_f, sp, nb):
+    """The histogram bin of a positive activation ``v`` of a feature whose minimum is ``am`` and
+    span ``sp``: ``floor((v - am) * nb / sp)`` in float32 steps, as int32, clamped to ``nb`` bins."""
+    b = np.int32(np.floor(np.float32(np.float32(np.float32(v - am) * nb_f) / sp)))
+    b = b if b < nb - 1 else nb - 1
+    return b if b > 0 else 0
+
+
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_mask):
     """Histogram and interval counts (running, ``hist [nb + 1, F]``, ``iv_count [n_iv + 1, F]``,
@@ -193,27 +202,16 @@ def pass2(feats, ctx_len, f0, f1, act_min, span, width, hist, iv_count, iv_mask)
             for k in range(m):
                 v = row[k]
                 if v > 0:
-                    q = np.float32(np.float32(np.float32(v - am[k]) * nb_f) / sp[k])
-                    b = np.int32(np.floor(q))
-                    b = b if b < nb - 1 else nb - 1
-                    b = b if b > 0 else 0
-                    lh[k, b] += 1
-                    i = np.int32(np.float32(v / wd[k]))
-                    i = i if i < n_iv - 1 else n_iv - 1
-                    i = i if i > 0 else 0
+                    lh[k, _hist_bin(v, am[k], nb_f, sp[k], nb)] += 1
+                    i = _interval(v, wd[k], n_iv)
                     lc[i, k] += 1
                     mk[k] |= one << np.uint32(i)
             continue
         for k in range(m):
             v = row[k]
-            q = np.float32(np.float32(np.float32(v - am[k]) * nb_f) / sp[k])
-            b = np.int32(np.floor(q))
-            b = b if b < nb - 1 else nb - 1
-            b = b if b > 0 else 0
+            b = _hist_bin(v, am[k], nb_f, sp[k], nb)
             hbin[k] = b if v > 0 else nb
-            i = np.int32(np.float32(v / wd[k]))
-            i = i if i < n_iv - 1 else n_iv - 1
-            i = i if i > 0 else 0
+            i = _interval(v, wd[k], n_iv)
             i = i if v > 0 else n_iv
             ivl[k] = i
             mk[k] |= one << np.uint32(i)  # bit n_iv: no interval (ignored)

@@ -52,15 +52,24 @@ def _seed_walk(folders):
 
 
 def _watch(page) -> dict:
-    """Problems the page reports, collected into ``holder["now"]`` (swapped per page)."""
-    holder: dict = {"now": []}
+    """Problems the page reports, collected into ``holder["now"]`` (swapped per page, together
+    with ``holder["started"]``, the requests the current page issued). A request of the previous
+    page that our next ``goto`` cancels (Chromium fetches the favicon after ``load`` and aborts it
+    on navigation) is not the new page's problem; any other failed request is."""
+    holder: dict = {"now": [], "started": set()}
 
     def add(text):
         holder["now"].append(text)
 
+    def failed(r):
+        if r.failure == "net::ERR_ABORTED" and r not in holder["started"]:
+            return
+        add(f"request failed: {r.url} {r.failure}")
+
+    page.on("request", lambda r: holder["started"].add(r))
     page.on("console", lambda m: add(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: add(f"page error: {e}"))
-    page.on("requestfailed", lambda r: add(f"request failed: {r.url} {r.failure}"))
+    page.on("requestfailed", failed)
     page.on(
         "response",
         lambda r: (
@@ -106,10 +115,12 @@ def test_every_page_loads_cleanly_for_a_researcher(server, browser, tiny_ui_fold
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{server}/")
+    page.wait_for_load_state("networkidle")
     found: dict[str, list[str]] = {}
     holder = _watch(page)
     for name, path in pages:
         problems = holder["now"] = []
+        holder["started"] = set()
         response = page.goto(f"{server}{path}")
         page.wait_for_load_state("networkidle")
         if response.status != 200:

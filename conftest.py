@@ -11,6 +11,21 @@ from neuronsite.fields import Visibility
 _seq = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counts(request):
+    """Rate-limit counters live in the cache table (neuronsite/ratelimit.py), which a transactional
+    test's flush does not empty: counts of earlier tests in the same process and minute would
+    carry over (e.g. 30 anonymous websocket inference frames, then another test's first frame is a
+    429). Each test that commits starts with none; the others roll their counts back anyway."""
+    marker = request.node.get_closest_marker("django_db")
+    if (marker is not None and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+        from django.core.cache import caches
+
+        caches["default"].clear()
+    yield
+
+
 @pytest.fixture
 def make_user(db):
     from accounts.models import User

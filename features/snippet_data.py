@@ -29,6 +29,8 @@ import html
 import json
 import math
 import re
+from itertools import chain
+from operator import itemgetter
 
 import orjson
 from markupsafe import Markup
@@ -39,14 +41,26 @@ from features.tokens import NEWLINE_MARK, _partial, display_pieces, token_displa
 _INF = math.inf
 
 
-class _Ids(dict):
-    """raw token -> its index in the page's table (a new one on first sight)."""
+# raw token -> (display text, whether it is a byte-level piece that does not decode alone): a
+# plain dict, so that a page's lookups are one C-level map (emptied when it reaches its bound)
+_TOKENS: dict = {}
+_TOKENS_MAX = 65536
+_first, _second = itemgetter(0), itemgetter(1)
 
-    __slots__ = ()
 
-    def __missing__(self, key):
-        index = self[key] = len(self)
-        return index
+def _token_info(raws) -> list[tuple[str, bool]]:
+    try:
+        return list(map(_TOKENS.__getitem__, raws))
+    except KeyError:
+        if len(_TOKENS) >= _TOKENS_MAX:
+            _TOKENS.clear()
+        out = []
+        for raw in raws:
+            info = _TOKENS.get(raw)
+            if info is None:
+                info = _TOKENS[raw] = (token_display(raw), _partial(raw))
+            out.append(info)
+        return out
 
 
 def _num(x):
@@ -68,33 +82,34 @@ def _values(values):
 def snippet_rows(groups, scale) -> dict:
     """The data of the page's snippet groups (each group's ``activations``, as the dashboard
     selector gives them) for ``scale`` (the page's)."""
-    ids = _Ids()
-    get = ids.__getitem__
+    acts = [g["activations"] for g in groups]
+    # the page's distinct tokens, in order of first sight, and each one's index: C-level calls
+    # only (a Python call per token was a third of this function)
+    raws = dict.fromkeys(chain.from_iterable(act.tokens or () for rows in acts for act in rows))
+    get = dict(zip(raws, range(len(raws)), strict=True)).__getitem__
+    info = _token_info(raws)
     out_groups = []
-    rows_of = []  # (row, tokens) for the second pass (byte-level pieces), rare
-    for g in groups:
-        rows = []
-        for act in g["activations"]:
-            tokens = act.tokens or ()
+    for rows in acts:
+        out = []
+        for act in rows:
             q = qualifying_position(act)
-            row = [list(map(get, tokens)), _values(act.values), q, _num(_qualifying_value(act, q))]
+            row = [list(map(get, act.tokens or ())), _values(act.values), q, _num(_qualifying_value(act, q))]
             if not scale:
                 row.append({"s": _num(act.max_value)})
-            rows.append(row)
-            rows_of.append((row, tokens))
-        out_groups.append(rows)
-    raws = list(ids)
-    if any(map(_partial, raws)):  # a byte-level token that does not decode alone: joined pieces
-        partial_ids = {i for i, raw in enumerate(raws) if _partial(raw)}
-        for row, tokens in rows_of:
-            if partial_ids.isdisjoint(row[0]):
-                continue
-            joined = [[first, last, text] for first, last, text in display_pieces(tokens) if last > first]
-            if joined:
-                if len(row) == 4:
-                    row.append({})
-                row[4]["p"] = joined
-    return {"s": _num(scale), "t": list(map(token_display, raws)), "g": out_groups}
+            out.append(row)
+        out_groups.append(out)
+    if any(map(_second, info)):  # a byte-level token that does not decode alone: joined pieces
+        partial_ids = {i for i, (_, partial) in enumerate(info) if partial}
+        for rows, out in zip(acts, out_groups, strict=True):
+            for act, row in zip(rows, out, strict=True):
+                if partial_ids.isdisjoint(row[0]):
+                    continue
+                joined = [[a, b, text] for a, b, text in display_pieces(act.tokens) if b > a]
+                if joined:
+                    if len(row) == 4:
+                        row.append({})
+                    row[4]["p"] = joined
+    return {"s": _num(scale), "t": list(map(_first, info)), "g": out_groups}
 
 
 _ESCAPES = (

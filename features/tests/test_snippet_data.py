@@ -15,6 +15,7 @@ import pytest
 
 from features import snippet_data as sd
 from features.templatetags.neuronsite_tokens import activation_snippets
+from features.tests.test_browser import browser, server  # noqa: F401  (pytest fixtures)
 
 JS = Path(__file__).resolve().parents[1] / "static" / "features" / "snippets.js"
 XSS = ["</script><script>window.__x=1</script>", "<img src=x onerror=window.__x=2>", "&lt;b&gt;", "\u2028"]
@@ -157,3 +158,71 @@ def test_the_browser_builds_the_server_renderers_dom():
                 assert js == [f"{x:.{d}f}" for x in cases]
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (make browser)")
+@pytest.mark.django_db(transaction=True)
+def test_feature_page_draws_its_snippets_and_token_text_stays_text(server, browser):  # noqa: F811
+    """The real page (daphne, CSP on): each group's snippets drawn by snippets.js equal the
+    server's renderer's HTML for the same rows; payloads in token text stay text; the embed
+    page draws them too."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from features import selectors_fast
+    from features.models import Activation, Feature
+    from features.tests.test_browser import _shot
+    from models_app.models import Model, Source, SourceSet
+
+    m = Model.objects.create(name="tiny", layers=2, d_model=16, inference_enabled=False)
+    ss = SourceSet.objects.create(model=m, name="res-x", type="sae")
+    src = Source.objects.create(model=m, source_set=ss, name="0-res-x", layer=0, inference_enabled=False)
+    f = Feature.objects.create(source=src, index=0, max_act_approx=2.0)
+    words = [f"Ġw{i}" for i in range(40)]
+    Activation.objects.create(
+        feature=f, tokens=[*XSS, "Ġsaid", "Ġâ", "Ģľ", "hi", "ðŁ", "ĺĢ", "Ġ", "ĉ", "Ċ"],
+        values=[1.0, 0.5, 0.0, 2.0, 0.0, 0.2, 0.9, 0.0, 0.1, 0.0, 0.4, 0.0, -0.3], max_value=2.0,
+        max_value_token_index=3,
+    )  # fmt: skip
+    values = [0.0] * 40
+    values[30], values[5], values[8] = 3.0, 0.2, -0.0625
+    Activation.objects.create(
+        feature=f, tokens=words, values=values, max_value=3.0, max_value_token_index=30,
+        bin_min=0.0, bin_max=0.6, bin_contains=0.011, qualifying_token_index=5,
+    )  # fmt: skip
+    groups = selectors_fast.feature_dashboard_get(
+        model_name="tiny", source_name="0-res-x", index=0, user=AnonymousUser(), per_group=15
+    ).activation_groups
+    want = [str(activation_snippets(g["activations"], 2.0)) for g in groups]
+    assert len(want) == 2 and all(want)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    for path in ("/tiny/0-res-x/0", "/tiny/0-res-x/0?embed=true"):
+        page.goto(f"{server}{path}")
+        page.locator("[data-snips] .snip").first.wait_for()
+        got = page.evaluate(
+            "() => [...document.querySelectorAll('[data-snips]')].map(b => { const c = b.cloneNode(true);"
+            " c.querySelectorAll('.more, .copy').forEach(e => e.remove());"
+            " c.querySelectorAll('.snip').forEach(s => ['tabindex', 'aria-label', 'aria-describedby']"
+            ".forEach(a => s.removeAttribute(a))); return c.innerHTML; })"
+        )
+        parsed = page.evaluate(
+            "(hs) => hs.map(h => { const t = document.createElement('template'); t.innerHTML = h; return t.innerHTML; })",
+            want,
+        )
+        assert got == parsed
+        # the tokens as a reader sees them: payloads as text, joined UTF-8 pieces, the centre marked
+        top = page.locator("details.group").first.locator(".snip").first
+        assert top.locator(".t").nth(0).inner_text() == XSS[0]
+        assert top.locator(".t.q").inner_text() == XSS[3]
+        assert top.locator(".t", has_text="“").get_attribute("title") == "0.900"
+        assert page.locator(".snip .t.n").first.get_attribute("title") in ("-0.300", "-0.062")
+        assert page.evaluate("() => window.__x") is None
+        assert page.locator("main img, main script").count() == 0
+    _shot(page, "snippets-embed")
+    page.goto(f"{server}/tiny/0-res-x/0")
+    page.locator("[data-snips] .snip").first.wait_for()
+    _shot(page, "snippets-feature")
+    assert dialogs == [] and errors == []

@@ -195,6 +195,7 @@ def test_feature_page_draws_its_snippets_and_token_text_stays_text(server, brows
     want = [str(activation_snippets(g["activations"], 2.0)) for g in groups]
     assert len(want) == 2 and all(want)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(120_000)  # a busy 2-core machine
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     errors = []

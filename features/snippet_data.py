@@ -48,19 +48,20 @@ _TOKENS_MAX = 65536
 _first, _second = itemgetter(0), itemgetter(1)
 
 
-def _token_info(raws) -> list[tuple[str, bool]]:
+def _token_info(raws: dict) -> list[tuple[str, bool]]:
+    """``(display text, partial)`` of each key of ``raws`` (the page's distinct tokens)."""
     try:
         return list(map(_TOKENS.__getitem__, raws))
-    except KeyError:
-        if len(_TOKENS) >= _TOKENS_MAX:
-            _TOKENS.clear()
-        out = []
-        for raw in raws:
-            info = _TOKENS.get(raw)
-            if info is None:
-                info = _TOKENS[raw] = (token_display(raw), _partial(raw))
-            out.append(info)
-        return out
+    except KeyError:  # tokens not seen yet: only those are computed (a page has ~1,000)
+        pass
+    if len(_TOKENS) >= _TOKENS_MAX:
+        _TOKENS.clear()
+    for raw in raws.keys() - _TOKENS.keys():
+        _TOKENS[raw] = (token_display(raw), _partial(raw))
+    try:
+        return list(map(_TOKENS.__getitem__, raws))
+    except KeyError:  # another thread emptied it meanwhile
+        return [(token_display(raw), _partial(raw)) for raw in raws]
 
 
 def _num(x):

@@ -227,3 +227,14 @@ def test_feature_page_draws_its_snippets_and_token_text_stays_text(server, brows
     page.locator("[data-snips] .snip").first.wait_for()
     _shot(page, "snippets-feature")
     assert dialogs == [] and errors == []
+
+
+def test_same_data_on_miss_hit_and_after_the_token_cache_bound(monkeypatch):
+    monkeypatch.setattr(sd, "_TOKENS", {})
+    monkeypatch.setattr(sd, "_TOKENS_MAX", 6)
+    groups, scale = next(_cases(seed=3, count=1))
+    first = sd.snippet_rows(groups, scale)  # misses: fills the cache (past its bound: emptied)
+    assert sd.snippet_rows(groups, scale) == first
+    sd.snippet_rows(_random_groups(random.Random(4)), 1.0)  # other tokens
+    assert sd.snippet_rows(groups, scale) == first
+    assert len(sd._TOKENS) <= 6 + len(first["t"])

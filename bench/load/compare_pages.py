@@ -255,7 +255,9 @@ def dump(out: Path) -> None:
 
 _DATA = re.compile(r'<script type="application/json" id="snippet-data">.*?</script>', re.S)
 _SNIPPETS_JS = re.compile(r'<script src="[^"]*/features/snippets\.js" defer></script>')
-_NOSCRIPT = re.compile(r"<noscript><p class=\"muted small\">The snippets are drawn by JavaScript;.*?</noscript>")
+_NOSCRIPT = re.compile(
+    r"<noscript><p class=\"muted small\">The snippets are drawn by JavaScript;.*?</noscript>"
+)
 _GROUP = re.compile(r'<div class="snips" data-snips="(\d+)">')
 
 

@@ -39,6 +39,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 from markupsafe import Markup
 
+from features.snippet_data import snippet_data
 from features.templatetags import neuronsite_plots, neuronsite_tokens
 
 
@@ -175,7 +176,7 @@ def environment() -> jinja2.Environment:
         csrf_input=csrf_input,
         density_bar=neuronsite_plots.density_bar,
         histogram_svg=neuronsite_plots.histogram_svg,
-        activation_snippets=neuronsite_tokens.activation_snippets,
+        snippet_data=snippet_data,
         autointerp_choices=_autointerp("autointerp_choices"),
     )
     env.filters.update(

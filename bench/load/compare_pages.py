@@ -10,6 +10,17 @@ same features and users, private and missing ones included) through Django's tes
 writes them to a JSON file; ``--compare`` diffs two such files. CSRF tokens (random per
 request) are replaced by a placeholder before comparing.
 
+Snippets drawn in the browser (helper L8a): a feature page now carries its activation snippets
+as data (``<script type="application/json" id="snippet-data">``, features/snippet_data.py) that
+features/static/features/snippets.js draws into each ``<div class="snips" data-snips="N">``.
+``--compare`` therefore reads a page that has such a block the way the browser does: the data
+drawn by ``snippet_data.render_html`` (the Python mirror of snippets.js, which
+features/tests/test_snippet_data.py checks against the server's renderer in Chromium on random
+snippets) into its groups, then the block, the script tag and the ``<noscript>`` line removed.
+Everything else on the page (and every page without the block: main's, fragments, API) is
+compared byte for byte as before; so a difference in the data shows as a difference in the
+snippets' HTML, a difference elsewhere as itself.
+
     # the baseline: a copy of main's tree at /tmp/main (sharing this tree's var/: same database)
     git archive main | tar -x -C /tmp/main && ln -s $PWD/.venv /tmp/main/.venv
     NEURONSITE_DATA_DIR=$PWD/var .venv/bin/python bench/load/compare_pages.py --root /tmp/main --dump /tmp/a.json
@@ -242,8 +253,30 @@ def dump(out: Path) -> None:
     print(f"{len(result)} responses -> {out}")
 
 
+_DATA = re.compile(r'<script type="application/json" id="snippet-data">.*?</script>', re.S)
+_SNIPPETS_JS = re.compile(r'<script src="[^"]*/features/snippets\.js" defer></script>')
+_NOSCRIPT = re.compile(
+    r"<noscript><p class=\"muted small\">The snippets are drawn by JavaScript;.*?</noscript>"
+)
+_GROUP = re.compile(r'<div class="snips" data-snips="(\d+)">')
+
+
+def drawn(text: str) -> str:
+    """A response as the browser shows it: the snippet data drawn into its groups (see above)."""
+    if 'id="snippet-data"' not in text:
+        return text
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from features.snippet_data import page_data, render_html
+
+    groups = render_html(page_data(text))
+    text = _GROUP.sub(lambda m: '<div class="snips">' + groups[int(m.group(1))], text)
+    return _NOSCRIPT.sub("", _SNIPPETS_JS.sub("", _DATA.sub("", text)))
+
+
 def compare(a: Path, b: Path) -> int:
     left, right = json.loads(a.read_text()), json.loads(b.read_text())
+    left = {key: drawn(value) for key, value in left.items()}
+    right = {key: drawn(value) for key, value in right.items()}
     bad = 0
     for key in sorted(set(left) | set(right)):
         x, y = left.get(key), right.get(key)

@@ -325,6 +325,21 @@ Quiet re-measure after the merge of L7 (2026-11-28 12:32 UTC, main 96687ef, load
 every other PostgreSQL stopped): 64 clients 226.7 / 594.8 req/s = 0.38x, 500 clients 238.1 / 582.9 =
 0.41x, 0 errors; CPU ms a request: client 0.53, web 6.04 (was 6.5), postgres 1.41; bare driver 1.46,
 postgres 1.05; p95 server time at 64 clients 508 ms. The 0.5x goal is NOT met.
+
+2026-11-28, the feature page's snippets drawn in the browser (helper L8a). The page carries them as
+data: ONE <script type="application/json" id="snippet-data"> (orjson; the page's distinct tokens
+once, per row token ids, values, centre, leading value; <, >, &, U+2028/9 escaped; outside <main>)
+that features/static/features/snippets.js draws into the DOM the server wrote before (classes,
+titles, --a, centred window, joined UTF-8 pieces, Python's float format: checked in Chromium on
+random snippets and on the real page; "show more" fragments stay server-rendered). compare_pages.py
+reads such a page as the browser draws it: 173 responses vs main, 0 different. Page 74.0 -> 28.7 KiB.
+Snippets' part, A/B in one process (thread CPU, 100 pages of the cpu_profile database, alternating,
+load 9-12): 1.81 / 1.64 / 1.99 / 1.15 -> 0.71 / 0.66 / 0.83 / 0.46 ms a page (~2.4x less).
+cpu_profile.py --requests 600 --only page, main copy / branch alternately, load 5-12 (noisy): page
+4.50 / 5.51 / 6.46 / 7.64 -> 4.27 / 4.71 / 4.66 / 4.64 ms. Load, --scale 0.1 --duration 30 --keep,
+one run (13:51 UTC, load 10.8 -> 7.1): 64 clients 239.2 / 510.6 req/s = 0.47x, web 4.37 ms CPU a
+request (6.04 in the last quiet run); 500: 188.9 / 545.0 = 0.35x, web 5.40; 0 errors. By CPU a request
+(bare 1.50 + 0.97 vs site 0.41 + 4.37 + 1.32) the quiet ratio is ~0.40x: the 0.5x goal is NOT met.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ repeats one), interval rows shown at their qualifying token, and "contains" as a
 import re
 
 from features.models import Activation
+from features.snippet_data import page_data, render_html
 
 
 def _row(feature, tokens, values, **kw):
@@ -18,8 +19,15 @@ def _row(feature, tokens, values, **kw):
     )
 
 
+def _drawn(html: str) -> str:
+    """A page's snippets as the browser draws them (snippets.js mirrors ``render_html``;
+    test_snippet_data.py checks both against the server's renderer); a fragment as it is."""
+    data = page_data(html)
+    return html if data is None else "".join(render_html(data))
+
+
 def _snips(html: str) -> list[str]:
-    return re.findall(r'<div class="snip">(.*?)</div>', html)
+    return re.findall(r'<div class="snip">(.*?)</div>', _drawn(html))
 
 
 def test_identical_imported_rows_are_shown_once_per_group(client, make_feature):

@@ -577,6 +577,51 @@ def postmaster_pid() -> int | None:
         return None
 
 
+def web_worker_pids(pid: int) -> list[int]:
+    """The server's processes that serve requests: uvicorn's workers (its multiprocessing
+    resource tracker left out), or the server itself when it has none (``--workers 1``, daphne)."""
+    try:
+        import psutil
+
+        children = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - psutil missing or the server gone: a figure less
+        return [pid]
+    workers = []
+    for child in children:
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                workers.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return workers or [pid]
+
+
+def loop_and_switches(pids: list[int]) -> tuple[float, int, int]:
+    """For these processes: CPU seconds of their main threads (the server's event loop: HTTP
+    parsing and sending, the application's async part, the hop to a request thread), and the
+    voluntary and involuntary context switches of all their threads (Linux /proc; zeros elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    loop_cpu, vol, invol = 0.0, 0, 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            loop_cpu += (int(stat[11]) + int(stat[12])) / tick  # utime, stime
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    vol += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    invol += int(line.split()[1])
+    return loop_cpu, vol, invol
+
+
 def self_cpu() -> float:
     import resource
 
@@ -714,9 +759,10 @@ def main() -> None:
         run_clients(base, 8, min(3.0, args.duration), features)  # warm-up (imports, templates)
         pg = postmaster_pid()
         for concurrency in [int(c) for c in args.clients.split(",")]:
-            web0, pg0 = tree_cpu(server.pid), tree_cpu(pg)
+            workers = web_worker_pids(server.pid)
+            web0, pg0, threads0 = tree_cpu(server.pid), tree_cpu(pg), loop_and_switches(workers)
             site = run_clients(base, concurrency, args.duration, features)
-            web1, pg1 = tree_cpu(server.pid), tree_cpu(pg)
+            web1, pg1, threads1 = tree_cpu(server.pid), tree_cpu(pg), loop_and_switches(workers)
             me0 = self_cpu()
             bare = asyncio.run(_bare(concurrency, args.duration, features, pool_size))
             me1, pg2 = self_cpu(), tree_cpu(pg)
@@ -730,6 +776,11 @@ def main() -> None:
                     ("postgres", pg1 - pg0),
                 )
             }
+            # of the web side: its event-loop threads' CPU, and context switches per request
+            site["loop_ms"] = (threads1[0] - threads0[0]) * 1000 / max(site["requests"], 1)
+            site["switches"] = [
+                (b - a) / max(site["requests"], 1) for a, b in zip(threads0[1:], threads1[1:], strict=True)
+            ]
             bare["cpu_ms"] = {
                 name: value * 1000 / max(bare["requests"], 1)
                 for name, value in (("driver", me1 - me0), ("postgres", pg2 - pg1))
@@ -754,8 +805,14 @@ def main() -> None:
             )
             print(
                 f"{'':>4}          CPU ms / request: site: client {site['cpu_ms']['client']:.2f},"
-                f" web {site['cpu_ms']['web']:.2f}, postgres {site['cpu_ms']['postgres']:.2f};"
+                f" web {site['cpu_ms']['web']:.2f} (event loops {site['loop_ms']:.2f}), postgres"
+                f" {site['cpu_ms']['postgres']:.2f};"
                 f" bare: driver {bare['cpu_ms']['driver']:.2f}, postgres {bare['cpu_ms']['postgres']:.2f}",
+                flush=True,
+            )
+            print(
+                f"{'':>4}          web context switches / request: voluntary {site['switches'][0]:.1f},"
+                f" involuntary {site['switches'][1]:.1f}",
                 flush=True,
             )
     finally:

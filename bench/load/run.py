@@ -325,6 +325,20 @@ Quiet re-measure after the merge of L7 (2026-11-28 12:32 UTC, main 96687ef, load
 every other PostgreSQL stopped): 64 clients 226.7 / 594.8 req/s = 0.38x, 500 clients 238.1 / 582.9 =
 0.41x, 0 errors; CPU ms a request: client 0.53, web 6.04 (was 6.5), postgres 1.41; bare driver 1.46,
 postgres 1.05; p95 server time at 64 clients 508 ms. The 0.5x goal is NOT met.
+
+2026-11-28, the web CPU outside the view (helper L8b). Split at one moment (load 7-15): in-process
+(cpu_profile.py) 4.57 ms a request; server, 1 client ~5.1 (+0.5: event-loop threads 0.33-0.6 ms, ~3/4
+in uvloop/httptools C and syscalls, ASGI wrappers + hop ~0.1); 64 clients ~5.75 (+0.6: ~30 voluntary
+/ 7 involuntary context switches a request vs 6 / 4: threads queued on asgiref Locals' locks and the
+GIL). The brief's 2.5 ms gap was mostly two moments of this machine. Kept: a 20 ms GIL switch
+interval in web processes (WEB_GIL_SWITCH_INTERVAL_MS; Python's 5 ms forces hand-offs among ~20
+request threads): web CPU a request -6/-10/-1/-6% (medians of 3-5 alternating pairs, server_cpu.py);
+run.py back to back (14:07-14:12 UTC, load 4-8), 20 ms: 64 clients 179.9/449.1 = 0.40x, web 5.55 ms;
+500: 187.1/401.2 = 0.47x, web 5.39; 5 ms: 0.39x, web 6.31; 500: 0.37x, web 5.88; 0 errors. Dropped
+(< 5% CPU): WEB_MAX_INFLIGHT 1/2/4 (switches 36 -> 6-9, same CPU, req/s -25% at 1-2); --http h11
+(loop +0.1-0.2 ms); --loop asyncio; --workers 1 (-12% CPU, same req/s loaded, one core quiet) or 3;
+no thread hop (in-flight 1's serialisation); response path (bound ~0.1 ms). The 0.5x goal is NOT met.
+    flock /work/wt/bench.lock .venv/bin/python bench/load/server_cpu.py --variant base --variant 'si5|WEB_GIL_SWITCH_INTERVAL_MS=0'
 """
 
 from __future__ import annotations

@@ -1,23 +1,26 @@
 """CPU per request of the web server under the load bench's clients, for server variants (A/B).
 
 Not a test, not the load bench: a tool to compare ways of running the web server by what the
-machine's load does not distort, the CPU it spends per request. On load bench's kept database
-(``run.py --scale S --prepare`` builds it), for each round and each variant: start the server
-as ``make run`` does (uvicorn, uvloop, httptools, ``--workers``) with the variant's environment
-and extra uvicorn options, warm it up, then run the bench's clients (``run.py --client``: aiohttp,
-half feature pages, half ``GET /api/feature/...``) at ``--clients`` for ``--duration`` seconds and
-print per request: CPU ms of the web processes (user/system split), of PostgreSQL and of the
-clients' process, context switches of the web processes (voluntary / involuntary, all threads),
-and req/s (wall: depends on the load, compare only within a round). Variants alternate within
-each round, so a change of the machine's load hits all of them alike.
+machine's load distorts least, the CPU it spends per request. On the load bench's kept database
+(``run.py --scale S --prepare`` builds it), every variant's server is started as ``make run``
+starts it (uvicorn, uvloop, httptools, ``--workers``; run.py's ``server_command``) with the
+variant's environment and extra uvicorn options, and warmed up; then in each round each variant
+in turn gets the bench's clients (``run.py --client``: aiohttp, half feature pages, half
+``GET /api/feature/...``) for ``--duration`` seconds (the others idle), and prints per request:
+CPU ms of its web processes (user / system; of which their event-loop threads), of PostgreSQL and
+of the clients' process, context switches of all the web processes' threads (voluntary /
+involuntary), and req/s (depends on the load: compare within a round). Alternating within a
+round, a change of the machine's load hits every variant alike; still, single pairs swing by
++-15% on a shared machine: take several rounds and compare medians.
 
-    flock /work/wt/bench.lock .venv/bin/python bench/load/server_cpu.py --scale 0.1 \\
+    flock /work/wt/bench.lock .venv/bin/python bench/load/server_cpu.py --scale 0.1 --rounds 4 \
         --variant base --variant 'inflight4|WEB_MAX_INFLIGHT=4' --variant 'h11||--http h11'
 
 A variant is ``name|ENV=V ENV2=V|extra uvicorn options`` (``CLIENTS=N`` in its environment: that
-many clients for this variant). ``--pyspy S`` records one worker of
-the first variant for S seconds of its first measured run (py-spy, raw collapsed stacks, with
-idle frames) into ``--pyspy-out``.
+many clients for this variant instead of ``--clients``). Each server keeps up to its pool size of
+PostgreSQL connections per worker: the embedded server allows 100, so about 2 variants of
+2 workers at once. ``--pyspy S`` records one worker of the first variant for S seconds of its
+first measured run with py-spy (raw collapsed stacks, ``--pyspy-args``) into ``--pyspy-out``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels (see routing.py)."""
 
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronsite.settings")
 
@@ -13,6 +14,10 @@ from neuronsite.staticfiles import SafeASGIStaticFilesHandler  # noqa: E402
 django_asgi_app = SafeASGIStaticFilesHandler(get_asgi_application())
 
 from django.conf import settings  # noqa: E402
+
+# Load (issue 10, helper L8b): a web process's GIL switch interval (settings.WEB_GIL_SWITCH_INTERVAL_MS).
+if settings.WEB_GIL_SWITCH_INTERVAL_MS > 0:
+    sys.setswitchinterval(settings.WEB_GIL_SWITCH_INTERVAL_MS / 1000)
 
 from neuronsite.asgi_handler import ServerTimingMiddleware  # noqa: E402
 

@@ -340,6 +340,20 @@ cpu_profile.py --requests 600 --only page, main copy / branch alternately, load 
 one run (13:51 UTC, load 10.8 -> 7.1): 64 clients 239.2 / 510.6 req/s = 0.47x, web 4.37 ms CPU a
 request (6.04 in the last quiet run); 500: 188.9 / 545.0 = 0.35x, web 5.40; 0 errors. By CPU a request
 (bare 1.50 + 0.97 vs site 0.41 + 4.37 + 1.32) the quiet ratio is ~0.40x: the 0.5x goal is NOT met.
+
+2026-11-28, the web CPU outside the view (helper L8b). Split at one moment (load 7-15): in-process
+(cpu_profile.py) 4.57 ms a request; server, 1 client ~5.1 (+0.5: event-loop threads 0.33-0.6 ms, ~3/4
+in uvloop/httptools C and syscalls, ASGI wrappers + hop ~0.1); 64 clients ~5.75 (+0.6: ~30 voluntary
+/ 7 involuntary context switches a request vs 6 / 4: threads queued on asgiref Locals' locks and the
+GIL). The brief's 2.5 ms gap was mostly two moments of this machine. Kept: a 20 ms GIL switch
+interval in web processes (WEB_GIL_SWITCH_INTERVAL_MS; Python's 5 ms forces hand-offs among ~20
+request threads): web CPU a request -6/-10/-1/-6% (medians of 3-5 alternating pairs, server_cpu.py);
+run.py back to back (14:07-14:12 UTC, load 4-8), 20 ms: 64 clients 179.9/449.1 = 0.40x, web 5.55 ms;
+500: 187.1/401.2 = 0.47x, web 5.39; 5 ms: 0.39x, web 6.31; 500: 0.37x, web 5.88; 0 errors. Dropped
+(< 5% CPU): WEB_MAX_INFLIGHT 1/2/4 (switches 36 -> 6-9, same CPU, req/s -25% at 1-2); --http h11
+(loop +0.1-0.2 ms); --loop asyncio; --workers 1 (-12% CPU, same req/s loaded, one core quiet) or 3;
+no thread hop (in-flight 1's serialisation); response path (bound ~0.1 ms). The 0.5x goal is NOT met.
+    flock /work/wt/bench.lock .venv/bin/python bench/load/server_cpu.py --variant base --variant 'si5|WEB_GIL_SWITCH_INTERVAL_MS=0'
 """
 
 from __future__ import annotations
@@ -592,6 +606,51 @@ def postmaster_pid() -> int | None:
         return None
 
 
+def web_worker_pids(pid: int) -> list[int]:
+    """The server's processes that serve requests: uvicorn's workers (its multiprocessing
+    resource tracker left out), or the server itself when it has none (``--workers 1``, daphne)."""
+    try:
+        import psutil
+
+        children = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - psutil missing or the server gone: a figure less
+        return [pid]
+    workers = []
+    for child in children:
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                workers.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return workers or [pid]
+
+
+def loop_and_switches(pids: list[int]) -> tuple[float, int, int]:
+    """For these processes: CPU seconds of their main threads (the server's event loop: HTTP
+    parsing and sending, the application's async part, the hop to a request thread), and the
+    voluntary and involuntary context switches of all their threads (Linux /proc; zeros elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    loop_cpu, vol, invol = 0.0, 0, 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            loop_cpu += (int(stat[11]) + int(stat[12])) / tick  # utime, stime
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    vol += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    invol += int(line.split()[1])
+    return loop_cpu, vol, invol
+
+
 def self_cpu() -> float:
     import resource
 
@@ -729,9 +788,10 @@ def main() -> None:
         run_clients(base, 8, min(3.0, args.duration), features)  # warm-up (imports, templates)
         pg = postmaster_pid()
         for concurrency in [int(c) for c in args.clients.split(",")]:
-            web0, pg0 = tree_cpu(server.pid), tree_cpu(pg)
+            workers = web_worker_pids(server.pid)
+            web0, pg0, threads0 = tree_cpu(server.pid), tree_cpu(pg), loop_and_switches(workers)
             site = run_clients(base, concurrency, args.duration, features)
-            web1, pg1 = tree_cpu(server.pid), tree_cpu(pg)
+            web1, pg1, threads1 = tree_cpu(server.pid), tree_cpu(pg), loop_and_switches(workers)
             me0 = self_cpu()
             bare = asyncio.run(_bare(concurrency, args.duration, features, pool_size))
             me1, pg2 = self_cpu(), tree_cpu(pg)
@@ -745,6 +805,11 @@ def main() -> None:
                     ("postgres", pg1 - pg0),
                 )
             }
+            # of the web side: its event-loop threads' CPU, and context switches per request
+            site["loop_ms"] = (threads1[0] - threads0[0]) * 1000 / max(site["requests"], 1)
+            site["switches"] = [
+                (b - a) / max(site["requests"], 1) for a, b in zip(threads0[1:], threads1[1:], strict=True)
+            ]
             bare["cpu_ms"] = {
                 name: value * 1000 / max(bare["requests"], 1)
                 for name, value in (("driver", me1 - me0), ("postgres", pg2 - pg1))
@@ -769,8 +834,14 @@ def main() -> None:
             )
             print(
                 f"{'':>4}          CPU ms / request: site: client {site['cpu_ms']['client']:.2f},"
-                f" web {site['cpu_ms']['web']:.2f}, postgres {site['cpu_ms']['postgres']:.2f};"
+                f" web {site['cpu_ms']['web']:.2f} (event loops {site['loop_ms']:.2f}), postgres"
+                f" {site['cpu_ms']['postgres']:.2f};"
                 f" bare: driver {bare['cpu_ms']['driver']:.2f}, postgres {bare['cpu_ms']['postgres']:.2f}",
+                flush=True,
+            )
+            print(
+                f"{'':>4}          web context switches / request: voluntary {site['switches'][0]:.1f},"
+                f" involuntary {site['switches'][1]:.1f}",
                 flush=True,
             )
     finally:

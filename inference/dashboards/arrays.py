@@ -74,24 +74,29 @@ class DashboardArrays:
         """``[F + 1]``: feature position ``p``'s snippets are ``bounds[p]:bounds[p + 1]``."""
         return np.searchsorted(self.snip_feature, np.arange(self.n_features + 1))
 
+    def bar_values(self, pos_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The activation and logit histograms' bar values ``[P, nb]`` float64 of the features
+        at ``pos_a``, as the Python expressions ``mn + (b + 0.5) * bw`` give them (same steps;
+        a dead feature's activation row is not used)."""
+        nb = self.n_hist_bins
+        half = np.arange(nb, dtype=np.float64) + 0.5
+        alive_a = self.nnz[pos_a] > 0
+        mn_a = np.where(alive_a, self.act_min[pos_a].astype(np.float64), 0.0)
+        bw_a = (self.act_max[pos_a].astype(np.float64) - mn_a) / nb
+        l_min_a = self.l_min[pos_a].astype(np.float64)
+        l_bw_a = self.l_span[pos_a].astype(np.float64) / nb
+        return mn_a[:, None] + half * bw_a[:, None], l_min_a[:, None] + half * l_bw_a[:, None]
+
     def feature_dicts(
         self, positions: Sequence[int] | None = None, *, activations: bool = True
     ) -> list[dict]:
         """The SAEDashboard-shaped dicts of the features at ``positions`` (all by default);
         ``activations=False`` leaves the snippets out (``"activations": []``)."""
         positions = range(self.n_features) if positions is None else positions
-        nb = self.n_hist_bins
-        # the bar values as the Python expressions ``mn + (b + 0.5) * bw`` give them (float64,
-        # same steps), for all the features at once
         pos_a = np.asarray(positions, dtype=np.int64)
-        half = np.arange(nb, dtype=np.float64) + 0.5
-        alive_a = self.nnz[pos_a] > 0
-        mn_a = np.where(alive_a, self.act_min[pos_a].astype(np.float64), 0.0)
-        bw_a = (self.act_max[pos_a].astype(np.float64) - mn_a) / nb
-        hist_vals = dict(zip(pos_a.tolist(), (mn_a[:, None] + half * bw_a[:, None]).tolist(), strict=True))
-        l_min_a = self.l_min[pos_a].astype(np.float64)
-        l_vals = (l_min_a[:, None] + half * (self.l_span[pos_a].astype(np.float64) / nb)[:, None]).tolist()
-        l_vals_of = dict(zip(pos_a.tolist(), l_vals, strict=True))
+        hist_v, l_v = self.bar_values(pos_a)
+        hist_vals = dict(zip(pos_a.tolist(), hist_v.tolist(), strict=True))
+        l_vals_of = dict(zip(pos_a.tolist(), l_v.tolist(), strict=True))
         hist_of = dict(zip(pos_a.tolist(), self.hist[pos_a].tolist(), strict=True))
         l_hist_of = dict(zip(pos_a.tolist(), self.l_hist[pos_a].tolist(), strict=True))
         pos_v_of = dict(zip(pos_a.tolist(), self.pos_v[pos_a].tolist(), strict=True))

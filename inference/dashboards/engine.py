@@ -107,7 +107,9 @@ def _iter_arrays(
     *, model, sae, hook_name, tokens, feature_indices, vocab, config, hook_acts, progress, chunk
 ):
     from inference.dashboards import kernels
+    from inference.dashboards.memory import keep_freed_memory
 
+    keep_freed_memory()  # batch-sized tensors reuse freed pages instead of faulting new ones
     cfg = config
     if cfg.n_intervals > 31:  # a prompt's intervals are the bits of a uint32 (kernels.pass2)
         raise ValueError(f"n_intervals must be between 1 and 31, got {cfg.n_intervals}")

@@ -18,7 +18,9 @@ def _fresh_rate_limit_counts(request):
     carry over (e.g. 30 anonymous websocket inference frames, then another test's first frame is a
     429). Each test that commits starts with none; the others roll their counts back anyway."""
     marker = request.node.get_closest_marker("django_db")
-    if (marker is not None and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames:
+    if (
+        marker is not None and marker.kwargs.get("transaction")
+    ) or "transactional_db" in request.fixturenames:
         request.getfixturevalue("transactional_db")
         from django.core.cache import caches
 

@@ -40,3 +40,38 @@ def test_fast_url_reversal_is_djangos(db):
         _url("feature", "a/b", "s", 1)  # a slash cannot be in a str segment
     with pytest.raises(NoReverseMatch):
         _url("no-such-name")
+
+
+def test_the_pages_csrf_token_is_djangos(rf: RequestFactory):
+    """csrf_token (the page's fast get_token): a new secret for a request without one, kept
+    for one with one, each token a fresh mask over it, as Django's own tokens are."""
+    from django.middleware.csrf import _unmask_cipher_token, get_token
+
+    from features.jinja_pages import csrf_token
+
+    request = rf.get("/x")
+    first, second = csrf_token(request), csrf_token(request)
+    secret = request.META["CSRF_COOKIE"]
+    assert request.META["CSRF_COOKIE_NEEDS_UPDATE"] is True
+    assert re.fullmatch("[A-Za-z0-9]{32}", secret) and re.fullmatch("[A-Za-z0-9]{64}", first)
+    assert first != second and _unmask_cipher_token(first) == _unmask_cipher_token(second) == secret
+    assert _unmask_cipher_token(get_token(request)) == secret  # Django's answer for the same secret
+    other = rf.get("/x")
+    other.META["CSRF_COOKIE"] = secret
+    assert _unmask_cipher_token(csrf_token(other)) == secret and other.META["CSRF_COOKIE_NEEDS_UPDATE"]
+
+
+def test_an_anonymous_feature_pages_csrf_token_passes_the_middleware(make_feature):
+    """The token an anonymous visitor's feature page prints (meta tag, htmx header) goes with
+    the cookie the response sets: a POST with both passes CSRF, one with another token does not."""
+    from django.test import Client
+
+    make_feature(index=3)
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/tiny/0-res-test/3")
+    assert page.status_code == 200
+    token = re.search(r'name="csrf-token" content="([A-Za-z0-9]{64})"', page.content.decode())[1]
+    assert page.cookies["csrftoken"].value
+    login = {"username": "nobody", "password": "wrong"}
+    assert client.post("/account/login/", login, HTTP_X_CSRFTOKEN=token).status_code != 403
+    assert client.post("/account/login/", login, HTTP_X_CSRFTOKEN="a" * 64).status_code == 403

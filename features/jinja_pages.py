@@ -48,14 +48,18 @@ def _finalize(value):
     """Django's ``render_value_in_context``: localized, then escaped unless already safe. The
     common kinds first, with what ``localize`` and ``conditional_escape`` return for them: safe
     strings as they are, strings escaped (``html.escape``, as Django's ``escape``), ints as
-    digits unless thousands are grouped."""
+    digits unless thousands are grouped. A string with nothing to escape (escaping only
+    lengthens) and digits come back as plain ``str``: Jinja's own ``escape`` around this leaves
+    them as they are, in one ``Markup`` where a ``Markup`` here cost two (~1.3 us an output,
+    ~100 outputs a page)."""
     kind = type(value)
     if kind is str:
-        return Markup(html.escape(value))
+        escaped = html.escape(value)
+        return value if len(escaped) == len(value) else Markup(escaped)
     if kind is SafeString or kind is Markup:
         return value
     if kind is int and not settings.USE_THOUSAND_SEPARATOR:
-        return Markup(value)
+        return str(value)
     return Markup(conditional_escape(localize(value)))
 
 

@@ -219,6 +219,14 @@ limit 3.79 CPU-s. ``--no-peer --no-workers --no-db``, main / branch interleaved,
 2.59x, 3.88x; realistic 2.08x, 2.00x (COPY rows 1.02, 0.97 s; CPU 7.5 s) / 1.46x, 1.75x (ours 4.89, 3.28 s, COPY
 rows 0.35, 0.26 s; CPU 5.7-5.9 s); at load 3.4-7.2 main 1.70x, 2.88x / branch 1.92x, 1.84x. Left: first-run faults
 of the kept 537 MB of feature activations and the passes (~0.5 s on one core). 1.5x NOT reliably met.
+2026-11-28 (helper D9, 14:55-15:06 UTC, load 0.8-5.7; one process per run, first generation after two limit runs, realistic
+shape). Two exact levers tried (arrays hashed equal), neither kept: (1) torch's THP_MEM_ALLOC_ENABLE=1 (2 MB-aligned,
+madvised tensors; THP is "madvise" here): faults 155,000-258,000 -> 12,000-15,000, but user + sys CPU-s 4.76-5.39 vs
+4.58-5.45 without (the zeroing remains; defrag=madvise compacts on fault); (2) pass 1 per batch right after its encode
+(the 34 MB batch hot in the 300 MB L3; PASSIVE threads make the hand-over cheap now): pass 1 0.21-0.25 vs 0.20-0.25
+CPU-s. Faults of the kept activations cost 0.3-1.0 sys-s on a first run (0-0.25 warm); only kernels that read a
+compact (value, feature) form can remove them (densifying into a reused buffer pays the same zeroing as a memset). Not
+done in this round; 1.5x not re-measured (no wall run taken).
 """
 
 from __future__ import annotations

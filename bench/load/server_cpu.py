@@ -39,13 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def _load_run_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_load_run", Path(__file__).with_name("run.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from cpu_profile import _load_run_module  # noqa: E402  (bench/load, the script's folder)
 
 
 def _cpu_split(pids: list[int]) -> tuple[float, float]:

@@ -11,19 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-HOOK = "blocks.1.hook_resid_pre"
-N_FEATURES = 24
+from inference.tests.test_dashboards_copyrows import HOOK, N_FEATURES, tiny  # noqa: E402,F401  (the same tiny model and SAE)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from inference.testing import build_dashboard_tiny
-
-    t = build_dashboard_tiny(tmp_path_factory.mktemp("tok"), n_features=N_FEATURES)
-    return t["model"], t["sae"], t["tokens"], t["vocab"], t["ignore"]
-
-
-def _arrays(tiny):
+def _arrays(tiny):  # noqa: F811
     from inference.dashboards.engine import DashboardConfig, compute_dashboards_arrays
 
     model, sae, tokens, vocab, ignore = tiny
@@ -50,7 +41,7 @@ def _old(arrays, positions, decorate=_decorate):
     return normalize_features(dicts, d_sae=N_FEATURES, defer_activations=True)
 
 
-def test_feature_rows_are_the_importers_dicts_type_for_type(tiny):
+def test_feature_rows_are_the_importers_dicts_type_for_type(tiny):  # noqa: F811
     from inference.dashboards.featurerows import feature_rows
 
     arrays = _arrays(tiny)
@@ -70,7 +61,7 @@ def test_feature_rows_are_the_importers_dicts_type_for_type(tiny):
     assert float in {type(h) for f in new for h in f["freq_hist_data_bar_heights"]}
 
 
-def test_feature_rows_decline_what_they_cannot_prove(tiny):
+def test_feature_rows_decline_what_they_cannot_prove(tiny):  # noqa: F811
     from features.importers.validation import FeatureDataError
     from inference.dashboards.copyrows import SnippetEncoder
     from inference.dashboards.featurerows import feature_rows

@@ -227,6 +227,11 @@ madvised tensors; THP is "madvise" here): faults 155,000-258,000 -> 12,000-15,00
 CPU-s. Faults of the kept activations cost 0.3-1.0 sys-s on a first run (0-0.25 warm); only kernels that read a
 compact (value, feature) form can remove them (densifying into a reused buffer pays the same zeroing as a memset). Not
 done in this round; 1.5x not re-measured (no wall run taken).
+Quiet re-measure after the merge of D8 (2026-11-28 15:27-15:32 UTC, main 64dc533, load 4.4 falling
+to 1.6, every other PostgreSQL stopped), three runs (two ``--no-peer --no-workers --no-db``, one
+``--peer-n-prompts 128``): realistic ours 3.25 / 3.94 / 4.20 s, limit 2.18 / 2.60 / 2.47 s: 1.49x /
+1.51x / 1.70x; toy ours 0.89 / 0.95 / 1.00 s, limit 0.21 / 0.25 / 0.21 s: 4.16x / 3.75x / 4.86x;
+SAEDashboard 76.72 s: 113.1x; 2 workers vs 1: 1.21x. The 1.5x goal is NOT met.
 """
 
 from __future__ import annotations

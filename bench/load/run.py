@@ -363,6 +363,12 @@ compare_pages.py vs main: 173 responses, 0 different. A/B alternating (load 2-6,
 5.73 -> 5.34 / 5.51 ms CPU (url); template render 2.34 / 2.62 -> 2.02 / 2.45 ms (finalize). run.py
 --scale 0.1 --duration 30 --keep (15:06 UTC, load 5.3 -> 7.9: bare depressed): 64 clients 213.5 / 289.3
 = 0.74x, web 4.92 ms CPU a request (5.47 quiet on f42dc2e); 500: 0.63x, web 4.94; 0 errors.
+Quiet re-measure after the merge of L8a, L8b and L9 (2026-11-28 15:25 UTC, main 64dc533, load 1.0
+at the start, 4.4 at the end, every other PostgreSQL stopped): 64 clients 283.7 / 510.2 req/s =
+0.56x, 500 clients 296.2 / 527.6 = 0.56x, 0 errors; CPU ms a request: client 0.42, web 4.66 (event
+loops 0.39), postgres 1.39; bare driver 1.76, postgres 1.04; 22 voluntary context switches a
+request (was 35). The bare side has read 509-595 req/s in quiet runs today: against 594.8 the site's
+283.7 would be 0.48x. p95 server time at 64 clients 333 ms (goal 50 ms: not met, Little's law).
 """
 
 from __future__ import annotations

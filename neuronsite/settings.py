@@ -337,7 +337,8 @@ EXPLANATION_EMBEDDING_MODEL = env("EXPLANATION_EMBEDDING_MODEL", "all-MiniLM-L6-
 AUTOINTERP_EMBED_ON_WRITE = env("AUTOINTERP_EMBED_ON_WRITE", "1") not in ("0", "false", "no")
 # autointerp (helper J): HNSW ef_search of semantic explanation search; load the embedding model
 # when the web process starts (else on the first semantic search).
-EXPLANATION_SEARCH_EF_SEARCH = env_int("EXPLANATION_SEARCH_EF_SEARCH", 80)  # S3: halfvec index, efc 128; S4: 80
+# S3: halfvec index, efc 128; S4: 80
+EXPLANATION_SEARCH_EF_SEARCH = env_int("EXPLANATION_SEARCH_EF_SEARCH", 80)
 AUTOINTERP_PRELOAD_EMBEDDER = env("AUTOINTERP_PRELOAD_EMBEDDER", "0") in ("1", "true", "yes")
 # Jobs (issue 12): Procrastinate task queue on the same PostgreSQL, queues cpu/gpu, live progress
 # over Channels (see neuronsite/jobs/). A worker: `manage.py run_jobs_worker` (README).

@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from cpu_profile import _load_run_module  # noqa: E402  (bench/load, the script's folder)
 
+from neuronsite.jobs.testing import stop  # noqa: E402  (terminate, wait, kill what lingers)
+
 
 def _cpu_split(pids: list[int]) -> tuple[float, float]:
     import psutil
@@ -168,13 +170,7 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        for proc in servers:
-            proc.terminate()
-        for proc in servers:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(*servers)
     print("per variant, sorted: web CPU ms / request (user+sys) | req/s")
     for name, rows in results.items():
         webs = sorted(r["web_user"] + r["web_sys"] for r in rows)
